@@ -1,0 +1,565 @@
+//! The OGC API – Features endpoints. Each handler parses, asks the catalog, and renders JSON or HTML;
+//! failures are [`ApiError`]s.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::html::{self, esc};
+use super::params::{self, CRS84, Format};
+use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI};
+use crate::catalog::Collection;
+
+/// The conformance classes we implement.
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+];
+
+const TITLE: &str = "tailings-atlas: Syr Darya tailings and hazardous sites";
+
+fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
+    json!({ "href": href, "rel": rel, "type": kind, "title": title })
+}
+
+fn collection_or_404<'a>(state: &'a AppState, id: &str) -> Result<&'a Collection, ApiError> {
+    state.catalog.collection(id).ok_or_else(|| {
+        let ids: Vec<&str> = state.catalog.collections.iter().map(|c| c.id()).collect();
+        ApiError::not_found(format!(
+            "no collection {id:?}; available: {}",
+            ids.join(", ")
+        ))
+    })
+}
+
+/// `GET /`
+pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = params::format_only(req.query_string())?;
+    let base = respond::base_url(&req);
+    let doc = json!({
+        "title": TITLE,
+        "description": "Inventory of tailings facilities and hazardous sites in the Syr Darya basin, with the \
+            basin's countries, international borders, rivers and water bodies, served as OGC API - Features.",
+        "links": [
+            link(format!("{base}/?f=json"), "self", JSON, "This document"),
+            link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
+            link(format!("{base}/api"), "service-desc", OPENAPI, "The API definition (OpenAPI 3.0)"),
+            link(format!("{base}/api?f=html"), "service-doc", "text/html", "The API documentation"),
+            link(format!("{base}/conformance"), "conformance", JSON, "Conformance classes"),
+            link(format!("{base}/conformance"), "http://www.opengis.net/def/rel/ogc/1.0/conformance", JSON, "Conformance classes"),
+            link(format!("{base}/collections"), "data", JSON, "Collections"),
+            link(format!("{base}/collections"), "http://www.opengis.net/def/rel/ogc/1.0/data", JSON, "Collections"),
+        ],
+    });
+    Ok(match respond::negotiate(&req, f) {
+        Format::Json => respond::send(&req, JSON, doc.to_string()),
+        Format::Html => {
+            let body = format!(
+                "<p>{}</p><ul><li><a href=\"/collections\">Collections</a></li>\
+                 <li><a href=\"/conformance\">Conformance</a></li>\
+                 <li><a href=\"/api\">API definition (OpenAPI 3.0)</a></li>\
+                 <li><a href=\"/health\">Health</a></li></ul>",
+                esc(doc["description"].as_str().unwrap_or_default())
+            );
+            respond::send(&req, HTML, html::page(TITLE, &[], &body, "/?f=json"))
+        }
+    })
+}
+
+/// `GET /conformance`
+pub async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = params::format_only(req.query_string())?;
+    Ok(match respond::negotiate(&req, f) {
+        Format::Json => respond::send(&req, JSON, json!({ "conformsTo": CONFORMANCE }).to_string()),
+        Format::Html => {
+            let items: String = CONFORMANCE
+                .iter()
+                .map(|c| format!("<li>{}</li>", esc(c)))
+                .collect();
+            let trail = [("/".to_owned(), "Home".to_owned())];
+            respond::send(
+                &req,
+                HTML,
+                html::page(
+                    "Conformance",
+                    &trail,
+                    &format!("<ul>{items}</ul>"),
+                    "/conformance?f=json",
+                ),
+            )
+        }
+    })
+}
+
+/// `GET /api`
+pub async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let f = params::format_only(req.query_string())?;
+    Ok(match respond::negotiate(&req, f) {
+        Format::Json => respond::send(&req, OPENAPI, state.openapi.clone()),
+        Format::Html => {
+            let doc: Value =
+                serde_json::from_str(&state.openapi).map_err(|_| ApiError::internal())?;
+            let mut rows = String::new();
+            if let Some(paths) = doc["paths"].as_object() {
+                for (path, ops) in paths {
+                    let summary = ops["get"]["summary"].as_str().unwrap_or_default();
+                    rows.push_str(&format!(
+                        "<tr><td><code>GET {}</code></td><td>{}</td></tr>",
+                        esc(path),
+                        esc(summary)
+                    ));
+                }
+            }
+            let trail = [("/".to_owned(), "Home".to_owned())];
+            let body = format!(
+                "<p>The machine-readable definition is <a href=\"/api?f=json\">OpenAPI 3.0 JSON</a>.</p><table>{rows}</table>"
+            );
+            respond::send(&req, HTML, html::page("API", &trail, &body, "/api?f=json"))
+        }
+    })
+}
+
+fn collection_doc(base: &str, c: &Collection) -> Value {
+    let id = c.id();
+    let spec = c.spec;
+    let attribution: Vec<&str> = spec.attribution.iter().map(|a| a.text).collect();
+    let mut links = vec![
+        link(format!("{base}/collections/{id}"), "self", JSON, spec.title),
+        link(
+            format!("{base}/collections/{id}?f=html"),
+            "alternate",
+            "text/html",
+            spec.title,
+        ),
+        link(
+            format!("{base}/collections/{id}/items"),
+            "items",
+            GEOJSON,
+            "Features as GeoJSON",
+        ),
+        link(
+            format!("{base}/collections/{id}/items?f=html"),
+            "items",
+            "text/html",
+            "Features as HTML",
+        ),
+    ];
+    for a in spec.attribution {
+        links.push(link(
+            a.license_url.to_owned(),
+            "license",
+            "text/html",
+            a.license,
+        ));
+    }
+    let bbox = c.extent.map(|e| vec![e]).unwrap_or_default();
+    json!({
+        "id": id,
+        "title": spec.title,
+        "description": spec.description,
+        "attribution": attribution.join(" "),
+        "license": spec.attribution.iter().map(|a| a.license).collect::<Vec<_>>().join("; "),
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "extent": {
+            "spatial": { "bbox": bbox, "crs": CRS84 },
+            "temporal": { "interval": [[null, null]] },
+        },
+        "numberOfFeatures": c.features.len(),
+        "queryables": spec.queryables,
+        "links": links,
+    })
+}
+
+fn collection_html(c: &Collection) -> String {
+    let spec = c.spec;
+    let terms: String = spec
+        .attribution
+        .iter()
+        .map(|a| {
+            format!(
+                "<li>{} — <a href=\"{}\">{}</a></li>",
+                esc(a.text),
+                esc(a.license_url),
+                esc(a.license)
+            )
+        })
+        .collect();
+    let extent = c
+        .extent
+        .map(|e| format!("{:.4}, {:.4}, {:.4}, {:.4}", e[0], e[1], e[2], e[3]))
+        .unwrap_or_else(|| "empty".into());
+    format!(
+        "<p>{}</p><p><a href=\"/collections/{id}/items?f=html\">Browse the {n} features</a> · \
+         <a href=\"/collections/{id}/items?f=json\">GeoJSON</a></p>\
+         <p>Extent (W, S, E, N): {extent}</p><p>Filter by: {q}</p><h2>Attribution and licence</h2><ul>{terms}</ul>",
+        esc(spec.description),
+        id = c.id(),
+        n = c.features.len(),
+        q = esc(&spec.queryables.join(", ")),
+    )
+}
+
+/// `GET /collections`
+pub async fn collections(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let f = params::format_only(req.query_string())?;
+    let base = respond::base_url(&req);
+    Ok(match respond::negotiate(&req, f) {
+        Format::Json => {
+            let docs: Vec<Value> = state
+                .catalog
+                .collections
+                .iter()
+                .map(|c| collection_doc(&base, c))
+                .collect();
+            let doc = json!({
+                "links": [
+                    link(format!("{base}/collections"), "self", JSON, "Collections"),
+                    link(format!("{base}/collections?f=html"), "alternate", "text/html", "Collections as HTML"),
+                ],
+                "collections": docs,
+            });
+            respond::send(&req, JSON, doc.to_string())
+        }
+        Format::Html => {
+            let rows: String = state
+                .catalog
+                .collections
+                .iter()
+                .map(|c| {
+                    format!(
+                        "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
+                        esc(c.spec.title),
+                        c.features.len(),
+                        id = c.id()
+                    )
+                })
+                .collect();
+            let trail = [("/".to_owned(), "Home".to_owned())];
+            let body =
+                format!("<table><tr><th>id</th><th>title</th><th>features</th></tr>{rows}</table>");
+            respond::send(
+                &req,
+                HTML,
+                html::page("Collections", &trail, &body, "/collections?f=json"),
+            )
+        }
+    })
+}
+
+/// `GET /collections/{id}`
+pub async fn collection(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let f = params::format_only(req.query_string())?;
+    let c = collection_or_404(&state, &path)?;
+    Ok(match respond::negotiate(&req, f) {
+        Format::Json => respond::send(
+            &req,
+            JSON,
+            collection_doc(&respond::base_url(&req), c).to_string(),
+        ),
+        Format::Html => {
+            let trail = [
+                ("/".to_owned(), "Home".to_owned()),
+                ("/collections?f=html".to_owned(), "Collections".to_owned()),
+            ];
+            let json_href = format!("/collections/{}?f=json", c.id());
+            respond::send(
+                &req,
+                HTML,
+                html::page(c.spec.title, &trail, &collection_html(c), &json_href),
+            )
+        }
+    })
+}
+
+/// A query string equal to the request's but for the given overrides.
+fn query_with(pairs: &[(String, String)], overrides: &[(&str, String)]) -> String {
+    let mut out: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+        .cloned()
+        .collect();
+    out.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    serde_urlencoded::to_string(out).unwrap_or_default()
+}
+
+/// `GET /collections/{id}/items`
+pub async fn items(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = collection_or_404(&state, &path)?;
+    let p = params::parse_items(req.query_string(), c.spec.queryables)?;
+    let pairs = params::parse_pairs(req.query_string())?;
+    let format = respond::negotiate(&req, p.format);
+    let matched = c.select(&p.selection);
+    let page: Vec<usize> = matched
+        .iter()
+        .skip(p.offset)
+        .take(p.limit)
+        .copied()
+        .collect();
+
+    let base = respond::base_url(&req);
+    let items_url = format!("{base}/collections/{}/items", c.id());
+    let href = |f: &str, extra: &[(&str, String)]| {
+        let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
+        o.extend(extra.iter().cloned());
+        format!("{items_url}?{}", query_with(&pairs, &o))
+    };
+    let limit = p.limit.to_string();
+    let next = (p.offset + page.len() < matched.len()).then(|| {
+        [
+            ("offset", (p.offset + page.len()).to_string()),
+            ("limit", limit.clone()),
+        ]
+    });
+    let prev = (p.offset > 0).then(|| {
+        [
+            ("offset", p.offset.saturating_sub(p.limit).to_string()),
+            ("limit", limit.clone()),
+        ]
+    });
+
+    match format {
+        Format::Json => {
+            let mut links = vec![
+                link(href("json", &[]), "self", GEOJSON, "This page"),
+                link(
+                    href("html", &[]),
+                    "alternate",
+                    "text/html",
+                    "This page as HTML",
+                ),
+                link(
+                    format!("{base}/collections/{}", c.id()),
+                    "collection",
+                    JSON,
+                    c.spec.title,
+                ),
+            ];
+            if let Some(n) = &next {
+                links.push(link(href("json", n), "next", GEOJSON, "Next page"));
+            }
+            if let Some(pv) = &prev {
+                links.push(link(href("json", pv), "prev", GEOJSON, "Previous page"));
+            }
+            let mut head = format!(
+                "{{\"type\":\"FeatureCollection\",\"numberMatched\":{},\"numberReturned\":{},\"links\":{}",
+                matched.len(),
+                page.len(),
+                Value::Array(links)
+            );
+            let mut features = String::from(",\"features\":[");
+            for (n, &i) in page.iter().enumerate() {
+                if n > 0 {
+                    features.push(',');
+                }
+                features.push_str(c.features[i].geojson.get());
+            }
+            features.push_str("]}");
+            // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
+            let tag = respond::etag(&[&head, &features]);
+            head.push_str(&format!(
+                ",\"timeStamp\":\"{}\"",
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+            head.push_str(&features);
+            Ok(respond::with_etag(&req, GEOJSON, tag, head))
+        }
+        Format::Html => {
+            let title_key = ["name", "id"]
+                .into_iter()
+                .find(|k| {
+                    c.features
+                        .first()
+                        .is_some_and(|f| f.properties.contains_key(*k))
+                })
+                .unwrap_or("id");
+            let rows: String = page
+                .iter()
+                .map(|&i| {
+                    let f = &c.features[i];
+                    let cols: String = c
+                        .spec
+                        .queryables
+                        .iter()
+                        .map(|q| format!("<td>{}</td>", html::cell(f.properties.get(*q).unwrap_or(&Value::Null))))
+                        .collect();
+                    format!(
+                        "<tr><td><a href=\"/collections/{cid}/items/{id}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
+                        html::cell(f.properties.get(title_key).unwrap_or(&Value::Null)),
+                        cid = c.id(),
+                        id = esc(&f.id),
+                    )
+                })
+                .collect();
+            let heads: String = c
+                .spec
+                .queryables
+                .iter()
+                .map(|q| format!("<th>{}</th>", esc(q)))
+                .collect();
+            let mut nav = String::new();
+            if let Some(pv) = &prev {
+                nav.push_str(&format!(
+                    "<a href=\"{}\">« previous</a> ",
+                    esc(&href("html", pv))
+                ));
+            }
+            if let Some(n) = &next {
+                nav.push_str(&format!("<a href=\"{}\">next »</a>", esc(&href("html", n))));
+            }
+            let body = format!(
+                "<p>{} of {} matching features, from offset {}.</p><p>{nav}</p>\
+                 <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
+                page.len(),
+                matched.len(),
+                p.offset,
+                esc(title_key),
+            );
+            let trail = [
+                ("/".to_owned(), "Home".to_owned()),
+                ("/collections?f=html".to_owned(), "Collections".to_owned()),
+                (
+                    format!("/collections/{}?f=html", c.id()),
+                    c.spec.title.to_owned(),
+                ),
+            ];
+            let json_href = format!(
+                "/collections/{}/items?{}",
+                c.id(),
+                query_with(&pairs, &[("f", "json".into())])
+            );
+            Ok(respond::send(
+                &req,
+                HTML,
+                html::page("Features", &trail, &body, &json_href),
+            ))
+        }
+    }
+}
+
+/// `GET /collections/{id}/items/{fid}`
+pub async fn item(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (cid, fid) = path.into_inner();
+    let f = params::format_only(req.query_string())?;
+    let c = collection_or_404(&state, &cid)?;
+    let feature = c
+        .feature(&fid)
+        .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
+    let base = respond::base_url(&req);
+    Ok(match respond::negotiate(&req, f) {
+        Format::Json => {
+            let mut doc: Value =
+                serde_json::from_str(feature.geojson.get()).map_err(|_| ApiError::internal())?;
+            let item_url = format!("{base}/collections/{cid}/items/{fid}");
+            doc["links"] = json!([
+                link(
+                    format!("{item_url}?f=json"),
+                    "self",
+                    GEOJSON,
+                    "This feature"
+                ),
+                link(
+                    format!("{item_url}?f=html"),
+                    "alternate",
+                    "text/html",
+                    "This feature as HTML"
+                ),
+                link(
+                    format!("{base}/collections/{cid}"),
+                    "collection",
+                    JSON,
+                    c.spec.title
+                ),
+            ]);
+            respond::send(&req, GEOJSON, doc.to_string())
+        }
+        Format::Html => {
+            let geom = match &feature.geometry {
+                geo::Geometry::Point(p) => format!("Point ({:.6}, {:.6})", p.x(), p.y()),
+                g => format!(
+                    "{} with {} vertices",
+                    geometry_kind(g),
+                    geo::CoordsIter::coords_count(g)
+                ),
+            };
+            let trail = [
+                ("/".to_owned(), "Home".to_owned()),
+                ("/collections?f=html".to_owned(), "Collections".to_owned()),
+                (
+                    format!("/collections/{cid}?f=html"),
+                    c.spec.title.to_owned(),
+                ),
+                (
+                    format!("/collections/{cid}/items?f=html"),
+                    "Features".to_owned(),
+                ),
+            ];
+            let body = format!(
+                "<p>Geometry: {}</p>{}",
+                esc(&geom),
+                html::properties_table(&feature.properties)
+            );
+            let title = feature
+                .properties
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&feature.id)
+                .to_owned();
+            let json_href = format!("/collections/{cid}/items/{}?f=json", feature.id);
+            respond::send(&req, HTML, html::page(&title, &trail, &body, &json_href))
+        }
+    })
+}
+
+fn geometry_kind(g: &geo::Geometry<f64>) -> &'static str {
+    match g {
+        geo::Geometry::Point(_) => "Point",
+        geo::Geometry::Line(_) => "Line",
+        geo::Geometry::LineString(_) => "LineString",
+        geo::Geometry::Polygon(_) => "Polygon",
+        geo::Geometry::MultiPoint(_) => "MultiPoint",
+        geo::Geometry::MultiLineString(_) => "MultiLineString",
+        geo::Geometry::MultiPolygon(_) => "MultiPolygon",
+        geo::Geometry::GeometryCollection(_) => "GeometryCollection",
+        geo::Geometry::Rect(_) => "Rect",
+        geo::Geometry::Triangle(_) => "Triangle",
+    }
+}
+
+/// `GET /health`: the indexes are built before the server binds, so answering at all means ready.
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let counts: serde_json::Map<String, Value> = state
+        .catalog
+        .collections
+        .iter()
+        .map(|c| (c.id().to_owned(), c.features.len().into()))
+        .collect();
+    HttpResponse::Ok()
+        .content_type(JSON)
+        .body(json!({ "status": "ok", "collections": counts }).to_string())
+}
+
+/// Any path we do not serve.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::not_found(format!("no resource at {}", req.path())).error_response()
+}

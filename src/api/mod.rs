@@ -1,0 +1,151 @@
+//! The HTTP layer: OGC API – Features over the [`Catalog`], on actix-web. Errors become OGC exception
+//! JSON here and nowhere else.
+
+pub mod error;
+mod handlers;
+mod html;
+mod openapi;
+pub mod params;
+mod respond;
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, middleware, web};
+use futures_util::FutureExt;
+
+use crate::catalog::Catalog;
+use error::ApiError;
+
+pub use handlers::CONFORMANCE;
+
+/// What every handler reads: the catalog and the pre-rendered API definition.
+#[derive(Debug)]
+pub struct AppState {
+    pub catalog: Catalog,
+    openapi: String,
+}
+
+impl AppState {
+    /// Wraps a built catalog for serving.
+    pub fn new(catalog: Catalog) -> Self {
+        let openapi = openapi::document(&catalog).to_string();
+        AppState { catalog, openapi }
+    }
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::method_not_allowed(req.method().as_str(), req.path()).error_response()
+}
+
+/// A GET-only resource (HEAD answered too); other methods get a 405 exception.
+fn get_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::route().method(Method::GET).to(handler.clone()))
+        .route(web::route().method(Method::HEAD).to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_resource("/", handlers::landing))
+        .service(get_resource("/conformance", handlers::conformance))
+        .service(get_resource("/api", handlers::api))
+        .service(get_resource("/collections", handlers::collections))
+        .service(get_resource("/collections/{id}", handlers::collection))
+        .service(get_resource("/collections/{id}/items", handlers::items))
+        .service(get_resource(
+            "/collections/{id}/items/{fid}",
+            handlers::item,
+        ))
+        .service(get_resource("/health", handlers::health));
+}
+
+fn cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "HEAD", "OPTIONS"])
+        .allow_any_header()
+        .expose_headers(["ETag"])
+        .max_age(86_400)
+}
+
+/// The application with its full middleware stack; tests and the server build it the same way.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(routes)
+        .default_service(web::to(handlers::not_found))
+        // A panic must not drop the connection or leak its message: answer a plain 500 and log it.
+        .wrap_fn(|req, srv| {
+            // Only the path is kept: a clone of the request would stop the router from matching it.
+            let path = req.path().to_owned();
+            let fut = srv.call(req);
+            async move {
+                match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(res) => res,
+                    Err(_) => {
+                        tracing::error!(%path, "handler panicked");
+                        Err(ApiError::internal().into())
+                    }
+                }
+            }
+        })
+        .wrap(middleware::Compress::default())
+        .wrap(cors())
+        .wrap_fn(|req, srv| {
+            let start = Instant::now();
+            let method = req.method().to_string();
+            let path = req.path().to_owned();
+            let query = req.query_string().to_owned();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await;
+                let status = match &res {
+                    Ok(r) => r.status().as_u16(),
+                    Err(e) => e.as_response_error().status_code().as_u16(),
+                };
+                tracing::info!(
+                    target: "tailings_atlas::http",
+                    %method, %path, %query, status,
+                    elapsed_us = start.elapsed().as_micros() as u64,
+                    "request"
+                );
+                res
+            }
+        })
+}
+
+/// Binds `bind` and returns the running server with the addresses it listens on (useful with port 0).
+pub fn server(
+    state: AppState,
+    bind: &str,
+    workers: Option<usize>,
+) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+    let state = web::Data::new(state);
+    let mut http = HttpServer::new(move || app(state.clone()));
+    if let Some(n) = workers {
+        http = http.workers(n);
+    }
+    let http = http.bind(bind)?;
+    let addrs = http.addrs();
+    Ok((http.run(), addrs))
+}

@@ -1,0 +1,217 @@
+//! Parsing of query parameters (`bbox`, `limit`, `offset`, `f`, property filters), kept apart from the
+//! handlers so each rule is tested on its own.
+
+use crate::catalog::{PropertyFilter, Selection};
+use crate::index::BBox;
+
+use super::error::ApiError;
+
+/// Default page size of `/items`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size; larger requests are served this many (OGC API Features, /per/core/limit-response).
+pub const MAX_LIMIT: usize = 10_000;
+/// The only CRS we serve: WGS 84 longitude/latitude.
+pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+/// A response format, from `f` or the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Html,
+}
+
+/// The parameters of an `/items` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemsParams {
+    pub selection: Selection,
+    pub limit: usize,
+    pub offset: usize,
+    pub format: Option<Format>,
+}
+
+/// Parameters every items request accepts, besides the collection's queryables.
+pub const ITEMS_PARAMS: &[&str] = &[
+    "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f",
+];
+
+/// Splits a query string into pairs; a parameter given twice is an error.
+pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|e| ApiError::bad_parameter("query string", e))?;
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(p, _)| p == k) {
+            return Err(ApiError::bad_parameter(k, "given more than once"));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Reads `f`, which every endpoint accepts.
+pub fn parse_format(value: &str) -> Result<Format, ApiError> {
+    match value {
+        "json" | "geojson" | "application/json" | "application/geo+json" => Ok(Format::Json),
+        "html" | "text/html" => Ok(Format::Html),
+        other => Err(ApiError::bad_parameter(
+            "f",
+            format!("unsupported format {other:?}; use json or html"),
+        )),
+    }
+}
+
+/// The `f` parameter of a request whose other parameters are ignored.
+pub fn format_only(query: &str) -> Result<Option<Format>, ApiError> {
+    parse_pairs(query)?
+        .iter()
+        .find(|(k, _)| k == "f")
+        .map(|(_, v)| parse_format(v))
+        .transpose()
+}
+
+/// Parses `bbox`: 4 or 6 comma-separated numbers, WGS 84; west > east crosses the antimeridian.
+pub fn parse_bbox(value: &str) -> Result<BBox, ApiError> {
+    let numbers = value
+        .split(',')
+        .map(|s| {
+            let t = s.trim();
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| ApiError::bad_parameter("bbox", format!("{t:?} is not a number")))
+        })
+        .collect::<Result<Vec<f64>, _>>()?;
+    let (w, s, e, n) = match numbers.as_slice() {
+        [w, s, e, n] => (*w, *s, *e, *n),
+        // minx, miny, minz, maxx, maxy, maxz: heights do not filter 2D features.
+        [w, s, _, e, n, _] => (*w, *s, *e, *n),
+        other => {
+            return Err(ApiError::bad_parameter(
+                "bbox",
+                format!(
+                    "expected 4 or 6 comma-separated numbers (west,south,east,north), got {}",
+                    other.len()
+                ),
+            ));
+        }
+    };
+    BBox::new(w, s, e, n).map_err(|err| ApiError::bad_parameter("bbox", err))
+}
+
+fn parse_count(param: &str, value: &str, min: usize) -> Result<usize, ApiError> {
+    let n: usize = value.trim().parse().map_err(|_| {
+        ApiError::bad_parameter(param, format!("{value:?} is not a non-negative integer"))
+    })?;
+    if n < min {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("must be at least {min}, got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn check_crs(param: &str, value: &str) -> Result<(), ApiError> {
+    if value == CRS84 || value == "[OGC:CRS84]" {
+        Ok(())
+    } else {
+        Err(ApiError::bad_parameter(
+            param,
+            format!("unsupported CRS {value:?}; only {CRS84} is served"),
+        ))
+    }
+}
+
+/// Parses an `/items` query string against the collection's `queryables`.
+pub fn parse_items(query: &str, queryables: &[&str]) -> Result<ItemsParams, ApiError> {
+    let mut params = ItemsParams {
+        selection: Selection::default(),
+        limit: DEFAULT_LIMIT,
+        offset: 0,
+        format: None,
+    };
+    for (key, value) in parse_pairs(query)? {
+        match key.as_str() {
+            "bbox" => params.selection.bbox = Some(parse_bbox(&value)?),
+            "bbox-crs" | "crs" => check_crs(&key, &value)?,
+            "limit" => params.limit = parse_count("limit", &value, 1)?.min(MAX_LIMIT),
+            "offset" => params.offset = parse_count("offset", &value, 0)?,
+            "f" => params.format = Some(parse_format(&value)?),
+            // No collection has a temporal property, so every feature matches any instant or interval.
+            "datetime" => {}
+            k if queryables.contains(&k) => params.selection.filters.push(PropertyFilter {
+                property: key,
+                value,
+            }),
+            k => {
+                let allowed: Vec<&str> = ITEMS_PARAMS.iter().chain(queryables).copied().collect();
+                return Err(ApiError::unknown_parameter(k, &allowed));
+            }
+        }
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(query: &str) -> String {
+        parse_items(query, &["country"]).unwrap_err().description
+    }
+
+    #[test]
+    fn defaults() {
+        let p = parse_items("", &[]).unwrap();
+        assert_eq!((p.limit, p.offset, p.format), (DEFAULT_LIMIT, 0, None));
+        assert_eq!(p.selection, Selection::default());
+    }
+
+    #[test]
+    fn bbox_forms() {
+        let b = parse_bbox("69,40,74.5,42").unwrap();
+        assert_eq!((b.west, b.south, b.east, b.north), (69.0, 40.0, 74.5, 42.0));
+        let b = parse_bbox("69,40,-100,74.5,42,5000").unwrap();
+        assert_eq!((b.west, b.east), (69.0, 74.5));
+        assert!(
+            parse_bbox("170,-10,-170,10")
+                .unwrap()
+                .crosses_antimeridian()
+        );
+        assert!(parse_bbox("170%2C-10").is_err());
+    }
+
+    #[test]
+    fn malformed_values_name_their_parameter() {
+        for (q, param) in [
+            ("bbox=1,2,3", "bbox"),
+            ("bbox=a,b,c,d", "bbox"),
+            ("bbox=0,50,1,40", "bbox"),
+            ("bbox=0,0,200,1", "bbox"),
+            ("bbox=0,0,1,nan", "bbox"),
+            ("limit=0", "limit"),
+            ("limit=-5", "limit"),
+            ("limit=ten", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=1.5", "offset"),
+            ("f=xml", "f"),
+            ("bbox-crs=EPSG:3857", "bbox-crs"),
+            ("limit=1&limit=2", "limit"),
+            ("colour=red", "colour"),
+        ] {
+            let e = err(q);
+            assert!(e.contains(&format!("`{param}`")), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn limit_is_capped_not_rejected() {
+        assert_eq!(parse_items("limit=50000", &[]).unwrap().limit, MAX_LIMIT);
+    }
+
+    #[test]
+    fn queryables_become_filters() {
+        let p = parse_items("country=KGZ&offset=3&f=html", &["country"]).unwrap();
+        assert_eq!(p.selection.filters.len(), 1);
+        assert_eq!(p.selection.filters[0].value, "KGZ");
+        assert_eq!((p.offset, p.format), (3, Some(Format::Html)));
+    }
+}

@@ -1,0 +1,51 @@
+//! Start-up shared by the subcommands: open (and on first run seed) the store, load the reference
+//! layers, and build the catalog.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use thiserror::Error;
+
+use crate::catalog::Catalog;
+use crate::reference::seed::read_seed_sites;
+use crate::reference::{ReferenceData, ReferenceError, SITES_SPEC};
+use crate::store::{GpkgStore, SiteStore, StoreError};
+
+/// Why the service could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error("--data {dir}: {source}")]
+    Data {
+        dir: PathBuf,
+        source: ReferenceError,
+    },
+    #[error("--store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot serialise features: {0}")]
+    Serialise(#[from] serde_json::Error),
+}
+
+/// Opens the store at `store` (seeding it from `data` if it does not exist), loads the reference layers
+/// of `data` and builds the catalog.
+pub fn load_catalog(store: &Path, data: &Path) -> Result<Catalog, StartupError> {
+    let t0 = Instant::now();
+    let data_err = |source| StartupError::Data {
+        dir: data.to_owned(),
+        source,
+    };
+    let (store, reference) = rayon::join(
+        || GpkgStore::open_or_create(store, || read_seed_sites(&data.join(SITES_SPEC.file))),
+        || ReferenceData::load(data),
+    );
+    let sites = store?.load_sites()?;
+    let reference = reference.map_err(data_err)?;
+    let t_loaded = t0.elapsed();
+    let catalog = Catalog::build(&sites, &reference)?;
+    tracing::info!(
+        sites = sites.len(),
+        load_ms = t_loaded.as_millis() as u64,
+        index_ms = (t0.elapsed() - t_loaded).as_millis() as u64,
+        "catalog built"
+    );
+    Ok(catalog)
+}

@@ -1,0 +1,235 @@
+//! The published collections: every layer's features, pre-serialised as GeoJSON, with its R-tree and
+//! metadata. Built once at start-up and then only read, so handlers share it without locks.
+
+use std::collections::HashMap;
+
+use geo::BoundingRect;
+use rayon::prelude::*;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+
+use crate::index::{BBox, FeatureIndex, SegmentIndex};
+use crate::model::Site;
+use crate::reference::{LayerSpec, RefLayer, ReferenceData, SITES_SPEC};
+
+/// One feature as served: its id, geometry (for queries), properties (for filters and HTML) and its
+/// GeoJSON text, serialised once.
+#[derive(Debug, Clone)]
+pub struct CatalogFeature {
+    pub id: String,
+    pub geometry: geo::Geometry<f64>,
+    pub properties: Map<String, Value>,
+    pub geojson: Box<RawValue>,
+}
+
+/// One published collection.
+#[derive(Debug)]
+pub struct Collection {
+    pub spec: &'static LayerSpec,
+    pub features: Vec<CatalogFeature>,
+    geometries: Vec<geo::Geometry<f64>>,
+    index: FeatureIndex,
+    by_id: HashMap<String, usize>,
+    /// Segments of line layers, for nearest-line searches.
+    pub segments: Option<SegmentIndex>,
+    /// [west, south, east, north] over all features, if any.
+    pub extent: Option<[f64; 4]>,
+}
+
+/// An equality filter on one property, as given in a query string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyFilter {
+    pub property: String,
+    pub value: String,
+}
+
+impl PropertyFilter {
+    fn matches(&self, properties: &Map<String, Value>) -> bool {
+        match properties.get(&self.property) {
+            Some(Value::String(s)) => *s == self.value,
+            Some(Value::Number(n)) => match (n.as_f64(), self.value.parse::<f64>()) {
+                (Some(a), Ok(b)) => a == b,
+                _ => false,
+            },
+            Some(Value::Bool(b)) => self.value.parse::<bool>() == Ok(*b),
+            _ => false,
+        }
+    }
+}
+
+/// Which features of a collection a query selects, before paging.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    pub bbox: Option<BBox>,
+    pub filters: Vec<PropertyFilter>,
+}
+
+fn feature_json(
+    id: &str,
+    geometry: &geo::Geometry<f64>,
+    properties: &Map<String, Value>,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    serde_json::value::to_raw_value(&json!({
+        "type": "Feature",
+        "id": id,
+        "geometry": geojson::Geometry::new(geojson::Value::from(geometry)),
+        "properties": properties,
+    }))
+}
+
+impl Collection {
+    fn new(spec: &'static LayerSpec, features: Vec<CatalogFeature>, with_segments: bool) -> Self {
+        let geometries: Vec<_> = features.iter().map(|f| f.geometry.clone()).collect();
+        let index = FeatureIndex::new(&geometries);
+        let segments = with_segments.then(|| SegmentIndex::new(&geometries));
+        let extent = geometries.iter().filter_map(|g| g.bounding_rect()).fold(
+            None,
+            |acc: Option<[f64; 4]>, r| {
+                Some(match acc {
+                    None => [r.min().x, r.min().y, r.max().x, r.max().y],
+                    Some(e) => [
+                        e[0].min(r.min().x),
+                        e[1].min(r.min().y),
+                        e[2].max(r.max().x),
+                        e[3].max(r.max().y),
+                    ],
+                })
+            },
+        );
+        let by_id = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id.clone(), i))
+            .collect();
+        Collection {
+            spec,
+            features,
+            geometries,
+            index,
+            by_id,
+            segments,
+            extent,
+        }
+    }
+
+    /// The collection of inventory sites.
+    pub fn from_sites(sites: &[Site]) -> Result<Self, serde_json::Error> {
+        let features = sites
+            .par_iter()
+            .map(|s| {
+                let geometry = geo::Geometry::Point(s.location.to_geo());
+                let properties = s.properties();
+                let geojson = feature_json(s.id.as_str(), &geometry, &properties)?;
+                Ok(CatalogFeature {
+                    id: s.id.to_string(),
+                    geometry,
+                    properties,
+                    geojson,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Collection::new(&SITES_SPEC, features, false))
+    }
+
+    /// A collection over a reference layer; line layers also get a segment index.
+    pub fn from_layer(layer: &RefLayer) -> Result<Self, serde_json::Error> {
+        let features: Vec<CatalogFeature> = layer
+            .features
+            .par_iter()
+            .map(|f| {
+                Ok(CatalogFeature {
+                    id: f.id.clone(),
+                    geometry: f.geometry.clone(),
+                    properties: f.properties.clone(),
+                    geojson: feature_json(&f.id, &f.geometry, &f.properties)?,
+                })
+            })
+            .collect::<Result<_, serde_json::Error>>()?;
+        let lines = features.iter().any(|f| {
+            matches!(
+                f.geometry,
+                geo::Geometry::LineString(_) | geo::Geometry::MultiLineString(_)
+            )
+        });
+        Ok(Collection::new(layer.spec, features, lines))
+    }
+
+    /// The collection id.
+    pub fn id(&self) -> &'static str {
+        self.spec.id
+    }
+
+    /// Indexes (ascending) of the features that satisfy `selection`.
+    pub fn select(&self, selection: &Selection) -> Vec<usize> {
+        let candidates: Vec<usize> = match &selection.bbox {
+            Some(b) => self.index.query(b, &self.geometries),
+            None => (0..self.features.len()).collect(),
+        };
+        candidates
+            .into_iter()
+            .filter(|&i| {
+                selection
+                    .filters
+                    .iter()
+                    .all(|f| f.matches(&self.features[i].properties))
+            })
+            .collect()
+    }
+
+    /// The feature with this id.
+    pub fn feature(&self, id: &str) -> Option<&CatalogFeature> {
+        self.by_id.get(id).map(|&i| &self.features[i])
+    }
+}
+
+/// All published collections, sites first.
+#[derive(Debug)]
+pub struct Catalog {
+    pub collections: Vec<Collection>,
+}
+
+impl Catalog {
+    /// Builds every collection (features serialised and indexed in parallel).
+    pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
+        let (site_collection, others) = rayon::join(
+            || Collection::from_sites(sites),
+            || {
+                reference
+                    .layers
+                    .par_iter()
+                    .map(Collection::from_layer)
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
+        let mut collections = vec![site_collection?];
+        collections.extend(others?);
+        Ok(Catalog { collections })
+    }
+
+    /// The collection with this id.
+    pub fn collection(&self, id: &str) -> Option<&Collection> {
+        self.collections.iter().find(|c| c.id() == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_compare_by_type() {
+        let mut p = Map::new();
+        p.insert("country".into(), "KGZ".into());
+        p.insert("level".into(), 2.into());
+        let f = |k: &str, v: &str| PropertyFilter {
+            property: k.into(),
+            value: v.into(),
+        };
+        assert!(f("country", "KGZ").matches(&p));
+        assert!(!f("country", "KAZ").matches(&p));
+        assert!(f("level", "2").matches(&p));
+        assert!(f("level", "2.0").matches(&p));
+        assert!(!f("level", "3").matches(&p));
+        assert!(!f("missing", "x").matches(&p));
+    }
+}

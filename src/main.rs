@@ -1,0 +1,99 @@
+//! The `tailings-atlas` command: parses arguments and calls into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tailings_atlas::api::{self, AppState};
+use tailings_atlas::app::load_catalog;
+
+#[derive(Parser)]
+#[command(
+    name = "tailings-atlas",
+    version,
+    about = "Syr Darya tailings and hazardous-site atlas"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The flags every subcommand that reads the store or the data takes.
+#[derive(Args)]
+struct Sources {
+    /// GeoPackage holding the inventory; created and seeded from --data on first start.
+    #[arg(long, default_value = "atlas.gpkg")]
+    store: PathBuf,
+    /// Directory with the reference layers and the seed inventory.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the inventory and reference layers as OGC API - Features.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// HTTP worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        #[command(flatten)]
+        sources: Sources,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("ATLAS_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            bind,
+            workers,
+            sources,
+        } => serve(&bind, workers, &sources),
+    }
+}
+
+fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
+    let catalog = match load_catalog(&sources.store, &sources.data) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = AppState::new(catalog);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let (server, addrs) = api::server(state, bind, workers)
+            .map_err(|e| format!("--bind {bind}: cannot listen: {e}"))?;
+        for a in &addrs {
+            // Scripts and tests read the chosen port from this line.
+            println!("listening on http://{a}");
+            tracing::info!(address = %a, "listening");
+        }
+        server.await.map_err(|e| format!("server failed: {e}"))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! The inventory's domain types: a [`Site`] and the newtypes that guard its invariants.
+//!
+//! Everything here is validated when it is built ("parse, don't validate"): a [`Site`] that exists is a
+//! valid site, so the index, the store and the API can trust it. A bad value yields a [`ModelError`]
+//! that names the field and the offending value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Why a value could not become part of a [`Site`].
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ModelError {
+    /// A required field is absent or blank.
+    #[error("field `{field}` is required")]
+    Missing { field: &'static str },
+    /// A field has a value outside its domain.
+    #[error("field `{field}`: {reason} (got {value:?})")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+impl ModelError {
+    /// The name of the field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ModelError::Missing { field } | ModelError::Invalid { field, .. } => field,
+        }
+    }
+
+    fn invalid(field: &'static str, value: impl fmt::Display, reason: impl Into<String>) -> Self {
+        ModelError::Invalid {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A stable site identifier: 1–128 characters of `a-z`, `0-9`, `_` and `-`, so it is safe in URLs and
+/// file names without escaping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SiteId(String);
+
+impl SiteId {
+    /// Checks the identifier's syntax.
+    ///
+    /// ```
+    /// use tailings_atlas::model::SiteId;
+    /// assert!(SiteId::parse("kgz_mailuu_suu_complex").is_ok());
+    /// assert!(SiteId::parse("Mailuu Suu").is_err());
+    /// ```
+    pub fn parse(raw: &str) -> Result<Self, ModelError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ModelError::Missing { field: "id" });
+        }
+        if s.len() > 128 {
+            return Err(ModelError::invalid("id", s, "longer than 128 characters"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(ModelError::invalid(
+                "id",
+                s,
+                "only lower-case letters a-z, digits, '_' and '-' are allowed",
+            ));
+        }
+        Ok(SiteId(s.to_owned()))
+    }
+
+    /// The identifier as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SiteId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ISO 3166-1 alpha-3 country code (three upper-case letters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Iso3(String);
+
+impl Iso3 {
+    /// Checks the code's syntax; lower case is accepted and normalised.
+    ///
+    /// ```
+    /// use tailings_atlas::model::Iso3;
+    /// assert_eq!(Iso3::parse("kgz", "country").unwrap().as_str(), "KGZ");
+    /// assert!(Iso3::parse("KG", "country").is_err());
+    /// ```
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, ModelError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ModelError::Missing { field });
+        }
+        if s.len() != 3 || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ModelError::invalid(
+                field,
+                s,
+                "expected an ISO 3166-1 alpha-3 code such as KGZ",
+            ));
+        }
+        Ok(Iso3(s.to_ascii_uppercase()))
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Declares a closed vocabulary: parsing from its snake_case names, an error naming the field and the
+/// allowed values, and serde in the same spelling.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value's name as it appears in files and URLs.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ModelError;
+
+            fn from_str(raw: &str) -> Result<Self, ModelError> {
+                let s = raw.trim();
+                if s.is_empty() {
+                    return Err(ModelError::Missing { field: $field });
+                }
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(ModelError::invalid(
+                        $field,
+                        s,
+                        format!("expected one of: {}", [$($text),+].join(", ")),
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// What kind of facility a site is.
+    SiteKind, "kind" {
+        /// A tailings storage facility (pond, dam, dump of processing waste).
+        Tailings => "tailings",
+        /// Any other hazardous site: plants, refineries, waste rock dumps, dams.
+        HazardousSite => "hazardous_site",
+    }
+);
+
+vocabulary!(
+    /// The operational state of a site.
+    SiteStatus, "status" {
+        /// Operating.
+        Active => "active",
+        /// Closed or idle, not remediated.
+        Inactive => "inactive",
+        /// Abandoned Soviet-era legacy, possibly under remediation.
+        Legacy => "legacy",
+        /// Remediation completed.
+        Remediated => "remediated",
+        /// No reliable information.
+        Unknown => "unknown",
+    }
+);
+
+vocabulary!(
+    /// How precisely a site's coordinate locates the facility itself.
+    CoordinatePrecision, "precision" {
+        /// The coordinate is on the facility.
+        Site => "site",
+        /// The coordinate is near the facility (within a few kilometres).
+        SiteApprox => "site_approx",
+        /// Only the nearest town is known.
+        Town => "town",
+    }
+);
+
+/// A WGS 84 position, longitude then latitude, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Wgs84Point {
+    lon: f64,
+    lat: f64,
+}
+
+impl Wgs84Point {
+    /// Checks that both values are finite and within range.
+    ///
+    /// ```
+    /// use tailings_atlas::model::Wgs84Point;
+    /// assert!(Wgs84Point::new(72.448, 41.246).is_ok());
+    /// let err = Wgs84Point::new(181.0, 41.0).unwrap_err();
+    /// assert_eq!(err.field(), "lon");
+    /// ```
+    pub fn new(lon: f64, lat: f64) -> Result<Self, ModelError> {
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(ModelError::invalid(
+                "lon",
+                lon,
+                "longitude must be within [-180, 180]",
+            ));
+        }
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(ModelError::invalid(
+                "lat",
+                lat,
+                "latitude must be within [-90, 90]",
+            ));
+        }
+        Ok(Wgs84Point { lon, lat })
+    }
+
+    /// Longitude in degrees.
+    pub fn lon(&self) -> f64 {
+        self.lon
+    }
+
+    /// Latitude in degrees.
+    pub fn lat(&self) -> f64 {
+        self.lat
+    }
+
+    /// The position as a `geo` point (x = lon, y = lat).
+    pub fn to_geo(&self) -> geo::Point<f64> {
+        geo::Point::new(self.lon, self.lat)
+    }
+}
+
+/// Optional physical quantities, each in the unit its name ends with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Quantities {
+    /// Stored volume, cubic metres.
+    pub volume_m3: Option<f64>,
+    /// Stored mass, tonnes.
+    pub tonnage_t: Option<f64>,
+    /// Dam height, metres.
+    pub dam_height_m: Option<f64>,
+    /// Footprint area, square metres.
+    pub area_m2: Option<f64>,
+}
+
+impl Quantities {
+    fn checked(self) -> Result<Self, ModelError> {
+        for (field, value) in [
+            ("volume_m3", self.volume_m3),
+            ("tonnage_t", self.tonnage_t),
+            ("dam_height_m", self.dam_height_m),
+            ("area_m2", self.area_m2),
+        ] {
+            if let Some(v) = value
+                && (!v.is_finite() || v < 0.0)
+            {
+                return Err(ModelError::invalid(
+                    field,
+                    v,
+                    "must be a finite, non-negative number",
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A tailings facility or hazardous site of the inventory. Built only through [`Site::try_from`] on a
+/// [`SiteDraft`], so every instance is valid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Site {
+    pub id: SiteId,
+    pub name: String,
+    pub local_name: Option<String>,
+    pub kind: SiteKind,
+    pub activity: String,
+    pub country: Iso3,
+    pub status: SiteStatus,
+    /// The free-text status as the source states it (dates, programmes).
+    pub status_note: Option<String>,
+    pub location: Wgs84Point,
+    pub precision: CoordinatePrecision,
+    pub quantities: Quantities,
+    pub substances: Vec<String>,
+    pub receiving_river: Option<String>,
+    pub sources: Vec<String>,
+    pub attributes: Map<String, Value>,
+}
+
+/// Unvalidated site fields, as they come from a file, the store or a request body.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteDraft {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub local_name: Option<String>,
+    pub kind: Option<String>,
+    pub activity: Option<String>,
+    pub country: Option<String>,
+    pub status: Option<String>,
+    pub status_note: Option<String>,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub precision: Option<String>,
+    pub volume_m3: Option<f64>,
+    pub tonnage_t: Option<f64>,
+    pub dam_height_m: Option<f64>,
+    pub area_m2: Option<f64>,
+    pub substances: Vec<String>,
+    pub receiving_river: Option<String>,
+    pub sources: Vec<String>,
+    pub attributes: Map<String, Value>,
+}
+
+fn required_text(value: Option<String>, field: &'static str) -> Result<String, ModelError> {
+    optional_text(value).ok_or(ModelError::Missing { field })
+}
+
+fn optional_text(value: Option<String>) -> Option<String> {
+    value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn text_list(values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .filter_map(|s| optional_text(Some(s)))
+        .collect()
+}
+
+impl TryFrom<SiteDraft> for Site {
+    type Error = ModelError;
+
+    fn try_from(d: SiteDraft) -> Result<Self, ModelError> {
+        let id = SiteId::parse(d.id.as_deref().unwrap_or(""))?;
+        let name = required_text(d.name, "name")?;
+        let kind: SiteKind = d.kind.as_deref().unwrap_or("").parse()?;
+        let activity = required_text(d.activity, "activity")?;
+        let country = Iso3::parse(d.country.as_deref().unwrap_or(""), "country")?;
+        // A site whose state nobody has reported is `unknown`, not an error.
+        let status = match optional_text(d.status) {
+            None => SiteStatus::Unknown,
+            Some(s) => s.parse()?,
+        };
+        let lon = d.lon.ok_or(ModelError::Missing { field: "lon" })?;
+        let lat = d.lat.ok_or(ModelError::Missing { field: "lat" })?;
+        let location = Wgs84Point::new(lon, lat)?;
+        let precision: CoordinatePrecision = d.precision.as_deref().unwrap_or("").parse()?;
+        let quantities = Quantities {
+            volume_m3: d.volume_m3,
+            tonnage_t: d.tonnage_t,
+            dam_height_m: d.dam_height_m,
+            area_m2: d.area_m2,
+        }
+        .checked()?;
+        let sources = text_list(d.sources);
+        if sources.is_empty() {
+            // An inventory entry nobody can trace cannot be defended in a meeting.
+            return Err(ModelError::Missing { field: "sources" });
+        }
+        Ok(Site {
+            id,
+            name,
+            local_name: optional_text(d.local_name),
+            kind,
+            activity,
+            country,
+            status,
+            status_note: optional_text(d.status_note),
+            location,
+            precision,
+            quantities,
+            substances: text_list(d.substances),
+            receiving_river: optional_text(d.receiving_river),
+            sources,
+            attributes: d.attributes,
+        })
+    }
+}
+
+impl Site {
+    /// The site's attributes as flat GeoJSON properties; arrays and the free attributes stay JSON.
+    pub fn properties(&self) -> Map<String, Value> {
+        let mut p = Map::new();
+        let q = &self.quantities;
+        p.insert("id".into(), self.id.as_str().into());
+        p.insert("name".into(), self.name.clone().into());
+        p.insert("local_name".into(), self.local_name.clone().into());
+        p.insert("kind".into(), self.kind.as_str().into());
+        p.insert("activity".into(), self.activity.clone().into());
+        p.insert("country".into(), self.country.as_str().into());
+        p.insert("status".into(), self.status.as_str().into());
+        p.insert("status_note".into(), self.status_note.clone().into());
+        p.insert("precision".into(), self.precision.as_str().into());
+        p.insert("lon".into(), self.location.lon().into());
+        p.insert("lat".into(), self.location.lat().into());
+        p.insert("volume_m3".into(), q.volume_m3.into());
+        p.insert("tonnage_t".into(), q.tonnage_t.into());
+        p.insert("dam_height_m".into(), q.dam_height_m.into());
+        p.insert("area_m2".into(), q.area_m2.into());
+        p.insert("substances".into(), self.substances.clone().into());
+        p.insert(
+            "receiving_river".into(),
+            self.receiving_river.clone().into(),
+        );
+        p.insert("sources".into(), self.sources.clone().into());
+        p.insert("attributes".into(), Value::Object(self.attributes.clone()));
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> SiteDraft {
+        SiteDraft {
+            id: Some("kgz_test".into()),
+            name: Some("Test tailings".into()),
+            kind: Some("tailings".into()),
+            activity: Some("uranium legacy".into()),
+            country: Some("KGZ".into()),
+            status: Some("legacy".into()),
+            lon: Some(72.45),
+            lat: Some(41.25),
+            precision: Some("site".into()),
+            sources: vec!["https://example.org/report".into()],
+            ..SiteDraft::default()
+        }
+    }
+
+    #[test]
+    fn valid_draft_builds() {
+        let site = Site::try_from(draft()).unwrap();
+        assert_eq!(site.id.as_str(), "kgz_test");
+        assert_eq!(site.kind, SiteKind::Tailings);
+        assert_eq!(site.precision, CoordinatePrecision::Site);
+        assert_eq!(site.location.lon(), 72.45);
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let cases: Vec<(SiteDraft, &str, Option<&str>)> = vec![
+            (
+                SiteDraft {
+                    lon: Some(180.5),
+                    ..draft()
+                },
+                "lon",
+                Some("180.5"),
+            ),
+            (
+                SiteDraft {
+                    lat: Some(-91.0),
+                    ..draft()
+                },
+                "lat",
+                Some("-91"),
+            ),
+            (
+                SiteDraft {
+                    lat: Some(f64::NAN),
+                    ..draft()
+                },
+                "lat",
+                Some("NaN"),
+            ),
+            (
+                SiteDraft {
+                    kind: Some("mine".into()),
+                    ..draft()
+                },
+                "kind",
+                Some("mine"),
+            ),
+            (
+                SiteDraft {
+                    status: Some("dormant".into()),
+                    ..draft()
+                },
+                "status",
+                Some("dormant"),
+            ),
+            (
+                SiteDraft {
+                    precision: Some("exact".into()),
+                    ..draft()
+                },
+                "precision",
+                Some("exact"),
+            ),
+            (
+                SiteDraft {
+                    country: Some("KG".into()),
+                    ..draft()
+                },
+                "country",
+                Some("KG"),
+            ),
+            (
+                SiteDraft {
+                    id: Some("Bad Id".into()),
+                    ..draft()
+                },
+                "id",
+                Some("Bad Id"),
+            ),
+            (
+                SiteDraft {
+                    volume_m3: Some(-1.0),
+                    ..draft()
+                },
+                "volume_m3",
+                Some("-1"),
+            ),
+            (
+                SiteDraft {
+                    name: Some("  ".into()),
+                    ..draft()
+                },
+                "name",
+                None,
+            ),
+            (
+                SiteDraft {
+                    lon: None,
+                    ..draft()
+                },
+                "lon",
+                None,
+            ),
+            (
+                SiteDraft {
+                    sources: vec![],
+                    ..draft()
+                },
+                "sources",
+                None,
+            ),
+        ];
+        for (d, field, value) in cases {
+            let err = Site::try_from(d).unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(field), "{msg}");
+            if let Some(v) = value {
+                assert!(msg.contains(v), "{msg} should quote {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn boundary_coordinates_are_valid() {
+        for (lon, lat) in [(-180.0, -90.0), (180.0, 90.0), (0.0, 0.0)] {
+            assert!(Wgs84Point::new(lon, lat).is_ok());
+        }
+    }
+
+    #[test]
+    fn missing_status_is_unknown() {
+        let site = Site::try_from(SiteDraft {
+            status: None,
+            ..draft()
+        })
+        .unwrap();
+        assert_eq!(site.status, SiteStatus::Unknown);
+    }
+
+    #[test]
+    fn vocabularies_round_trip() {
+        for s in SiteStatus::ALL {
+            assert_eq!(s.as_str().parse::<SiteStatus>().unwrap(), *s);
+        }
+        for k in SiteKind::ALL {
+            assert_eq!(k.as_str().parse::<SiteKind>().unwrap(), *k);
+        }
+        for p in CoordinatePrecision::ALL {
+            assert_eq!(p.as_str().parse::<CoordinatePrecision>().unwrap(), *p);
+        }
+    }
+}

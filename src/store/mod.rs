@@ -1,0 +1,31 @@
+//! Durable storage of the inventory. [`SiteStore`] is the boundary; [`GpkgStore`] keeps the sites in a
+//! GeoPackage through GDAL, so the file itself opens in QGIS.
+
+mod gpkg;
+
+pub use gpkg::GpkgStore;
+
+use thiserror::Error;
+
+use crate::model::{ModelError, Site};
+
+/// Why the store failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store {path}: {message}")]
+    Backend { path: String, message: String },
+    #[error("store {path}: feature {fid}: {source}")]
+    InvalidRow {
+        path: String,
+        fid: u64,
+        source: ModelError,
+    },
+    #[error("store {path}: duplicate site id {id:?}")]
+    DuplicateId { path: String, id: String },
+}
+
+/// Where sites are kept.
+pub trait SiteStore {
+    /// Every site, ordered by id.
+    fn load_sites(&self) -> Result<Vec<Site>, StoreError>;
+}

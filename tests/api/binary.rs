@@ -1,0 +1,124 @@
+//! The real binary on port 0, spoken to over TCP, and read by GDAL's own OGC API client (ogrinfo), the
+//! library QGIS uses.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{repo_path, temp_dir};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(tag: &str) -> Server {
+    let dir = temp_dir(tag);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+        .arg("--store")
+        .arg(dir.join("atlas.gpkg"))
+        .arg("--data")
+        .arg(repo_path("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server { child, addr }
+}
+
+/// A minimal HTTP/1.1 GET; returns status and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn binary_serves_over_http() {
+    let server = start("binary");
+    let (status, body) = http_get(&server.addr, "/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"sites\":27"), "{body}");
+    let (status, body) = http_get(&server.addr, "/collections/sites/items?limit=abc");
+    assert_eq!(status, 400);
+    assert!(body.contains("`limit`"));
+}
+
+#[test]
+fn gdal_ogc_api_client_reads_every_layer() {
+    let server = start("ogrinfo");
+    let url = format!("OAPIF:http://{}", server.addr);
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-q", &url])
+        .output()
+        .expect("ogrinfo (gdal-bin) is installed by scripts/setup.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for layer in ["sites", "rivers", "borders", "countries", "water-bodies"] {
+        assert!(
+            text.contains(layer),
+            "ogrinfo does not list {layer}:\n{text}"
+        );
+    }
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-so", &url, "sites"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Feature Count: 27"), "{text}");
+    assert!(text.contains("country"), "fields are listed:\n{text}");
+    // GDAL pages through items with our next links and reads every feature.
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-al", "-q", &url, "rivers", "-oo", "PAGE_SIZE=50"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.matches("OGRFeature(rivers)").count(),
+        184,
+        "every river read once"
+    );
+}

@@ -1,0 +1,160 @@
+//! Shared helpers: building the app on the default data or on seeded random sites, and calling it.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use actix_web::web;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tailings_atlas::api::{AppState, app};
+use tailings_atlas::catalog::Catalog;
+use tailings_atlas::model::{Site, SiteDraft};
+use tailings_atlas::reference::ReferenceData;
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A fresh, empty directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("atlas-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The catalog of the repository's default data, through a freshly seeded GeoPackage (built once).
+pub fn default_state() -> web::Data<AppState> {
+    static STATE: OnceLock<web::Data<AppState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let dir = temp_dir("default");
+            let catalog =
+                tailings_atlas::app::load_catalog(&dir.join("atlas.gpkg"), &repo_path("data"))
+                    .expect("default data loads");
+            web::Data::new(AppState::new(catalog))
+        })
+        .clone()
+}
+
+pub const COUNTRIES: &[&str] = &["KAZ", "KGZ", "TJK", "UZB"];
+pub const KINDS: &[&str] = &["tailings", "hazardous_site"];
+
+/// `n` sites scattered over the globe from a fixed seed; a fifth sit on whole degrees so that box edges
+/// are exercised.
+pub fn random_sites(seed: u64, n: usize) -> Vec<Site> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let mut lon = rng.random_range(-180.0..=180.0f64);
+            let mut lat = rng.random_range(-90.0..=90.0f64);
+            if rng.random_bool(0.2) {
+                lon = lon.round();
+                lat = lat.round();
+            }
+            Site::try_from(SiteDraft {
+                id: Some(format!("s{i:05}")),
+                name: Some(format!("Random site {i}")),
+                kind: Some(KINDS[rng.random_range(0..KINDS.len())].into()),
+                activity: Some("test".into()),
+                country: Some(COUNTRIES[rng.random_range(0..COUNTRIES.len())].into()),
+                status: Some("unknown".into()),
+                lon: Some(lon),
+                lat: Some(lat),
+                precision: Some("site".into()),
+                sources: vec!["seeded random test data".into()],
+                ..Default::default()
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+pub fn random_state(sites: &[Site]) -> web::Data<AppState> {
+    let catalog = Catalog::build(sites, &ReferenceData { layers: vec![] }).unwrap();
+    web::Data::new(AppState::new(catalog))
+}
+
+/// A response, read.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+async fn read<B: MessageBody>(res: ServiceResponse<B>) -> Reply {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = atest::read_body(res).await.to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends a request through the full app (all middleware) and reads the reply.
+pub async fn call(state: &web::Data<AppState>, req: atest::TestRequest) -> Reply {
+    let svc = atest::init_service(app(state.clone())).await;
+    match svc.call(req.to_request()).await {
+        Ok(res) => read(res).await,
+        // What the server's dispatcher would send for an error that escaped the handlers.
+        Err(e) => {
+            let res = e.error_response();
+            let status = res.status();
+            let headers = res.headers().clone();
+            let body = actix_web::body::to_bytes(res.into_body())
+                .await
+                .unwrap_or_default()
+                .to_vec();
+            Reply {
+                status,
+                headers,
+                body,
+            }
+        }
+    }
+}
+
+/// `GET uri`, reading the reply.
+pub async fn get(state: &web::Data<AppState>, uri: &str) -> Reply {
+    call(state, atest::TestRequest::get().uri(uri)).await
+}
+
+/// `GET` of an absolute URL from a `links` entry, through the in-process app.
+pub fn path_of(href: &str) -> String {
+    let rest = href.split_once("://").map(|(_, r)| r).unwrap_or(href);
+    rest.find('/')
+        .map(|i| rest[i..].to_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
+pub fn link<'a>(doc: &'a Value, rel: &str) -> Option<&'a str> {
+    doc["links"]
+        .as_array()?
+        .iter()
+        .find(|l| l["rel"] == rel)
+        .and_then(|l| l["href"].as_str())
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real router in-process, and the real binary over TCP.
+
+mod binary;
+mod common;
+mod geojson_rules;
+mod ogc;
