@@ -27,7 +27,6 @@ pub struct CatalogFeature {
 pub struct Collection {
     pub spec: &'static LayerSpec,
     pub features: Vec<CatalogFeature>,
-    geometries: Vec<geo::Geometry<f64>>,
     index: FeatureIndex,
     by_id: HashMap<String, usize>,
     /// Segments of line layers, for nearest-line searches.
@@ -79,7 +78,7 @@ fn feature_json(
 
 impl Collection {
     fn new(spec: &'static LayerSpec, features: Vec<CatalogFeature>, with_segments: bool) -> Self {
-        let geometries: Vec<_> = features.iter().map(|f| f.geometry.clone()).collect();
+        let geometries: Vec<&geo::Geometry<f64>> = features.iter().map(|f| &f.geometry).collect();
         let index = FeatureIndex::new(&geometries);
         let segments = with_segments.then(|| SegmentIndex::new(&geometries));
         let extent = geometries.iter().filter_map(|g| g.bounding_rect()).fold(
@@ -104,7 +103,6 @@ impl Collection {
         Collection {
             spec,
             features,
-            geometries,
             index,
             by_id,
             segments,
@@ -162,7 +160,7 @@ impl Collection {
     /// Indexes (ascending) of the features that satisfy `selection`.
     pub fn select(&self, selection: &Selection) -> Vec<usize> {
         let candidates: Vec<usize> = match &selection.bbox {
-            Some(b) => self.index.query(b, &self.geometries),
+            Some(b) => self.index.query(b, |i| &self.features[i].geometry),
             None => (0..self.features.len()).collect(),
         };
         candidates

@@ -141,7 +141,13 @@ pub fn server(
     workers: Option<usize>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let state = web::Data::new(state);
-    let mut http = HttpServer::new(move || app(state.clone()));
+    let mut http = HttpServer::new(move || app(state.clone())).on_connect(|conn, _| {
+        // Compressed bodies go out in several writes; with Nagle's algorithm on, each waits for the
+        // client's delayed ACK (~40 ms) on keep-alive connections.
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    });
     if let Some(n) = workers {
         http = http.workers(n);
     }

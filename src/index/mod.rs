@@ -3,6 +3,8 @@
 //! Coordinates are WGS 84 degrees. These trees answer "which features touch this box" and give
 //! candidates for nearest searches; any decision in metres is made by the caller on those candidates.
 
+use std::borrow::Borrow;
+
 use geo::{BoundingRect, Intersects, Rect, coord};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Line as RLine, Rectangle};
@@ -111,12 +113,12 @@ pub struct FeatureIndex {
 
 impl FeatureIndex {
     /// Bulk-loads the envelopes of `geoms`; entry `i` refers to `geoms[i]`. Empty geometries are left out.
-    pub fn new(geoms: &[geo::Geometry<f64>]) -> Self {
+    pub fn new<G: Borrow<geo::Geometry<f64>> + Sync>(geoms: &[G]) -> Self {
         let entries = geoms
             .par_iter()
             .enumerate()
             .filter_map(|(i, g)| {
-                let r = g.bounding_rect()?;
+                let r = g.borrow().bounding_rect()?;
                 Some(GeomWithData::new(
                     Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
                     i,
@@ -128,15 +130,20 @@ impl FeatureIndex {
         }
     }
 
-    /// Indexes of the geometries that intersect `bbox` (boundary included), ascending.
-    pub fn query(&self, bbox: &BBox, geoms: &[geo::Geometry<f64>]) -> Vec<usize> {
+    /// Indexes of the geometries that intersect `bbox` (boundary included), ascending. `geometry_of(i)`
+    /// must return the geometry entry `i` was built from.
+    pub fn query<'g>(
+        &self,
+        bbox: &BBox,
+        geometry_of: impl Fn(usize) -> &'g geo::Geometry<f64>,
+    ) -> Vec<usize> {
         let mut hits: Vec<usize> = Vec::new();
         for rect in bbox.rects() {
             for entry in self.tree.locate_in_envelope_intersecting(&aabb(&rect)) {
                 let i = entry.data;
                 // The envelope test is only a filter: a river's envelope may touch the box while the
                 // river itself does not.
-                if geoms[i].intersects(&rect) {
+                if geometry_of(i).intersects(&rect) {
                     hits.push(i);
                 }
             }
@@ -186,12 +193,12 @@ fn line_parts(g: &geo::Geometry<f64>) -> Vec<&geo::LineString<f64>> {
 impl SegmentIndex {
     /// Splits every line and multi-line of `geoms` into segments (in parallel) and bulk-loads them.
     /// Other geometry types are ignored.
-    pub fn new(geoms: &[geo::Geometry<f64>]) -> Self {
+    pub fn new<G: Borrow<geo::Geometry<f64>> + Sync>(geoms: &[G]) -> Self {
         let entries: Vec<_> = geoms
             .par_iter()
             .enumerate()
             .flat_map_iter(|(feature, g)| {
-                line_parts(g)
+                line_parts(g.borrow())
                     .into_iter()
                     .enumerate()
                     .flat_map(move |(part, ls)| {
@@ -286,7 +293,11 @@ mod tests {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            assert_eq!(index.query(&bbox, &points), expected, "bbox {bbox:?}");
+            assert_eq!(
+                index.query(&bbox, |i| &points[i]),
+                expected,
+                "bbox {bbox:?}"
+            );
         }
         assert!(crossing > 50, "the test must exercise antimeridian boxes");
     }
@@ -298,9 +309,9 @@ mod tests {
         let geoms = vec![line];
         let index = FeatureIndex::new(&geoms);
         let corner = BBox::new(8.0, 0.0, 10.0, 2.0).unwrap();
-        assert!(index.query(&corner, &geoms).is_empty());
+        assert!(index.query(&corner, |i| &geoms[i]).is_empty());
         let on_line = BBox::new(4.0, 4.0, 6.0, 6.0).unwrap();
-        assert_eq!(index.query(&on_line, &geoms), vec![0]);
+        assert_eq!(index.query(&on_line, |i| &geoms[i]), vec![0]);
     }
 
     #[test]
