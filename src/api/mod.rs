@@ -92,6 +92,10 @@ pub fn app(
 > {
     App::new()
         .app_data(state)
+        // A path segment that is not valid percent-encoded UTF-8 names no collection or feature.
+        .app_data(web::PathConfig::default().error_handler(|err, req| {
+            ApiError::not_found(format!("no resource at {}: {err}", req.path())).into()
+        }))
         .configure(routes)
         .default_service(web::to(handlers::not_found))
         // A panic must not drop the connection or leak its message: answer a plain 500 and log it.

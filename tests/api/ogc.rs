@@ -373,6 +373,8 @@ async fn unknown_things_get_404_exceptions() {
         "/collections/sites/items/no_such_site",
         "/collections/rivers/items/ne-0-0",
         "/nothing/here",
+        "/collections/%FF%FE/items",
+        "/collections/sites/items/%C3%28",
     ] {
         let r = get(&state, uri).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
