@@ -19,6 +19,8 @@ pub enum StartupError {
         dir: PathBuf,
         source: ReferenceError,
     },
+    #[error("--data {0}: not a directory")]
+    DataDir(PathBuf),
     #[error("--store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot serialise features: {0}")]
@@ -28,6 +30,9 @@ pub enum StartupError {
 /// Opens the store at `store` (seeding it from `data` if it does not exist), loads the reference layers
 /// of `data` and builds the catalog.
 pub fn load_catalog(store: &Path, data: &Path) -> Result<Catalog, StartupError> {
+    if !data.is_dir() {
+        return Err(StartupError::DataDir(data.to_owned()));
+    }
     let t0 = Instant::now();
     let data_err = |source| StartupError::Data {
         dir: data.to_owned(),

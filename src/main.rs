@@ -81,6 +81,15 @@ fn release_startup_memory() {
 }
 
 fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
+    // Bind before loading: a taken port fails at once, and clients that connect during start-up
+    // wait in the backlog instead of being refused.
+    let listener = match std::net::TcpListener::bind(bind) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: --bind {bind}: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let catalog = match load_catalog(&sources.store, &sources.data) {
         Ok(c) => c,
         Err(e) => {
@@ -91,8 +100,8 @@ fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
     let state = AppState::new(catalog);
     release_startup_memory();
     let result = actix_web::rt::System::new().block_on(async move {
-        let (server, addrs) = api::server(state, bind, workers)
-            .map_err(|e| format!("--bind {bind}: cannot listen: {e}"))?;
+        let (server, addrs) =
+            api::server(state, listener, workers).map_err(|e| format!("--bind {bind}: {e}"))?;
         for a in &addrs {
             // Scripts and tests read the chosen port from this line.
             println!("listening on http://{a}");

@@ -138,10 +138,10 @@ pub fn app(
         })
 }
 
-/// Binds `bind` and returns the running server with the addresses it listens on (useful with port 0).
+/// Starts serving on an already bound listener; returns the server and the address it listens on.
 pub fn server(
     state: AppState,
-    bind: &str,
+    listener: std::net::TcpListener,
     workers: Option<usize>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let state = web::Data::new(state);
@@ -155,7 +155,7 @@ pub fn server(
     if let Some(n) = workers {
         http = http.workers(n);
     }
-    let http = http.bind(bind)?;
+    let http = http.listen(listener)?;
     let addrs = http.addrs();
     Ok((http.run(), addrs))
 }

@@ -122,3 +122,53 @@ fn gdal_ogc_api_client_reads_every_layer() {
         "every river read once"
     );
 }
+
+/// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr.
+fn serve_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_start_up_input_is_a_clear_cli_error() {
+    let dir = temp_dir("cli-errors");
+    let store = dir.join("atlas.gpkg");
+    let store = store.to_str().unwrap();
+    let data = repo_path("data");
+    let data = data.to_str().unwrap();
+
+    let err = serve_fails(&["--bind", "not-an-address", "--store", store, "--data", data]);
+    assert!(err.contains("--bind not-an-address"), "{err}");
+
+    let err = serve_fails(&["--store", store, "--data", "/nonexistent/atlas-data"]);
+    assert!(err.contains("--data /nonexistent/atlas-data: not a directory"), "{err}");
+    assert!(
+        !std::path::Path::new(store).exists(),
+        "nothing is half-written"
+    );
+
+    // A seed file with an out-of-range latitude names the line, the field and the value.
+    let bad = repo_path("tests/fixtures/bad-sites");
+    let err = serve_fails(&["--store", store, "--data", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("line 3") && err.contains("`lat`") && err.contains("95.5"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(store).exists(),
+        "nothing is half-written"
+    );
+
+    let garbage = dir.join("garbage.gpkg");
+    std::fs::write(&garbage, "not a geopackage").unwrap();
+    let err = serve_fails(&["--store", garbage.to_str().unwrap(), "--data", data]);
+    assert!(
+        err.contains("--store") && err.contains("GeoPackage"),
+        "{err}"
+    );
+}
