@@ -9,6 +9,10 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 if ! pkg-config --exists gdal 2>/dev/null; then need+=(libgdal-dev); fi
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
+# QGIS's own OGC API client, driven headless by tests/qgis/check_layers.py (tests only).
+if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
+  /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || need+=(python3-qgis qgis-providers)
+fi
 if [ "${ATLAS_NEED_PYTHON:-0}" = 1 ]; then command -v python3 >/dev/null 2>&1 || need+=(python3); fi
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=../shared/data
 if [ -d "$shared" ]; then export ATLAS_NEED_PYTHON=1; fi
+export ATLAS_NEED_QGIS=1
 ./scripts/setup.sh
 
 echo "== cargo fmt --check"

@@ -123,6 +123,24 @@ fn gdal_ogc_api_client_reads_every_layer() {
     );
 }
 
+#[test]
+fn qgis_loads_every_layer() {
+    let server = start("qgis");
+    // Debian's python3-qgis belongs to the system interpreter, not to any other python3 on PATH.
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo_path("tests/qgis/check_layers.py"))
+        .arg(format!("http://{}", server.addr))
+        .output()
+        .expect("/usr/bin/python3 with python3-qgis (installed by scripts/setup.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "QGIS check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("sites: valid, 27 features"), "{stdout}");
+}
+
 /// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr.
 fn serve_fails(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
@@ -146,7 +164,10 @@ fn bad_start_up_input_is_a_clear_cli_error() {
     assert!(err.contains("--bind not-an-address"), "{err}");
 
     let err = serve_fails(&["--store", store, "--data", "/nonexistent/atlas-data"]);
-    assert!(err.contains("--data /nonexistent/atlas-data: not a directory"), "{err}");
+    assert!(
+        err.contains("--data /nonexistent/atlas-data: not a directory"),
+        "{err}"
+    );
     assert!(
         !std::path::Path::new(store).exists(),
         "nothing is half-written"
