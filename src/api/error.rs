@@ -54,6 +54,23 @@ impl ApiError {
         }
     }
 
+    /// An error some middleware answered in its own format, re-expressed as an OGC exception.
+    pub fn from_status(status: StatusCode, description: impl Into<String>) -> Self {
+        let code = match status.as_u16() {
+            400 => "InvalidParameterValue",
+            404 => "NotFound",
+            405 => "MethodNotAllowed",
+            406 => "NotAcceptable",
+            500..=599 => "ServerError",
+            _ => "BadRequest",
+        };
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+
     /// 500, without internals: details go to the log, not to the client.
     pub fn internal() -> Self {
         ApiError {
@@ -70,7 +87,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
+        let mut builder = HttpResponse::build(self.status);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            builder.insert_header((actix_web::http::header::ALLOW, "GET, HEAD"));
+        }
+        builder
             .content_type("application/json")
             .body(json!({ "code": self.code, "description": self.description }).to_string())
     }

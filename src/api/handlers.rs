@@ -52,6 +52,7 @@ pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
             link(format!("{base}/conformance"), "http://www.opengis.net/def/rel/ogc/1.0/conformance", JSON, "Conformance classes"),
             link(format!("{base}/collections"), "data", JSON, "Collections"),
             link(format!("{base}/collections"), "http://www.opengis.net/def/rel/ogc/1.0/data", JSON, "Collections"),
+            link(format!("{base}/attribution"), "license", "text/markdown", "Data sources, attributions and licences"),
         ],
     });
     Ok(match respond::negotiate(&req, f) {
@@ -61,6 +62,7 @@ pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
                 "<p>{}</p><ul><li><a href=\"/collections\">Collections</a></li>\
                  <li><a href=\"/conformance\">Conformance</a></li>\
                  <li><a href=\"/api\">API definition (OpenAPI 3.0)</a></li>\
+                 <li><a href=\"/attribution\">Data sources and licences</a></li>\
                  <li><a href=\"/health\">Health</a></li></ul>",
                 esc(doc["description"].as_str().unwrap_or_default())
             );
@@ -122,6 +124,15 @@ pub async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     })
 }
 
+/// Resolves a server-relative href (`/attribution`) against the base URL.
+fn absolute(base: &str, href: &str) -> String {
+    if href.starts_with('/') {
+        format!("{base}{href}")
+    } else {
+        href.to_owned()
+    }
+}
+
 fn collection_doc(base: &str, c: &Collection) -> Value {
     let id = c.id();
     let spec = c.spec;
@@ -148,10 +159,15 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
         ),
     ];
     for a in spec.attribution {
+        let kind = if a.license_url.starts_with('/') {
+            "text/markdown"
+        } else {
+            "text/html"
+        };
         links.push(link(
-            a.license_url.to_owned(),
+            absolute(base, a.license_url),
             "license",
-            "text/html",
+            kind,
             a.license,
         ));
     }
@@ -302,7 +318,7 @@ pub async fn items(
 ) -> Result<HttpResponse, ApiError> {
     let c = collection_or_404(&state, &path)?;
     let p = params::parse_items(req.query_string(), c.spec.queryables)?;
-    let pairs = params::parse_pairs(req.query_string())?;
+    let pairs = &p.pairs;
     let format = respond::negotiate(&req, p.format);
     let matched = c.select(&p.selection);
     let page: Vec<usize> = matched
@@ -317,20 +333,16 @@ pub async fn items(
     let href = |f: &str, extra: &[(&str, String)]| {
         let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
         o.extend(extra.iter().cloned());
-        format!("{items_url}?{}", query_with(&pairs, &o))
+        format!("{items_url}?{}", query_with(pairs, &o))
     };
     let limit = p.limit.to_string();
-    let next = (p.offset + page.len() < matched.len()).then(|| {
-        [
-            ("offset", (p.offset + page.len()).to_string()),
-            ("limit", limit.clone()),
-        ]
-    });
+    let end = p.offset.saturating_add(page.len());
+    let next =
+        (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
+    // From past the end, "previous" is the last full page, not another empty one.
     let prev = (p.offset > 0).then(|| {
-        [
-            ("offset", p.offset.saturating_sub(p.limit).to_string()),
-            ("limit", limit.clone()),
-        ]
+        let start = p.offset.min(matched.len()).saturating_sub(p.limit);
+        [("offset", start.to_string()), ("limit", limit.clone())]
     });
 
     match format {
@@ -399,9 +411,10 @@ pub async fn items(
                         .map(|q| format!("<td>{}</td>", html::cell(f.properties.get(*q).unwrap_or(&Value::Null))))
                         .collect();
                     format!(
-                        "<tr><td><a href=\"/collections/{cid}/items/{id}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
+                        "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
                         html::cell(f.properties.get(title_key).unwrap_or(&Value::Null)),
                         cid = c.id(),
+                        seg = esc(&respond::segment(&f.id)),
                         id = esc(&f.id),
                     )
                 })
@@ -441,7 +454,7 @@ pub async fn items(
             let json_href = format!(
                 "/collections/{}/items?{}",
                 c.id(),
-                query_with(&pairs, &[("f", "json".into())])
+                query_with(pairs, &[("f", "json".into())])
             );
             Ok(respond::send(
                 &req,
@@ -469,7 +482,7 @@ pub async fn item(
         Format::Json => {
             let mut doc: Value =
                 serde_json::from_str(feature.geojson.get()).map_err(|_| ApiError::internal())?;
-            let item_url = format!("{base}/collections/{cid}/items/{fid}");
+            let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(&fid));
             doc["links"] = json!([
                 link(
                     format!("{item_url}?f=json"),
@@ -524,7 +537,10 @@ pub async fn item(
                 .and_then(Value::as_str)
                 .unwrap_or(&feature.id)
                 .to_owned();
-            let json_href = format!("/collections/{cid}/items/{}?f=json", feature.id);
+            let json_href = format!(
+                "/collections/{cid}/items/{}?f=json",
+                respond::segment(&feature.id)
+            );
             respond::send(&req, HTML, html::page(&title, &trail, &body, &json_href))
         }
     })
@@ -553,9 +569,33 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         .iter()
         .map(|c| (c.id().to_owned(), c.features.len().into()))
         .collect();
-    HttpResponse::Ok()
-        .content_type(JSON)
-        .body(json!({ "status": "ok", "collections": counts }).to_string())
+    let segments: serde_json::Map<String, Value> = state
+        .catalog
+        .collections
+        .iter()
+        .filter_map(|c| Some((c.id().to_owned(), c.segments.as_ref()?.len().into())))
+        .collect();
+    HttpResponse::Ok().content_type(JSON).body(
+        json!({ "status": "ok", "collections": counts, "segment_index": segments }).to_string(),
+    )
+}
+
+/// `GET /attribution`: the data directory's README, with every source and licence.
+pub async fn attribution(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    params::format_only(req.query_string())?;
+    let text = state
+        .catalog
+        .notices
+        .as_deref()
+        .ok_or_else(|| ApiError::not_found("this data directory has no README.md"))?;
+    Ok(respond::send(
+        &req,
+        "text/markdown; charset=utf-8",
+        text.to_owned(),
+    ))
 }
 
 /// Any path we do not serve.

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, Service, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, middleware, web};
 use futures_util::FutureExt;
 
@@ -66,7 +66,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/collections/{id}/items/{fid}",
             handlers::item,
         ))
-        .service(get_resource("/health", handlers::health));
+        .service(get_resource("/health", handlers::health))
+        .service(get_resource("/attribution", handlers::attribution));
 }
 
 fn cors() -> actix_cors::Cors {
@@ -90,6 +91,22 @@ pub fn app(
         InitError = (),
     >,
 > {
+    app_with(state, |_| {})
+}
+
+/// [`app`] with extra routes, so tests can mount a handler that misbehaves under the real middleware.
+pub fn app_with(
+    state: web::Data<AppState>,
+    extra: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     App::new()
         .app_data(state)
         // A path segment that is not valid percent-encoded UTF-8 names no collection or feature.
@@ -97,6 +114,7 @@ pub fn app(
             ApiError::not_found(format!("no resource at {}: {err}", req.path())).into()
         }))
         .configure(routes)
+        .configure(extra)
         .default_service(web::to(handlers::not_found))
         // A panic must not drop the connection or leak its message: answer a plain 500 and log it.
         .wrap_fn(|req, srv| {
@@ -115,6 +133,46 @@ pub fn app(
         })
         .wrap(middleware::Compress::default())
         .wrap(cors())
+        // CORS and compression answer some errors themselves, in plain text; clients get OGC JSON.
+        .wrap_fn(|req, srv| {
+            let fut = srv.call(req);
+            async move {
+                let res = match fut.await {
+                    Ok(res) => res,
+                    Err(e) => {
+                        let status = e.as_response_error().status_code();
+                        return Err(ApiError::from_status(status, e.to_string()).into());
+                    }
+                };
+                let is_json = res
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                let status = res.status();
+                if !(status.is_client_error() || status.is_server_error()) || is_json {
+                    return Ok(res.map_into_boxed_body());
+                }
+                let (req, res) = res.into_parts();
+                let headers = res.headers().clone();
+                let body = actix_web::body::to_bytes(res.into_body())
+                    .await
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&body).trim().to_owned();
+                let description = if text.is_empty() {
+                    status.canonical_reason().unwrap_or("error").to_owned()
+                } else {
+                    text
+                };
+                let mut out = ApiError::from_status(status, description).error_response();
+                for (name, value) in &headers {
+                    if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                        out.headers_mut().append(name.clone(), value.clone());
+                    }
+                }
+                Ok(ServiceResponse::new(req, out).map_into_boxed_body())
+            }
+        })
         .wrap_fn(|req, srv| {
             let start = Instant::now();
             let method = req.method().to_string();
@@ -138,10 +196,10 @@ pub fn app(
         })
 }
 
-/// Starts serving on an already bound listener; returns the server and the address it listens on.
+/// Starts serving on already bound listeners; returns the server and the addresses it listens on.
 pub fn server(
     state: AppState,
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     workers: Option<usize>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let state = web::Data::new(state);
@@ -155,7 +213,9 @@ pub fn server(
     if let Some(n) = workers {
         http = http.workers(n);
     }
-    let http = http.listen(listener)?;
+    for listener in listeners {
+        http = http.listen(listener)?;
+    }
     let addrs = http.addrs();
     Ok((http.run(), addrs))
 }

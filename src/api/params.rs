@@ -27,6 +27,8 @@ pub struct ItemsParams {
     pub limit: usize,
     pub offset: usize,
     pub format: Option<Format>,
+    /// Every parameter as given, to carry into the paging links.
+    pub pairs: Vec<(String, String)>,
 }
 
 /// Parameters every items request accepts, besides the collection's queryables.
@@ -49,8 +51,8 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
 /// Reads `f`, which every endpoint accepts.
 pub fn parse_format(value: &str) -> Result<Format, ApiError> {
     match value {
-        "json" | "geojson" | "application/json" | "application/geo+json" => Ok(Format::Json),
-        "html" | "text/html" => Ok(Format::Html),
+        "json" | "geojson" => Ok(Format::Json),
+        "html" => Ok(Format::Html),
         other => Err(ApiError::bad_parameter(
             "f",
             format!("unsupported format {other:?}; use json or html"),
@@ -58,13 +60,17 @@ pub fn parse_format(value: &str) -> Result<Format, ApiError> {
     }
 }
 
-/// The `f` parameter of a request whose other parameters are ignored.
+/// The `f` parameter of an endpoint that takes no other parameter.
 pub fn format_only(query: &str) -> Result<Option<Format>, ApiError> {
-    parse_pairs(query)?
-        .iter()
-        .find(|(k, _)| k == "f")
-        .map(|(_, v)| parse_format(v))
-        .transpose()
+    let mut format = None;
+    for (key, value) in parse_pairs(query)? {
+        if key == "f" {
+            format = Some(parse_format(&value)?);
+        } else {
+            return Err(ApiError::unknown_parameter(&key, &["f"]));
+        }
+    }
+    Ok(format)
 }
 
 /// Parses `bbox`: 4 or 6 comma-separated numbers, WGS 84; west > east crosses the antimeridian.
@@ -97,9 +103,15 @@ pub fn parse_bbox(value: &str) -> Result<BBox, ApiError> {
 }
 
 fn parse_count(param: &str, value: &str, min: usize) -> Result<usize, ApiError> {
-    let n: usize = value.trim().parse().map_err(|_| {
-        ApiError::bad_parameter(param, format!("{value:?} is not a non-negative integer"))
-    })?;
+    let digits = value.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("{value:?} is not a non-negative integer"),
+        ));
+    }
+    // All digits, so the only parse failure left is overflow: such a count means "as many as there are".
+    let n = digits.parse::<usize>().unwrap_or(usize::MAX);
     if n < min {
         return Err(ApiError::bad_parameter(
             param,
@@ -120,6 +132,38 @@ fn check_crs(param: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
+fn check_instant(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+/// `datetime`: an RFC 3339 instant (or date), or an interval `start/end` where either end may be
+/// open (`..` or empty), but not both.
+fn check_datetime(value: &str) -> Result<(), ApiError> {
+    let ok = match value.split_once('/') {
+        None => check_instant(value),
+        Some((a, b)) => {
+            let open = |s: &str| s.is_empty() || s == "..";
+            match (open(a), open(b)) {
+                (true, true) => false,
+                (true, false) => check_instant(b),
+                (false, true) => check_instant(a),
+                (false, false) => check_instant(a) && check_instant(b),
+            }
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_parameter(
+            "datetime",
+            format!(
+                "{value:?} is not an RFC 3339 date-time or interval (start/end, `..` for open)"
+            ),
+        ))
+    }
+}
+
 /// Parses an `/items` query string against the collection's `queryables`.
 pub fn parse_items(query: &str, queryables: &[&str]) -> Result<ItemsParams, ApiError> {
     let mut params = ItemsParams {
@@ -127,16 +171,17 @@ pub fn parse_items(query: &str, queryables: &[&str]) -> Result<ItemsParams, ApiE
         limit: DEFAULT_LIMIT,
         offset: 0,
         format: None,
+        pairs: parse_pairs(query)?,
     };
-    for (key, value) in parse_pairs(query)? {
+    for (key, value) in params.pairs.clone() {
         match key.as_str() {
             "bbox" => params.selection.bbox = Some(parse_bbox(&value)?),
             "bbox-crs" | "crs" => check_crs(&key, &value)?,
             "limit" => params.limit = parse_count("limit", &value, 1)?.min(MAX_LIMIT),
             "offset" => params.offset = parse_count("offset", &value, 0)?,
             "f" => params.format = Some(parse_format(&value)?),
-            // No collection has a temporal property, so every feature matches any instant or interval.
-            "datetime" => {}
+            // Checked, but no collection has a temporal property, so every feature matches.
+            "datetime" => check_datetime(&value)?,
             k if queryables.contains(&k) => params.selection.filters.push(PropertyFilter {
                 property: key,
                 value,
@@ -193,6 +238,9 @@ mod tests {
             ("offset=-1", "offset"),
             ("offset=1.5", "offset"),
             ("f=xml", "f"),
+            ("datetime=yesterday", "datetime"),
+            ("datetime=../..", "datetime"),
+            ("datetime=2020-01-01T00:00:00Z/soon", "datetime"),
             ("bbox-crs=EPSG:3857", "bbox-crs"),
             ("limit=1&limit=2", "limit"),
             ("colour=red", "colour"),
@@ -205,6 +253,37 @@ mod tests {
     #[test]
     fn limit_is_capped_not_rejected() {
         assert_eq!(parse_items("limit=50000", &[]).unwrap().limit, MAX_LIMIT);
+        let huge = parse_items(
+            "limit=99999999999999999999999&offset=99999999999999999999999",
+            &[],
+        )
+        .unwrap();
+        assert_eq!((huge.limit, huge.offset), (MAX_LIMIT, usize::MAX));
+    }
+
+    #[test]
+    fn datetime_forms() {
+        for ok in [
+            "2018-02-12T23:20:50Z",
+            "2018-02-12",
+            "2018-02-12T00:00:00Z/2018-03-18T12:31:12Z",
+            "../2018-03-18T12:31:12Z",
+            "2018-02-12T00:00:00+05:00/..",
+            "2018-02-12/",
+        ] {
+            assert!(check_datetime(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn other_endpoints_take_only_f() {
+        assert_eq!(format_only("f=html").unwrap(), Some(Format::Html));
+        assert!(
+            format_only("limit=5")
+                .unwrap_err()
+                .description
+                .contains("`limit`")
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub const JSON: &str = "application/json";
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 
-/// The format to answer in: `f` wins; otherwise a browser (Accept naming text/html and no JSON) gets HTML.
+/// The format to answer in: `f` wins; otherwise the `Accept` header, where HTML must be preferred
+/// (higher q) over every JSON type for a browser to get HTML. Without a preference, JSON.
 pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
     if let Some(f) = f {
         return f;
@@ -23,7 +24,22 @@ pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if accept.contains("text/html") && !accept.contains("json") {
+    let (mut html, mut json) = (0.0f32, 0.0f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" | "application/xhtml+xml" => html = html.max(q),
+            "application/json" | "application/geo+json" => json = json.max(q),
+            m if m.ends_with("+json") => json = json.max(q),
+            _ => {}
+        }
+    }
+    if html > json {
         Format::Html
     } else {
         Format::Json
@@ -61,15 +77,22 @@ pub fn with_etag(req: &HttpRequest, content_type: &str, tag: String, body: Strin
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| matches(v, &tag));
-    if fresh {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .finish();
-    }
-    HttpResponse::Ok()
-        .content_type(content_type.to_owned())
+    // The same URL answers JSON or HTML by Accept; caches must keep them apart, and revalidate (cheap,
+    // thanks to the ETag) because the inventory can change.
+    let mut builder = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    builder
         .insert_header((header::ETAG, tag))
-        .body(body)
+        .append_header((header::VARY, "Accept"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if fresh {
+        builder.finish()
+    } else {
+        builder.content_type(content_type.to_owned()).body(body)
+    }
 }
 
 /// Sends `body`, tagged by its own content.
@@ -78,9 +101,53 @@ pub fn send(req: &HttpRequest, content_type: &str, body: String) -> HttpResponse
     with_etag(req, content_type, tag, body)
 }
 
+/// Percent-encodes an id for use as one URL path segment.
+pub fn segment(id: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(id, SEGMENT).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
+
+    fn with_accept(accept: &str) -> Format {
+        negotiate(
+            &TestRequest::default()
+                .insert_header(("Accept", accept))
+                .to_http_request(),
+            None,
+        )
+    }
+
+    #[test]
+    fn accept_with_q_values() {
+        assert_eq!(
+            with_accept("text/html,application/xhtml+xml,*/*;q=0.8"),
+            Format::Html
+        );
+        assert_eq!(with_accept("TEXT/HTML"), Format::Html);
+        assert_eq!(with_accept("application/json;q=0, text/html"), Format::Html);
+        assert_eq!(
+            with_accept("text/html;q=0.5, application/geo+json"),
+            Format::Json
+        );
+        assert_eq!(with_accept("application/json, text/html"), Format::Json);
+        assert_eq!(with_accept("*/*"), Format::Json);
+        assert_eq!(with_accept(""), Format::Json);
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("kgz_mailuu-suu.1"), "kgz_mailuu-suu.1");
+        assert_eq!(segment("a b/c?"), "a%20b%2Fc%3F");
+    }
 
     #[test]
     fn if_none_match_forms() {

@@ -13,10 +13,8 @@ use thiserror::Error;
 
 /// Why a bounding box is not acceptable.
 #[derive(Debug, Clone, PartialEq, Error)]
-pub enum BBoxError {
-    #[error("{0}")]
-    Invalid(String),
-}
+#[error("{0}")]
+pub struct BBoxError(String);
 
 /// A WGS 84 bounding box in the OGC/RFC 7946 sense: `west` may exceed `east`, meaning the box crosses
 /// the antimeridian.
@@ -45,13 +43,13 @@ impl BBox {
             ("north", north, 90.0),
         ] {
             if !v.is_finite() || v < -lim || v > lim {
-                return Err(BBoxError::Invalid(format!(
+                return Err(BBoxError(format!(
                     "{name} = {v} is outside [-{lim}, {lim}]"
                 )));
             }
         }
         if south > north {
-            return Err(BBoxError::Invalid(format!(
+            return Err(BBoxError(format!(
                 "south ({south}) is greater than north ({north})"
             )));
         }

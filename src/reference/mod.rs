@@ -70,12 +70,19 @@ pub const SITES_SPEC: LayerSpec = LayerSpec {
     description: "Inventory of tailings storage facilities and other hazardous sites in the Syr Darya basin \
         (Kazakhstan, Kyrgyzstan, Tajikistan, Uzbekistan), each with its coordinate precision \
         (site, site_approx or town) and its public sources.",
-    attribution: &[Attribution {
-        text: "Compiled from public sources, row by row; each site lists its own in the `sources` property. \
+    attribution: &[
+        Attribution {
+            text: "Compiled from public sources, row by row; each site lists its own in the `sources` property. \
             Not the official UNECE 2023 inventory.",
-        license: "Per-source terms; see each site's sources",
-        license_url: "https://github.com/tailings-atlas/tailings-atlas/blob/main/data/README.md",
-    }],
+            license: "Per-source terms; see each site's sources",
+            license_url: "/attribution",
+        },
+        Attribution {
+            text: "Coordinates of the sites located only to their town come from GeoNames (geonames.org).",
+            license: "CC-BY-4.0",
+            license_url: "https://creativecommons.org/licenses/by/4.0/",
+        },
+    ],
     queryables: &["kind", "country", "status", "precision", "receiving_river"],
 };
 
@@ -150,9 +157,11 @@ pub struct RefLayer {
 }
 
 /// Every reference layer of a data directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReferenceData {
     pub layers: Vec<RefLayer>,
+    /// The directory's `README.md` (sources, attributions, licences), if it has one.
+    pub notices: Option<String>,
 }
 
 impl ReferenceData {
@@ -163,12 +172,8 @@ impl ReferenceData {
             .par_iter()
             .map(|spec| load_layer(spec, &dir.join(spec.file)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ReferenceData { layers })
-    }
-
-    /// The layer with this collection id.
-    pub fn layer(&self, id: &str) -> Option<&RefLayer> {
-        self.layers.iter().find(|l| l.spec.id == id)
+        let notices = std::fs::read_to_string(dir.join("README.md")).ok();
+        Ok(ReferenceData { layers, notices })
     }
 }
 

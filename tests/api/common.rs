@@ -76,7 +76,7 @@ pub fn random_sites(seed: u64, n: usize) -> Vec<Site> {
 }
 
 pub fn random_state(sites: &[Site]) -> web::Data<AppState> {
-    let catalog = Catalog::build(sites, &ReferenceData { layers: vec![] }).unwrap();
+    let catalog = Catalog::build(sites, &ReferenceData::default()).unwrap();
     web::Data::new(AppState::new(catalog))
 }
 
