@@ -9,7 +9,7 @@ use thiserror::Error;
 use crate::catalog::Catalog;
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{ReferenceData, ReferenceError, SITES_SPEC};
-use crate::store::{GpkgStore, SiteStore, StoreError};
+use crate::store::{GpkgStore, Seed, SiteStore, StoreError};
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -27,6 +27,17 @@ pub enum StartupError {
     Serialise(#[from] serde_json::Error),
 }
 
+/// `sha256:<hex>` of the seed file, if it can be read.
+fn seed_origin(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    let hex: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some(format!("sha256:{hex}"))
+}
+
 /// Opens the store at `store` (seeding it from `data` if it does not exist), loads the reference layers
 /// of `data` and builds the catalog.
 pub fn load_catalog(store: &Path, data: &Path) -> Result<Catalog, StartupError> {
@@ -38,11 +49,31 @@ pub fn load_catalog(store: &Path, data: &Path) -> Result<Catalog, StartupError> 
         dir: data.to_owned(),
         source,
     };
+    let seed_file = data.join(SITES_SPEC.file);
+    let current_origin = seed_origin(&seed_file);
     let (store, reference) = rayon::join(
-        || GpkgStore::open_or_create(store, || read_seed_sites(&data.join(SITES_SPEC.file))),
+        || {
+            GpkgStore::open_or_create(store, || {
+                Ok::<_, ReferenceError>(Seed {
+                    sites: read_seed_sites(&seed_file)?,
+                    origin: current_origin.clone().unwrap_or_default(),
+                })
+            })
+        },
         || ReferenceData::load(data),
     );
-    let sites = store?.load_sites()?;
+    let store = store?;
+    if let (Some(stored), Some(current)) = (store.seed_origin()?, &current_origin)
+        && stored != *current
+    {
+        // The store is the inventory of record and may hold edits; never overwrite it silently.
+        tracing::warn!(
+            seed = %seed_file.display(),
+            "the store was seeded from a different version of the seed file; serving the store as it is \
+             (move the store aside to re-seed from the current file)"
+        );
+    }
+    let sites = store.load_sites()?;
     let reference = reference.map_err(data_err)?;
     let t_loaded = t0.elapsed();
     let catalog = Catalog::build(&sites, &reference)?;

@@ -6,10 +6,12 @@ use gdal::vector::{Feature, FieldValue, LayerAccess, LayerOptions, OGRFieldType,
 use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags};
 use serde_json::Value;
 
-use super::{SiteStore, StoreError};
+use super::{Seed, SiteStore, StoreError};
 use crate::model::{Site, SiteDraft};
 
 const LAYER: &str = "sites";
+/// A key/value attribute table about the store itself.
+const META: &str = "atlas_meta";
 
 /// Text columns, in schema order; lists and the free attributes are stored as JSON text.
 const TEXT_FIELDS: &[&str] = &[
@@ -40,7 +42,7 @@ impl GpkgStore {
     /// returns; creation goes through a temporary file, so an interrupted seed leaves nothing behind.
     pub fn open_or_create<F, E>(path: &Path, seed: F) -> Result<Self, StoreError>
     where
-        F: FnOnce() -> Result<Vec<Site>, E>,
+        F: FnOnce() -> Result<Seed, E>,
         E: std::fmt::Display,
     {
         let store = GpkgStore {
@@ -51,22 +53,17 @@ impl GpkgStore {
             store.open()?;
             return Ok(store);
         }
-        let sites = seed().map_err(|e| store.err(format!("cannot seed: {e}")))?;
+        let seed = seed().map_err(|e| store.err(format!("cannot seed: {e}")))?;
         let tmp = path.with_extension(format!("seeding-{}.gpkg", std::process::id()));
-        let result = write_new(&tmp, &sites).and_then(|()| {
+        let result = write_new(&tmp, &seed).and_then(|()| {
             std::fs::rename(&tmp, path).map_err(|e| format!("cannot move into place: {e}"))
         });
         if let Err(message) = result {
             let _ = std::fs::remove_file(&tmp);
             return Err(store.err(message));
         }
-        tracing::info!(path = %path.display(), sites = sites.len(), "created and seeded store");
+        tracing::info!(path = %path.display(), sites = seed.sites.len(), "created and seeded store");
         Ok(store)
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn err(&self, message: impl Into<String>) -> StoreError {
@@ -92,7 +89,7 @@ impl GpkgStore {
     }
 }
 
-fn write_new(path: &Path, sites: &[Site]) -> Result<(), String> {
+fn write_new(path: &Path, seed: &Seed) -> Result<(), String> {
     let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| e.to_string())?;
     let mut ds = driver
         .create_vector_only(path)
@@ -116,8 +113,34 @@ fn write_new(path: &Path, sites: &[Site]) -> Result<(), String> {
         layer
             .create_defn_fields(&fields)
             .map_err(|e| format!("cannot create fields: {e}"))?;
-        for site in sites {
+        for site in &seed.sites {
             write_site(&layer, site).map_err(|e| format!("site {}: {e}", site.id))?;
+        }
+    }
+    {
+        let meta = tx
+            .create_layer(LayerOptions {
+                name: META,
+                srs: None,
+                ty: gdal::vector::OGRwkbGeometryType::wkbNone,
+                options: None,
+            })
+            .map_err(|e| format!("cannot create {META}: {e}"))?;
+        meta.create_defn_fields(&[
+            ("key", OGRFieldType::OFTString),
+            ("value", OGRFieldType::OFTString),
+        ])
+        .map_err(|e| format!("cannot create {META} fields: {e}"))?;
+        let seeded_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        for (key, value) in [
+            ("seed_origin", seed.origin.as_str()),
+            ("seeded_at", &seeded_at),
+        ] {
+            let mut f = Feature::new(meta.defn()).map_err(|e| e.to_string())?;
+            f.set_field_string(0, key).map_err(|e| e.to_string())?;
+            f.set_field_string(1, value).map_err(|e| e.to_string())?;
+            f.create(&meta)
+                .map_err(|e| format!("cannot write {META}: {e}"))?;
         }
     }
     tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
@@ -190,6 +213,18 @@ fn json_list(f: &Feature, name: &str) -> Vec<String> {
 }
 
 impl SiteStore for GpkgStore {
+    fn seed_origin(&self) -> Result<Option<String>, StoreError> {
+        let ds = self.open()?;
+        // Stores made before the table existed simply have no recorded origin.
+        let Ok(mut meta) = ds.layer_by_name(META) else {
+            return Ok(None);
+        };
+        Ok(meta
+            .features()
+            .find(|f| text(f, "key").as_deref() == Some("seed_origin"))
+            .and_then(|f| text(&f, "value")))
+    }
+
     fn load_sites(&self) -> Result<Vec<Site>, StoreError> {
         let ds = self.open()?;
         let mut layer = ds
@@ -281,13 +316,17 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let path = dir.join("atlas.gpkg");
         let sites = vec![site("b", 72.0), site("a", 71.5)];
-        let store = GpkgStore::open_or_create(&path, || Ok::<_, String>(sites.clone())).unwrap();
+        let seed = Seed {
+            sites: sites.clone(),
+            origin: "sha256:abc".into(),
+        };
+        let store = GpkgStore::open_or_create(&path, || Ok::<_, String>(seed)).unwrap();
+        assert_eq!(store.seed_origin().unwrap().as_deref(), Some("sha256:abc"));
         let mut expected = sites.clone();
         expected.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(store.load_sites().unwrap(), expected);
         // A second open must not re-seed.
-        let again =
-            GpkgStore::open_or_create(&path, || Err::<Vec<Site>, _>("must not seed")).unwrap();
+        let again = GpkgStore::open_or_create(&path, || Err::<Seed, _>("must not seed")).unwrap();
         assert_eq!(again.load_sites().unwrap(), expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -297,7 +336,7 @@ mod tests {
         let dir = temp_dir("failed");
         let path = dir.join("atlas.gpkg");
         let err =
-            GpkgStore::open_or_create(&path, || Err::<Vec<Site>, _>("bad csv line 3")).unwrap_err();
+            GpkgStore::open_or_create(&path, || Err::<Seed, _>("bad csv line 3")).unwrap_err();
         assert!(err.to_string().contains("bad csv line 3"), "{err}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -308,7 +347,13 @@ mod tests {
         let dir = temp_dir("notastore");
         let path = dir.join("atlas.gpkg");
         std::fs::write(&path, "hello").unwrap();
-        let err = GpkgStore::open_or_create(&path, || Ok::<_, String>(vec![])).unwrap_err();
+        let err = GpkgStore::open_or_create(&path, || {
+            Ok::<_, String>(Seed {
+                sites: vec![],
+                origin: String::new(),
+            })
+        })
+        .unwrap_err();
         assert!(
             err.to_string().contains("not a readable GeoPackage"),
             "{err}"

@@ -24,8 +24,20 @@ pub enum StoreError {
     DuplicateId { path: String, id: String },
 }
 
+/// The sites a new store starts with, and a fingerprint of where they came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seed {
+    pub sites: Vec<Site>,
+    /// Identifies the seed file's content (e.g. `sha256:…`), kept so a later start can tell whether the
+    /// data directory's seed has changed since.
+    pub origin: String,
+}
+
 /// Where sites are kept.
 pub trait SiteStore {
     /// Every site, ordered by id.
     fn load_sites(&self) -> Result<Vec<Site>, StoreError>;
+
+    /// The [`Seed::origin`] the store was created from, if it recorded one.
+    fn seed_origin(&self) -> Result<Option<String>, StoreError>;
 }

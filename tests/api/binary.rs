@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -22,14 +23,18 @@ impl Drop for Server {
 
 fn start(tag: &str) -> Server {
     let dir = temp_dir(tag);
+    start_with(&dir.join("atlas.gpkg"), &repo_path("data"), Stdio::null())
+}
+
+fn start_with(store: &Path, data: &Path, stderr: Stdio) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
         .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
         .arg("--store")
-        .arg(dir.join("atlas.gpkg"))
+        .arg(store)
         .arg("--data")
-        .arg(repo_path("data"))
+        .arg(data)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("binary starts");
     let stdout = child.stdout.take().unwrap();
@@ -191,5 +196,54 @@ fn bad_start_up_input_is_a_clear_cli_error() {
     assert!(
         err.contains("--store") && err.contains("GeoPackage"),
         "{err}"
+    );
+}
+
+/// Starts the server on `store` and `data`, waits until it listens, stops it, and returns its log.
+fn start_stop_log(store: &Path, data: &Path) -> String {
+    let mut server = start_with(store, data, Stdio::piped());
+    let _ = server.child.kill();
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
+}
+
+#[test]
+fn a_changed_seed_file_is_reported_not_applied() {
+    let dir = temp_dir("reseed");
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("sites")).unwrap();
+    for f in [
+        "README.md",
+        "countries.geojson",
+        "borders.geojson",
+        "rivers.geojson",
+        "water-bodies.geojson",
+        "sites/seed_sites.csv",
+    ] {
+        std::fs::copy(repo_path("data").join(f), data.join(f)).unwrap();
+    }
+    let store = dir.join("atlas.gpkg");
+    let warning = "different version of the seed file";
+    assert!(
+        !start_stop_log(&store, &data).contains(warning),
+        "fresh store"
+    );
+    assert!(
+        !start_stop_log(&store, &data).contains(warning),
+        "unchanged seed"
+    );
+    let csv = data.join("sites/seed_sites.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replacen("Mailuu-Suu", "Mailuu Suu", 1)).unwrap();
+    assert!(
+        start_stop_log(&store, &data).contains(warning),
+        "changed seed"
     );
 }
