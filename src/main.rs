@@ -39,6 +39,9 @@ enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// Public URL prefix for links (e.g. https://atlas.example.org); default: from each request.
+        #[arg(long)]
+        base_url: Option<String>,
         #[command(flatten)]
         sources: Sources,
     },
@@ -65,8 +68,9 @@ fn main() -> ExitCode {
         Command::Serve {
             bind,
             workers,
+            base_url,
             sources,
-        } => serve(&bind, workers, &sources),
+        } => serve(&bind, workers, base_url.as_deref(), &sources),
     }
 }
 
@@ -90,7 +94,19 @@ fn listen(bind: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
     addrs.into_iter().map(std::net::TcpListener::bind).collect()
 }
 
-fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
+fn serve(
+    bind: &str,
+    workers: Option<usize>,
+    base_url: Option<&str>,
+    sources: &Sources,
+) -> ExitCode {
+    let base_url = match base_url.map(api::check_base_url).transpose() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: --base-url: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Bind before loading: a taken port fails at once, and clients that connect during start-up
     // wait in the backlog instead of being refused.
     let listeners = match listen(bind) {
@@ -107,7 +123,10 @@ fn serve(bind: &str, workers: Option<usize>, sources: &Sources) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = AppState::new(catalog);
+    let mut state = AppState::new(catalog);
+    if let Some(url) = base_url {
+        state = state.with_base_url(url);
+    }
     release_startup_memory();
     let result = actix_web::rt::System::new().block_on(async move {
         let (server, addrs) =

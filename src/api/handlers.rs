@@ -36,9 +36,12 @@ fn collection_or_404<'a>(state: &'a AppState, id: &str) -> Result<&'a Collection
 }
 
 /// `GET /`
-pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn landing(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
-    let base = respond::base_url(&req);
+    let base = state.base_url(&req);
     let doc = json!({
         "title": TITLE,
         "description": "Inventory of tailings facilities and hazardous sites in the Syr Darya basin, with the \
@@ -226,7 +229,7 @@ pub async fn collections(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
-    let base = respond::base_url(&req);
+    let base = state.base_url(&req);
     Ok(match respond::negotiate(&req, f) {
         Format::Json => {
             let docs: Vec<Value> = state
@@ -282,7 +285,7 @@ pub async fn collection(
         Format::Json => respond::send(
             &req,
             JSON,
-            collection_doc(&respond::base_url(&req), c).to_string(),
+            collection_doc(&state.base_url(&req), c).to_string(),
         ),
         Format::Html => {
             let trail = [
@@ -328,7 +331,7 @@ pub async fn items(
         .copied()
         .collect();
 
-    let base = respond::base_url(&req);
+    let base = state.base_url(&req);
     let items_url = format!("{base}/collections/{}/items", c.id());
     let href = |f: &str, extra: &[(&str, String)]| {
         let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
@@ -477,7 +480,7 @@ pub async fn item(
     let feature = c
         .feature(&fid)
         .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
-    let base = respond::base_url(&req);
+    let base = state.base_url(&req);
     Ok(match respond::negotiate(&req, f) {
         Format::Json => {
             let mut doc: Value =

@@ -28,14 +28,48 @@ pub use handlers::CONFORMANCE;
 pub struct AppState {
     pub catalog: Catalog,
     openapi: String,
+    base_url: Option<String>,
 }
 
 impl AppState {
     /// Wraps a built catalog for serving.
     pub fn new(catalog: Catalog) -> Self {
         let openapi = openapi::document(&catalog).to_string();
-        AppState { catalog, openapi }
+        AppState {
+            catalog,
+            openapi,
+            base_url: None,
+        }
     }
+
+    /// Links start with `base_url` (from [`check_base_url`]) instead of the scheme and host the client
+    /// used: for proxies that send no `Forwarded` headers, and so a forged `Host` cannot steer links.
+    pub fn with_base_url(mut self, base_url: String) -> Self {
+        self.base_url = Some(base_url);
+        self
+    }
+
+    /// The prefix of every absolute link in a response to `req`.
+    pub fn base_url(&self, req: &HttpRequest) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| respond::request_base_url(req))
+    }
+}
+
+/// Checks a public base URL (`https://atlas.example.org/ogc`) and drops a trailing slash.
+pub fn check_base_url(url: &str) -> Result<String, String> {
+    let url = url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains(['?', '#']) {
+        return Err(format!(
+            "{url:?} is not a base URL (scheme, host, optional path)"
+        ));
+    }
+    Ok(url.to_owned())
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {

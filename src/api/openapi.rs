@@ -1,47 +1,122 @@
-//! The OpenAPI 3.0 definition, generated from the catalog so every collection's filters are documented.
+//! The OpenAPI 3.0 definition, generated from the catalog so every collection's filters are documented
+//! with the type their values have in the data.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Collection};
 
-fn get(summary: &str, params: Vec<Value>, ok: Value) -> Value {
-    json!({ "get": {
-        "summary": summary,
-        "parameters": params,
-        "responses": {
-            "200": ok,
-            "304": { "description": "Not modified (If-None-Match matched the ETag)" },
-            "400": { "$ref": "#/components/responses/BadRequest" },
-            "404": { "$ref": "#/components/responses/NotFound" },
+const OPENAPI_MEDIA: &str = "application/vnd.oai.openapi+json;version=3.0";
+
+/// A GET operation; `not_found` says whether the path names something that may not exist.
+fn get(summary: &str, params: Vec<Value>, ok: Value, not_found: bool) -> Value {
+    let mut responses = json!({
+        "200": ok,
+        "304": { "description": "Not modified: If-None-Match matched the ETag" },
+        "400": { "$ref": "#/components/responses/BadRequest" },
+        "405": { "$ref": "#/components/responses/MethodNotAllowed" },
+        "500": { "$ref": "#/components/responses/ServerError" },
+    });
+    if not_found {
+        responses["404"] = json!({ "$ref": "#/components/responses/NotFound" });
+    }
+    json!({ "get": { "summary": summary, "parameters": params, "responses": responses } })
+}
+
+/// A 200 response in `media` with `schema`, plus its HTML twin.
+fn ok(description: &str, media: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {
+            media: { "schema": { "$ref": format!("#/components/schemas/{schema}") } },
+            "text/html": { "schema": { "type": "string" } },
         },
-    }})
+    })
 }
 
-fn ok(description: &str, media: &[&str]) -> Value {
-    let content: serde_json::Map<String, Value> = media
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/exception" } } },
+    })
+}
+
+/// The JSON type a queryable's values have in the data (the first non-null value decides).
+fn queryable_type(c: &Collection, property: &str) -> &'static str {
+    match c
+        .features
         .iter()
-        .map(|m| ((*m).to_owned(), json!({ "schema": { "type": "object" } })))
-        .collect();
-    json!({ "description": description, "content": content })
+        .find_map(|f| f.properties.get(property).filter(|v| !v.is_null()))
+    {
+        Some(Value::Number(_)) => "number",
+        Some(Value::Bool(_)) => "boolean",
+        _ => "string",
+    }
 }
 
-fn html_ok(description: &str, media: &str) -> Value {
-    let mut v = ok(description, &[media]);
-    v["content"]["text/html"] = json!({ "schema": { "type": "string" } });
-    v
+fn schemas() -> Value {
+    let link = json!({ "$ref": "#/components/schemas/link" });
+    let links = json!({ "type": "array", "items": link });
+    let position =
+        json!({ "type": "array", "minItems": 2, "maxItems": 3, "items": { "type": "number" } });
+    json!({
+        "exception": { "type": "object", "required": ["code"],
+            "properties": { "code": { "type": "string" }, "description": { "type": "string" } } },
+        "link": { "type": "object", "required": ["href"],
+            "properties": { "href": { "type": "string" }, "rel": { "type": "string" },
+                "type": { "type": "string" }, "title": { "type": "string" } } },
+        "landingPage": { "type": "object", "required": ["links"],
+            "properties": { "title": { "type": "string" }, "description": { "type": "string" }, "links": links } },
+        "confClasses": { "type": "object", "required": ["conformsTo"],
+            "properties": { "conformsTo": { "type": "array", "items": { "type": "string" } } } },
+        "collection": { "type": "object", "required": ["id", "links"],
+            "properties": {
+                "id": { "type": "string" }, "title": { "type": "string" }, "description": { "type": "string" },
+                "attribution": { "type": "string" }, "license": { "type": "string" },
+                "itemType": { "type": "string" }, "crs": { "type": "array", "items": { "type": "string" } },
+                "extent": { "type": "object" }, "links": links } },
+        "collections": { "type": "object", "required": ["links", "collections"],
+            "properties": { "links": links,
+                "collections": { "type": "array", "items": { "$ref": "#/components/schemas/collection" } } } },
+        "geometryGeoJSON": { "type": "object", "required": ["type"],
+            "properties": {
+                "type": { "type": "string", "enum": ["Point", "MultiPoint", "LineString", "MultiLineString",
+                    "Polygon", "MultiPolygon", "GeometryCollection"] },
+                "coordinates": { "type": "array", "items": {} },
+                "geometries": { "type": "array", "items": { "$ref": "#/components/schemas/geometryGeoJSON" } } },
+            "description": format!("RFC 7946 geometry; positions are {position}") },
+        "featureGeoJSON": { "type": "object", "required": ["type", "geometry", "properties"],
+            "properties": {
+                "type": { "type": "string", "enum": ["Feature"] },
+                "id": { "oneOf": [{ "type": "string" }, { "type": "integer" }] },
+                "geometry": { "$ref": "#/components/schemas/geometryGeoJSON" },
+                "properties": { "type": "object", "nullable": true },
+                "links": links } },
+        "featureCollectionGeoJSON": { "type": "object", "required": ["type", "features"],
+            "properties": {
+                "type": { "type": "string", "enum": ["FeatureCollection"] },
+                "features": { "type": "array", "items": { "$ref": "#/components/schemas/featureGeoJSON" } },
+                "links": links,
+                "timeStamp": { "type": "string", "format": "date-time" },
+                "numberMatched": { "type": "integer", "minimum": 0 },
+                "numberReturned": { "type": "integer", "minimum": 0 } } },
+        "health": { "type": "object", "required": ["status"],
+            "properties": { "status": { "type": "string" }, "collections": { "type": "object" },
+                "segment_index": { "type": "object" } } },
+    })
 }
 
 /// The whole document for this catalog.
 pub fn document(catalog: &Catalog) -> Value {
     let f = json!({ "$ref": "#/components/parameters/f" });
-    let mut paths = serde_json::Map::new();
+    let mut paths = Map::new();
     paths.insert(
         "/".into(),
         get(
             "Landing page",
             vec![f.clone()],
-            html_ok("Landing page", "application/json"),
+            ok("Landing page", "application/json", "landingPage"),
+            false,
         ),
     );
     paths.insert(
@@ -49,7 +124,8 @@ pub fn document(catalog: &Catalog) -> Value {
         get(
             "Conformance classes",
             vec![f.clone()],
-            html_ok("Conformance declaration", "application/json"),
+            ok("Conformance declaration", "application/json", "confClasses"),
+            false,
         ),
     );
     paths.insert(
@@ -57,36 +133,34 @@ pub fn document(catalog: &Catalog) -> Value {
         get(
             "This API definition",
             vec![f.clone()],
-            html_ok(
-                "OpenAPI 3.0 document",
-                "application/vnd.oai.openapi+json;version=3.0",
-            ),
+            ok("OpenAPI 3.0 document", OPENAPI_MEDIA, "landingPage"),
+            false,
         ),
     );
+    // The API definition is not a landing page: describe it as a plain object.
+    paths["/api"]["get"]["responses"]["200"]["content"][OPENAPI_MEDIA]["schema"] =
+        json!({ "type": "object" });
     paths.insert(
         "/collections".into(),
         get(
             "Feature collections",
             vec![f.clone()],
-            html_ok("Collections", "application/json"),
+            ok("Collections", "application/json", "collections"),
+            false,
         ),
     );
     for c in &catalog.collections {
         let id = c.id();
-        let mut params = vec![
-            json!({ "$ref": "#/components/parameters/bbox" }),
-            json!({ "$ref": "#/components/parameters/bbox-crs" }),
-            json!({ "$ref": "#/components/parameters/crs" }),
-            json!({ "$ref": "#/components/parameters/datetime" }),
-            json!({ "$ref": "#/components/parameters/limit" }),
-            json!({ "$ref": "#/components/parameters/offset" }),
-            f.clone(),
-        ];
+        let mut params = ["bbox", "bbox-crs", "crs", "datetime", "limit", "offset"]
+            .iter()
+            .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+            .collect::<Vec<_>>();
+        params.push(f.clone());
         for q in c.spec.queryables {
             params.push(json!({
-                "name": q, "in": "query", "required": false, "style": "form", "explode": false,
-                "description": format!("Only features whose `{q}` equals this value."),
-                "schema": { "type": "string" },
+                "name": q, "in": "query", "required": false,
+                "description": format!("Only features whose `{q}` equals this value (strings compare case-insensitively)."),
+                "schema": { "type": queryable_type(c, q) },
             }));
         }
         paths.insert(
@@ -94,7 +168,8 @@ pub fn document(catalog: &Catalog) -> Value {
             get(
                 &format!("Describe {id}"),
                 vec![f.clone()],
-                html_ok(c.spec.title, "application/json"),
+                ok(c.spec.title, "application/json", "collection"),
+                true,
             ),
         );
         paths.insert(
@@ -102,10 +177,12 @@ pub fn document(catalog: &Catalog) -> Value {
             get(
                 &format!("Features of {id}"),
                 params,
-                html_ok(
-                    "A page of features as a GeoJSON FeatureCollection",
+                ok(
+                    "A page of features",
                     "application/geo+json",
+                    "featureCollectionGeoJSON",
                 ),
+                true,
             ),
         );
         paths.insert(
@@ -116,15 +193,26 @@ pub fn document(catalog: &Catalog) -> Value {
                     json!({ "$ref": "#/components/parameters/featureId" }),
                     f.clone(),
                 ],
-                html_ok("A GeoJSON Feature", "application/geo+json"),
+                ok("A feature", "application/geo+json", "featureGeoJSON"),
+                true,
             ),
         );
     }
     paths.insert(
         "/health".into(),
         json!({ "get": { "summary": "Readiness: 200 once the indexes are built",
-            "responses": { "200": ok("Feature counts per collection", &["application/json"]) } } }),
+            "responses": { "200": { "description": "Feature and segment counts per collection",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } } } } }),
     );
+    paths.insert(
+        "/attribution".into(),
+        json!({ "get": { "summary": "Data sources, attributions and licences (the data directory's README)",
+            "responses": {
+                "200": { "description": "Markdown", "content": { "text/markdown": { "schema": { "type": "string" } } } },
+                "404": { "$ref": "#/components/responses/NotFound" } } } }),
+    );
+    let crs84 =
+        json!({ "type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] });
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -138,16 +226,14 @@ pub fn document(catalog: &Catalog) -> Value {
             "parameters": {
                 "f": { "name": "f", "in": "query", "required": false,
                     "description": "Response format; without it the Accept header decides.",
-                    "schema": { "type": "string", "enum": ["json", "html"] } },
+                    "schema": { "type": "string", "enum": ["json", "geojson", "html"] } },
                 "bbox": { "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
                     "description": "west,south,east,north in WGS 84 degrees (or 6 numbers with heights); west > east crosses the antimeridian. Features intersecting the box are returned.",
                     "schema": { "type": "array", "minItems": 4, "maxItems": 6, "items": { "type": "number" } } },
-                "bbox-crs": { "name": "bbox-crs", "in": "query", "required": false,
-                    "schema": { "type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] } },
-                "crs": { "name": "crs", "in": "query", "required": false,
-                    "schema": { "type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] } },
+                "bbox-crs": { "name": "bbox-crs", "in": "query", "required": false, "schema": crs84 },
+                "crs": { "name": "crs", "in": "query", "required": false, "schema": crs84 },
                 "datetime": { "name": "datetime", "in": "query", "required": false,
-                    "description": "Accepted for conformance; no collection has a temporal property, so it does not filter.",
+                    "description": "RFC 3339 instant or interval (`..` for an open end). Checked; no collection has a temporal property, so it does not filter.",
                     "schema": { "type": "string" } },
                 "limit": { "name": "limit", "in": "query", "required": false,
                     "description": format!("Page size; larger values are served {MAX_LIMIT}."),
@@ -157,15 +243,12 @@ pub fn document(catalog: &Catalog) -> Value {
                 "featureId": { "name": "featureId", "in": "path", "required": true,
                     "schema": { "type": "string" } },
             },
-            "schemas": {
-                "exception": { "type": "object", "required": ["code"],
-                    "properties": { "code": { "type": "string" }, "description": { "type": "string" } } },
-            },
+            "schemas": schemas(),
             "responses": {
-                "BadRequest": { "description": "A parameter is malformed; the description names it.",
-                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/exception" } } } },
-                "NotFound": { "description": "No such collection or feature.",
-                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/exception" } } } },
+                "BadRequest": error_response("A parameter is malformed or unknown; the description names it."),
+                "NotFound": error_response("No such collection or feature."),
+                "MethodNotAllowed": error_response("Only GET and HEAD are supported."),
+                "ServerError": error_response("An internal error; details are in the server log only."),
             },
         },
     })

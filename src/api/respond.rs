@@ -47,7 +47,7 @@ pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
 }
 
 /// Scheme and host the client used (honouring `Forwarded`/`X-Forwarded-*` from a proxy), for absolute links.
-pub fn base_url(req: &HttpRequest) -> String {
+pub fn request_base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
     format!("{}://{}", info.scheme(), info.host())
 }

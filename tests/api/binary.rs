@@ -168,6 +168,16 @@ fn bad_start_up_input_is_a_clear_cli_error() {
     let err = serve_fails(&["--bind", "not-an-address", "--store", store, "--data", data]);
     assert!(err.contains("--bind not-an-address"), "{err}");
 
+    let err = serve_fails(&[
+        "--base-url",
+        "ftp://atlas",
+        "--store",
+        store,
+        "--data",
+        data,
+    ]);
+    assert!(err.contains("--base-url") && err.contains("http"), "{err}");
+
     let err = serve_fails(&["--store", store, "--data", "/nonexistent/atlas-data"]);
     assert!(
         err.contains("--data /nonexistent/atlas-data: not a directory"),

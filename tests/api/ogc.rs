@@ -629,3 +629,28 @@ async fn health_reports_counts() {
     assert_eq!(doc["status"], "ok");
     assert_eq!(doc["collections"]["sites"], 27);
 }
+
+#[actix_web::test]
+async fn base_url_overrides_the_host_in_links() {
+    let sites = random_sites(3, 5);
+    let catalog = tailings_atlas::catalog::Catalog::build(&sites, &Default::default()).unwrap();
+    let base = tailings_atlas::api::check_base_url("https://atlas.example.org/ogc/").unwrap();
+    let state =
+        actix_web::web::Data::new(tailings_atlas::api::AppState::new(catalog).with_base_url(base));
+    let req = atest::TestRequest::get()
+        .uri("/")
+        .insert_header(("Host", "evil.example"));
+    let doc = call(&state, req).await.json();
+    for l in doc["links"].as_array().unwrap() {
+        assert!(
+            l["href"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://atlas.example.org/ogc/"),
+            "{l}"
+        );
+    }
+    for bad in ["ftp://x", "https://", "https://a b", "atlas.example.org"] {
+        assert!(tailings_atlas::api::check_base_url(bad).is_err(), "{bad}");
+    }
+}
