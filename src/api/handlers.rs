@@ -313,6 +313,28 @@ fn query_with(pairs: &[(String, String)], overrides: &[(&str, String)]) -> Strin
     serde_urlencoded::to_string(out).unwrap_or_default()
 }
 
+/// One page of an `/items` answer: which features, out of how many, and where the neighbours are.
+struct Page<'a> {
+    collection: &'a Collection,
+    /// Indexes into the collection's features.
+    rows: Vec<usize>,
+    matched: usize,
+    offset: usize,
+    pairs: &'a [(String, String)],
+    items_url: String,
+    next: Option<[(&'static str, String); 2]>,
+    prev: Option<[(&'static str, String); 2]>,
+}
+
+impl Page<'_> {
+    /// This page's URL in format `f`, with `extra` parameters replaced.
+    fn href(&self, f: &str, extra: &[(&str, String)]) -> String {
+        let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
+        o.extend(extra.iter().cloned());
+        format!("{}?{}", self.items_url, query_with(self.pairs, &o))
+    }
+}
+
 /// `GET /collections/{id}/items`
 pub async fn items(
     req: HttpRequest,
@@ -321,25 +343,15 @@ pub async fn items(
 ) -> Result<HttpResponse, ApiError> {
     let c = collection_or_404(&state, &path)?;
     let p = params::parse_items(req.query_string(), c.spec.queryables)?;
-    let pairs = &p.pairs;
-    let format = respond::negotiate(&req, p.format);
     let matched = c.select(&p.selection);
-    let page: Vec<usize> = matched
+    let rows: Vec<usize> = matched
         .iter()
         .skip(p.offset)
         .take(p.limit)
         .copied()
         .collect();
-
-    let base = state.base_url(&req);
-    let items_url = format!("{base}/collections/{}/items", c.id());
-    let href = |f: &str, extra: &[(&str, String)]| {
-        let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
-        o.extend(extra.iter().cloned());
-        format!("{items_url}?{}", query_with(pairs, &o))
-    };
     let limit = p.limit.to_string();
-    let end = p.offset.saturating_add(page.len());
+    let end = p.offset.saturating_add(rows.len());
     let next =
         (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
     // From past the end, "previous" is the last full page, not another empty one.
@@ -347,125 +359,144 @@ pub async fn items(
         let start = p.offset.min(matched.len()).saturating_sub(p.limit);
         [("offset", start.to_string()), ("limit", limit.clone())]
     });
+    let base = state.base_url(&req);
+    let page = Page {
+        collection: c,
+        rows,
+        matched: matched.len(),
+        offset: p.offset,
+        pairs: &p.pairs,
+        items_url: format!("{base}/collections/{}/items", c.id()),
+        next,
+        prev,
+    };
+    Ok(match respond::negotiate(&req, p.format) {
+        Format::Json => items_json(&req, &base, &page),
+        Format::Html => items_html(&req, &page),
+    })
+}
 
-    match format {
-        Format::Json => {
-            let mut links = vec![
-                link(href("json", &[]), "self", GEOJSON, "This page"),
-                link(
-                    href("html", &[]),
-                    "alternate",
-                    "text/html",
-                    "This page as HTML",
-                ),
-                link(
-                    format!("{base}/collections/{}", c.id()),
-                    "collection",
-                    JSON,
-                    c.spec.title,
-                ),
-            ];
-            if let Some(n) = &next {
-                links.push(link(href("json", n), "next", GEOJSON, "Next page"));
-            }
-            if let Some(pv) = &prev {
-                links.push(link(href("json", pv), "prev", GEOJSON, "Previous page"));
-            }
-            let mut head = format!(
-                "{{\"type\":\"FeatureCollection\",\"numberMatched\":{},\"numberReturned\":{},\"links\":{}",
-                matched.len(),
-                page.len(),
-                Value::Array(links)
-            );
-            let mut features = String::from(",\"features\":[");
-            for (n, &i) in page.iter().enumerate() {
-                if n > 0 {
-                    features.push(',');
-                }
-                features.push_str(c.features[i].geojson.get());
-            }
-            features.push_str("]}");
-            // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
-            let tag = respond::etag(&[&head, &features]);
-            head.push_str(&format!(
-                ",\"timeStamp\":\"{}\"",
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ));
-            head.push_str(&features);
-            Ok(respond::with_etag(&req, GEOJSON, tag, head))
-        }
-        Format::Html => {
-            let title_key = ["name", "id"]
-                .into_iter()
-                .find(|k| {
-                    c.features
-                        .first()
-                        .is_some_and(|f| f.properties.contains_key(*k))
-                })
-                .unwrap_or("id");
-            let rows: String = page
-                .iter()
-                .map(|&i| {
-                    let f = &c.features[i];
-                    let cols: String = c
-                        .spec
-                        .queryables
-                        .iter()
-                        .map(|q| format!("<td>{}</td>", html::cell(f.properties.get(*q).unwrap_or(&Value::Null))))
-                        .collect();
-                    format!(
-                        "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
-                        html::cell(f.properties.get(title_key).unwrap_or(&Value::Null)),
-                        cid = c.id(),
-                        seg = esc(&respond::segment(&f.id)),
-                        id = esc(&f.id),
-                    )
-                })
-                .collect();
-            let heads: String = c
-                .spec
-                .queryables
-                .iter()
-                .map(|q| format!("<th>{}</th>", esc(q)))
-                .collect();
-            let mut nav = String::new();
-            if let Some(pv) = &prev {
-                nav.push_str(&format!(
-                    "<a href=\"{}\">« previous</a> ",
-                    esc(&href("html", pv))
-                ));
-            }
-            if let Some(n) = &next {
-                nav.push_str(&format!("<a href=\"{}\">next »</a>", esc(&href("html", n))));
-            }
-            let body = format!(
-                "<p>{} of {} matching features, from offset {}.</p><p>{nav}</p>\
-                 <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
-                page.len(),
-                matched.len(),
-                p.offset,
-                esc(title_key),
-            );
-            let trail = [
-                ("/".to_owned(), "Home".to_owned()),
-                ("/collections?f=html".to_owned(), "Collections".to_owned()),
-                (
-                    format!("/collections/{}?f=html", c.id()),
-                    c.spec.title.to_owned(),
-                ),
-            ];
-            let json_href = format!(
-                "/collections/{}/items?{}",
-                c.id(),
-                query_with(pairs, &[("f", "json".into())])
-            );
-            Ok(respond::send(
-                &req,
-                HTML,
-                html::page("Features", &trail, &body, &json_href),
-            ))
-        }
+fn items_json(req: &HttpRequest, base: &str, page: &Page) -> HttpResponse {
+    let c = page.collection;
+    let mut links = vec![
+        link(page.href("json", &[]), "self", GEOJSON, "This page"),
+        link(
+            page.href("html", &[]),
+            "alternate",
+            "text/html",
+            "This page as HTML",
+        ),
+        link(
+            format!("{base}/collections/{}", c.id()),
+            "collection",
+            JSON,
+            c.spec.title,
+        ),
+    ];
+    if let Some(n) = &page.next {
+        links.push(link(page.href("json", n), "next", GEOJSON, "Next page"));
     }
+    if let Some(pv) = &page.prev {
+        links.push(link(
+            page.href("json", pv),
+            "prev",
+            GEOJSON,
+            "Previous page",
+        ));
+    }
+    let mut head = format!(
+        "{{\"type\":\"FeatureCollection\",\"numberMatched\":{},\"numberReturned\":{},\"links\":{}",
+        page.matched,
+        page.rows.len(),
+        Value::Array(links)
+    );
+    let mut features = String::from(",\"features\":[");
+    for (n, &i) in page.rows.iter().enumerate() {
+        if n > 0 {
+            features.push(',');
+        }
+        features.push_str(c.features[i].geojson.get());
+    }
+    features.push_str("]}");
+    // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
+    let tag = respond::etag(&[&head, &features]);
+    head.push_str(&format!(
+        ",\"timeStamp\":\"{}\"",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
+    head.push_str(&features);
+    respond::with_etag(req, GEOJSON, tag, head)
+}
+
+fn items_html(req: &HttpRequest, page: &Page) -> HttpResponse {
+    let c = page.collection;
+    let title_key = ["name", "id"]
+        .into_iter()
+        .find(|k| {
+            c.features
+                .first()
+                .is_some_and(|f| f.properties.contains_key(*k))
+        })
+        .unwrap_or("id");
+    let cell = |f: &crate::catalog::CatalogFeature, key: &str| {
+        html::cell(f.properties.get(key).unwrap_or(&Value::Null))
+    };
+    let rows: String = page
+        .rows
+        .iter()
+        .map(|&i| {
+            let f = &c.features[i];
+            let cols: String = c.spec.queryables.iter().map(|q| format!("<td>{}</td>", cell(f, q))).collect();
+            format!(
+                "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
+                cell(f, title_key),
+                cid = c.id(),
+                seg = esc(&respond::segment(&f.id)),
+                id = esc(&f.id),
+            )
+        })
+        .collect();
+    let heads: String = c
+        .spec
+        .queryables
+        .iter()
+        .map(|q| format!("<th>{}</th>", esc(q)))
+        .collect();
+    let mut nav = String::new();
+    if let Some(pv) = &page.prev {
+        nav.push_str(&format!(
+            "<a href=\"{}\">« previous</a> ",
+            esc(&page.href("html", pv))
+        ));
+    }
+    if let Some(n) = &page.next {
+        nav.push_str(&format!(
+            "<a href=\"{}\">next »</a>",
+            esc(&page.href("html", n))
+        ));
+    }
+    let body = format!(
+        "<p>{} of {} matching features, from offset {}.</p><p>{nav}</p>\
+         <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
+        page.rows.len(),
+        page.matched,
+        page.offset,
+        esc(title_key),
+    );
+    let trail = [
+        ("/".to_owned(), "Home".to_owned()),
+        ("/collections?f=html".to_owned(), "Collections".to_owned()),
+        (
+            format!("/collections/{}?f=html", c.id()),
+            c.spec.title.to_owned(),
+        ),
+    ];
+    let json_href = format!(
+        "/collections/{}/items?{}",
+        c.id(),
+        query_with(page.pairs, &[("f", "json".into())])
+    );
+    respond::send(req, HTML, html::page("Features", &trail, &body, &json_href))
 }
 
 /// `GET /collections/{id}/items/{fid}`
