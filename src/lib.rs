@@ -15,6 +15,7 @@
 pub mod api;
 pub mod app;
 pub mod catalog;
+pub mod geodesy;
 pub mod index;
 pub mod model;
 pub mod reference;
