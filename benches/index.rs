@@ -109,6 +109,6 @@ fn main() {
         tailings_atlas::reference::ReferenceData::load(&data).unwrap()
     });
     time("Catalog::build, default data", reps, || {
-        tailings_atlas::catalog::Catalog::build(&sites, &reference).unwrap()
+        tailings_atlas::catalog::Catalog::build(&sites, &[], &reference).unwrap()
     });
 }

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::analysis::Analyzer;
 use crate::catalog::Catalog;
+use crate::model::Site;
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{ReferenceData, ReferenceError, SITES_SPEC};
 use crate::store::{GpkgStore, Seed, SiteStore, StoreError};
@@ -39,8 +41,8 @@ fn seed_origin(path: &Path) -> Option<String> {
 }
 
 /// Opens the store at `store` (seeding it from `data` if it does not exist), loads the reference layers
-/// of `data` and builds the catalog.
-pub fn load_catalog(store: &Path, data: &Path) -> Result<Catalog, StartupError> {
+/// of `data`, analyses the sites and builds the catalog.
+pub fn load(store: &Path, data: &Path) -> Result<Atlas, StartupError> {
     if !data.is_dir() {
         return Err(StartupError::DataDir(data.to_owned()));
     }
@@ -76,12 +78,35 @@ pub fn load_catalog(store: &Path, data: &Path) -> Result<Catalog, StartupError> 
     let sites = store.load_sites()?;
     let reference = reference.map_err(data_err)?;
     let t_loaded = t0.elapsed();
-    let catalog = Catalog::build(&sites, &reference)?;
+    let atlas = Atlas::build(&sites, &reference)?;
     tracing::info!(
         sites = sites.len(),
         load_ms = t_loaded.as_millis() as u64,
         index_ms = (t0.elapsed() - t_loaded).as_millis() as u64,
-        "catalog built"
+        "catalog built and sites analysed"
     );
-    Ok(catalog)
+    Ok(atlas)
+}
+
+/// What the service runs on: the published collections and the prepared reference layers.
+#[derive(Debug)]
+pub struct Atlas {
+    pub catalog: Catalog,
+    pub analyzer: Analyzer,
+}
+
+impl Atlas {
+    /// Prepares the reference layers, analyses every site (in parallel) and publishes the sites with
+    /// their analysis alongside the reference layers.
+    pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
+        let analyzer = Analyzer::new(reference);
+        let extra: Vec<_> = analyzer
+            .analyse_sites(sites)
+            .iter()
+            .zip(sites)
+            .map(|(p, s)| p.site_properties(s.country.as_str()))
+            .collect();
+        let catalog = Catalog::build(sites, &extra, reference)?;
+        Ok(Atlas { catalog, analyzer })
+    }
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::index::{BBox, FeatureIndex, SegmentIndex};
+use crate::index::{BBox, FeatureIndex};
 use crate::model::Site;
 use crate::reference::{LayerSpec, RefLayer, ReferenceData, SITES_SPEC};
 
@@ -29,8 +29,6 @@ pub struct Collection {
     pub features: Vec<CatalogFeature>,
     index: FeatureIndex,
     by_id: HashMap<String, usize>,
-    /// Segments of line layers, for nearest-line searches.
-    pub segments: Option<SegmentIndex>,
     /// [west, south, east, north] over all features, if any.
     pub extent: Option<[f64; 4]>,
 }
@@ -78,10 +76,9 @@ fn feature_json(
 }
 
 impl Collection {
-    fn new(spec: &'static LayerSpec, features: Vec<CatalogFeature>, with_segments: bool) -> Self {
+    fn new(spec: &'static LayerSpec, features: Vec<CatalogFeature>) -> Self {
         let geometries: Vec<&geo::Geometry<f64>> = features.iter().map(|f| &f.geometry).collect();
         let index = FeatureIndex::new(&geometries);
-        let segments = with_segments.then(|| SegmentIndex::new(&geometries));
         let extent = geometries.iter().filter_map(|g| g.bounding_rect()).fold(
             None,
             |acc: Option<[f64; 4]>, r| {
@@ -106,18 +103,25 @@ impl Collection {
             features,
             index,
             by_id,
-            segments,
             extent,
         }
     }
 
-    /// The collection of inventory sites.
-    pub fn from_sites(sites: &[Site]) -> Result<Self, serde_json::Error> {
+    /// The collection of inventory sites; `extra[i]`, if given, is appended to site `i`'s properties
+    /// (the analysis results).
+    pub fn from_sites(
+        sites: &[Site],
+        extra: &[Map<String, Value>],
+    ) -> Result<Self, serde_json::Error> {
         let features = sites
             .par_iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let geometry = geo::Geometry::Point(s.location.to_geo());
-                let properties = s.properties();
+                let mut properties = s.properties();
+                if let Some(more) = extra.get(i) {
+                    properties.extend(more.clone());
+                }
                 let geojson = feature_json(s.id.as_str(), &geometry, &properties)?;
                 Ok(CatalogFeature {
                     id: s.id.to_string(),
@@ -127,7 +131,7 @@ impl Collection {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Collection::new(&SITES_SPEC, features, false))
+        Ok(Collection::new(&SITES_SPEC, features))
     }
 
     /// A collection over a reference layer; line layers also get a segment index.
@@ -144,13 +148,7 @@ impl Collection {
                 })
             })
             .collect::<Result<_, serde_json::Error>>()?;
-        let lines = features.iter().any(|f| {
-            matches!(
-                f.geometry,
-                geo::Geometry::LineString(_) | geo::Geometry::MultiLineString(_)
-            )
-        });
-        Ok(Collection::new(layer.spec, features, lines))
+        Ok(Collection::new(layer.spec, features))
     }
 
     /// The collection id.
@@ -191,9 +189,13 @@ pub struct Catalog {
 
 impl Catalog {
     /// Builds every collection (features serialised and indexed in parallel).
-    pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
+    pub fn build(
+        sites: &[Site],
+        site_extra: &[Map<String, Value>],
+        reference: &ReferenceData,
+    ) -> Result<Self, serde_json::Error> {
         let (site_collection, others) = rayon::join(
-            || Collection::from_sites(sites),
+            || Collection::from_sites(sites, site_extra),
             || {
                 reference
                     .layers

@@ -177,7 +177,10 @@ mod tests {
                 (best_s, best) = (s, d);
             }
         }
-        let (mut lo, mut hi) = ((best_s - len / n as f64).max(0.0), (best_s + len / n as f64).min(len));
+        let (mut lo, mut hi) = (
+            (best_s - len / n as f64).max(0.0),
+            (best_s + len / n as f64).min(len),
+        );
         for _ in 0..60 {
             let m1 = lo + (hi - lo) / 3.0;
             let m2 = hi - (hi - lo) / 3.0;
@@ -198,7 +201,10 @@ mod tests {
             let len_deg = rng.random_range(0.001..1.5);
             let dir = rng.random_range(0.0..std::f64::consts::TAU);
             let b = [a[0] + len_deg * dir.cos(), a[1] + len_deg * dir.sin()];
-            let p = [a[0] + rng.random_range(-2.0..2.0), a[1] + rng.random_range(-1.5..1.5)];
+            let p = [
+                a[0] + rng.random_range(-2.0..2.0),
+                a[1] + rng.random_range(-1.5..1.5),
+            ];
             let c = closest_on_segment(p, a, b);
             let reference = sampled(p, a, b);
             let tol = (reference * 1e-3).max(1.0);
@@ -216,7 +222,10 @@ mod tests {
     /// `scripts/geodesic_reference.py`.
     #[test]
     fn closest_matches_independent_reference() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/geodesic_point_segment.csv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/geodesic_point_segment.csv"
+        );
         let mut reader = csv::Reader::from_path(path).unwrap();
         let mut worst: f64 = 0.0;
         let mut n = 0;
@@ -227,7 +236,12 @@ mod tests {
             let c = closest_on_segment(p, a, b);
             let tol = (reference * 1e-3).max(1.0);
             let err = (c.distance_m - reference).abs();
-            assert!(err <= tol, "{}: {} m vs reference {reference} m", &row[0], c.distance_m);
+            assert!(
+                err <= tol,
+                "{}: {} m vs reference {reference} m",
+                &row[0],
+                c.distance_m
+            );
             worst = worst.max(err / tol);
             n += 1;
         }
@@ -240,14 +254,26 @@ mod tests {
     fn bounds_hold() {
         let mut rng = StdRng::seed_from_u64(0xB0D);
         for _ in 0..2_000 {
-            let p = [rng.random_range(-179.0..179.0), rng.random_range(-80.0..80.0)];
-            let q = [p[0] + rng.random_range(-3.0..3.0), (p[1] + rng.random_range(-3.0..3.0f64)).clamp(-89.0, 89.0)];
+            let p = [
+                rng.random_range(-179.0..179.0),
+                rng.random_range(-80.0..80.0),
+            ];
+            let q = [
+                p[0] + rng.random_range(-3.0..3.0),
+                (p[1] + rng.random_range(-3.0..3.0f64)).clamp(-89.0, 89.0),
+            ];
             let d = distance_m(p, q);
             if let Some([w, s, e, n]) = search_box(p, d * 1.000_001 + 1e-6) {
-                assert!(q[0] >= w && q[0] <= e && q[1] >= s && q[1] <= n, "{p:?} {q:?} {d}");
+                assert!(
+                    q[0] >= w && q[0] <= e && q[1] >= s && q[1] <= n,
+                    "{p:?} {q:?} {d}"
+                );
             }
             let lb = lower_bound_m(p, [q[0], q[1], q[0], q[1]]);
-            assert!(lb <= d * 1.000_001 + 1e-6, "lower bound {lb} > distance {d}");
+            assert!(
+                lb <= d * 1.000_001 + 1e-6,
+                "lower bound {lb} > distance {d}"
+            );
         }
     }
 }

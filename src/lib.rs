@@ -12,6 +12,7 @@
 //!
 //! `model`, `index` and `catalog` know nothing of HTTP or GDAL.
 
+pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod catalog;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tailings_atlas::api::{self, AppState};
-use tailings_atlas::app::load_catalog;
+use tailings_atlas::app::load;
 
 #[derive(Parser)]
 #[command(
@@ -116,14 +116,14 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let catalog = match load_catalog(&sources.store, &sources.data) {
+    let atlas = match load(&sources.store, &sources.data) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut state = AppState::new(catalog);
+    let mut state = AppState::new(atlas);
     if let Some(url) = base_url {
         state = state.with_base_url(url);
     }

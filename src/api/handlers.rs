@@ -604,10 +604,10 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         .map(|c| (c.id().to_owned(), c.features.len().into()))
         .collect();
     let segments: serde_json::Map<String, Value> = state
-        .catalog
-        .collections
+        .analyzer
+        .segment_counts()
         .iter()
-        .filter_map(|c| Some((c.id().to_owned(), c.segments.as_ref()?.len().into())))
+        .map(|(id, n)| ((*id).to_owned(), (*n).into()))
         .collect();
     HttpResponse::Ok().content_type(JSON).body(
         json!({ "status": "ok", "collections": counts, "segment_index": segments }).to_string(),

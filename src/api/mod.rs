@@ -1,6 +1,7 @@
 //! The HTTP layer: OGC API – Features over the [`Catalog`], on actix-web. Errors become OGC exception
 //! JSON here and nowhere else.
 
+mod analysis;
 pub mod error;
 mod handlers;
 mod html;
@@ -18,6 +19,9 @@ use actix_web::http::{Method, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, middleware, web};
 use futures_util::FutureExt;
 
+use crate::analysis::Analyzer;
+use crate::analysis::nearest::PointIndex;
+use crate::app::Atlas;
 use crate::catalog::Catalog;
 use error::ApiError;
 
@@ -27,16 +31,34 @@ pub use handlers::CONFORMANCE;
 #[derive(Debug)]
 pub struct AppState {
     pub catalog: Catalog,
+    pub analyzer: Analyzer,
+    /// The sites' positions, for k-nearest queries (same order as the sites collection).
+    site_points: PointIndex,
     openapi: String,
     base_url: Option<String>,
 }
 
 impl AppState {
-    /// Wraps a built catalog for serving.
-    pub fn new(catalog: Catalog) -> Self {
-        let openapi = openapi::document(&catalog).to_string();
+    /// Wraps a built atlas for serving.
+    pub fn new(atlas: Atlas) -> Self {
+        let openapi = openapi::document(&atlas.catalog).to_string();
+        let points: Vec<[f64; 2]> = atlas
+            .catalog
+            .collection(crate::reference::SITES)
+            .map(|c| {
+                c.features
+                    .iter()
+                    .filter_map(|f| match f.geometry {
+                        geo::Geometry::Point(p) => Some([p.x(), p.y()]),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         AppState {
-            catalog,
+            catalog: atlas.catalog,
+            analyzer: atlas.analyzer,
+            site_points: PointIndex::new(&points),
             openapi,
             base_url: None,
         }
@@ -101,7 +123,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             handlers::item,
         ))
         .service(get_resource("/health", handlers::health))
-        .service(get_resource("/attribution", handlers::attribution));
+        .service(get_resource("/attribution", handlers::attribution))
+        .service(get_resource("/analysis/proximity", analysis::proximity))
+        .service(get_resource("/analysis/near-border", analysis::near_border))
+        .service(get_resource("/analysis/nearest", analysis::nearest_sites));
 }
 
 fn cors() -> actix_cors::Cors {

@@ -237,6 +237,48 @@ impl SegmentIndex {
             .map(|e| (e.geom().from, e.geom().to, e.data))
             .collect()
     }
+
+    /// Segments whose envelope intersects `[west, south, east, north]`; the box may extend past ±180°
+    /// (the overhang is searched on the other side).
+    pub fn in_rect(
+        &self,
+        rect: [f64; 4],
+    ) -> impl Iterator<Item = ([f64; 2], [f64; 2], SegmentRef)> + '_ {
+        let [west, south, east, north] = rect;
+        let mut boxes = vec![AABB::from_corners([west, south], [east, north])];
+        if west < -180.0 {
+            boxes.push(AABB::from_corners([west + 360.0, south], [180.0, north]));
+        }
+        if east > 180.0 {
+            boxes.push(AABB::from_corners([-180.0, south], [east - 360.0, north]));
+        }
+        boxes
+            .into_iter()
+            .flat_map(move |b| {
+                self.tree
+                    .locate_in_envelope_intersecting(&b)
+                    .collect::<Vec<_>>()
+            })
+            .map(|e| (e.geom().from, e.geom().to, e.data))
+    }
+
+    /// Segments in increasing planar distance from `p` in degrees: a cheap source of first candidates,
+    /// not an answer in metres.
+    pub fn nearest_in_degrees(
+        &self,
+        p: [f64; 2],
+    ) -> impl Iterator<Item = ([f64; 2], [f64; 2], SegmentRef)> + '_ {
+        self.tree
+            .nearest_neighbor_iter(&p)
+            .map(|e| (e.geom().from, e.geom().to, e.data))
+    }
+
+    /// Every segment, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = ([f64; 2], [f64; 2], SegmentRef)> + '_ {
+        self.tree
+            .iter()
+            .map(|e| (e.geom().from, e.geom().to, e.data))
+    }
 }
 
 #[cfg(test)]

@@ -175,6 +175,11 @@ impl ReferenceData {
         let notices = std::fs::read_to_string(dir.join("README.md")).ok();
         Ok(ReferenceData { layers, notices })
     }
+
+    /// The layer with this collection id.
+    pub fn layer(&self, id: &str) -> Option<&RefLayer> {
+        self.layers.iter().find(|l| l.spec.id == id)
+    }
 }
 
 /// Reads one GeoJSON FeatureCollection whose features all carry a unique string `id` and a geometry.

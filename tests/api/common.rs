@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tailings_atlas::api::{AppState, app};
-use tailings_atlas::catalog::Catalog;
+use tailings_atlas::app::Atlas;
 use tailings_atlas::model::{Site, SiteDraft};
 use tailings_atlas::reference::ReferenceData;
 
@@ -34,10 +34,9 @@ pub fn default_state() -> web::Data<AppState> {
     STATE
         .get_or_init(|| {
             let dir = temp_dir("default");
-            let catalog =
-                tailings_atlas::app::load_catalog(&dir.join("atlas.gpkg"), &repo_path("data"))
-                    .expect("default data loads");
-            web::Data::new(AppState::new(catalog))
+            let atlas = tailings_atlas::app::load(&dir.join("atlas.gpkg"), &repo_path("data"))
+                .expect("default data loads");
+            web::Data::new(AppState::new(atlas))
         })
         .clone()
 }
@@ -76,8 +75,8 @@ pub fn random_sites(seed: u64, n: usize) -> Vec<Site> {
 }
 
 pub fn random_state(sites: &[Site]) -> web::Data<AppState> {
-    let catalog = Catalog::build(sites, &ReferenceData::default()).unwrap();
-    web::Data::new(AppState::new(catalog))
+    let atlas = Atlas::build(sites, &ReferenceData::default()).unwrap();
+    web::Data::new(AppState::new(atlas))
 }
 
 /// A response, read.

@@ -1,5 +1,6 @@
 //! Integration tests: the real router in-process, and the real binary over TCP.
 
+mod analysis;
 mod binary;
 mod common;
 mod geojson_rules;

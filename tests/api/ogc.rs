@@ -633,10 +633,10 @@ async fn health_reports_counts() {
 #[actix_web::test]
 async fn base_url_overrides_the_host_in_links() {
     let sites = random_sites(3, 5);
-    let catalog = tailings_atlas::catalog::Catalog::build(&sites, &Default::default()).unwrap();
+    let atlas = tailings_atlas::app::Atlas::build(&sites, &Default::default()).unwrap();
     let base = tailings_atlas::api::check_base_url("https://atlas.example.org/ogc/").unwrap();
     let state =
-        actix_web::web::Data::new(tailings_atlas::api::AppState::new(catalog).with_base_url(base));
+        actix_web::web::Data::new(tailings_atlas::api::AppState::new(atlas).with_base_url(base));
     let req = atest::TestRequest::get()
         .uri("/")
         .insert_header(("Host", "evil.example"));

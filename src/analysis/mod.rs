@@ -1,0 +1,371 @@
+//! Transboundary exposure of a point or a site: the country it lies in, its nearest river and its
+//! nearest international border, all in geodesic metres on WGS 84.
+//!
+//! Built once from the reference layers ([`Analyzer::new`]); queries are read-only and run in
+//! parallel with rayon.
+
+pub mod country;
+pub mod nearest;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::index::SegmentIndex;
+use crate::model::Site;
+use crate::reference::{RefLayer, ReferenceData};
+use country::{CountryLocator, CountryMatch};
+
+/// How far from a country polygon a point may lie and still be taken to be in it: the OSM land
+/// polygons leave out wide rivers and reservoirs, so points on the Syr Darya fall in no polygon.
+pub const COUNTRY_TOLERANCE_M: f64 = 5_000.0;
+
+/// A line layer prepared for nearest searches.
+#[derive(Debug)]
+pub struct LineSet {
+    index: SegmentIndex,
+    ids: Vec<String>,
+    properties: Vec<Map<String, Value>>,
+}
+
+impl LineSet {
+    /// The features of `layer` for which `keep` holds.
+    pub fn new(layer: &RefLayer, keep: impl Fn(&Map<String, Value>) -> bool) -> Self {
+        let kept: Vec<_> = layer
+            .features
+            .iter()
+            .filter(|f| keep(&f.properties))
+            .collect();
+        let geoms: Vec<&geo::Geometry<f64>> = kept.iter().map(|f| &f.geometry).collect();
+        LineSet {
+            index: SegmentIndex::new(&geoms),
+            ids: kept.iter().map(|f| f.id.clone()).collect(),
+            properties: kept.iter().map(|f| f.properties.clone()).collect(),
+        }
+    }
+
+    /// Number of indexed segments.
+    pub fn segments(&self) -> usize {
+        self.index.len()
+    }
+
+    fn text(&self, feature: usize, key: &str) -> Option<String> {
+        self.properties[feature]
+            .get(key)?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// The nearest river to a point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearestRiver {
+    pub id: String,
+    pub name: Option<String>,
+    pub distance_m: f64,
+    /// `[lon, lat]` of the nearest point on the river.
+    pub point: [f64; 2],
+}
+
+/// The nearest international border to a point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearestBorder {
+    pub id: String,
+    /// ISO3 codes of the two sides.
+    pub countries: [String; 2],
+    /// The side that is not the point's own country, when the point's country is one of the sides.
+    pub neighbour_country: Option<String>,
+    pub distance_m: f64,
+    /// `[lon, lat]` of the nearest point on the border.
+    pub point: [f64; 2],
+}
+
+/// Everything known about a point's transboundary exposure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Proximity {
+    pub lon: f64,
+    pub lat: f64,
+    /// ISO3 of the country the point lies in (or within [`COUNTRY_TOLERANCE_M`] of).
+    pub country: Option<String>,
+    /// `inside`, `nearest` (outside every polygon, within the tolerance) or `none`.
+    pub country_match: &'static str,
+    /// Distance to the country's polygon: 0 inside it.
+    pub country_distance_m: Option<f64>,
+    pub river: Option<NearestRiver>,
+    pub border: Option<NearestBorder>,
+}
+
+/// The prepared reference layers.
+#[derive(Debug)]
+pub struct Analyzer {
+    rivers: LineSet,
+    borders: LineSet,
+    countries: CountryLocator,
+}
+
+impl Analyzer {
+    /// Prepares rivers (canals excluded: they are not natural drainage), borders and countries.
+    pub fn new(reference: &ReferenceData) -> Self {
+        let empty = RefLayer {
+            spec: &crate::reference::REFERENCE_LAYERS[0],
+            features: Vec::new(),
+        };
+        let layer = |id: &str| reference.layer(id).unwrap_or(&empty);
+        let ((rivers, borders), countries) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        LineSet::new(layer("rivers"), |p| {
+                            p.get("feature_class") != Some(&Value::from("Canal"))
+                        })
+                    },
+                    || LineSet::new(layer("borders"), |_| true),
+                )
+            },
+            || CountryLocator::new(layer("countries")),
+        );
+        Analyzer {
+            rivers,
+            borders,
+            countries,
+        }
+    }
+
+    /// Segment counts per prepared layer, for health reports.
+    pub fn segment_counts(&self) -> [(&'static str, usize); 3] {
+        [
+            ("rivers", self.rivers.segments()),
+            ("borders", self.borders.segments()),
+            ("countries", self.countries.segments()),
+        ]
+    }
+
+    /// The exposure of one point; `own_country` (e.g. a site's declared country) decides the
+    /// neighbour across the border when the point's polygon cannot.
+    pub fn proximity(&self, lon: f64, lat: f64, own_country: Option<&str>) -> Proximity {
+        let p = [lon, lat];
+        let located = self.countries.locate(p, COUNTRY_TOLERANCE_M);
+        let (country, country_match, country_distance_m) = match &located {
+            CountryMatch::Inside(c) => (Some(c.clone()), "inside", Some(0.0)),
+            CountryMatch::Nearest(c, d) => (Some(c.clone()), "nearest", Some(*d)),
+            CountryMatch::None => (None, "none", None),
+        };
+        let river = nearest::nearest(&self.rivers.index, p, f64::INFINITY).map(|h| {
+            let f = h.segment.feature;
+            NearestRiver {
+                id: self.rivers.ids[f].clone(),
+                name: self.rivers.text(f, "name"),
+                distance_m: h.closest.distance_m,
+                point: h.closest.point,
+            }
+        });
+        let own = country.as_deref().or(own_country);
+        let border = nearest::nearest(&self.borders.index, p, f64::INFINITY).map(|h| {
+            let f = h.segment.feature;
+            let left = self.borders.text(f, "iso3_left").unwrap_or_default();
+            let right = self.borders.text(f, "iso3_right").unwrap_or_default();
+            let neighbour_country = match own {
+                Some(c) if c == left => Some(right.clone()),
+                Some(c) if c == right => Some(left.clone()),
+                _ => None,
+            };
+            NearestBorder {
+                id: self.borders.ids[f].clone(),
+                countries: [left, right],
+                neighbour_country,
+                distance_m: h.closest.distance_m,
+                point: h.closest.point,
+            }
+        });
+        Proximity {
+            lon,
+            lat,
+            country,
+            country_match,
+            country_distance_m,
+            river,
+            border,
+        }
+    }
+
+    /// Every site's exposure, in parallel, in the order given.
+    pub fn analyse_sites(&self, sites: &[Site]) -> Vec<Proximity> {
+        sites
+            .par_iter()
+            .map(|s| self.proximity(s.location.lon(), s.location.lat(), Some(s.country.as_str())))
+            .collect()
+    }
+}
+
+fn round(v: f64, decimals: i32) -> f64 {
+    let k = 10f64.powi(decimals);
+    (v * k).round() / k
+}
+
+impl Proximity {
+    /// Flat properties for a site's GeoJSON feature (GIS clients want columns, not nested objects).
+    pub fn site_properties(&self, declared_country: &str) -> Map<String, Value> {
+        let mut p = Map::new();
+        p.insert("located_country".into(), self.country.clone().into());
+        p.insert("country_match".into(), self.country_match.into());
+        p.insert(
+            "country_check".into(),
+            match &self.country {
+                Some(c) if c == declared_country => "matches",
+                Some(_) => "differs",
+                None => "unknown",
+            }
+            .into(),
+        );
+        let r = self.river.as_ref();
+        p.insert("nearest_river_id".into(), r.map(|r| r.id.clone()).into());
+        p.insert(
+            "nearest_river_name".into(),
+            r.and_then(|r| r.name.clone()).into(),
+        );
+        p.insert(
+            "river_distance_m".into(),
+            r.map(|r| round(r.distance_m, 1)).into(),
+        );
+        let b = self.border.as_ref();
+        p.insert("nearest_border_id".into(), b.map(|b| b.id.clone()).into());
+        p.insert(
+            "border_countries".into(),
+            b.map(|b| b.countries.join("-")).into(),
+        );
+        p.insert(
+            "neighbour_country".into(),
+            b.and_then(|b| b.neighbour_country.clone()).into(),
+        );
+        p.insert(
+            "border_distance_m".into(),
+            b.map(|b| round(b.distance_m, 1)).into(),
+        );
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geodesy;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::sync::OnceLock;
+
+    fn reference() -> &'static ReferenceData {
+        static R: OnceLock<ReferenceData> = OnceLock::new();
+        R.get_or_init(|| {
+            ReferenceData::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+                .unwrap()
+        })
+    }
+
+    /// Brute force over every segment, without the R-tree: a planar estimate (mean-latitude
+    /// equirectangular, ellipsoidal radii) shortlists every segment within 10 % + 2 km of the best
+    /// estimate, far wider than that estimate's error at these distances, and the exact geodesic
+    /// distance decides among them.
+    fn brute_force(segments: &[([f64; 2], [f64; 2], usize)], p: [f64; 2]) -> (usize, f64) {
+        let phi = p[1].to_radians();
+        let m = geodesy::WGS84_A * (1.0 - 0.006_694_38)
+            / (1.0 - 0.006_694_38 * phi.sin().powi(2)).powf(1.5);
+        let n = geodesy::WGS84_A / (1.0 - 0.006_694_38 * phi.sin().powi(2)).sqrt();
+        let xy = |q: [f64; 2]| {
+            let mid = ((q[1] + p[1]) / 2.0).to_radians();
+            (
+                (q[0] - p[0]).to_radians() * n * mid.cos(),
+                (q[1] - p[1]).to_radians() * m,
+            )
+        };
+        let approx: Vec<f64> = segments
+            .iter()
+            .map(|(a, b, _)| {
+                let ((ax, ay), (bx, by)) = (xy(*a), xy(*b));
+                let (dx, dy) = (bx - ax, by - ay);
+                let len2 = dx * dx + dy * dy;
+                let t = if len2 > 0.0 {
+                    (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                ((ax + t * dx).powi(2) + (ay + t * dy).powi(2)).sqrt()
+            })
+            .collect();
+        let floor = approx.iter().cloned().fold(f64::INFINITY, f64::min);
+        let mut best = (usize::MAX, f64::INFINITY);
+        for (i, (a, b, f)) in segments.iter().enumerate() {
+            if approx[i] <= floor * 1.1 + 2_000.0 {
+                let d = geodesy::closest_on_segment(p, *a, *b).distance_m;
+                if d < best.1 {
+                    best = (*f, d);
+                }
+            }
+        }
+        best
+    }
+
+    fn check_layer(set: &LineSet, seed: u64, n: usize) {
+        let segments: Vec<([f64; 2], [f64; 2], usize)> = set
+            .index
+            .iter()
+            .map(|(a, b, r)| (a, b, r.feature))
+            .collect();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let points: Vec<[f64; 2]> = (0..n)
+            .map(|_| [rng.random_range(60.0..78.0), rng.random_range(38.0..47.0)])
+            .collect();
+        let mismatches: Vec<String> = points
+            .par_iter()
+            .filter_map(|&p| {
+                let hit = nearest::nearest(&set.index, p, f64::INFINITY).unwrap();
+                let (feature, distance) = brute_force(&segments, p);
+                let tol = (distance * 1e-3).max(1.0);
+                let same = hit.segment.feature == feature
+                    || (hit.closest.distance_m - distance).abs() < 1e-6; // an exact tie
+                (!same || (hit.closest.distance_m - distance).abs() > tol).then(|| {
+                    format!(
+                        "{p:?}: tree {} at {} m, brute force {} at {distance} m",
+                        set.ids[hit.segment.feature], hit.closest.distance_m, set.ids[feature]
+                    )
+                })
+            })
+            .collect();
+        assert!(
+            mismatches.is_empty(),
+            "{} of {n} points differ: {:?}",
+            mismatches.len(),
+            &mismatches[..mismatches.len().min(5)]
+        );
+    }
+
+    #[test]
+    fn nearest_river_equals_brute_force_on_10000_points() {
+        let analyzer = Analyzer::new(reference());
+        check_layer(&analyzer.rivers, 0xA11_5EED, 10_000);
+    }
+
+    #[test]
+    fn nearest_border_equals_brute_force_on_10000_points() {
+        let analyzer = Analyzer::new(reference());
+        check_layer(&analyzer.borders, 0xB0_5EED, 10_000);
+    }
+
+    #[test]
+    fn points_of_the_basin_find_their_country() {
+        let analyzer = Analyzer::new(reference());
+        // Osh (KGZ), Khujand (TJK), Tashkent (UZB), Shymkent (KAZ), and the Shardara reservoir's water,
+        // which the OSM land polygons leave out.
+        for (lon, lat, iso3) in [
+            (72.80, 40.53, "KGZ"),
+            (69.63, 40.28, "TJK"),
+            (69.24, 41.31, "UZB"),
+            (69.60, 42.32, "KAZ"),
+        ] {
+            let p = analyzer.proximity(lon, lat, None);
+            assert_eq!(p.country.as_deref(), Some(iso3), "{lon},{lat}");
+            assert_eq!(p.country_match, "inside");
+        }
+        let far = analyzer.proximity(10.0, 10.0, None);
+        assert_eq!((far.country, far.country_match), (None, "none"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The analysis endpoints: exposure of any point, sites near a border, and the sites nearest a point.
+//! Distances are geodesic metres on WGS 84; `_km` parameters are kilometres.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::params::{self, Format};
+use super::respond::{self, GEOJSON, JSON};
+use crate::catalog::Collection;
+use crate::reference::SITES;
+
+/// The largest `within_km` and `k` accepted.
+const MAX_WITHIN_KM: f64 = 1_000.0;
+const MAX_K: usize = 1_000;
+
+/// Reads the named parameters of `query`; any other parameter is an error.
+fn take<'a>(
+    pairs: &'a [(String, String)],
+    allowed: &[&str],
+) -> Result<impl Fn(&str) -> Option<&'a str>, ApiError> {
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::unknown_parameter(k, allowed));
+    }
+    Ok(move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    })
+}
+
+fn number(param: &str, value: Option<&str>, min: f64, max: f64) -> Result<f64, ApiError> {
+    let raw = value.ok_or_else(|| ApiError::bad_parameter(param, "is required"))?;
+    let v: f64 = raw
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| ApiError::bad_parameter(param, format!("{raw:?} is not a number")))?;
+    if v < min || v > max {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("{v} is outside [{min}, {max}]"),
+        ));
+    }
+    Ok(v)
+}
+
+fn point(get: &impl Fn(&str) -> Option<String>) -> Result<[f64; 2], ApiError> {
+    Ok([
+        number("lon", get("lon").as_deref(), -180.0, 180.0)?,
+        number("lat", get("lat").as_deref(), -90.0, 90.0)?,
+    ])
+}
+
+fn only_json(f: Option<&str>) -> Result<(), ApiError> {
+    match f.map(params::parse_format).transpose()? {
+        Some(Format::Html) => Err(ApiError::bad_parameter(
+            "f",
+            "analysis results are served as JSON only",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn sites(state: &AppState) -> Result<&Collection, ApiError> {
+    state
+        .catalog
+        .collection(SITES)
+        .ok_or_else(|| ApiError::not_found("no sites collection"))
+}
+
+/// `GET /analysis/proximity?lon=&lat=`
+pub async fn proximity(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = params::parse_pairs(req.query_string())?;
+    let get = take(&pairs, &["lon", "lat", "f"])?;
+    only_json(get("f"))?;
+    let get = |k: &str| get(k).map(str::to_owned);
+    let [lon, lat] = point(&get)?;
+    let result = state.analyzer.proximity(lon, lat, None);
+    let body = serde_json::to_string(&result).map_err(|_| ApiError::internal())?;
+    Ok(respond::send(&req, JSON, body))
+}
+
+fn feature_collection(features: Vec<Value>, matched: usize) -> String {
+    json!({
+        "type": "FeatureCollection",
+        "numberMatched": matched,
+        "numberReturned": features.len(),
+        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "features": features,
+    })
+    .to_string()
+}
+
+/// `GET /analysis/near-border?within_km=10[&country=KGZ][&neighbour=UZB][&kind=tailings]`
+pub async fn near_border(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = params::parse_pairs(req.query_string())?;
+    let get = take(&pairs, &["within_km", "country", "neighbour", "kind", "f"])?;
+    only_json(get("f"))?;
+    let within_km = match get("within_km") {
+        None => 10.0,
+        v => number("within_km", v, 0.0, MAX_WITHIN_KM)?,
+    };
+    let matches = |value: Option<&Value>, wanted: Option<&str>| match wanted {
+        None => true,
+        Some(w) => value
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case(w)),
+    };
+    let c = sites(&state)?;
+    let mut hits: Vec<(f64, usize)> = c
+        .features
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let d = f.properties.get("border_distance_m")?.as_f64()?;
+            let p = &f.properties;
+            (d <= within_km * 1_000.0
+                && matches(p.get("country"), get("country"))
+                && matches(p.get("neighbour_country"), get("neighbour"))
+                && matches(p.get("kind"), get("kind")))
+            .then_some((d, i))
+        })
+        .collect();
+    hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let features = hits
+        .iter()
+        .map(|&(_, i)| serde_json::from_str(c.features[i].geojson.get()))
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(|_| ApiError::internal())?;
+    let n = features.len();
+    Ok(respond::send(
+        &req,
+        GEOJSON,
+        feature_collection(features, n),
+    ))
+}
+
+/// `GET /analysis/nearest?lon=&lat=&k=5`
+pub async fn nearest_sites(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = params::parse_pairs(req.query_string())?;
+    let get = take(&pairs, &["lon", "lat", "k", "f"])?;
+    only_json(get("f"))?;
+    let k = match get("k") {
+        None => 5,
+        Some(raw) => {
+            let k: usize = raw.trim().parse().map_err(|_| {
+                ApiError::bad_parameter("k", format!("{raw:?} is not a positive integer"))
+            })?;
+            if k == 0 || k > MAX_K {
+                return Err(ApiError::bad_parameter(
+                    "k",
+                    format!("{k} is outside [1, {MAX_K}]"),
+                ));
+            }
+            k
+        }
+    };
+    let get = |k: &str| get(k).map(str::to_owned);
+    let p = point(&get)?;
+    let c = sites(&state)?;
+    let features = state
+        .site_points
+        .nearest_k(p, k)
+        .into_iter()
+        .map(|(i, d)| {
+            let mut f: Value = serde_json::from_str(c.features[i].geojson.get())?;
+            f["properties"]["distance_m"] = json!((d * 10.0).round() / 10.0);
+            Ok(f)
+        })
+        .collect::<Result<Vec<Value>, serde_json::Error>>()
+        .map_err(|_| ApiError::internal())?;
+    let n = c.features.len();
+    Ok(respond::send(
+        &req,
+        GEOJSON,
+        feature_collection(features, n),
+    ))
+}

@@ -1,0 +1,146 @@
+//! The analysis endpoints on the default data, through the real router.
+
+use actix_web::http::StatusCode;
+
+use crate::common::*;
+
+#[actix_web::test]
+async fn proximity_of_a_point() {
+    let state = default_state();
+    // Mailuu-Suu, Kyrgyzstan, about 20 km from the Uzbek border.
+    let r = get(&state, "/analysis/proximity?lon=72.448&lat=41.246").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let doc = r.json();
+    assert_eq!(doc["country"], "KGZ");
+    assert_eq!(doc["country_match"], "inside");
+    assert_eq!(doc["border"]["neighbour_country"], "UZB");
+    let d = doc["border"]["distance_m"].as_f64().unwrap();
+    assert!((10_000.0..40_000.0).contains(&d), "{d}");
+    // The reported nearest point is at the reported distance.
+    let q = &doc["border"]["point"];
+    let back = tailings_atlas::geodesy::distance_m(
+        [72.448, 41.246],
+        [q[0].as_f64().unwrap(), q[1].as_f64().unwrap()],
+    );
+    assert!((back - d).abs() < 0.01);
+    assert!(doc["river"]["distance_m"].as_f64().unwrap() > 0.0);
+    assert!(doc["river"]["id"].as_str().is_some());
+}
+
+#[actix_web::test]
+async fn analysis_parameters_are_checked() {
+    let state = default_state();
+    for (uri, param) in [
+        ("/analysis/proximity?lon=200&lat=41", "lon"),
+        ("/analysis/proximity?lon=72&lat=-95", "lat"),
+        ("/analysis/proximity?lon=abc&lat=41", "lon"),
+        ("/analysis/proximity?lon=72", "lat"),
+        ("/analysis/proximity?lon=72&lat=41&radius=3", "radius"),
+        ("/analysis/near-border?within_km=-1", "within_km"),
+        ("/analysis/near-border?within_km=1001", "within_km"),
+        ("/analysis/near-border?within_km=ten", "within_km"),
+        ("/analysis/nearest?lon=72&lat=41&k=1001", "k"),
+        ("/analysis/nearest?lon=72&lat=41&k=0", "k"),
+        ("/analysis/nearest?lon=72&lat=41&k=-2", "k"),
+        ("/analysis/nearest?lon=-181&lat=41", "lon"),
+    ] {
+        let r = get(&state, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains(&format!("`{param}`")), "{uri}: {d}");
+    }
+}
+
+#[actix_web::test]
+async fn sites_near_a_border_nearest_first() {
+    let state = default_state();
+    let doc = get(&state, "/analysis/near-border?within_km=10")
+        .await
+        .json();
+    let features = doc["features"].as_array().unwrap();
+    assert!(!features.is_empty());
+    let distances: Vec<f64> = features
+        .iter()
+        .map(|f| f["properties"]["border_distance_m"].as_f64().unwrap())
+        .collect();
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    assert!(distances.iter().all(|&d| d <= 10_000.0));
+    // Every site of the collection within 10 km is there.
+    let all = get(&state, "/collections/sites/items?limit=1000")
+        .await
+        .json();
+    let expected = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["border_distance_m"].as_f64().unwrap() <= 10_000.0)
+        .count();
+    assert_eq!(features.len(), expected);
+
+    let doc = get(
+        &state,
+        "/analysis/near-border?within_km=30&country=kgz&neighbour=UZB&kind=tailings",
+    )
+    .await
+    .json();
+    let features = doc["features"].as_array().unwrap();
+    assert!(!features.is_empty());
+    for f in features {
+        let p = &f["properties"];
+        assert_eq!(
+            (
+                p["country"].as_str(),
+                p["neighbour_country"].as_str(),
+                p["kind"].as_str()
+            ),
+            (Some("KGZ"), Some("UZB"), Some("tailings"))
+        );
+    }
+}
+
+#[actix_web::test]
+async fn nearest_sites_to_a_point() {
+    let state = default_state();
+    let doc = get(&state, "/analysis/nearest?lon=72.448039&lat=41.2457479&k=3")
+        .await
+        .json();
+    let features = doc["features"].as_array().unwrap();
+    assert_eq!(features.len(), 3);
+    assert_eq!(features[0]["id"], "kgz_mailuu_suu_complex");
+    let d: Vec<f64> = features
+        .iter()
+        .map(|f| f["properties"]["distance_m"].as_f64().unwrap())
+        .collect();
+    assert!(d[0] < 1.0 && d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
+    let doc = get(&state, "/analysis/nearest?lon=72.4&lat=41.2")
+        .await
+        .json();
+    assert_eq!(
+        doc["features"].as_array().unwrap().len(),
+        5,
+        "k defaults to 5"
+    );
+}
+
+#[actix_web::test]
+async fn every_site_carries_its_exposure() {
+    let doc = get(&default_state(), "/collections/sites/items?limit=100")
+        .await
+        .json();
+    for f in doc["features"].as_array().unwrap() {
+        let p = &f["properties"];
+        let id = p["id"].as_str().unwrap();
+        for key in [
+            "located_country",
+            "river_distance_m",
+            "border_distance_m",
+            "nearest_river_id",
+            "border_countries",
+            "neighbour_country",
+        ] {
+            assert!(!p[key].is_null(), "{id} lacks {key}");
+        }
+        // The seed's declared countries are all confirmed by the polygons.
+        assert_eq!(p["country_check"], "matches", "{id}");
+    }
+}
