@@ -189,3 +189,75 @@ pub async fn nearest_sites(
         feature_collection(features, n),
     ))
 }
+
+/// `GET /collections/sites/items/{id}/downstream`: the path as a LineString, and the crossings and
+/// water bodies on it as Points, with their along-river distances.
+pub async fn downstream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    params::format_only(req.query_string()).and_then(|f| only_json(f.map(|_| "json")))?;
+    let id = path.into_inner();
+    let c = sites(&state)?;
+    let site = c
+        .feature(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no site {id:?}")))?;
+    let geo::Geometry::Point(pt) = site.geometry else {
+        return Err(ApiError::internal());
+    };
+    let own = site.properties.get("country").and_then(Value::as_str);
+    let result = state.analyzer.proximity(pt.x(), pt.y(), own);
+    let Some(d) = result.downstream else {
+        return Err(ApiError::not_found(format!(
+            "site {id:?} has no downstream path: {}",
+            result.downstream_status
+        )));
+    };
+    let km = |m: f64| (m / 10.0).round() / 100.0;
+    let mut features = vec![json!({
+        "type": "Feature",
+        "id": format!("{id}/path"),
+        "geometry": { "type": "LineString", "coordinates": d.path },
+        "properties": {
+            "kind": "path",
+            "site_id": id,
+            "river_id": d.river_id,
+            "snap_distance_m": (d.snap_distance_m * 10.0).round() / 10.0,
+            "drainage_confidence": d.drainage_confidence,
+            "downstream_countries": d.countries.join(","),
+            "downstream_border_km": d.downstream_border_km,
+            "terminal_water_body": d.terminal_water_body,
+            "end": d.end,
+            "length_km": km(d.length_km * 1000.0),
+        },
+    })];
+    for (n, x) in d.crossings.iter().enumerate() {
+        features.push(json!({
+            "type": "Feature",
+            "id": format!("{id}/crossing/{}", n + 1),
+            "geometry": { "type": "Point", "coordinates": x.point },
+            "properties": {
+                "kind": "crossing", "order": n + 1, "border_id": x.border_id,
+                "from": x.from, "to": x.to, "along_km": km(x.along_m),
+            },
+        }));
+    }
+    for (n, w) in d.water_bodies.iter().enumerate() {
+        features.push(json!({
+            "type": "Feature",
+            "id": format!("{id}/water/{}", n + 1),
+            "geometry": { "type": "Point", "coordinates": w.point },
+            "properties": {
+                "kind": "water_body", "order": n + 1, "water_body_id": w.id,
+                "name": w.name, "water_kind": w.kind, "along_km": km(w.along_m),
+            },
+        }));
+    }
+    let n = features.len();
+    Ok(respond::send(
+        &req,
+        GEOJSON,
+        feature_collection(features, n),
+    ))
+}

@@ -122,6 +122,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/collections/{id}/items/{fid}",
             handlers::item,
         ))
+        .service(get_resource(
+            "/collections/sites/items/{fid}/downstream",
+            analysis::downstream,
+        ))
         .service(get_resource("/health", handlers::health))
         .service(get_resource("/attribution", handlers::attribution))
         .service(get_resource("/analysis/proximity", analysis::proximity))

@@ -144,3 +144,106 @@ async fn every_site_carries_its_exposure() {
         assert_eq!(p["country_check"], "matches", "{id}");
     }
 }
+
+async fn site(id: &str) -> serde_json::Value {
+    let r = get(&default_state(), &format!("/collections/sites/items/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{id}");
+    r.json()["properties"].clone()
+}
+
+/// The Syr Darya leaves the Fergana Valley through Tajikistan.
+#[actix_web::test]
+async fn downstream_countries_on_the_default_data() {
+    let p = site("kgz_mailuu_suu_complex").await;
+    assert_eq!(p["downstream_countries"], "KGZ,UZB,TJK,UZB,KAZ");
+    assert_eq!(
+        (
+            p["first_crossing_from"].as_str(),
+            p["first_crossing_to"].as_str()
+        ),
+        (Some("KGZ"), Some("UZB"))
+    );
+    assert_eq!(p["terminal_water_body"], "Aral Sea");
+
+    let p = site("tjk_taboshar").await;
+    assert_eq!(p["downstream_countries"], "TJK,UZB,KAZ");
+    assert_eq!(
+        (
+            p["first_crossing_from"].as_str(),
+            p["first_crossing_to"].as_str()
+        ),
+        (Some("TJK"), Some("UZB"))
+    );
+
+    // On the lower Syr Darya in Kazakhstan: no crossing, and the water ends in the Aral Sea.
+    let p = site("kaz_karamurun_isl").await;
+    assert_eq!(p["downstream_countries"], "KAZ");
+    assert!(p["first_crossing_to"].is_null() && p["downstream_border_km"].is_null());
+    assert_eq!(p["terminal_water_body"], "Aral Sea");
+    assert_eq!(p["drainage_confidence"], "near");
+
+    // Every site of the seed gets a result, with a confidence that matches its snap distance.
+    let all = get(&default_state(), "/collections/sites/items?limit=100")
+        .await
+        .json();
+    for f in all["features"].as_array().unwrap() {
+        let p = &f["properties"];
+        assert_eq!(p["downstream_status"], "ok", "{}", p["id"]);
+        let snap = p["snap_distance_m"].as_f64().unwrap();
+        let expected = if snap <= 2_000.0 {
+            "direct"
+        } else if snap <= 15_000.0 {
+            "near"
+        } else {
+            "regional"
+        };
+        assert_eq!(p["drainage_confidence"], expected, "{}", p["id"]);
+    }
+}
+
+#[actix_web::test]
+async fn downstream_path_endpoint() {
+    let state = default_state();
+    let r = get(
+        &state,
+        "/collections/sites/items/kgz_mailuu_suu_complex/downstream",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/geo+json")
+    );
+    let doc = r.json();
+    let features = doc["features"].as_array().unwrap();
+    for f in features {
+        crate::geojson_rules::check_geometry(&f["geometry"]).unwrap();
+    }
+    let path = &features[0];
+    assert_eq!(path["geometry"]["type"], "LineString");
+    assert_eq!(
+        path["properties"]["downstream_countries"],
+        "KGZ,UZB,TJK,UZB,KAZ"
+    );
+    let crossings: Vec<&serde_json::Value> = features
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "crossing")
+        .collect();
+    assert_eq!(crossings.len(), 4);
+    let along: Vec<f64> = crossings
+        .iter()
+        .map(|c| c["properties"]["along_km"].as_f64().unwrap())
+        .collect();
+    assert!(along.windows(2).all(|w| w[0] < w[1]), "{along:?}");
+    let waters: Vec<&str> = features
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "water_body")
+        .filter_map(|f| f["properties"]["name"].as_str())
+        .collect();
+    for w in ["Obanbori Qayroqum", "Shardara Bögeni", "Aral Sea"] {
+        assert!(waters.contains(&w), "{waters:?} lacks {w}");
+    }
+    let r = get(&state, "/collections/sites/items/nope/downstream").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,595 @@
+//! The directed river network and the walk downstream from a site: along-river distance, every
+//! crossing of an international border, the lakes and reservoirs passed, and where the water ends.
+//!
+//! Method (and its limits, also in the README):
+//! - Every river line (canals excluded) is a chain of vertices; line order is taken to run downstream
+//!   (both sources draw lines that way) but is checked: a line whose end leads nowhere while its start
+//!   meets another line is reversed, and counted.
+//! - A line's last vertex continues into another line's vertex within [`JOIN_TOLERANCE_M`]: a line
+//!   start if one is there (end-to-start), else the nearest vertex (a tributary entering mid-line).
+//!   Ends that join nothing are recorded: they stop in a terminal water body, leave the mapped area,
+//!   or simply end (the data cannot say more).
+//! - The walk follows the chain from the site's snap point, adding geodesic segment lengths.
+//! - Crossings come from the border lines, not the polygons. A crossing whose side is not the current
+//!   country cannot be oriented and makes the sequence `unknown` from there on. Back-and-forth pairs
+//!   closer than [`GRAZE_MERGE_M`] along the river, where a coarse line grazes a border, are merged away.
+
+use geo::{BoundingRect, Contains};
+use rstar::primitives::GeomWithData;
+use rstar::{AABB, RTree};
+use serde::Serialize;
+
+use super::LineSet;
+use crate::geodesy;
+use crate::index::SegmentRef;
+use crate::reference::RefLayer;
+
+/// How far apart a line's end and the vertex it flows into may be.
+pub const JOIN_TOLERANCE_M: f64 = 2_000.0;
+/// A crossing and its reversal closer than this along the river are one grazing, not two crossings.
+pub const GRAZE_MERGE_M: f64 = 5_000.0;
+/// How close to a water body a line's end must be for the water to end there.
+pub const TERMINAL_TOLERANCE_M: f64 = 10_000.0;
+
+#[derive(Debug, Clone)]
+struct NetLine {
+    coords: Vec<[f64; 2]>,
+    /// Geodesic distance from the first vertex, per vertex, metres.
+    cum_m: Vec<f64>,
+    next: Option<(usize, usize)>,
+    end: LineEnd,
+}
+
+/// What happens at the end of a line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineEnd {
+    /// Flows into another line.
+    Joins,
+    /// Ends in (or at) this water body (id, name).
+    WaterBody { id: String, name: Option<String> },
+    /// Reaches the edge of the mapped area.
+    LeavesMappedArea,
+    /// Ends with nothing to continue into.
+    Ends,
+}
+
+/// A water body polygon.
+#[derive(Debug, Clone)]
+struct Water {
+    id: String,
+    name: Option<String>,
+    kind: Option<String>,
+    shape: geo::Geometry<f64>,
+    boundary: geo::MultiLineString<f64>,
+}
+
+/// Counts describing how the network was built.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetworkReport {
+    pub lines: usize,
+    pub reversed: usize,
+    pub joined: usize,
+    pub ends_in_water_body: usize,
+    pub leaves_mapped_area: usize,
+    pub unjoined_ends: usize,
+}
+
+/// The directed network.
+#[derive(Debug)]
+pub struct RiverNetwork {
+    lines: Vec<NetLine>,
+    waters: Vec<Water>,
+    water_tree: RTree<GeomWithData<rstar::primitives::Rectangle<[f64; 2]>, usize>>,
+    pub report: NetworkReport,
+}
+
+fn cumulative(coords: &[[f64; 2]]) -> Vec<f64> {
+    let mut cum = Vec::with_capacity(coords.len());
+    let mut total = 0.0;
+    cum.push(0.0);
+    for w in coords.windows(2) {
+        total += geodesy::distance_m(w[0], w[1]);
+        cum.push(total);
+    }
+    cum
+}
+
+fn line_coords(g: &geo::Geometry<f64>) -> Vec<[f64; 2]> {
+    match g {
+        geo::Geometry::LineString(l) => l.coords().map(|c| [c.x, c.y]).collect(),
+        geo::Geometry::MultiLineString(m) => {
+            m.0.iter()
+                .flat_map(|l| l.coords().map(|c| [c.x, c.y]))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// All vertices, for joining ends.
+struct Vertices(RTree<GeomWithData<[f64; 2], (usize, usize)>>);
+
+impl Vertices {
+    fn new(lines: &[Vec<[f64; 2]>]) -> Self {
+        let entries = lines
+            .iter()
+            .enumerate()
+            .flat_map(|(l, cs)| {
+                cs.iter()
+                    .enumerate()
+                    .map(move |(v, c)| GeomWithData::new(*c, (l, v)))
+            })
+            .collect();
+        Vertices(RTree::bulk_load(entries))
+    }
+
+    /// The vertex of another line that the end `p` of line `own` flows into, if any: a line start
+    /// within the tolerance, else the nearest vertex that is not a line's last.
+    fn continuation(
+        &self,
+        lines: &[Vec<[f64; 2]>],
+        own: usize,
+        p: [f64; 2],
+    ) -> Option<(usize, usize)> {
+        let [w, s, e, n] = geodesy::search_box(p, JOIN_TOLERANCE_M)?;
+        let mut best_start: Option<(f64, (usize, usize))> = None;
+        let mut best_mid: Option<(f64, (usize, usize))> = None;
+        for v in self
+            .0
+            .locate_in_envelope(&AABB::from_corners([w, s], [e, n]))
+        {
+            let (l, i) = v.data;
+            if l == own || i + 1 == lines[l].len() {
+                continue;
+            }
+            let d = geodesy::distance_m(p, *v.geom());
+            if d > JOIN_TOLERANCE_M {
+                continue;
+            }
+            let slot = if i == 0 {
+                &mut best_start
+            } else {
+                &mut best_mid
+            };
+            if slot.is_none_or(|(bd, bk)| d < bd || (d == bd && (l, i) < bk)) {
+                *slot = Some((d, (l, i)));
+            }
+        }
+        best_start.or(best_mid).map(|(_, k)| k)
+    }
+}
+
+impl RiverNetwork {
+    /// Builds the network over the lines of `rivers` and the polygons of `water_bodies`.
+    pub fn new(rivers: &LineSet, water_bodies: &RefLayer) -> Self {
+        let waters: Vec<Water> = water_bodies
+            .features
+            .iter()
+            // The historic shoreline is not water today.
+            .filter(|f| f.properties.get("kind").and_then(|v| v.as_str()) != Some("historic_lake"))
+            .map(|f| Water {
+                id: f.id.clone(),
+                name: f
+                    .properties
+                    .get("name")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+                kind: f
+                    .properties
+                    .get("kind")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+                boundary: geo::MultiLineString(match &f.geometry {
+                    geo::Geometry::Polygon(p) => std::iter::once(p.exterior().clone())
+                        .chain(p.interiors().iter().cloned())
+                        .collect(),
+                    geo::Geometry::MultiPolygon(m) => {
+                        m.0.iter()
+                            .flat_map(|p| {
+                                std::iter::once(p.exterior().clone())
+                                    .chain(p.interiors().iter().cloned())
+                            })
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                }),
+                shape: f.geometry.clone(),
+            })
+            .collect();
+        let water_tree = RTree::bulk_load(
+            waters
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| {
+                    let r = w.shape.bounding_rect()?;
+                    Some(GeomWithData::new(
+                        rstar::primitives::Rectangle::from_corners(
+                            [r.min().x, r.min().y],
+                            [r.max().x, r.max().y],
+                        ),
+                        i,
+                    ))
+                })
+                .collect(),
+        );
+        let mut net = RiverNetwork {
+            lines: Vec::new(),
+            waters,
+            water_tree,
+            report: NetworkReport::default(),
+        };
+        let mut coords: Vec<Vec<[f64; 2]>> = rivers.geometries().iter().map(line_coords).collect();
+        let extent =
+            coords
+                .iter()
+                .flatten()
+                .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |e, c| {
+                    [
+                        e[0].min(c[0]),
+                        e[1].min(c[1]),
+                        e[2].max(c[0]),
+                        e[3].max(c[1]),
+                    ]
+                });
+        let at_edge = |c: [f64; 2]| {
+            let eps = 1e-3;
+            c[0] - extent[0] < eps
+                || c[1] - extent[1] < eps
+                || extent[2] - c[0] < eps
+                || extent[3] - c[1] < eps
+        };
+        // Check the drawn direction: an end that leads nowhere while the start meets another line means
+        // the line was drawn upstream.
+        let vertices = Vertices::new(&coords);
+        let mut reversed = 0;
+        for l in 0..coords.len() {
+            let (Some(&first), Some(&last)) = (coords[l].first(), coords[l].last()) else {
+                continue;
+            };
+            let end_leads = vertices.continuation(&coords, l, last).is_some()
+                || net.water_at(last).is_some()
+                || at_edge(last);
+            let start_meets = !at_edge(first) && vertices.continuation(&coords, l, first).is_some();
+            if !end_leads && start_meets {
+                coords[l].reverse();
+                reversed += 1;
+            }
+        }
+        let vertices = if reversed > 0 {
+            Vertices::new(&coords)
+        } else {
+            vertices
+        };
+        let mut report = NetworkReport {
+            lines: coords.len(),
+            reversed,
+            ..Default::default()
+        };
+        net.lines = coords
+            .iter()
+            .enumerate()
+            .map(|(l, cs)| {
+                let last = cs.last().copied().unwrap_or([0.0, 0.0]);
+                let next = vertices.continuation(&coords, l, last);
+                let end = if next.is_some() {
+                    report.joined += 1;
+                    LineEnd::Joins
+                } else if let Some(w) = net.water_at(last) {
+                    report.ends_in_water_body += 1;
+                    LineEnd::WaterBody {
+                        id: net.waters[w].id.clone(),
+                        name: net.waters[w].name.clone(),
+                    }
+                } else if at_edge(last) {
+                    report.leaves_mapped_area += 1;
+                    LineEnd::LeavesMappedArea
+                } else {
+                    report.unjoined_ends += 1;
+                    LineEnd::Ends
+                };
+                NetLine {
+                    cum_m: cumulative(cs),
+                    coords: cs.clone(),
+                    next,
+                    end,
+                }
+            })
+            .collect();
+        net.report = report;
+        net
+    }
+
+    /// The water body containing `p`, or the nearest within [`TERMINAL_TOLERANCE_M`].
+    fn water_at(&self, p: [f64; 2]) -> Option<usize> {
+        if let Some(i) = self.water_containing(p) {
+            return Some(i);
+        }
+        let [w, s, e, n] = geodesy::search_box(p, TERMINAL_TOLERANCE_M)?;
+        self.water_tree
+            .locate_in_envelope_intersecting(&AABB::from_corners([w, s], [e, n]))
+            .filter_map(|entry| {
+                let water = &self.waters[entry.data];
+                let d = water
+                    .boundary
+                    .0
+                    .iter()
+                    .flat_map(|ls| ls.lines())
+                    .filter(|l| {
+                        geodesy::lower_bound_m(
+                            p,
+                            [
+                                l.start.x.min(l.end.x),
+                                l.start.y.min(l.end.y),
+                                l.start.x.max(l.end.x),
+                                l.start.y.max(l.end.y),
+                            ],
+                        ) <= TERMINAL_TOLERANCE_M
+                    })
+                    .map(|l| {
+                        geodesy::closest_on_segment(p, [l.start.x, l.start.y], [l.end.x, l.end.y])
+                            .distance_m
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                (d <= TERMINAL_TOLERANCE_M).then_some((d, entry.data))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map(|(_, i)| i)
+    }
+
+    fn water_containing(&self, p: [f64; 2]) -> Option<usize> {
+        let pt = geo::Point::new(p[0], p[1]);
+        self.water_tree
+            .locate_all_at_point(&p)
+            .map(|e| e.data)
+            .filter(|&i| self.waters[i].shape.contains(&pt))
+            .min()
+    }
+
+    /// The walk downstream from the point `start` on segment `seg` of the river lines.
+    pub fn walk(&self, seg: SegmentRef, start: [f64; 2], along_in_segment_m: f64) -> Walk {
+        let mut path = vec![start];
+        let mut along = Vec::new();
+        along.push(0.0);
+        let mut total = 0.0;
+        let mut line = seg.feature;
+        let mut from_vertex = seg.segment + 1;
+        // Distance already covered on the first line, to express the rest through its cumulative lengths.
+        let mut offset = self.lines[line].cum_m[seg.segment] + along_in_segment_m;
+        let mut visited = vec![false; self.lines.len()];
+        let end = loop {
+            visited[line] = true;
+            let l = &self.lines[line];
+            for v in from_vertex..l.coords.len() {
+                total += l.cum_m[v] - offset;
+                offset = l.cum_m[v];
+                path.push(l.coords[v]);
+                along.push(total);
+            }
+            match l.next {
+                Some((next_line, vertex)) => {
+                    if visited[next_line] {
+                        break WalkEnd::Loop;
+                    }
+                    let n = &self.lines[next_line];
+                    total += geodesy::distance_m(*path.last().unwrap_or(&start), n.coords[vertex]);
+                    path.push(n.coords[vertex]);
+                    along.push(total);
+                    line = next_line;
+                    from_vertex = vertex + 1;
+                    offset = n.cum_m[vertex];
+                }
+                None => {
+                    break match &l.end {
+                        LineEnd::WaterBody { id, name } => WalkEnd::WaterBody {
+                            id: id.clone(),
+                            name: name.clone(),
+                        },
+                        LineEnd::LeavesMappedArea => WalkEnd::LeavesMappedArea,
+                        _ => WalkEnd::NetworkEnds,
+                    };
+                }
+            }
+        };
+        Walk {
+            path,
+            along_m: along,
+            end,
+        }
+    }
+
+    /// The lakes and reservoirs the path runs through, in order, with the along-river distance where
+    /// it enters each (the terminal one included).
+    pub fn water_bodies_on(&self, walk: &Walk) -> Vec<WaterPass> {
+        let mut passes: Vec<WaterPass> = Vec::new();
+        for (p, &a) in walk.path.iter().zip(&walk.along_m) {
+            if let Some(i) = self.water_containing(*p)
+                && !passes.iter().any(|w| w.id == self.waters[i].id)
+            {
+                let w = &self.waters[i];
+                passes.push(WaterPass {
+                    id: w.id.clone(),
+                    name: w.name.clone(),
+                    kind: w.kind.clone(),
+                    along_m: a,
+                    point: *p,
+                });
+            }
+        }
+        passes
+    }
+}
+
+/// Why a walk stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum WalkEnd {
+    WaterBody { id: String, name: Option<String> },
+    LeavesMappedArea,
+    NetworkEnds,
+    Loop,
+}
+
+/// A path downstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Walk {
+    pub path: Vec<[f64; 2]>,
+    /// Along-river distance at each path vertex, metres.
+    pub along_m: Vec<f64>,
+    pub end: WalkEnd,
+}
+
+/// A water body on the path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaterPass {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub along_m: f64,
+    pub point: [f64; 2],
+}
+
+/// Where the path crosses an international border line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Crossing {
+    pub border_id: String,
+    pub point: [f64; 2],
+    pub along_m: f64,
+    /// ISO3 the water leaves, if it can be told.
+    pub from: Option<String>,
+    /// ISO3 the water enters, if it can be told.
+    pub to: Option<String>,
+}
+
+fn intersection(p1: [f64; 2], p2: [f64; 2], q1: [f64; 2], q2: [f64; 2]) -> Option<f64> {
+    let r = [p2[0] - p1[0], p2[1] - p1[1]];
+    let s = [q2[0] - q1[0], q2[1] - q1[1]];
+    let denom = r[0] * s[1] - r[1] * s[0];
+    if denom == 0.0 {
+        return None;
+    }
+    let qp = [q1[0] - p1[0], q1[1] - p1[1]];
+    let t = (qp[0] * s[1] - qp[1] * s[0]) / denom;
+    let u = (qp[0] * r[1] - qp[1] * r[0]) / denom;
+    ((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&u)).then_some(t)
+}
+
+/// The point at along-river distance `target` on the path (planar interpolation between vertices,
+/// good enough to stand on one side of a border), clamped to the path.
+fn point_at(walk: &Walk, target: f64) -> [f64; 2] {
+    let n = walk.path.len();
+    if n < 2 {
+        return walk.path.first().copied().unwrap_or([0.0, 0.0]);
+    }
+    let i = walk
+        .along_m
+        .partition_point(|&a| a < target)
+        .clamp(1, n - 1);
+    let (a0, a1) = (walk.along_m[i - 1], walk.along_m[i]);
+    let t = if a1 > a0 {
+        ((target - a0) / (a1 - a0)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (p, q) = (walk.path[i - 1], walk.path[i]);
+    [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]
+}
+
+/// How far before and after a crossing the two sides are sampled, when the country the water is in
+/// is not one of the line's sides.
+pub const SIDE_PROBE_M: f64 = 2_000.0;
+/// A river that stays this close to a border between two crossings of it runs along the border.
+pub const GRAZE_DISTANCE_M: f64 = 2_000.0;
+
+/// Every crossing of `borders` along `walk`, grazings merged, each oriented.
+///
+/// Merging: two successive crossings of the same border line cancel out when they are less than
+/// [`GRAZE_MERGE_M`] apart along the river, or when the river between them never leaves
+/// [`GRAZE_DISTANCE_M`] of a border (a river that *is* the border, drawn a little off it).
+///
+/// Orientation: from the country the water is in (`start_country` at first) when that is one of the
+/// line's two sides; otherwise by the countries `locate` finds [`SIDE_PROBE_M`] upstream and
+/// downstream of the crossing; otherwise `to` is `None` (unknown).
+pub fn crossings(
+    walk: &Walk,
+    borders: &LineSet,
+    start_country: Option<&str>,
+    locate: impl Fn([f64; 2]) -> Option<String>,
+) -> Vec<Crossing> {
+    let mut raw: Vec<(f64, [f64; 2], usize)> = Vec::new();
+    for (i, w) in walk.path.windows(2).enumerate() {
+        let (a, b) = (w[0], w[1]);
+        let rect = [
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[0].max(b[0]),
+            a[1].max(b[1]),
+        ];
+        for (q1, q2, r) in borders.index.in_rect(rect) {
+            if let Some(t) = intersection(a, b, q1, q2) {
+                let along = walk.along_m[i] + t * (walk.along_m[i + 1] - walk.along_m[i]);
+                let point = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+                raw.push((along, point, r.feature));
+            }
+        }
+    }
+    raw.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.2.cmp(&y.2)));
+    // A path through a vertex shared by two border segments meets both: keep one.
+    raw.dedup_by(|x, y| x.2 == y.2 && (x.0 - y.0).abs() < 1.0);
+
+    let hugs_border = |from: f64, to: f64| {
+        walk.path
+            .iter()
+            .zip(&walk.along_m)
+            .filter(|(_, a)| **a > from && **a < to)
+            .all(|(p, _)| super::nearest::nearest(&borders.index, *p, GRAZE_DISTANCE_M).is_some())
+    };
+    let mut kept: Vec<(f64, [f64; 2], usize)> = Vec::new();
+    for c in raw {
+        if let Some(prev) = kept.last()
+            && prev.2 == c.2
+            && (c.0 - prev.0 < GRAZE_MERGE_M || hugs_border(prev.0, c.0))
+        {
+            kept.pop();
+            continue;
+        }
+        kept.push(c);
+    }
+
+    let mut current = start_country.map(str::to_owned);
+    let mut out = Vec::with_capacity(kept.len());
+    for (along, point, f) in kept {
+        let (Some(left), Some(right)) =
+            (borders.text(f, "iso3_left"), borders.text(f, "iso3_right"))
+        else {
+            continue;
+        };
+        let other = |c: &str| {
+            (c == left)
+                .then(|| right.clone())
+                .or_else(|| (c == right).then(|| left.clone()))
+        };
+        let (from, to) = match current.as_deref().and_then(other) {
+            Some(to) => (current.clone(), Some(to)),
+            None => {
+                let before = locate(point_at(walk, along - SIDE_PROBE_M));
+                let after = locate(point_at(walk, along + SIDE_PROBE_M));
+                match (before, after) {
+                    (Some(b), Some(a)) if other(&b).as_deref() == Some(a.as_str()) => {
+                        (Some(b), Some(a))
+                    }
+                    _ => (current.clone(), None),
+                }
+            }
+        };
+        current = to.clone();
+        out.push(Crossing {
+            border_id: borders.ids[f].clone(),
+            point,
+            along_m: along,
+            from,
+            to,
+        });
+    }
+    out
+}
