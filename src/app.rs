@@ -96,6 +96,23 @@ pub struct Atlas {
 }
 
 impl Atlas {
+    /// The hook for edits: re-analyses one changed (or new) site and publishes it with its analysis.
+    /// The rest of the catalog is untouched.
+    pub fn site_changed(&mut self, site: &Site) -> Result<(), serde_json::Error> {
+        let extra = self
+            .analyzer
+            .proximity(
+                site.location.lon(),
+                site.location.lat(),
+                Some(site.country.as_str()),
+            )
+            .site_properties(site.country.as_str());
+        match self.catalog.collection_mut(crate::reference::SITES) {
+            Some(c) => c.upsert_site(site, extra),
+            None => Ok(()),
+        }
+    }
+
     /// Prepares the reference layers, analyses every site (in parallel) and publishes the sites with
     /// their analysis alongside the reference layers.
     pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
@@ -108,5 +125,85 @@ impl Atlas {
             .collect();
         let catalog = Catalog::build(sites, &extra, reference)?;
         Ok(Atlas { catalog, analyzer })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Selection;
+    use crate::index::BBox;
+    use crate::model::SiteDraft;
+
+    #[test]
+    fn a_changed_site_is_reanalysed_and_reindexed() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let reference = ReferenceData::load(&data).unwrap();
+        let sites = read_seed_sites(&data.join(SITES_SPEC.file)).unwrap();
+        let mut atlas = Atlas::build(&sites, &reference).unwrap();
+        let props = |atlas: &Atlas, id: &str| {
+            atlas
+                .catalog
+                .collection("sites")
+                .unwrap()
+                .feature(id)
+                .unwrap()
+                .properties
+                .clone()
+        };
+        assert_eq!(props(&atlas, "kgz_sumsar")["located_country"], "KGZ");
+
+        // Move the site to the lower Syr Darya in Kazakhstan.
+        let mut moved = sites
+            .iter()
+            .find(|s| s.id.as_str() == "kgz_sumsar")
+            .unwrap()
+            .clone();
+        moved.location = crate::model::Wgs84Point::new(66.0, 44.6).unwrap();
+        moved.country = crate::model::Iso3::parse("KAZ", "country").unwrap();
+        atlas.site_changed(&moved).unwrap();
+        let p = props(&atlas, "kgz_sumsar");
+        assert_eq!(p["located_country"], "KAZ");
+        assert_eq!(p["downstream_countries"], "KAZ");
+
+        let select = |atlas: &Atlas, b: BBox| {
+            let c = atlas.catalog.collection("sites").unwrap();
+            c.select(&Selection {
+                bbox: Some(b),
+                filters: vec![],
+            })
+            .into_iter()
+            .map(|i| c.features[i].id.clone())
+            .collect::<Vec<_>>()
+        };
+        assert!(
+            select(&atlas, BBox::new(65.9, 44.5, 66.1, 44.7).unwrap())
+                .contains(&"kgz_sumsar".to_owned())
+        );
+        assert!(
+            !select(&atlas, BBox::new(71.2, 41.2, 71.4, 41.4).unwrap())
+                .contains(&"kgz_sumsar".to_owned())
+        );
+
+        // A new site is added.
+        let new = Site::try_from(SiteDraft {
+            id: Some("new_site".into()),
+            name: Some("New".into()),
+            kind: Some("tailings".into()),
+            activity: Some("test".into()),
+            country: Some("UZB".into()),
+            lon: Some(69.24),
+            lat: Some(41.31),
+            precision: Some("site".into()),
+            sources: vec!["test".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        atlas.site_changed(&new).unwrap();
+        assert_eq!(props(&atlas, "new_site")["located_country"], "UZB");
+        assert_eq!(
+            atlas.catalog.collection("sites").unwrap().features.len(),
+            sites.len() + 1
+        );
     }
 }

@@ -173,6 +173,38 @@ impl Collection {
             .collect()
     }
 
+    /// Publishes a new version of one site (with `extra`, its analysis), or adds it; the R-tree is
+    /// updated in place, not rebuilt.
+    pub fn upsert_site(
+        &mut self,
+        site: &Site,
+        extra: Map<String, Value>,
+    ) -> Result<(), serde_json::Error> {
+        let geometry = geo::Geometry::Point(site.location.to_geo());
+        let mut properties = site.properties();
+        properties.extend(extra);
+        let feature = CatalogFeature {
+            id: site.id.to_string(),
+            geojson: feature_json(site.id.as_str(), &geometry, &properties)?,
+            geometry,
+            properties,
+        };
+        match self.by_id.get(site.id.as_str()).copied() {
+            Some(i) => {
+                self.index
+                    .replace(i, Some(&self.features[i].geometry), &feature.geometry);
+                self.features[i] = feature;
+            }
+            None => {
+                let i = self.features.len();
+                self.index.replace(i, None, &feature.geometry);
+                self.by_id.insert(feature.id.clone(), i);
+                self.features.push(feature);
+            }
+        }
+        Ok(())
+    }
+
     /// The feature with this id.
     pub fn feature(&self, id: &str) -> Option<&CatalogFeature> {
         self.by_id.get(id).map(|&i| &self.features[i])
@@ -215,6 +247,11 @@ impl Catalog {
     /// The collection with this id.
     pub fn collection(&self, id: &str) -> Option<&Collection> {
         self.collections.iter().find(|c| c.id() == id)
+    }
+
+    /// The collection with this id, to change it.
+    pub fn collection_mut(&mut self, id: &str) -> Option<&mut Collection> {
+        self.collections.iter_mut().find(|c| c.id() == id)
     }
 }
 

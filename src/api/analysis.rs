@@ -72,6 +72,23 @@ fn sites(state: &AppState) -> Result<&Collection, ApiError> {
         .ok_or_else(|| ApiError::not_found("no sites collection"))
 }
 
+/// Runs one point's analysis on the blocking pool: a downstream walk takes milliseconds, which the
+/// actix executor threads must not spend.
+async fn analyse(
+    state: &web::Data<AppState>,
+    lon: f64,
+    lat: f64,
+    own: Option<String>,
+) -> Result<crate::analysis::Proximity, ApiError> {
+    let state = state.clone();
+    web::block(move || state.analyzer.proximity(lon, lat, own.as_deref()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "analysis task failed");
+            ApiError::internal()
+        })
+}
+
 /// `GET /analysis/proximity?lon=&lat=`
 pub async fn proximity(
     req: HttpRequest,
@@ -82,7 +99,7 @@ pub async fn proximity(
     only_json(get("f"))?;
     let get = |k: &str| get(k).map(str::to_owned);
     let [lon, lat] = point(&get)?;
-    let result = state.analyzer.proximity(lon, lat, None);
+    let result = analyse(&state, lon, lat, None).await?;
     let body = serde_json::to_string(&result).map_err(|_| ApiError::internal())?;
     Ok(respond::send(&req, JSON, body))
 }
@@ -206,8 +223,12 @@ pub async fn downstream(
     let geo::Geometry::Point(pt) = site.geometry else {
         return Err(ApiError::internal());
     };
-    let own = site.properties.get("country").and_then(Value::as_str);
-    let result = state.analyzer.proximity(pt.x(), pt.y(), own);
+    let own = site
+        .properties
+        .get("country")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let result = analyse(&state, pt.x(), pt.y(), own).await?;
     let Some(d) = result.downstream else {
         return Err(ApiError::not_found(format!(
             "site {id:?} has no downstream path: {}",

@@ -160,6 +160,27 @@ impl FeatureIndex {
     pub fn is_empty(&self) -> bool {
         self.tree.size() == 0
     }
+
+    /// Re-indexes entry `i`: drops its old envelope (`old`, if it had one) and adds `new`'s.
+    pub fn replace(
+        &mut self,
+        i: usize,
+        old: Option<&geo::Geometry<f64>>,
+        new: &geo::Geometry<f64>,
+    ) {
+        let entry = |r: Rect<f64>| {
+            GeomWithData::new(
+                Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                i,
+            )
+        };
+        if let Some(r) = old.and_then(|g| g.bounding_rect()) {
+            self.tree.remove(&entry(r));
+        }
+        if let Some(r) = new.bounding_rect() {
+            self.tree.insert(entry(r));
+        }
+    }
 }
 
 /// Which feature, and which segment of it, an indexed segment is.
