@@ -7,6 +7,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
+use crate::analysis::runout::RunoutModel;
 use crate::catalog::Catalog;
 use crate::model::Site;
 use crate::reference::seed::read_seed_sites;
@@ -43,6 +44,11 @@ fn seed_origin(path: &Path) -> Option<String> {
 /// Opens the store at `store` (seeding it from `data` if it does not exist), loads the reference layers
 /// of `data`, analyses the sites and builds the catalog.
 pub fn load(store: &Path, data: &Path) -> Result<Atlas, StartupError> {
+    load_with(store, data, RunoutModel::default())
+}
+
+/// [`load`] with a runout model of the user's (`--runout-config`).
+pub fn load_with(store: &Path, data: &Path, runout: RunoutModel) -> Result<Atlas, StartupError> {
     if !data.is_dir() {
         return Err(StartupError::DataDir(data.to_owned()));
     }
@@ -78,7 +84,7 @@ pub fn load(store: &Path, data: &Path) -> Result<Atlas, StartupError> {
     let sites = store.load_sites()?;
     let reference = reference.map_err(data_err)?;
     let t_loaded = t0.elapsed();
-    let atlas = Atlas::build(&sites, &reference)?;
+    let atlas = Atlas::build_with(&sites, &reference, runout)?;
     tracing::info!(
         sites = sites.len(),
         load_ms = t_loaded.as_millis() as u64,
@@ -99,14 +105,7 @@ impl Atlas {
     /// The hook for edits: re-analyses one changed (or new) site and publishes it with its analysis.
     /// The rest of the catalog is untouched.
     pub fn site_changed(&mut self, site: &Site) -> Result<(), serde_json::Error> {
-        let extra = self
-            .analyzer
-            .proximity(
-                site.location.lon(),
-                site.location.lat(),
-                Some(site.country.as_str()),
-            )
-            .site_properties(site.country.as_str());
+        let extra = self.analyzer.site_analysis(site);
         match self.catalog.collection_mut(crate::reference::SITES) {
             Some(c) => c.upsert_site(site, extra),
             None => Ok(()),
@@ -116,13 +115,18 @@ impl Atlas {
     /// Prepares the reference layers, analyses every site (in parallel) and publishes the sites with
     /// their analysis alongside the reference layers.
     pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
-        let analyzer = Analyzer::new(reference);
-        let extra: Vec<_> = analyzer
-            .analyse_sites(sites)
-            .iter()
-            .zip(sites)
-            .map(|(p, s)| p.site_properties(s.country.as_str()))
-            .collect();
+        Atlas::build_with(sites, reference, RunoutModel::default())
+    }
+
+    /// [`Atlas::build`] with a given runout model.
+    pub fn build_with(
+        sites: &[Site],
+        reference: &ReferenceData,
+        runout: RunoutModel,
+    ) -> Result<Self, serde_json::Error> {
+        let mut analyzer = Analyzer::new(reference);
+        analyzer.runout = runout;
+        let extra = analyzer.analyse_sites(sites);
         let catalog = Catalog::build(sites, &extra, reference)?;
         Ok(Atlas { catalog, analyzer })
     }

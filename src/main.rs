@@ -1,11 +1,12 @@
 //! The `tailings-atlas` command: parses arguments and calls into the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tailings_atlas::analysis::runout::RunoutModel;
 use tailings_atlas::api::{self, AppState};
-use tailings_atlas::app::load;
+use tailings_atlas::app::load_with;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,9 @@ enum Command {
         /// Public URL prefix for links (e.g. https://atlas.example.org); default: from each request.
         #[arg(long)]
         base_url: Option<String>,
+        /// Runout regression coefficients (JSON, see config/runout.json); default: the shipped ones.
+        #[arg(long)]
+        runout_config: Option<PathBuf>,
         #[command(flatten)]
         sources: Sources,
     },
@@ -69,8 +73,15 @@ fn main() -> ExitCode {
             bind,
             workers,
             base_url,
+            runout_config,
             sources,
-        } => serve(&bind, workers, base_url.as_deref(), &sources),
+        } => serve(
+            &bind,
+            workers,
+            base_url.as_deref(),
+            runout_config.as_deref(),
+            &sources,
+        ),
     }
 }
 
@@ -82,6 +93,11 @@ fn release_startup_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+fn read_runout(path: &Path) -> Result<RunoutModel, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    RunoutModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Binds every address `bind` resolves to (`localhost` may mean both 127.0.0.1 and ::1).
@@ -98,8 +114,16 @@ fn serve(
     bind: &str,
     workers: Option<usize>,
     base_url: Option<&str>,
+    runout_config: Option<&Path>,
     sources: &Sources,
 ) -> ExitCode {
+    let runout = match runout_config.map(read_runout).transpose() {
+        Ok(m) => m.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: --runout-config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let base_url = match base_url.map(api::check_base_url).transpose() {
         Ok(u) => u,
         Err(e) => {
@@ -116,7 +140,7 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let atlas = match load(&sources.store, &sources.data) {
+    let atlas = match load_with(&sources.store, &sources.data, runout) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -7,6 +7,7 @@
 pub mod country;
 pub mod nearest;
 pub mod network;
+pub mod runout;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -154,6 +155,8 @@ pub struct Analyzer {
     network: network::RiverNetwork,
     /// Sites farther than this from every river get no downstream result.
     pub snap_limit_m: f64,
+    /// The runout screening's coefficients.
+    pub runout: runout::RunoutModel,
 }
 
 /// Beyond this snap distance the site's own stream is not in the data, and the receiving main river
@@ -218,6 +221,7 @@ impl Analyzer {
             countries,
             network,
             snap_limit_m: DEFAULT_SNAP_LIMIT_M,
+            runout: runout::RunoutModel::default(),
         }
     }
 
@@ -372,12 +376,36 @@ impl Analyzer {
         }
     }
 
-    /// Every site's exposure, in parallel, in the order given.
-    pub fn analyse_sites(&self, sites: &[Site]) -> Vec<Proximity> {
-        sites
-            .par_iter()
-            .map(|s| self.proximity(s.location.lon(), s.location.lat(), Some(s.country.as_str())))
-            .collect()
+    /// One site's analysis as flat properties: its exposure and its runout screening.
+    pub fn site_analysis(&self, site: &Site) -> Map<String, Value> {
+        let own = site.country.as_str();
+        let proximity = self.proximity(site.location.lon(), site.location.lat(), Some(own));
+        let border_km = proximity
+            .downstream
+            .as_ref()
+            .map(|d| d.downstream_border_km);
+        let r = self.runout.screen(
+            site.quantities.volume_m3,
+            site.quantities.dam_height_m,
+            border_km,
+        );
+        let mut p = proximity.site_properties(own);
+        p.insert(
+            "runout_released_volume_m3".into(),
+            r.released_volume_m3.map(|v| round(v, 0)).into(),
+        );
+        p.insert(
+            "runout_distance_km".into(),
+            r.distance_km.map(|v| round(v, 3)).into(),
+        );
+        p.insert("runout_reaches_border".into(), r.reaches_border.into());
+        p.insert("runout_note".into(), r.note.into());
+        p
+    }
+
+    /// Every site's analysis, in parallel, in the order given.
+    pub fn analyse_sites(&self, sites: &[Site]) -> Vec<Map<String, Value>> {
+        sites.par_iter().map(|s| self.site_analysis(s)).collect()
     }
 }
 

@@ -247,3 +247,22 @@ async fn downstream_path_endpoint() {
     let r = get(&state, "/collections/sites/items/nope/downstream").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[actix_web::test]
+async fn runout_screening_on_the_seed() {
+    // Degmay: 20 million m3 behind a 40 m dam, Rico et al. (2008).
+    let p = site("tjk_degmay").await;
+    let vf = 0.354 * 20f64.powf(1.01);
+    let dmax = 1.61 * (40.0 * vf).powf(0.66);
+    assert!((p["runout_distance_km"].as_f64().unwrap() - dmax).abs() < 1e-3);
+    let border_km = p["downstream_border_km"].as_f64().unwrap();
+    assert_eq!(
+        p["runout_reaches_border"],
+        if dmax >= border_km { "true" } else { "false" }
+    );
+    // Missing inputs are unknown, never 0.
+    let p = site("kgz_kumtor_tmf").await;
+    assert_eq!(p["runout_reaches_border"], "unknown");
+    assert!(p["runout_distance_km"].is_null());
+    assert_eq!(p["runout_note"], "missing volume_m3");
+}
