@@ -211,3 +211,56 @@ mod tests {
         );
     }
 }
+
+/// Analyses every point of `input` (any vector file GDAL reads) against the reference layers of
+/// `data`, in parallel, and writes the results to `output` (CSV or GeoJSON). `progress` is told of
+/// each finished point. Returns how many points were analysed.
+pub fn analyze_file(
+    input: &Path,
+    output: &Path,
+    data: &Path,
+    runout: RunoutModel,
+    progress: impl Fn() + Sync,
+) -> Result<usize, AnalyzeError> {
+    use rayon::prelude::*;
+    // Check the output name before the work, not after.
+    crate::io::results::Format::of(output)?;
+    if !data.is_dir() {
+        return Err(AnalyzeError::Startup(StartupError::DataDir(
+            data.to_owned(),
+        )));
+    }
+    let points = crate::io::points::read_points(input)?;
+    let reference = ReferenceData::load(data).map_err(|source| {
+        AnalyzeError::Startup(StartupError::Data {
+            dir: data.to_owned(),
+            source,
+        })
+    })?;
+    let mut analyzer = Analyzer::new(&reference);
+    analyzer.runout = runout;
+    let rows: Vec<_> = points
+        .into_par_iter()
+        .map(|p| {
+            let m = analyzer.point_analysis(
+                [p.location.lon(), p.location.lat()],
+                p.country.as_deref(),
+                p.volume_m3,
+                p.dam_height_m,
+            );
+            progress();
+            (p, m)
+        })
+        .collect();
+    crate::io::results::write_results(output, &rows)?;
+    Ok(rows.len())
+}
+
+/// Why an analysis run failed.
+#[derive(Debug, Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Io(#[from] crate::io::IoError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+}

@@ -18,6 +18,7 @@ pub mod app;
 pub mod catalog;
 pub mod geodesy;
 pub mod index;
+pub mod io;
 pub mod model;
 pub mod reference;
 pub mod store;

@@ -32,6 +32,20 @@ struct Sources {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Analyse every point of a file (GeoJSON, CSV with lon/lat, GeoPackage, any GDAL vector format)
+    /// and write CSV or GeoJSON with the same fields as the sites.
+    Analyze {
+        /// The points to analyse.
+        input: PathBuf,
+        /// Where to write the results: .csv, .geojson or .json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Runout regression coefficients (JSON); default: the shipped ones.
+        #[arg(long)]
+        runout_config: Option<PathBuf>,
+        #[command(flatten)]
+        sources: Sources,
+    },
     /// Serve the inventory and reference layers as OGC API - Features.
     Serve {
         /// Address to listen on (port 0 picks a free port).
@@ -69,6 +83,12 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     match cli.command {
+        Command::Analyze {
+            input,
+            out,
+            runout_config,
+            sources,
+        } => analyze(&input, &out, runout_config.as_deref(), &sources),
         Command::Serve {
             bind,
             workers,
@@ -98,6 +118,41 @@ fn release_startup_memory() {
 fn read_runout(path: &Path) -> Result<RunoutModel, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     RunoutModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn analyze(input: &Path, out: &Path, runout_config: Option<&Path>, sources: &Sources) -> ExitCode {
+    let runout = match runout_config.map(read_runout).transpose() {
+        Ok(m) => m.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: --runout-config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos} points analysed ({per_sec}) {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let t0 = std::time::Instant::now();
+    let result =
+        tailings_atlas::app::analyze_file(input, out, &sources.data, runout, || bar.inc(1));
+    bar.finish_and_clear();
+    match result {
+        Ok(n) => {
+            eprintln!(
+                "analysed {n} points in {:.2} s; wrote {}",
+                t0.elapsed().as_secs_f64(),
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Binds every address `bind` resolves to (`localhost` may mean both 127.0.0.1 and ::1).

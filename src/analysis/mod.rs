@@ -378,29 +378,43 @@ impl Analyzer {
 
     /// One site's analysis as flat properties: its exposure and its runout screening.
     pub fn site_analysis(&self, site: &Site) -> Map<String, Value> {
-        let own = site.country.as_str();
-        let proximity = self.proximity(site.location.lon(), site.location.lat(), Some(own));
+        let q = &site.quantities;
+        self.point_analysis(
+            [site.location.lon(), site.location.lat()],
+            Some(site.country.as_str()),
+            q.volume_m3,
+            q.dam_height_m,
+        )
+    }
+
+    /// The same fields for any point: `own_country` is the declared country, if known, and the
+    /// quantities feed the runout screening.
+    pub fn point_analysis(
+        &self,
+        p: [f64; 2],
+        own_country: Option<&str>,
+        volume_m3: Option<f64>,
+        dam_height_m: Option<f64>,
+    ) -> Map<String, Value> {
+        let proximity = self.proximity(p[0], p[1], own_country);
         let border_km = proximity
             .downstream
             .as_ref()
             .map(|d| d.downstream_border_km);
-        let r = self.runout.screen(
-            site.quantities.volume_m3,
-            site.quantities.dam_height_m,
-            border_km,
-        );
-        let mut p = proximity.site_properties(own);
-        p.insert(
+        let r = self.runout.screen(volume_m3, dam_height_m, border_km);
+        let declared = own_country.or(proximity.country.as_deref()).unwrap_or("");
+        let mut m = proximity.site_properties(declared);
+        m.insert(
             "runout_released_volume_m3".into(),
             r.released_volume_m3.map(|v| round(v, 0)).into(),
         );
-        p.insert(
+        m.insert(
             "runout_distance_km".into(),
             r.distance_km.map(|v| round(v, 3)).into(),
         );
-        p.insert("runout_reaches_border".into(), r.reaches_border.into());
-        p.insert("runout_note".into(), r.note.into());
-        p
+        m.insert("runout_reaches_border".into(), r.reaches_border.into());
+        m.insert("runout_note".into(), r.note.into());
+        m
     }
 
     /// Every site's analysis, in parallel, in the order given.

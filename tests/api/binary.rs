@@ -257,3 +257,80 @@ fn a_changed_seed_file_is_reported_not_applied() {
         "changed seed"
     );
 }
+
+fn analyze(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+        .arg("analyze")
+        .args(args)
+        .arg("--data")
+        .arg(repo_path("data"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn analyze_writes_csv_and_geojson_with_the_site_fields() {
+    let dir = temp_dir("analyze");
+    let out = dir.join("out.csv");
+    let input = repo_path("tests/fixtures/points.csv");
+    let r = analyze(&[input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[0][col("id")], "mailuu");
+    assert_eq!(&rows[0][col("downstream_countries")], "KGZ,UZB,TJK,UZB,KAZ");
+    assert_eq!(&rows[1][col("runout_reaches_border")], "true");
+    assert_eq!(&rows[2][col("downstream_countries")], "KAZ");
+    for name in [
+        "river_distance_m",
+        "border_distance_m",
+        "neighbour_country",
+        "drainage_confidence",
+    ] {
+        col(name);
+    }
+
+    let out = dir.join("out.geojson");
+    let input = repo_path("tests/fixtures/points.geojson");
+    let r = analyze(&[input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let f = &doc["features"][1];
+    assert_eq!(f["properties"]["id"], "taboshar");
+    assert_eq!(f["properties"]["downstream_countries"], "TJK,UZB,KAZ");
+}
+
+#[test]
+fn analyze_errors_name_the_row_or_file() {
+    let dir = temp_dir("analyze-errors");
+    let out = dir.join("out.csv");
+    let bad = repo_path("tests/fixtures/points_bad_row.csv");
+    let r = analyze(&[bad.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(
+        err.contains("row 2") && err.contains("`lat`") && err.contains("95.5"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written");
+
+    let r = analyze(&["/nonexistent/points.csv", "--out", out.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no such file"));
+    let good = repo_path("tests/fixtures/points.csv");
+    let r = analyze(&[
+        good.to_str().unwrap(),
+        "--out",
+        dir.join("out.txt").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains(".csv, .geojson or .json"));
+    assert!(!r.status.success());
+}
