@@ -125,11 +125,6 @@ pub struct Downstream {
     pub terminal_water_body: Option<String>,
     pub end: network::WalkEnd,
     pub length_km: f64,
-    /// The path, `[lon, lat]` from the snap point downstream (served by the downstream endpoint).
-    #[serde(skip)]
-    pub path: Vec<[f64; 2]>,
-    #[serde(skip)]
-    pub path_along_m: Vec<f64>,
 }
 
 /// `direct`, `near` or `regional`, by snap distance.
@@ -211,7 +206,8 @@ impl Analyzer {
             .iter()
             .map(|id| by_id.get(id.as_str()).copied().unwrap_or(usize::MAX))
             .collect();
-        let network = network::RiverNetwork::new(&rivers, layer("water-bodies"));
+        let mut network = network::RiverNetwork::new(&rivers, layer("water-bodies"));
+        network.prepare(&borders);
         tracing::info!(report = ?network.report, "river network built");
         Analyzer {
             rivers,
@@ -321,21 +317,48 @@ impl Analyzer {
         }
     }
 
-    fn downstream(&self, hit: nearest::Hit, own: Option<&str>) -> Downstream {
+    /// The downstream path of a point as a polyline with along-river distances (metres), when the
+    /// point snaps to the network; the same walk as the point's [`Proximity::downstream`].
+    pub fn downstream_path(&self, lon: f64, lat: f64) -> Option<(Vec<[f64; 2]>, Vec<f64>)> {
+        let p = [lon, lat];
+        let hit = nearest::nearest(&self.rivers.index, p, f64::INFINITY)?;
+        if hit.closest.distance_m > self.snap_limit_m {
+            return None;
+        }
+        let hit = self.snap(p, hit);
         let walk = self
             .network
             .walk(hit.segment, hit.closest.point, hit.closest.along_m);
-        let locate = |p: [f64; 2]| match self.countries.locate(p, COUNTRY_TOLERANCE_M) {
+        Some((walk.path, walk.along_m))
+    }
+
+    fn locate(&self, p: [f64; 2]) -> Option<String> {
+        match self.countries.locate(p, COUNTRY_TOLERANCE_M) {
             CountryMatch::Inside(c) | CountryMatch::Nearest(c, _) => Some(c),
             CountryMatch::None => None,
-        };
-        // A regional snap can land across a border: the water starts its mapped journey there, when
-        // the snap point lies inside a country (near one, it may be on a reservoir the polygons omit).
-        let snap_country = match self.countries.locate(hit.closest.point, 0.0) {
+        }
+    }
+
+    /// The country the water starts its mapped journey in: a regional snap can land across a border,
+    /// so the snap point's country when it lies inside one (near one, it may be on a reservoir the
+    /// polygons omit), else the site's own.
+    fn snap_country(&self, hit: &nearest::Hit, own: Option<&str>) -> Option<String> {
+        match self.countries.locate(hit.closest.point, 0.0) {
             CountryMatch::Inside(c) => Some(c),
             _ => own.map(str::to_owned),
-        };
-        let crossings = network::crossings(&walk, &self.borders, snap_country.as_deref(), locate);
+        }
+    }
+
+    fn downstream(&self, hit: nearest::Hit, own: Option<&str>) -> Downstream {
+        let summary = self.network.summary(
+            &self.borders,
+            hit.segment,
+            hit.closest.point,
+            hit.closest.along_m,
+            self.snap_country(&hit, own).as_deref(),
+            |p| self.locate(p),
+        );
+        let crossings = summary.crossings;
         let mut countries: Vec<String> = own.map(str::to_owned).into_iter().collect();
         // Where a crossing's upstream side differs from the last country, the water got there unseen
         // (a regional snap across a border, a missed line): the list says so by naming it.
@@ -352,8 +375,8 @@ impl Analyzer {
                 countries.push(next);
             }
         }
-        let water_bodies = self.network.water_bodies_on(&walk);
-        let terminal_water_body = match &walk.end {
+        let water_bodies = summary.water_bodies;
+        let terminal_water_body = match &summary.end {
             network::WalkEnd::WaterBody { name, id } => {
                 Some(name.clone().unwrap_or_else(|| id.clone()))
             }
@@ -369,10 +392,8 @@ impl Analyzer {
             crossings,
             water_bodies,
             terminal_water_body,
-            end: walk.end.clone(),
-            length_km: walk.along_m.last().copied().unwrap_or(0.0) / 1000.0,
-            path: walk.path,
-            path_along_m: walk.along_m,
+            end: summary.end,
+            length_km: summary.length_m / 1000.0,
         }
     }
 
@@ -647,6 +668,60 @@ mod tests {
         assert_eq!(drainage_confidence(2_000.0), "direct");
         assert_eq!(drainage_confidence(2_000.1), "near");
         assert_eq!(drainage_confidence(15_000.1), "regional");
+    }
+
+    /// The per-line precomputation gives what walking the whole path gives.
+    #[test]
+    fn prepared_summary_equals_the_full_walk() {
+        let analyzer = Analyzer::new(reference());
+        let mut rng = StdRng::seed_from_u64(0xD0_5EED);
+        let mut with_crossings = 0;
+        for _ in 0..1_500 {
+            let p = [rng.random_range(60.0..78.0), rng.random_range(38.0..47.0)];
+            let hit = nearest::nearest(&analyzer.rivers.index, p, f64::INFINITY).unwrap();
+            let start_country = analyzer.snap_country(&hit, None);
+            let locate = |q: [f64; 2]| analyzer.locate(q);
+            let walk = analyzer
+                .network
+                .walk(hit.segment, hit.closest.point, hit.closest.along_m);
+            let full =
+                network::crossings(&walk, &analyzer.borders, start_country.as_deref(), locate);
+            let fast = analyzer.network.summary(
+                &analyzer.borders,
+                hit.segment,
+                hit.closest.point,
+                hit.closest.along_m,
+                start_country.as_deref(),
+                locate,
+            );
+            let key = |c: &network::Crossing| (c.border_id.clone(), c.from.clone(), c.to.clone());
+            assert_eq!(
+                fast.crossings.iter().map(key).collect::<Vec<_>>(),
+                full.iter().map(key).collect::<Vec<_>>(),
+                "{p:?}"
+            );
+            for (a, b) in fast.crossings.iter().zip(&full) {
+                assert!(
+                    (a.along_m - b.along_m).abs() < 1.0,
+                    "{p:?}: {} vs {}",
+                    a.along_m,
+                    b.along_m
+                );
+            }
+            with_crossings += usize::from(!full.is_empty());
+            let waters = analyzer.network.water_bodies_on(&walk);
+            let ids = |w: &[network::WaterPass]| w.iter().map(|x| x.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&fast.water_bodies), ids(&waters), "{p:?}");
+            assert_eq!(fast.end, walk.end);
+            assert!(
+                (fast.length_m - walk.along_m.last().unwrap()).abs() < 1.0,
+                "{p:?}"
+            );
+        }
+        assert!(
+            with_crossings > 50,
+            "only {with_crossings} walks crossed a border"
+        );
     }
 
     #[test]

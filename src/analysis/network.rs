@@ -38,6 +38,20 @@ struct NetLine {
     cum_m: Vec<f64>,
     next: Option<(usize, usize)>,
     end: LineEnd,
+    /// Length of the edge from the last vertex into `next`, metres (0 without one).
+    join_m: f64,
+    /// What every walk through this line meets, computed once ([`RiverNetwork::prepare`]).
+    prepared: Prepared,
+}
+
+/// Per-line facts a walk needs, in along-line metres (the join edge continues past the last vertex).
+#[derive(Debug, Clone, Default)]
+struct Prepared {
+    crossings: Vec<RawCrossing>,
+    /// Along-positions of the vertices farther than [`GRAZE_DISTANCE_M`] from every border.
+    far_from_border: Vec<f64>,
+    /// The vertices inside a water body: (along, vertex, water index), by along.
+    waters: Vec<(f64, usize, usize)>,
 }
 
 /// What happens at the end of a line.
@@ -290,9 +304,11 @@ impl RiverNetwork {
                 };
                 NetLine {
                     cum_m: cumulative(cs),
+                    join_m: next.map_or(0.0, |(n, v)| geodesy::distance_m(last, coords[n][v])),
                     coords: cs.clone(),
                     next,
                     end,
+                    prepared: Prepared::default(),
                 }
             })
             .collect();
@@ -344,6 +360,218 @@ impl RiverNetwork {
             .map(|e| e.data)
             .filter(|&i| self.waters[i].shape.contains(&pt))
             .min()
+    }
+
+    /// Computes, for every line, the border crossings, the vertices far from any border and the water
+    /// bodies entered, so that a walk only has to chain them (in parallel over the lines).
+    pub fn prepare(&mut self, borders: &LineSet) {
+        use rayon::prelude::*;
+        let prepared: Vec<Prepared> = self
+            .lines
+            .par_iter()
+            .map(|l| {
+                let mut path = l.coords.clone();
+                let mut along = l.cum_m.clone();
+                if let Some((n, v)) = l.next {
+                    path.push(self.lines[n].coords[v]);
+                    along.push(l.cum_m.last().copied().unwrap_or(0.0) + l.join_m);
+                }
+                // Every vertex inside a water body: a walk may start after a line's first one.
+                let waters: Vec<(f64, usize, usize)> = l
+                    .coords
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(v, c)| self.water_containing(*c).map(|w| (l.cum_m[v], v, w)))
+                    .collect();
+                Prepared {
+                    crossings: raw_crossings(&path, &along, borders),
+                    far_from_border: l
+                        .coords
+                        .iter()
+                        .zip(&l.cum_m)
+                        .filter(|(c, _)| {
+                            super::nearest::nearest(&borders.index, **c, GRAZE_DISTANCE_M).is_none()
+                        })
+                        .map(|(_, a)| *a)
+                        .collect(),
+                    waters,
+                }
+            })
+            .collect();
+        for (l, p) in self.lines.iter_mut().zip(prepared) {
+            l.prepared = p;
+        }
+    }
+
+    /// The lines a walk from along-line position `from_m` of line `line` passes, and why it stops.
+    fn legs(&self, line: usize, from_m: f64) -> (Vec<Leg>, WalkEnd) {
+        let mut legs = Vec::new();
+        let (mut line, mut from_m, mut base_m) = (line, from_m, 0.0);
+        let mut visited = vec![false; self.lines.len()];
+        loop {
+            visited[line] = true;
+            let l = &self.lines[line];
+            let line_end = l.cum_m.last().copied().unwrap_or(0.0);
+            // A join back into a line already walked is not taken.
+            let looped = l.next.is_some_and(|(n, _)| visited[n]);
+            let to_m = if looped {
+                line_end
+            } else {
+                line_end + l.join_m
+            };
+            legs.push(Leg {
+                line,
+                from_m,
+                to_m,
+                base_m,
+            });
+            base_m += to_m - from_m;
+            match l.next {
+                Some(_) if looped => return (legs, WalkEnd::Loop),
+                Some((n, v)) => {
+                    line = n;
+                    from_m = self.lines[n].cum_m[v];
+                }
+                None => {
+                    let end = match &l.end {
+                        LineEnd::WaterBody { id, name } => WalkEnd::WaterBody {
+                            id: id.clone(),
+                            name: name.clone(),
+                        },
+                        LineEnd::LeavesMappedArea => WalkEnd::LeavesMappedArea,
+                        _ => WalkEnd::NetworkEnds,
+                    };
+                    return (legs, end);
+                }
+            }
+        }
+    }
+
+    /// The point at path distance `along` (clamped to the walk).
+    fn point_on_legs(&self, legs: &[Leg], start: [f64; 2], along: f64) -> [f64; 2] {
+        let Some(leg) = legs
+            .iter()
+            .rev()
+            .find(|g| g.base_m <= along)
+            .or(legs.first())
+        else {
+            return start;
+        };
+        if along <= 0.0 {
+            return start;
+        }
+        let l = &self.lines[leg.line];
+        let a = (leg.from_m + (along - leg.base_m)).min(leg.to_m);
+        let last = l.coords.len() - 1;
+        if a >= l.cum_m[last] {
+            // On the join edge (or past the end).
+            return match l.next {
+                Some((n, v)) if l.join_m > 0.0 => {
+                    let t = ((a - l.cum_m[last]) / l.join_m).clamp(0.0, 1.0);
+                    let (p, q) = (l.coords[last], self.lines[n].coords[v]);
+                    [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]
+                }
+                _ => l.coords[last],
+            };
+        }
+        let i = l.cum_m.partition_point(|&c| c <= a).clamp(1, last);
+        let (a0, a1) = (l.cum_m[i - 1], l.cum_m[i]);
+        let t = if a1 > a0 { (a - a0) / (a1 - a0) } else { 0.0 };
+        let (p, q) = (l.coords[i - 1], l.coords[i]);
+        [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]
+    }
+
+    /// What the water meets downstream of `start` (on segment `seg`, `along_in_segment_m` from its
+    /// start): the same result as walking the full path ([`RiverNetwork::walk`] then [`crossings`]),
+    /// from the per-line facts of [`RiverNetwork::prepare`].
+    pub fn summary(
+        &self,
+        borders: &LineSet,
+        seg: SegmentRef,
+        start: [f64; 2],
+        along_in_segment_m: f64,
+        start_country: Option<&str>,
+        locate: impl Fn([f64; 2]) -> Option<String>,
+    ) -> Summary {
+        let first = &self.lines[seg.feature];
+        let from_m = first.cum_m[seg.segment] + along_in_segment_m;
+        let (legs, end) = self.legs(seg.feature, from_m);
+        let mut raw = Vec::new();
+        let mut water_bodies: Vec<WaterPass> = Vec::new();
+        let push_water = |w: usize, along_m: f64, point: [f64; 2], passes: &mut Vec<WaterPass>| {
+            let water = &self.waters[w];
+            if !passes.iter().any(|p| p.id == water.id) {
+                passes.push(WaterPass {
+                    id: water.id.clone(),
+                    name: water.name.clone(),
+                    kind: water.kind.clone(),
+                    along_m,
+                    point,
+                });
+            }
+        };
+        if let Some(w) = self.water_containing(start) {
+            push_water(w, 0.0, start, &mut water_bodies);
+        }
+        for (k, leg) in legs.iter().enumerate() {
+            let p = &self.lines[leg.line].prepared;
+            // The first leg starts inside a segment; later ones start at a vertex, included.
+            let keep = |a: f64| {
+                (if k == 0 {
+                    a > leg.from_m
+                } else {
+                    a >= leg.from_m
+                }) && a <= leg.to_m
+            };
+            raw.extend(
+                p.crossings
+                    .iter()
+                    .filter(|c| keep(c.along_m))
+                    .map(|c| RawCrossing {
+                        along_m: leg.base_m + c.along_m - leg.from_m,
+                        ..*c
+                    }),
+            );
+            for &(a, v, w) in &p.waters {
+                if keep(a) {
+                    push_water(
+                        w,
+                        leg.base_m + a - leg.from_m,
+                        self.lines[leg.line].coords[v],
+                        &mut water_bodies,
+                    );
+                }
+            }
+        }
+        let far_between = |from: f64, to: f64| {
+            legs.iter().enumerate().any(|(k, leg)| {
+                let far = &self.lines[leg.line].prepared.far_from_border;
+                // The open interval (from, to) of the path, in this leg's along-line terms; a later
+                // leg's first vertex (where the join lands) is on the path, the first leg's is not.
+                let lo = leg.from_m + (from - leg.base_m);
+                let hi = (leg.from_m + (to - leg.base_m)).min(leg.to_m);
+                let i = if k > 0 && lo < leg.from_m {
+                    far.partition_point(|&a| a < leg.from_m)
+                } else {
+                    far.partition_point(|&a| a <= lo.max(leg.from_m))
+                };
+                far.get(i).is_some_and(|&a| a < hi)
+            })
+        };
+        let crossings = orient(
+            raw,
+            borders,
+            start_country,
+            |a| locate(self.point_on_legs(&legs, start, a)),
+            far_between,
+        );
+        let length_m = legs.last().map_or(0.0, |g| g.base_m + g.to_m - g.from_m);
+        Summary {
+            crossings,
+            water_bodies,
+            end,
+            length_m,
+        }
     }
 
     /// The walk downstream from the point `start` on segment `seg` of the river lines.
@@ -430,6 +658,25 @@ pub enum WalkEnd {
     Loop,
 }
 
+/// One line's stretch of a walk, in that line's along-metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Leg {
+    line: usize,
+    from_m: f64,
+    to_m: f64,
+    /// The path distance at `from_m`.
+    base_m: f64,
+}
+
+/// What the water meets downstream, without the path geometry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub crossings: Vec<Crossing>,
+    pub water_bodies: Vec<WaterPass>,
+    pub end: WalkEnd,
+    pub length_m: f64,
+}
+
 /// A path downstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Walk {
@@ -501,23 +748,10 @@ pub const SIDE_PROBE_M: f64 = 2_000.0;
 /// A river that stays this close to a border between two crossings of it runs along the border.
 pub const GRAZE_DISTANCE_M: f64 = 2_000.0;
 
-/// Every crossing of `borders` along `walk`, grazings merged, each oriented.
-///
-/// Merging: two successive crossings of the same border line cancel out when they are less than
-/// [`GRAZE_MERGE_M`] apart along the river, or when the river between them never leaves
-/// [`GRAZE_DISTANCE_M`] of a border (a river that *is* the border, drawn a little off it).
-///
-/// Orientation: from the country the water is in (`start_country` at first) when that is one of the
-/// line's two sides; otherwise by the countries `locate` finds [`SIDE_PROBE_M`] upstream and
-/// downstream of the crossing; otherwise `to` is `None` (unknown).
-pub fn crossings(
-    walk: &Walk,
-    borders: &LineSet,
-    start_country: Option<&str>,
-    locate: impl Fn([f64; 2]) -> Option<String>,
-) -> Vec<Crossing> {
-    let mut raw: Vec<(f64, [f64; 2], usize)> = Vec::new();
-    for (i, w) in walk.path.windows(2).enumerate() {
+/// The raw crossings of `borders` by the polyline `path` (with along-distances `along`), sorted.
+fn raw_crossings(path: &[[f64; 2]], along: &[f64], borders: &LineSet) -> Vec<RawCrossing> {
+    let mut raw = Vec::new();
+    for (i, w) in path.windows(2).enumerate() {
         let (a, b) = (w[0], w[1]);
         let rect = [
             a[0].min(b[0]),
@@ -527,53 +761,108 @@ pub fn crossings(
         ];
         for (q1, q2, r) in borders.index.in_rect(rect) {
             if let Some(t) = intersection(a, b, q1, q2) {
-                let along = walk.along_m[i] + t * (walk.along_m[i + 1] - walk.along_m[i]);
-                let point = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
-                raw.push((along, point, r.feature));
+                raw.push(RawCrossing {
+                    along_m: along[i] + t * (along[i + 1] - along[i]),
+                    point: [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])],
+                    border: r.feature,
+                });
             }
         }
     }
-    raw.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.2.cmp(&y.2)));
-    // A path through a vertex shared by two border segments meets both: keep one.
-    raw.dedup_by(|x, y| x.2 == y.2 && (x.0 - y.0).abs() < 1.0);
+    sort_raw(&mut raw);
+    raw
+}
 
-    let hugs_border = |from: f64, to: f64| {
+fn sort_raw(raw: &mut Vec<RawCrossing>) {
+    raw.sort_by(|x, y| {
+        x.along_m
+            .total_cmp(&y.along_m)
+            .then(x.border.cmp(&y.border))
+    });
+    // A path through a vertex shared by two border segments meets both: keep one.
+    raw.dedup_by(|x, y| x.border == y.border && (x.along_m - y.along_m).abs() < 1.0);
+}
+
+/// A border line met by the river, before merging and orientation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawCrossing {
+    pub along_m: f64,
+    pub point: [f64; 2],
+    /// Index of the border feature.
+    pub border: usize,
+}
+
+/// Every crossing of `borders` along `walk`, grazings merged, each oriented (see [`orient`]).
+pub fn crossings(
+    walk: &Walk,
+    borders: &LineSet,
+    start_country: Option<&str>,
+    locate: impl Fn([f64; 2]) -> Option<String>,
+) -> Vec<Crossing> {
+    let raw = raw_crossings(&walk.path, &walk.along_m, borders);
+    let far_between = |from: f64, to: f64| {
         walk.path
             .iter()
             .zip(&walk.along_m)
             .filter(|(_, a)| **a > from && **a < to)
-            .all(|(p, _)| super::nearest::nearest(&borders.index, *p, GRAZE_DISTANCE_M).is_some())
+            .any(|(p, _)| super::nearest::nearest(&borders.index, *p, GRAZE_DISTANCE_M).is_none())
     };
-    let mut kept: Vec<(f64, [f64; 2], usize)> = Vec::new();
+    orient(
+        raw,
+        borders,
+        start_country,
+        |a| locate(point_at(walk, a)),
+        far_between,
+    )
+}
+
+/// Merges grazings and orients crossings.
+///
+/// Merging: two successive crossings of the same border line cancel out when they are less than
+/// [`GRAZE_MERGE_M`] apart along the river, or when the river between them never leaves
+/// [`GRAZE_DISTANCE_M`] of a border (`far_between` tells whether it does): a river that *is* the
+/// border, drawn a little off it.
+///
+/// Orientation: from the country the water is in (`start_country` at first) when that is one of the
+/// line's two sides; otherwise by the countries found [`SIDE_PROBE_M`] upstream and downstream of the
+/// crossing (`locate_at` an along-river distance); otherwise `to` is `None` (unknown).
+pub fn orient(
+    raw: Vec<RawCrossing>,
+    borders: &LineSet,
+    start_country: Option<&str>,
+    locate_at: impl Fn(f64) -> Option<String>,
+    far_between: impl Fn(f64, f64) -> bool,
+) -> Vec<Crossing> {
+    let mut kept: Vec<RawCrossing> = Vec::new();
     for c in raw {
         if let Some(prev) = kept.last()
-            && prev.2 == c.2
-            && (c.0 - prev.0 < GRAZE_MERGE_M || hugs_border(prev.0, c.0))
+            && prev.border == c.border
+            && (c.along_m - prev.along_m < GRAZE_MERGE_M || !far_between(prev.along_m, c.along_m))
         {
             kept.pop();
             continue;
         }
         kept.push(c);
     }
-
     let mut current = start_country.map(str::to_owned);
     let mut out = Vec::with_capacity(kept.len());
-    for (along, point, f) in kept {
+    for c in kept {
+        let f = c.border;
         let (Some(left), Some(right)) =
             (borders.text(f, "iso3_left"), borders.text(f, "iso3_right"))
         else {
             continue;
         };
-        let other = |c: &str| {
-            (c == left)
+        let other = |x: &str| {
+            (x == left)
                 .then(|| right.clone())
-                .or_else(|| (c == right).then(|| left.clone()))
+                .or_else(|| (x == right).then(|| left.clone()))
         };
         let (from, to) = match current.as_deref().and_then(other) {
             Some(to) => (current.clone(), Some(to)),
             None => {
-                let before = locate(point_at(walk, along - SIDE_PROBE_M));
-                let after = locate(point_at(walk, along + SIDE_PROBE_M));
+                let before = locate_at(c.along_m - SIDE_PROBE_M);
+                let after = locate_at(c.along_m + SIDE_PROBE_M);
                 match (before, after) {
                     (Some(b), Some(a)) if other(&b).as_deref() == Some(a.as_str()) => {
                         (Some(b), Some(a))
@@ -585,8 +874,8 @@ pub fn crossings(
         current = to.clone();
         out.push(Crossing {
             border_id: borders.ids[f].clone(),
-            point,
-            along_m: along,
+            point: c.point,
+            along_m: c.along_m,
             from,
             to,
         });

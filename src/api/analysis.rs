@@ -228,8 +228,15 @@ pub async fn downstream(
         .get("country")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let result = analyse(&state, pt.x(), pt.y(), own).await?;
-    let Some(d) = result.downstream else {
+    let st = state.clone();
+    let (lon, lat) = (pt.x(), pt.y());
+    let (result, path) = web::block(move || {
+        let result = st.analyzer.proximity(lon, lat, own.as_deref());
+        (result, st.analyzer.downstream_path(lon, lat))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let (Some(d), Some((path, _))) = (result.downstream, path) else {
         return Err(ApiError::not_found(format!(
             "site {id:?} has no downstream path: {}",
             result.downstream_status
@@ -239,7 +246,7 @@ pub async fn downstream(
     let mut features = vec![json!({
         "type": "Feature",
         "id": format!("{id}/path"),
-        "geometry": { "type": "LineString", "coordinates": d.path },
+        "geometry": { "type": "LineString", "coordinates": path },
         "properties": {
             "kind": "path",
             "site_id": id,
