@@ -25,7 +25,7 @@ pub struct CountryLocator {
     /// Every ring edge, tagged with its country.
     edges: RTree<GeomWithData<RLine<[f64; 2]>, usize>>,
     /// The same edges for nearest searches.
-    boundaries: SegmentIndex,
+    boundaries: nearest::MetricIndex,
     iso3: Vec<String>,
     east: f64,
 }
@@ -85,7 +85,7 @@ impl CountryLocator {
             .collect();
         CountryLocator {
             edges: RTree::bulk_load(entries),
-            boundaries: SegmentIndex::new(&boundary_geoms),
+            boundaries: nearest::MetricIndex::new(&SegmentIndex::new(&boundary_geoms)),
             iso3,
             east,
         }

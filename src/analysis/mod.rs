@@ -26,6 +26,7 @@ pub const COUNTRY_TOLERANCE_M: f64 = 5_000.0;
 #[derive(Debug)]
 pub struct LineSet {
     index: SegmentIndex,
+    metric: nearest::MetricIndex,
     ids: Vec<String>,
     properties: Vec<Map<String, Value>>,
     geometries: Vec<geo::Geometry<f64>>,
@@ -40,8 +41,10 @@ impl LineSet {
             .filter(|f| keep(&f.properties))
             .collect();
         let geoms: Vec<&geo::Geometry<f64>> = kept.iter().map(|f| &f.geometry).collect();
+        let index = SegmentIndex::new(&geoms);
         LineSet {
-            index: SegmentIndex::new(&geoms),
+            metric: nearest::MetricIndex::new(&index),
+            index,
             ids: kept.iter().map(|f| f.id.clone()).collect(),
             properties: kept.iter().map(|f| f.properties.clone()).collect(),
             geometries: kept.iter().map(|f| f.geometry.clone()).collect(),
@@ -245,7 +248,7 @@ impl Analyzer {
             CountryMatch::Nearest(c, d) => (Some(c.clone()), "nearest", Some(*d)),
             CountryMatch::None => (None, "none", None),
         };
-        let river_hit = nearest::nearest(&self.rivers.index, p, f64::INFINITY);
+        let river_hit = nearest::nearest(&self.rivers.metric, p, f64::INFINITY);
         let river = river_hit.map(|h| {
             let f = h.segment.feature;
             NearestRiver {
@@ -268,7 +271,7 @@ impl Analyzer {
             ),
             Some(h) => (Some(self.downstream(self.snap(p, h), own)), "ok".to_owned()),
         };
-        let border = nearest::nearest(&self.borders.index, p, f64::INFINITY).map(|h| {
+        let border = nearest::nearest(&self.borders.metric, p, f64::INFINITY).map(|h| {
             let f = h.segment.feature;
             let left = self.borders.text(f, "iso3_left").unwrap_or_default();
             let right = self.borders.text(f, "iso3_right").unwrap_or_default();
@@ -305,7 +308,7 @@ impl Analyzer {
         if nearest_hit.closest.distance_m <= REGIONAL_SNAP_M {
             return nearest_hit;
         }
-        match nearest::nearest(&self.main_rivers.index, p, self.snap_limit_m) {
+        match nearest::nearest(&self.main_rivers.metric, p, self.snap_limit_m) {
             Some(h) if self.main_to_river[h.segment.feature] != usize::MAX => nearest::Hit {
                 segment: index::SegmentRef {
                     feature: self.main_to_river[h.segment.feature],
@@ -321,7 +324,7 @@ impl Analyzer {
     /// point snaps to the network; the same walk as the point's [`Proximity::downstream`].
     pub fn downstream_path(&self, lon: f64, lat: f64) -> Option<(Vec<[f64; 2]>, Vec<f64>)> {
         let p = [lon, lat];
-        let hit = nearest::nearest(&self.rivers.index, p, f64::INFINITY)?;
+        let hit = nearest::nearest(&self.rivers.metric, p, f64::INFINITY)?;
         if hit.closest.distance_m > self.snap_limit_m {
             return None;
         }
@@ -619,7 +622,7 @@ mod tests {
         let mismatches: Vec<String> = points
             .par_iter()
             .filter_map(|&p| {
-                let hit = nearest::nearest(&set.index, p, f64::INFINITY).unwrap();
+                let hit = nearest::nearest(&set.metric, p, f64::INFINITY).unwrap();
                 let (feature, distance) = brute_force(&segments, p);
                 let tol = (distance * 1e-3).max(1.0);
                 let same = hit.segment.feature == feature
@@ -678,7 +681,7 @@ mod tests {
         let mut with_crossings = 0;
         for _ in 0..1_500 {
             let p = [rng.random_range(60.0..78.0), rng.random_range(38.0..47.0)];
-            let hit = nearest::nearest(&analyzer.rivers.index, p, f64::INFINITY).unwrap();
+            let hit = nearest::nearest(&analyzer.rivers.metric, p, f64::INFINITY).unwrap();
             let start_country = analyzer.snap_country(&hit, None);
             let locate = |q: [f64; 2]| analyzer.locate(q);
             let walk = analyzer

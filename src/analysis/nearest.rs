@@ -1,10 +1,9 @@
 //! The nearest segment to a point, in geodesic metres, found through an R-tree in degrees without
 //! ever missing the true nearest.
 //!
-//! A few segments nearest in degrees give an upper bound `r` on the answer. Every point within `r`
-//! metres lies inside [`geodesy::search_box`], so every segment that could be nearer has an envelope
-//! meeting that box; each such segment is skipped only if a rigorous lower bound
-//! ([`geodesy::lower_bound_m`]) on its distance already exceeds the best distance found.
+//! Segments are searched in Earth-centred 3-D coordinates (see [`nearest`]), where the R-tree's
+//! straight-line distance is a lower bound of the geodesic one; k-nearest points use the degree tree
+//! with a box that provably holds every point within the k-th distance.
 
 use crate::geodesy::{self, Closest};
 use crate::index::{SegmentIndex, SegmentRef};
@@ -15,9 +14,6 @@ pub struct Hit {
     pub segment: SegmentRef,
     pub closest: Closest,
 }
-
-/// How many degree-nearest segments seed the upper bound.
-const SEED_CANDIDATES: usize = 4;
 
 fn better(candidate: &Hit, best: &Option<Hit>) -> bool {
     match best {
@@ -31,52 +27,88 @@ fn better(candidate: &Hit, best: &Option<Hit>) -> bool {
     }
 }
 
-fn envelope(a: [f64; 2], b: [f64; 2]) -> [f64; 4] {
-    [
-        a[0].min(b[0]),
-        a[1].min(b[1]),
-        a[0].max(b[0]),
-        a[1].max(b[1]),
-    ]
+/// WGS 84 position to Earth-centred, Earth-fixed coordinates, metres (height 0).
+fn ecef(p: [f64; 2]) -> [f64; 3] {
+    let e2 = geodesy::WGS84_F * (2.0 - geodesy::WGS84_F);
+    let (lon, lat) = (p[0].to_radians(), p[1].to_radians());
+    let n = geodesy::WGS84_A / (1.0 - e2 * lat.sin().powi(2)).sqrt();
+    [n * lat.cos() * lon.cos(), n * lat.cos() * lon.sin(), n * (1.0 - e2) * lat.sin()]
+}
+
+/// The smallest radius of curvature of the ellipsoid (meridional, at the equator), metres: no curve on
+/// the surface bends more sharply.
+const MIN_CURVATURE_RADIUS: f64 = geodesy::WGS84_A * (1.0 - geodesy::WGS84_F * (2.0 - geodesy::WGS84_F));
+
+/// How far a geodesic segment whose end points are `chord` metres apart can stray from that chord.
+fn sagitta_m(chord: f64) -> f64 {
+    1.01 * chord * chord / (8.0 * MIN_CURVATURE_RADIUS) + 0.01
+}
+
+type MetricEntry = rstar::primitives::GeomWithData<rstar::primitives::Line<[f64; 3]>, (SegmentRef, [f64; 2], [f64; 2])>;
+
+/// Segments in Earth-centred 3-D coordinates, where straight-line distance never exceeds the geodesic
+/// distance: the R-tree then yields candidates in an order that bounds metres from below.
+#[derive(Debug, Clone)]
+pub struct MetricIndex {
+    tree: rstar::RTree<MetricEntry>,
+    max_sagitta_m: f64,
+}
+
+impl MetricIndex {
+    /// Indexes the same segments as `index`.
+    pub fn new(index: &SegmentIndex) -> Self {
+        let entries: Vec<MetricEntry> = index
+            .iter()
+            .map(|(a, b, r)| rstar::primitives::GeomWithData::new(rstar::primitives::Line::new(ecef(a), ecef(b)), (r, a, b)))
+            .collect();
+        let max_sagitta_m = entries
+            .iter()
+            .map(|e| sagitta_m(e.geom().length_2().sqrt()))
+            .fold(0.0, f64::max);
+        MetricIndex {
+            tree: rstar::RTree::bulk_load(entries),
+            max_sagitta_m,
+        }
+    }
+
+    /// Number of indexed segments.
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
 }
 
 /// The segment of `index` nearest to `p`, if one lies within `max_m` metres.
-pub fn nearest(index: &SegmentIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
+///
+/// The tree yields segments by increasing straight-line (3-D) distance `d` from `p`. The geodesic
+/// distance to a segment is at least `d` less the segment's sagitta (a path on the surface is no
+/// shorter than the straight line, and the segment stays within its sagitta of its chord), so once
+/// `d` less the largest sagitta exceeds the best geodesic distance found, no later segment can be
+/// nearer. Exact geodesic distances ([`geodesy::closest_on_segment`]) are computed only for the
+/// segments whose bound does not already rule them out.
+pub fn nearest(index: &MetricIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
+    let q = ecef(p);
     let mut best: Option<Hit> = None;
-    let consider = |a: [f64; 2], b: [f64; 2], r: SegmentRef, best: &mut Option<Hit>| {
-        let bound = best.map_or(max_m, |h| h.closest.distance_m);
-        if geodesy::lower_bound_m(p, envelope(a, b)) > bound {
-            return;
+    for (entry, d2) in index.tree.nearest_neighbor_iter_with_distance_2(&q) {
+        let d = d2.sqrt();
+        let limit = best.map_or(max_m, |h| h.closest.distance_m);
+        if d - index.max_sagitta_m > limit {
+            break;
+        }
+        let (r, a, b) = entry.data;
+        if d - sagitta_m(entry.geom().length_2().sqrt()) > limit {
+            continue;
         }
         let hit = Hit {
             segment: r,
             closest: geodesy::closest_on_segment(p, a, b),
         };
-        if hit.closest.distance_m <= max_m && better(&hit, best) {
-            *best = Some(hit);
-        }
-    };
-    for (a, b, r) in index.nearest_in_degrees(p).take(SEED_CANDIDATES) {
-        consider(a, b, r, &mut best);
-    }
-    let radius = best.map_or(max_m, |h| h.closest.distance_m);
-    if !radius.is_finite() {
-        // No bound at all: every segment is a candidate.
-        for (a, b, r) in index.iter() {
-            consider(a, b, r, &mut best);
-        }
-        return best;
-    }
-    match geodesy::search_box(p, radius) {
-        Some(rect) => {
-            for (a, b, r) in index.in_rect(rect) {
-                consider(a, b, r, &mut best);
-            }
-        }
-        None => {
-            for (a, b, r) in index.iter() {
-                consider(a, b, r, &mut best);
-            }
+        if hit.closest.distance_m <= max_m && better(&hit, &best) {
+            best = Some(hit);
         }
     }
     best
@@ -94,7 +126,7 @@ mod tests {
             geo::Geometry::LineString(geo::LineString::from(vec![(9.5, 60.6), (10.5, 60.6)])),
             geo::Geometry::LineString(geo::LineString::from(vec![(10.8, 59.5), (10.8, 60.5)])),
         ];
-        let index = SegmentIndex::new(&geoms);
+        let index = MetricIndex::new(&SegmentIndex::new(&geoms));
         let hit = nearest(&index, [10.0, 60.0], f64::INFINITY).unwrap();
         assert_eq!(hit.segment.feature, 1);
         assert!(

@@ -390,7 +390,7 @@ impl RiverNetwork {
                         .iter()
                         .zip(&l.cum_m)
                         .filter(|(c, _)| {
-                            super::nearest::nearest(&borders.index, **c, GRAZE_DISTANCE_M).is_none()
+                            super::nearest::nearest(&borders.metric, **c, GRAZE_DISTANCE_M).is_none()
                         })
                         .map(|(_, a)| *a)
                         .collect(),
@@ -805,7 +805,7 @@ pub fn crossings(
             .iter()
             .zip(&walk.along_m)
             .filter(|(_, a)| **a > from && **a < to)
-            .any(|(p, _)| super::nearest::nearest(&borders.index, *p, GRAZE_DISTANCE_M).is_none())
+            .any(|(p, _)| super::nearest::nearest(&borders.metric, *p, GRAZE_DISTANCE_M).is_none())
     };
     orient(
         raw,
