@@ -28,6 +28,86 @@ pub struct CountryLocator {
     boundaries: nearest::MetricIndex,
     iso3: Vec<String>,
     east: f64,
+    grid: Grid,
+}
+
+/// Cell size of the lookup grid, degrees.
+const CELL_DEG: f64 = 0.05;
+
+/// A raster over the polygons: each cell that no edge touches holds its country (or none), so most
+/// points are located without a ray cast; cells crossed by an edge defer to the ray cast.
+#[derive(Debug, Default)]
+struct Grid {
+    west: f64,
+    south: f64,
+    nx: usize,
+    ny: usize,
+    /// 0: an edge crosses the cell; 1: no country; k + 2: country k.
+    cells: Vec<u32>,
+}
+
+impl Grid {
+    fn cell_of(&self, p: [f64; 2]) -> Option<usize> {
+        let i = ((p[0] - self.west) / CELL_DEG).floor();
+        let j = ((p[1] - self.south) / CELL_DEG).floor();
+        (i >= 0.0 && j >= 0.0 && (i as usize) < self.nx && (j as usize) < self.ny)
+            .then(|| j as usize * self.nx + i as usize)
+    }
+
+    fn build(edges: &RTree<GeomWithData<RLine<[f64; 2]>, usize>>, countries: usize) -> Grid {
+        let env = edges.root().envelope();
+        let (lo, hi) = (env.lower(), env.upper());
+        if edges.size() == 0 || !(hi[0] > lo[0] && hi[1] > lo[1]) {
+            return Grid::default();
+        }
+        let nx = ((hi[0] - lo[0]) / CELL_DEG).ceil() as usize;
+        let ny = ((hi[1] - lo[1]) / CELL_DEG).ceil() as usize;
+        let mut grid = Grid {
+            west: lo[0],
+            south: lo[1],
+            nx,
+            ny,
+            cells: vec![1; nx * ny],
+        };
+        for e in edges.iter() {
+            let ([x1, y1], [x2, y2]) = (e.geom().from, e.geom().to);
+            let (i0, i1) = (((x1.min(x2) - lo[0]) / CELL_DEG) as usize, ((x1.max(x2) - lo[0]) / CELL_DEG) as usize);
+            let (j0, j1) = (((y1.min(y2) - lo[1]) / CELL_DEG) as usize, ((y1.max(y2) - lo[1]) / CELL_DEG) as usize);
+            for j in j0..=j1.min(ny - 1) {
+                for i in i0..=i1.min(nx - 1) {
+                    grid.cells[j * nx + i] = 0;
+                }
+            }
+        }
+        // Row by row: the crossings of the row's centre line, swept from the east, give the parity of
+        // every cell centre (the same even-odd rule as the ray cast).
+        for j in 0..ny {
+            let y = lo[1] + (j as f64 + 0.5) * CELL_DEG;
+            let ray = AABB::from_corners([lo[0], y], [hi[0], y]);
+            let mut xs: Vec<(f64, usize)> = edges
+                .locate_in_envelope_intersecting(&ray)
+                .filter_map(|e| {
+                    let ([x1, y1], [x2, y2]) = (e.geom().from, e.geom().to);
+                    ((y1 > y) != (y2 > y)).then(|| (x1 + (y - y1) * (x2 - x1) / (y2 - y1), e.data))
+                })
+                .collect();
+            xs.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut parity = vec![false; countries];
+            let mut k = 0;
+            for i in (0..nx).rev() {
+                let x = lo[0] + (i as f64 + 0.5) * CELL_DEG;
+                while k < xs.len() && xs[k].0 > x {
+                    parity[xs[k].1] = !parity[xs[k].1];
+                    k += 1;
+                }
+                let cell = &mut grid.cells[j * nx + i];
+                if *cell != 0 {
+                    *cell = parity.iter().position(|&p| p).map_or(1, |c| c as u32 + 2);
+                }
+            }
+        }
+        grid
+    }
 }
 
 fn rings(g: &geo::Geometry<f64>) -> Vec<&geo::LineString<f64>> {
@@ -83,12 +163,19 @@ impl CountryLocator {
                 ))
             })
             .collect();
+        let edges = RTree::bulk_load(entries);
         CountryLocator {
-            edges: RTree::bulk_load(entries),
+            grid: Grid::build(&edges, iso3.len()),
+            edges,
             boundaries: nearest::MetricIndex::new(&SegmentIndex::new(&boundary_geoms)),
             iso3,
             east,
         }
+    }
+
+    /// The position of a country (ISO3) among the polygons.
+    pub fn index_of(&self, iso3: &str) -> Option<usize> {
+        self.iso3.iter().position(|c| c == iso3)
     }
 
     /// Number of indexed polygon edges.
@@ -123,7 +210,12 @@ impl CountryLocator {
     /// Locates `p`: the containing country, else the nearest within `tolerance_m`.
     pub fn locate(&self, p: [f64; 2], tolerance_m: f64) -> CountryMatch {
         // Polygons of neighbours do not overlap in the data; if they ever do, the first wins.
-        if let Some(&i) = self.containing(p).first() {
+        let inside = match self.grid.cell_of(p).map(|c| self.grid.cells[c]) {
+            Some(1) => None,
+            Some(k) if k >= 2 => Some(k as usize - 2),
+            _ => self.containing(p).first().copied(),
+        };
+        if let Some(i) = inside {
             return CountryMatch::Inside(self.iso3[i].clone());
         }
         match nearest::nearest(&self.boundaries, p, tolerance_m) {

@@ -740,6 +740,21 @@ mod tests {
     }
 
     #[test]
+    fn country_grid_agrees_with_the_ray_cast_on_real_polygons() {
+        let analyzer = Analyzer::new(reference());
+        let mut rng = StdRng::seed_from_u64(0xC0DE);
+        for _ in 0..20_000 {
+            let p = [rng.random_range(54.0..83.0), rng.random_range(33.0..51.0)];
+            let expected = analyzer.countries.containing(p).first().copied();
+            let got = match analyzer.countries.locate(p, 0.0) {
+                CountryMatch::Inside(c) => analyzer.countries.index_of(&c),
+                _ => None,
+            };
+            assert_eq!(got, expected, "{p:?}");
+        }
+    }
+
+    #[test]
     fn points_of_the_basin_find_their_country() {
         let analyzer = Analyzer::new(reference());
         // Osh (KGZ), Khujand (TJK), Tashkent (UZB), Shymkent (KAZ), and the Shardara reservoir's water,
