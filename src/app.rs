@@ -239,22 +239,31 @@ pub fn analyze_file(
     })?;
     let mut analyzer = Analyzer::new(&reference);
     analyzer.runout = runout;
-    let rows: Vec<_> = points
-        .into_par_iter()
-        .map(|p| {
-            let m = analyzer.point_analysis(
-                [p.location.lon(), p.location.lat()],
-                p.country.as_deref(),
-                p.volume_m3,
-                p.dam_height_m,
-            );
-            progress();
-            (p, m)
-        })
-        .collect();
-    crate::io::results::write_results(output, &rows)?;
-    Ok(rows.len())
+    // In chunks, written as they are done: the analysis fields of a million points would not fit in
+    // a sensible amount of memory all at once.
+    let mut writer = crate::io::results::ResultWriter::create(output)?;
+    for chunk in points.chunks(ANALYZE_CHUNK) {
+        let rows: Vec<_> = chunk
+            .par_iter()
+            .map(|p| {
+                let m = analyzer.point_analysis(
+                    [p.location.lon(), p.location.lat()],
+                    p.country.as_deref(),
+                    p.volume_m3,
+                    p.dam_height_m,
+                );
+                progress();
+                (p.clone(), m)
+            })
+            .collect();
+        writer.write(&rows)?;
+    }
+    writer.finish()?;
+    Ok(points.len())
 }
+
+/// How many points are analysed between writes.
+const ANALYZE_CHUNK: usize = 16_384;
 
 /// Why an analysis run failed.
 #[derive(Debug, Error)]

@@ -173,7 +173,11 @@ pub fn lower_bound_segment_m(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     let lat_hi = p[1].max(a[1]).max(b[1]);
     // Leave room for paths that bulge poleward of the band (up to ~0.01° for 300 km at 50°).
     let (lat_lo, lat_hi) = (lat_lo - 0.05, lat_hi + 0.05);
-    let min_abs = if lat_lo <= 0.0 && lat_hi >= 0.0 { 0.0 } else { lat_lo.abs().min(lat_hi.abs()) };
+    let min_abs = if lat_lo <= 0.0 && lat_hi >= 0.0 {
+        0.0
+    } else {
+        lat_lo.abs().min(lat_hi.abs())
+    };
     let max_abs = lat_lo.abs().max(lat_hi.abs()).min(90.0);
     let m = meridian_radius(min_abs);
     let c = WGS84_A * max_abs.to_radians().cos();
@@ -198,7 +202,8 @@ pub fn lower_bound_segment_m(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     // The chord's length in metres over-estimates L only by the plane's scale (≤ 1), so it bounds the
     // bulge from above once scaled back; one metre covers rounding.
     let len_m = len2.sqrt() * (WGS84_A / c.max(1.0)).max(1.0);
-    let bulge = len_m * len_m / (8.0 * MERIDIAN_RADIUS_MIN) * max_abs.to_radians().tan().max(1.0) + 1.0;
+    let bulge =
+        len_m * len_m / (8.0 * MERIDIAN_RADIUS_MIN) * max_abs.to_radians().tan().max(1.0) + 1.0;
     (chord - bulge).max(0.0)
 }
 
@@ -308,15 +313,25 @@ mod tests {
             let len = rng.random_range(0.001..0.5);
             let dir = rng.random_range(0.0..std::f64::consts::TAU);
             let b = [a[0] + len * dir.cos(), a[1] + len * dir.sin()];
-            let p = [a[0] + rng.random_range(-3.0..3.0), a[1] + rng.random_range(-2.0..2.0)];
+            let p = [
+                a[0] + rng.random_range(-3.0..3.0),
+                a[1] + rng.random_range(-2.0..2.0),
+            ];
             let exact = closest_on_segment(p, a, b).distance_m;
             let lb = lower_bound_segment_m(p, a, b);
-            assert!(lb <= exact, "{p:?} {a:?} {b:?}: bound {lb} > distance {exact}");
+            assert!(
+                lb <= exact,
+                "{p:?} {a:?} {b:?}: bound {lb} > distance {exact}"
+            );
             if exact > 10_000.0 {
                 ratio_sum += lb / exact;
             }
         }
-        assert!(ratio_sum / n as f64 > 0.9, "the bound is loose: mean ratio {}", ratio_sum / n as f64);
+        assert!(
+            ratio_sum / n as f64 > 0.9,
+            "the bound is loose: mean ratio {}",
+            ratio_sum / n as f64
+        );
     }
 
     #[test]

@@ -71,8 +71,14 @@ impl Grid {
         };
         for e in edges.iter() {
             let ([x1, y1], [x2, y2]) = (e.geom().from, e.geom().to);
-            let (i0, i1) = (((x1.min(x2) - lo[0]) / CELL_DEG) as usize, ((x1.max(x2) - lo[0]) / CELL_DEG) as usize);
-            let (j0, j1) = (((y1.min(y2) - lo[1]) / CELL_DEG) as usize, ((y1.max(y2) - lo[1]) / CELL_DEG) as usize);
+            let (i0, i1) = (
+                ((x1.min(x2) - lo[0]) / CELL_DEG) as usize,
+                ((x1.max(x2) - lo[0]) / CELL_DEG) as usize,
+            );
+            let (j0, j1) = (
+                ((y1.min(y2) - lo[1]) / CELL_DEG) as usize,
+                ((y1.max(y2) - lo[1]) / CELL_DEG) as usize,
+            );
             for j in j0..=j1.min(ny - 1) {
                 for i in i0..=i1.min(nx - 1) {
                     grid.cells[j * nx + i] = 0;

@@ -32,19 +32,27 @@ fn ecef(p: [f64; 2]) -> [f64; 3] {
     let e2 = geodesy::WGS84_F * (2.0 - geodesy::WGS84_F);
     let (lon, lat) = (p[0].to_radians(), p[1].to_radians());
     let n = geodesy::WGS84_A / (1.0 - e2 * lat.sin().powi(2)).sqrt();
-    [n * lat.cos() * lon.cos(), n * lat.cos() * lon.sin(), n * (1.0 - e2) * lat.sin()]
+    [
+        n * lat.cos() * lon.cos(),
+        n * lat.cos() * lon.sin(),
+        n * (1.0 - e2) * lat.sin(),
+    ]
 }
 
 /// The smallest radius of curvature of the ellipsoid (meridional, at the equator), metres: no curve on
 /// the surface bends more sharply.
-const MIN_CURVATURE_RADIUS: f64 = geodesy::WGS84_A * (1.0 - geodesy::WGS84_F * (2.0 - geodesy::WGS84_F));
+const MIN_CURVATURE_RADIUS: f64 =
+    geodesy::WGS84_A * (1.0 - geodesy::WGS84_F * (2.0 - geodesy::WGS84_F));
 
 /// How far a geodesic segment whose end points are `chord` metres apart can stray from that chord.
 fn sagitta_m(chord: f64) -> f64 {
     1.01 * chord * chord / (8.0 * MIN_CURVATURE_RADIUS) + 0.01
 }
 
-type MetricEntry = rstar::primitives::GeomWithData<rstar::primitives::Line<[f64; 3]>, (SegmentRef, [f64; 2], [f64; 2])>;
+type MetricEntry = rstar::primitives::GeomWithData<
+    rstar::primitives::Line<[f64; 3]>,
+    (SegmentRef, [f64; 2], [f64; 2]),
+>;
 
 /// Segments in Earth-centred 3-D coordinates, where straight-line distance never exceeds the geodesic
 /// distance: the R-tree then yields candidates in an order that bounds metres from below.
@@ -59,7 +67,12 @@ impl MetricIndex {
     pub fn new(index: &SegmentIndex) -> Self {
         let entries: Vec<MetricEntry> = index
             .iter()
-            .map(|(a, b, r)| rstar::primitives::GeomWithData::new(rstar::primitives::Line::new(ecef(a), ecef(b)), (r, a, b)))
+            .map(|(a, b, r)| {
+                rstar::primitives::GeomWithData::new(
+                    rstar::primitives::Line::new(ecef(a), ecef(b)),
+                    (r, a, b),
+                )
+            })
             .collect();
         let max_sagitta_m = entries
             .iter()

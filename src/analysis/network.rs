@@ -390,7 +390,8 @@ impl RiverNetwork {
                         .iter()
                         .zip(&l.cum_m)
                         .filter(|(c, _)| {
-                            super::nearest::nearest(&borders.metric, **c, GRAZE_DISTANCE_M).is_none()
+                            super::nearest::nearest(&borders.metric, **c, GRAZE_DISTANCE_M)
+                                .is_none()
                         })
                         .map(|(_, a)| *a)
                         .collect(),

@@ -1,8 +1,10 @@
-//! Writing analysis results as CSV or GeoJSON (chosen by the file extension), through a temporary
-//! file renamed into place, so an interrupted run leaves no half-written output.
+//! Writing analysis results as CSV or GeoJSON (chosen by the file extension), streamed chunk by chunk
+//! through a temporary file that is renamed into place only when complete, so an interrupted run
+//! leaves no half-written output.
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -43,29 +45,74 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// Writes one row per point: `id`, `lon`, `lat`, then every analysis field.
-pub fn write_results(
-    path: &Path,
-    rows: &[(InputPoint, Map<String, Value>)],
-) -> Result<(), IoError> {
-    let format = Format::of(path)?;
-    let err = |e: std::io::Error| IoError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let tmp = path.with_extension(format!("partial-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
-        let keys: Vec<String> = rows
-            .first()
-            .map(|(_, m)| m.keys().cloned().collect())
-            .unwrap_or_default();
-        match format {
+/// Rows of `id`, `lon`, `lat` and the analysis fields, written as they come.
+pub struct ResultWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    format: Format,
+    out: Option<BufWriter<File>>,
+    keys: Option<Vec<String>>,
+    rows: usize,
+}
+
+impl ResultWriter {
+    /// Starts the output `path` (the format from its extension).
+    pub fn create(path: &Path) -> Result<Self, IoError> {
+        let format = Format::of(path)?;
+        let tmp = path.with_extension(format!("partial-{}", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| IoError::File {
+            path: path.display().to_string(),
+            reason: format!("cannot create: {e}"),
+        })?;
+        Ok(ResultWriter {
+            path: path.to_owned(),
+            tmp,
+            format,
+            out: Some(BufWriter::new(file)),
+            keys: None,
+            rows: 0,
+        })
+    }
+
+    fn fail(&mut self, e: impl std::fmt::Display) -> IoError {
+        self.out = None;
+        let _ = std::fs::remove_file(&self.tmp);
+        IoError::File {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Appends rows; the first row fixes the columns.
+    pub fn write(&mut self, rows: &[(InputPoint, Map<String, Value>)]) -> Result<(), IoError> {
+        let result = self.write_inner(rows);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn write_inner(&mut self, rows: &[(InputPoint, Map<String, Value>)]) -> std::io::Result<()> {
+        let Some(w) = self.out.as_mut() else {
+            return Err(std::io::Error::other("the writer already failed"));
+        };
+        if self.keys.is_none() && !rows.is_empty() {
+            let keys: Vec<String> = rows[0].1.keys().cloned().collect();
+            match self.format {
+                Format::Csv => {
+                    let mut header = vec!["id".to_owned(), "lon".into(), "lat".into()];
+                    header.extend(keys.iter().cloned());
+                    let mut csv = csv::Writer::from_writer(&mut *w);
+                    csv.write_record(&header).map_err(std::io::Error::other)?;
+                    csv.flush()?;
+                }
+                Format::GeoJson => {
+                    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?
+                }
+            }
+            self.keys = Some(keys);
+        }
+        let keys = self.keys.as_deref().unwrap_or_default();
+        match self.format {
             Format::Csv => {
-                let mut csv = csv::Writer::from_writer(&mut w);
-                let mut header = vec!["id".to_owned(), "lon".into(), "lat".into()];
-                header.extend(keys.iter().cloned());
-                csv.write_record(&header).map_err(std::io::Error::other)?;
+                let mut csv = csv::Writer::from_writer(&mut *w);
                 for (p, m) in rows {
                     let mut rec = vec![
                         p.id.clone(),
@@ -78,8 +125,7 @@ pub fn write_results(
                 csv.flush()?;
             }
             Format::GeoJson => {
-                w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-                for (n, (p, m)) in rows.iter().enumerate() {
+                for (p, m) in rows {
                     let mut props = Map::new();
                     props.insert("id".into(), p.id.clone().into());
                     props.extend(m.clone());
@@ -88,21 +134,41 @@ pub fn write_results(
                         "geometry": { "type": "Point", "coordinates": [p.location.lon(), p.location.lat()] },
                         "properties": props,
                     });
-                    if n > 0 {
+                    if self.rows > 0 {
                         w.write_all(b",\n")?;
                     }
-                    serde_json::to_writer(&mut w, &f)?;
+                    serde_json::to_writer(&mut *w, &f)?;
+                    self.rows += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the file and moves it into place.
+    pub fn finish(mut self) -> Result<(), IoError> {
+        let result = (|| -> std::io::Result<()> {
+            let Some(mut w) = self.out.take() else {
+                return Err(std::io::Error::other("the writer already failed"));
+            };
+            if self.format == Format::GeoJson {
+                if self.keys.is_none() {
+                    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
                 }
                 w.write_all(b"\n]}\n")?;
             }
-        }
-        w.flush()
-    })();
-    match result.and_then(|()| std::fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(err(e))
+            w.flush()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        result.map_err(|e| self.fail(e))
+    }
+}
+
+impl Drop for ResultWriter {
+    fn drop(&mut self) {
+        // Not finished: leave nothing behind.
+        if self.out.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
 }
