@@ -11,7 +11,7 @@ use crate::analysis::runout::RunoutModel;
 use crate::catalog::Catalog;
 use crate::model::Site;
 use crate::reference::seed::read_seed_sites;
-use crate::reference::{ReferenceData, ReferenceError, SITES_SPEC};
+use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
 use crate::store::{GpkgStore, Seed, SiteStore, StoreError};
 
 /// Why the service could not start.
@@ -24,6 +24,8 @@ pub enum StartupError {
     },
     #[error("--data {0}: not a directory")]
     DataDir(PathBuf),
+    #[error("--layers: {0}")]
+    Layers(ReferenceError),
     #[error("--store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot serialise features: {0}")]
@@ -44,14 +46,37 @@ fn seed_origin(path: &Path) -> Option<String> {
 /// Opens the store at `store` (seeding it from `data` if it does not exist), loads the reference layers
 /// of `data`, analyses the sites and builds the catalog.
 pub fn load(store: &Path, data: &Path) -> Result<Atlas, StartupError> {
-    load_with(store, data, RunoutModel::default())
+    load_with(store, data, &AnalysisConfig::default())
 }
 
-/// [`load`] with a runout model of the user's (`--runout-config`).
-pub fn load_with(store: &Path, data: &Path, runout: RunoutModel) -> Result<Atlas, StartupError> {
+/// The user's choices for the analysis: the runout model (`--runout-config`) and other reference
+/// layer files (`--layers`).
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisConfig {
+    pub runout: RunoutModel,
+    pub layers: Option<PathBuf>,
+}
+
+impl AnalysisConfig {
+    fn layer_paths(&self, data: &Path) -> Result<LayerPaths, StartupError> {
+        let paths = LayerPaths::in_dir(data);
+        match &self.layers {
+            None => Ok(paths),
+            Some(file) => paths.with_overrides(file).map_err(StartupError::Layers),
+        }
+    }
+}
+
+/// [`load`] with the user's analysis configuration.
+pub fn load_with(
+    store: &Path,
+    data: &Path,
+    config: &AnalysisConfig,
+) -> Result<Atlas, StartupError> {
     if !data.is_dir() {
         return Err(StartupError::DataDir(data.to_owned()));
     }
+    let layer_paths = config.layer_paths(data)?;
     let t0 = Instant::now();
     let data_err = |source| StartupError::Data {
         dir: data.to_owned(),
@@ -68,7 +93,7 @@ pub fn load_with(store: &Path, data: &Path, runout: RunoutModel) -> Result<Atlas
                 })
             })
         },
-        || ReferenceData::load(data),
+        || ReferenceData::load_from(&layer_paths),
     );
     let store = store?;
     if let (Some(stored), Some(current)) = (store.seed_origin()?, &current_origin)
@@ -84,7 +109,7 @@ pub fn load_with(store: &Path, data: &Path, runout: RunoutModel) -> Result<Atlas
     let sites = store.load_sites()?;
     let reference = reference.map_err(data_err)?;
     let t_loaded = t0.elapsed();
-    let atlas = Atlas::build_with(&sites, &reference, runout)?;
+    let atlas = Atlas::build_with(&sites, &reference, config.runout.clone())?;
     tracing::info!(
         sites = sites.len(),
         load_ms = t_loaded.as_millis() as u64,
@@ -219,7 +244,7 @@ pub fn analyze_file(
     input: &Path,
     output: &Path,
     data: &Path,
-    runout: RunoutModel,
+    config: &AnalysisConfig,
     progress: impl Fn() + Sync,
 ) -> Result<usize, AnalyzeError> {
     use rayon::prelude::*;
@@ -231,14 +256,14 @@ pub fn analyze_file(
         )));
     }
     let points = crate::io::points::read_points(input)?;
-    let reference = ReferenceData::load(data).map_err(|source| {
+    let reference = ReferenceData::load_from(&config.layer_paths(data)?).map_err(|source| {
         AnalyzeError::Startup(StartupError::Data {
             dir: data.to_owned(),
             source,
         })
     })?;
     let mut analyzer = Analyzer::new(&reference);
-    analyzer.runout = runout;
+    analyzer.runout = config.runout.clone();
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
     // a sensible amount of memory all at once.
     let mut writer = crate::io::results::ResultWriter::create(output)?;

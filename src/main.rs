@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tailings_atlas::analysis::runout::RunoutModel;
 use tailings_atlas::api::{self, AppState};
-use tailings_atlas::app::load_with;
+use tailings_atlas::app::{AnalysisConfig, load_with};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,31 @@ struct Sources {
     data: PathBuf,
 }
 
+/// The flags that shape the analysis.
+#[derive(Args)]
+struct AnalysisArgs {
+    /// Runout regression coefficients (JSON, see config/runout.json); default: the shipped ones.
+    #[arg(long)]
+    runout_config: Option<PathBuf>,
+    /// Other reference layers (JSON: {"rivers": "hydrorivers.gpkg", ...}, any GDAL format);
+    /// default: the files of --data.
+    #[arg(long)]
+    layers: Option<PathBuf>,
+}
+
+impl AnalysisArgs {
+    fn config(&self) -> Result<AnalysisConfig, String> {
+        let runout = match &self.runout_config {
+            Some(path) => read_runout(path).map_err(|e| format!("--runout-config: {e}"))?,
+            None => RunoutModel::default(),
+        };
+        Ok(AnalysisConfig {
+            runout,
+            layers: self.layers.clone(),
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Analyse every point of a file (GeoJSON, CSV with lon/lat, GeoPackage, any GDAL vector format)
@@ -40,9 +65,8 @@ enum Command {
         /// Where to write the results: .csv, .geojson or .json.
         #[arg(long)]
         out: PathBuf,
-        /// Runout regression coefficients (JSON); default: the shipped ones.
-        #[arg(long)]
-        runout_config: Option<PathBuf>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
         #[command(flatten)]
         sources: Sources,
     },
@@ -57,9 +81,8 @@ enum Command {
         /// Public URL prefix for links (e.g. https://atlas.example.org); default: from each request.
         #[arg(long)]
         base_url: Option<String>,
-        /// Runout regression coefficients (JSON, see config/runout.json); default: the shipped ones.
-        #[arg(long)]
-        runout_config: Option<PathBuf>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
         #[command(flatten)]
         sources: Sources,
     },
@@ -86,22 +109,16 @@ fn main() -> ExitCode {
         Command::Analyze {
             input,
             out,
-            runout_config,
+            analysis,
             sources,
-        } => analyze(&input, &out, runout_config.as_deref(), &sources),
+        } => analyze(&input, &out, &analysis, &sources),
         Command::Serve {
             bind,
             workers,
             base_url,
-            runout_config,
+            analysis,
             sources,
-        } => serve(
-            &bind,
-            workers,
-            base_url.as_deref(),
-            runout_config.as_deref(),
-            &sources,
-        ),
+        } => serve(&bind, workers, base_url.as_deref(), &analysis, &sources),
     }
 }
 
@@ -120,11 +137,11 @@ fn read_runout(path: &Path) -> Result<RunoutModel, String> {
     RunoutModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn analyze(input: &Path, out: &Path, runout_config: Option<&Path>, sources: &Sources) -> ExitCode {
-    let runout = match runout_config.map(read_runout).transpose() {
-        Ok(m) => m.unwrap_or_default(),
+fn analyze(input: &Path, out: &Path, analysis: &AnalysisArgs, sources: &Sources) -> ExitCode {
+    let config = match analysis.config() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: --runout-config: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -137,7 +154,7 @@ fn analyze(input: &Path, out: &Path, runout_config: Option<&Path>, sources: &Sou
     );
     let t0 = std::time::Instant::now();
     let result =
-        tailings_atlas::app::analyze_file(input, out, &sources.data, runout, || bar.inc(1));
+        tailings_atlas::app::analyze_file(input, out, &sources.data, &config, || bar.inc(1));
     bar.finish_and_clear();
     match result {
         Ok(n) => {
@@ -169,13 +186,13 @@ fn serve(
     bind: &str,
     workers: Option<usize>,
     base_url: Option<&str>,
-    runout_config: Option<&Path>,
+    analysis: &AnalysisArgs,
     sources: &Sources,
 ) -> ExitCode {
-    let runout = match runout_config.map(read_runout).transpose() {
-        Ok(m) => m.unwrap_or_default(),
+    let config = match analysis.config() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: --runout-config: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -195,7 +212,7 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let atlas = match load_with(&sources.store, &sources.data, runout) {
+    let atlas = match load_with(&sources.store, &sources.data, &config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

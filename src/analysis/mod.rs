@@ -727,6 +727,38 @@ mod tests {
         );
     }
 
+    /// A HydroRIVERS-style layer brings its own topology and lengths (NEXT_DOWN, LENGTH_KM).
+    #[test]
+    fn hydrorivers_topology_is_used_as_stated() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hydrorivers");
+        let paths = crate::reference::LayerPaths::in_dir(std::path::Path::new("/nonexistent"))
+            .with_overrides(&dir.join("layers.json"))
+            .unwrap();
+        let reference = ReferenceData::load_from(&paths).unwrap();
+        let analyzer = Analyzer::new(&reference);
+        assert_eq!(analyzer.network_report().reversed, 0);
+        let p = analyzer.proximity(10.3, 10.82, Some("KGZ"));
+        let d = p.downstream.expect("snaps to reach 101");
+        assert_eq!(d.river_id, "0", "the first reach (GDAL feature id 0)");
+        assert_eq!(d.countries, vec!["KGZ", "UZB"]);
+        assert_eq!(d.terminal_water_body.as_deref(), Some("Test Lake"));
+        // Along the stated lengths: all of reach 101 (30 km), then 4/7 of reach 102 (80 km) to the
+        // border at lon 11 (fractions measured along the drawn line, close to 4/7 here).
+        let border_km = d.downstream_border_km.unwrap();
+        assert!(
+            (border_km - (30.0 + 80.0 * 4.0 / 7.0)).abs() < 1.0,
+            "{border_km}"
+        );
+        // Reach 104 ends by reach 102's start but states it is an outlet: it does not join.
+        let q = analyzer.proximity(10.55, 10.31, Some("KGZ"));
+        let d = q.downstream.unwrap();
+        assert_eq!(d.countries, vec!["KGZ"]);
+        assert!(d.crossings.is_empty());
+        // The walk starts ~1.1 km (of 33 km drawn) along the reach, so ~96.6 % of its stated 10 km remain.
+        assert!((d.length_km - 9.66).abs() < 0.1, "{}", d.length_km);
+    }
+
     #[test]
     fn network_is_assembled_and_reported() {
         let analyzer = Analyzer::new(reference());

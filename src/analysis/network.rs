@@ -2,6 +2,8 @@
 //! crossing of an international border, the lakes and reservoirs passed, and where the water ends.
 //!
 //! Method (and its limits, also in the README):
+//! - A layer with HydroRIVERS fields (`HYRIV_ID`, `NEXT_DOWN`, `LENGTH_KM`) is linked and measured as it
+//!   states. Otherwise:
 //! - Every river line (canals excluded) is a chain of vertices; line order is taken to run downstream
 //!   (both sources draw lines that way) but is checked: a line whose end leads nowhere while its start
 //!   meets another line is reversed, and counted.
@@ -18,6 +20,7 @@ use geo::{BoundingRect, Contains};
 use rstar::primitives::GeomWithData;
 use rstar::{AABB, RTree};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::LineSet;
 use crate::geodesy;
@@ -40,6 +43,8 @@ struct NetLine {
     end: LineEnd,
     /// Length of the edge from the last vertex into `next`, metres (0 without one).
     join_m: f64,
+    /// Stated length over drawn length (1 unless the layer states lengths).
+    scale: f64,
     /// What every walk through this line meets, computed once ([`RiverNetwork::prepare`]).
     prepared: Prepared,
 }
@@ -253,11 +258,33 @@ impl RiverNetwork {
                 || extent[2] - c[0] < eps
                 || extent[3] - c[1] < eps
         };
+        // A HydroRIVERS-style layer states its topology: each reach's NEXT_DOWN is the HYRIV_ID of
+        // the reach it flows into (0 at an outlet), and LENGTH_KM its length. Use it as given.
+        let field = |l: usize, k: &str| rivers.properties[l].get(k).and_then(Value::as_f64);
+        let hydro = !coords.is_empty()
+            && (0..coords.len())
+                .all(|l| field(l, "HYRIV_ID").is_some() && field(l, "NEXT_DOWN").is_some());
+        let by_hyriv: std::collections::HashMap<i64, usize> = if hydro {
+            (0..coords.len())
+                .filter_map(|l| Some((field(l, "HYRIV_ID")? as i64, l)))
+                .collect()
+        } else {
+            Default::default()
+        };
+        let stated_next = |l: usize| -> Option<(usize, usize)> {
+            let down = field(l, "NEXT_DOWN")? as i64;
+            (down != 0)
+                .then(|| by_hyriv.get(&down).map(|&n| (n, 0)))
+                .flatten()
+        };
         // Check the drawn direction: an end that leads nowhere while the start meets another line means
         // the line was drawn upstream.
         let vertices = Vertices::new(&coords);
         let mut reversed = 0;
         for l in 0..coords.len() {
+            if hydro {
+                break;
+            }
             let (Some(&first), Some(&last)) = (coords[l].first(), coords[l].last()) else {
                 continue;
             };
@@ -285,7 +312,11 @@ impl RiverNetwork {
             .enumerate()
             .map(|(l, cs)| {
                 let last = cs.last().copied().unwrap_or([0.0, 0.0]);
-                let next = vertices.continuation(&coords, l, last);
+                let next = if hydro {
+                    stated_next(l)
+                } else {
+                    vertices.continuation(&coords, l, last)
+                };
                 let end = if next.is_some() {
                     report.joined += 1;
                     LineEnd::Joins
@@ -302,8 +333,19 @@ impl RiverNetwork {
                     report.unjoined_ends += 1;
                     LineEnd::Ends
                 };
+                let mut cum_m = cumulative(cs);
+                let mut scale = 1.0;
+                // The stated length wins over the drawn one (which a simplified line shortens).
+                if let (true, Some(km), Some(&drawn)) = (hydro, field(l, "LENGTH_KM"), cum_m.last())
+                    && drawn > 0.0
+                    && km > 0.0
+                {
+                    scale = km * 1000.0 / drawn;
+                    cum_m.iter_mut().for_each(|c| *c *= scale);
+                }
                 NetLine {
-                    cum_m: cumulative(cs),
+                    cum_m,
+                    scale,
                     join_m: next.map_or(0.0, |(n, v)| geodesy::distance_m(last, coords[n][v])),
                     coords: cs.clone(),
                     next,
@@ -495,7 +537,7 @@ impl RiverNetwork {
         locate: impl Fn([f64; 2]) -> Option<String>,
     ) -> Summary {
         let first = &self.lines[seg.feature];
-        let from_m = first.cum_m[seg.segment] + along_in_segment_m;
+        let from_m = first.cum_m[seg.segment] + along_in_segment_m * first.scale;
         let (legs, end) = self.legs(seg.feature, from_m);
         let mut raw = Vec::new();
         let mut water_bodies: Vec<WaterPass> = Vec::new();
@@ -584,7 +626,8 @@ impl RiverNetwork {
         let mut line = seg.feature;
         let mut from_vertex = seg.segment + 1;
         // Distance already covered on the first line, to express the rest through its cumulative lengths.
-        let mut offset = self.lines[line].cum_m[seg.segment] + along_in_segment_m;
+        let mut offset =
+            self.lines[line].cum_m[seg.segment] + along_in_segment_m * self.lines[line].scale;
         let mut visited = vec![false; self.lines.len()];
         let end = loop {
             visited[line] = true;

@@ -1,6 +1,7 @@
 //! Files in and out, through GDAL for what GIS users bring: points to analyse, and the analysis
 //! results as CSV or GeoJSON.
 
+pub mod layers;
 pub mod points;
 pub mod results;
 

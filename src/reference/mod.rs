@@ -5,7 +5,6 @@ pub mod seed;
 
 use std::path::{Path, PathBuf};
 
-use geo::BoundingRect;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -164,15 +163,88 @@ pub struct ReferenceData {
     pub notices: Option<String>,
 }
 
+/// Where each reference layer is read from: by default the files of a data directory; a layers
+/// file (`--layers`, JSON such as `{"rivers": "hydrorivers.gpkg"}`) can name others, in any format GDAL
+/// reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerPaths {
+    /// (collection id, file) for every layer of [`REFERENCE_LAYERS`].
+    pub files: Vec<(&'static str, PathBuf)>,
+    /// The directory's README (attributions), if any.
+    pub notices: Option<PathBuf>,
+}
+
+impl LayerPaths {
+    /// The default files of data directory `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        LayerPaths {
+            files: REFERENCE_LAYERS
+                .iter()
+                .map(|s| (s.id, dir.join(s.file)))
+                .collect(),
+            notices: Some(dir.join("README.md")),
+        }
+    }
+
+    /// Applies a layers file: a JSON object from collection id to file path (relative paths are
+    /// taken from the layers file's directory). Unknown ids are an error, naming the id.
+    pub fn with_overrides(mut self, layers_file: &Path) -> Result<Self, ReferenceError> {
+        let text = std::fs::read_to_string(layers_file).map_err(|source| ReferenceError::Io {
+            path: layers_file.to_owned(),
+            source,
+        })?;
+        let map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&text).map_err(|e| {
+                ReferenceError::invalid(
+                    layers_file,
+                    format!("expected a JSON object of id to file: {e}"),
+                )
+            })?;
+        let base = layers_file.parent().unwrap_or(Path::new("."));
+        for (id, file) in map {
+            let slot = self
+                .files
+                .iter_mut()
+                .find(|(l, _)| *l == id)
+                .ok_or_else(|| {
+                    let ids: Vec<&str> = REFERENCE_LAYERS.iter().map(|s| s.id).collect();
+                    ReferenceError::invalid(
+                        layers_file,
+                        format!("unknown layer {id:?}; layers are {}", ids.join(", ")),
+                    )
+                })?;
+            slot.1 = base.join(file);
+        }
+        Ok(self)
+    }
+}
+
 impl ReferenceData {
     /// Reads every layer in [`REFERENCE_LAYERS`] from `dir`, in parallel.
     pub fn load(dir: &Path) -> Result<Self, ReferenceError> {
+        ReferenceData::load_from(&LayerPaths::in_dir(dir))
+    }
+
+    /// Reads every layer from the files `paths` names, through GDAL, in parallel.
+    pub fn load_from(paths: &LayerPaths) -> Result<Self, ReferenceError> {
         use rayon::prelude::*;
-        let layers = REFERENCE_LAYERS
+        let layers = paths
+            .files
             .par_iter()
-            .map(|spec| load_layer(spec, &dir.join(spec.file)))
+            .map(|(id, file)| {
+                let spec = REFERENCE_LAYERS
+                    .iter()
+                    .find(|s| s.id == *id)
+                    .ok_or_else(|| {
+                        ReferenceError::invalid(file, format!("unknown layer {id:?}"))
+                    })?;
+                crate::io::layers::read_layer(spec, file)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let notices = std::fs::read_to_string(dir.join("README.md")).ok();
+        let notices = paths
+            .notices
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok());
         Ok(ReferenceData { layers, notices })
     }
 
@@ -180,54 +252,4 @@ impl ReferenceData {
     pub fn layer(&self, id: &str) -> Option<&RefLayer> {
         self.layers.iter().find(|l| l.spec.id == id)
     }
-}
-
-/// Reads one GeoJSON FeatureCollection whose features all carry a unique string `id` and a geometry.
-pub fn load_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, ReferenceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReferenceError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let collection: geojson::FeatureCollection = text
-        .parse::<geojson::GeoJson>()
-        .map_err(|e| ReferenceError::invalid(path, format!("not GeoJSON: {e}")))?
-        .try_into()
-        .map_err(|e| ReferenceError::invalid(path, format!("not a FeatureCollection: {e}")))?;
-    let mut seen = std::collections::HashSet::new();
-    let mut features = Vec::with_capacity(collection.features.len());
-    for (n, f) in collection.features.into_iter().enumerate() {
-        let id = match &f.id {
-            Some(geojson::feature::Id::String(s)) => s.clone(),
-            Some(geojson::feature::Id::Number(n)) => n.to_string(),
-            None => {
-                return Err(ReferenceError::invalid(
-                    path,
-                    format!("feature #{n} has no id"),
-                ));
-            }
-        };
-        if !seen.insert(id.clone()) {
-            return Err(ReferenceError::invalid(
-                path,
-                format!("duplicate feature id {id:?}"),
-            ));
-        }
-        let geometry = f.geometry.ok_or_else(|| {
-            ReferenceError::invalid(path, format!("feature {id:?} has no geometry"))
-        })?;
-        let geometry = geo::Geometry::<f64>::try_from(geometry)
-            .map_err(|e| ReferenceError::invalid(path, format!("feature {id:?}: {e}")))?;
-        if geometry.bounding_rect().is_none() {
-            return Err(ReferenceError::invalid(
-                path,
-                format!("feature {id:?} has an empty geometry"),
-            ));
-        }
-        features.push(RefFeature {
-            id,
-            properties: f.properties.unwrap_or_default(),
-            geometry,
-        });
-    }
-    Ok(RefLayer { spec, features })
 }

@@ -334,3 +334,38 @@ fn analyze_errors_name_the_row_or_file() {
     assert!(String::from_utf8_lossy(&r.stderr).contains(".csv, .geojson or .json"));
     assert!(!r.status.success());
 }
+
+#[test]
+fn analyze_reads_other_layers_named_in_a_layers_file() {
+    let dir = temp_dir("analyze-layers");
+    let out = dir.join("out.csv");
+    let fixture = repo_path("tests/fixtures/hydrorivers");
+    let r = analyze(&[
+        fixture.join("points.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--layers",
+        fixture.join("layers.json").to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("\"KGZ,UZB\"") && text.contains("Test Lake"),
+        "{text}"
+    );
+
+    let bad = dir.join("layers.json");
+    std::fs::write(&bad, r#"{"lakes": "x.gpkg"}"#).unwrap();
+    let r = analyze(&[
+        fixture.join("points.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--layers",
+        bad.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("--layers") && err.contains("\"lakes\""),
+        "{err}"
+    );
+}

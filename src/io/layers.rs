@@ -1,0 +1,107 @@
+//! Reference layers from any vector file GDAL reads (GeoJSON, GeoPackage, Shapefile, FlatGeobuf…),
+//! reprojected to WGS 84 when they carry another CRS.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{FieldValue, LayerAccess};
+use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
+use geo::BoundingRect;
+use serde_json::{Map, Value};
+
+use crate::reference::{LayerSpec, RefFeature, RefLayer, ReferenceError};
+
+fn json(v: FieldValue) -> Value {
+    match v {
+        FieldValue::IntegerValue(i) => i.into(),
+        FieldValue::Integer64Value(i) => i.into(),
+        FieldValue::RealValue(r) => {
+            serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number)
+        }
+        FieldValue::StringValue(s) => s.into(),
+        FieldValue::IntegerListValue(l) => l.into(),
+        FieldValue::Integer64ListValue(l) => l.into(),
+        FieldValue::RealListValue(l) => l
+            .into_iter()
+            .map(|r| serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number))
+            .collect(),
+        FieldValue::StringListValue(l) => l.into(),
+        FieldValue::DateValue(d) => d.to_string().into(),
+        FieldValue::DateTimeValue(d) => d.to_rfc3339().into(),
+    }
+}
+
+/// Reads the first layer of `path` as the reference layer `spec`. A feature's id is its `id` field,
+/// else its GDAL feature id; ids must be unique.
+pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, ReferenceError> {
+    let invalid = |reason: String| ReferenceError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(ReferenceError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let ds = Dataset::open_ex(
+        path,
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| invalid(format!("GDAL cannot open it as a vector file: {e}")))?;
+    let mut layer = ds.layer(0).map_err(|_| invalid("has no layer".into()))?;
+    let transform = match layer.spatial_ref() {
+        Some(srs) if srs.auth_code().ok() != Some(4326) => {
+            let mut source = srs;
+            source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| invalid(e.to_string()))?;
+            wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            Some(
+                CoordTransform::new(&source, &wgs84)
+                    .map_err(|e| invalid(format!("cannot reproject to WGS 84: {e}")))?,
+            )
+        }
+        _ => None,
+    };
+    let mut seen = HashSet::new();
+    let mut features = Vec::new();
+    for (n, f) in layer.features().enumerate() {
+        let mut properties = Map::new();
+        for (name, value) in f.fields() {
+            properties.insert(name, value.map_or(Value::Null, json));
+        }
+        let id = match properties.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(x)) => x.to_string(),
+            _ => f.fid().unwrap_or(n as u64).to_string(),
+        };
+        if !seen.insert(id.clone()) {
+            return Err(invalid(format!("duplicate feature id {id:?}")));
+        }
+        let geometry = f
+            .geometry()
+            .ok_or_else(|| invalid(format!("feature {id:?} has no geometry")))?;
+        let geometry = match &transform {
+            Some(t) => geometry
+                .transform(t)
+                .map_err(|e| invalid(format!("feature {id:?}: cannot reproject: {e}")))?
+                .to_geo(),
+            None => geometry.to_geo(),
+        }
+        .map_err(|e| invalid(format!("feature {id:?}: {e}")))?;
+        if geometry.bounding_rect().is_none() {
+            return Err(invalid(format!("feature {id:?} has an empty geometry")));
+        }
+        properties.insert("id".into(), id.clone().into());
+        features.push(RefFeature {
+            id,
+            properties,
+            geometry,
+        });
+    }
+    Ok(RefLayer { spec, features })
+}
