@@ -55,9 +55,21 @@ pub fn load(store: &Path, data: &Path) -> Result<Atlas, StartupError> {
 pub struct AnalysisConfig {
     pub runout: RunoutModel,
     pub layers: Option<PathBuf>,
+    /// How far a site may lie from every river and still get a downstream result (default 100 km).
+    pub snap_limit_m: Option<f64>,
 }
 
 impl AnalysisConfig {
+    /// An analyzer over `reference` with these settings.
+    pub fn analyzer(&self, reference: &ReferenceData) -> Analyzer {
+        let mut analyzer = Analyzer::new(reference);
+        analyzer.runout = self.runout.clone();
+        if let Some(m) = self.snap_limit_m {
+            analyzer.snap_limit_m = m;
+        }
+        analyzer
+    }
+
     fn layer_paths(&self, data: &Path) -> Result<LayerPaths, StartupError> {
         let paths = LayerPaths::in_dir(data);
         match &self.layers {
@@ -109,7 +121,7 @@ pub fn load_with(
     let sites = store.load_sites()?;
     let reference = reference.map_err(data_err)?;
     let t_loaded = t0.elapsed();
-    let atlas = Atlas::build_with(&sites, &reference, config.runout.clone())?;
+    let atlas = Atlas::build_with(&sites, &reference, config)?;
     tracing::info!(
         sites = sites.len(),
         load_ms = t_loaded.as_millis() as u64,
@@ -140,17 +152,16 @@ impl Atlas {
     /// Prepares the reference layers, analyses every site (in parallel) and publishes the sites with
     /// their analysis alongside the reference layers.
     pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
-        Atlas::build_with(sites, reference, RunoutModel::default())
+        Atlas::build_with(sites, reference, &AnalysisConfig::default())
     }
 
-    /// [`Atlas::build`] with a given runout model.
+    /// [`Atlas::build`] with the user's analysis configuration.
     pub fn build_with(
         sites: &[Site],
         reference: &ReferenceData,
-        runout: RunoutModel,
+        config: &AnalysisConfig,
     ) -> Result<Self, serde_json::Error> {
-        let mut analyzer = Analyzer::new(reference);
-        analyzer.runout = runout;
+        let analyzer = config.analyzer(reference);
         let extra = analyzer.analyse_sites(sites);
         let catalog = Catalog::build(sites, &extra, reference)?;
         Ok(Atlas { catalog, analyzer })
@@ -262,8 +273,7 @@ pub fn analyze_file(
             source,
         })
     })?;
-    let mut analyzer = Analyzer::new(&reference);
-    analyzer.runout = config.runout.clone();
+    let analyzer = config.analyzer(&reference);
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
     // a sensible amount of memory all at once.
     let mut writer = crate::io::results::ResultWriter::create(output)?;

@@ -40,6 +40,18 @@ struct AnalysisArgs {
     /// default: the files of --data.
     #[arg(long)]
     layers: Option<PathBuf>,
+    /// Sites farther than this from every river get no downstream result.
+    #[arg(long, default_value_t = 100.0, value_parser = parse_snap_km, allow_negative_numbers = true)]
+    snap_limit_km: f64,
+}
+
+fn parse_snap_km(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && (0.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside [0, 1000]"))
+    }
 }
 
 impl AnalysisArgs {
@@ -51,6 +63,7 @@ impl AnalysisArgs {
         Ok(AnalysisConfig {
             runout,
             layers: self.layers.clone(),
+            snap_limit_m: Some(self.snap_limit_km * 1000.0),
         })
     }
 }

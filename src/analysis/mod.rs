@@ -229,6 +229,26 @@ impl Analyzer {
         &self.network.report
     }
 
+    /// The report with line ids, for people: which lines were reversed and which end nowhere.
+    pub fn network_summary(&self) -> Value {
+        let r = &self.network.report;
+        let ids = |v: &[usize]| {
+            v.iter()
+                .map(|&i| self.rivers.ids[i].clone())
+                .collect::<Vec<_>>()
+        };
+        serde_json::json!({
+            "lines": r.lines,
+            "joined": r.joined,
+            "ends_in_water_body": r.ends_in_water_body,
+            "leaves_mapped_area": r.leaves_mapped_area,
+            "reversed": ids(&r.reversed_lines),
+            "unjoined": ids(&r.unjoined),
+            "join_tolerance_m": network::JOIN_TOLERANCE_M,
+            "snap_limit_m": self.snap_limit_m,
+        })
+    }
+
     /// Segment counts per prepared layer, for health reports.
     pub fn segment_counts(&self) -> [(&'static str, usize); 3] {
         [

@@ -92,6 +92,12 @@ pub struct NetworkReport {
     pub ends_in_water_body: usize,
     pub leaves_mapped_area: usize,
     pub unjoined_ends: usize,
+    /// Indexes (into the river lines) of the lines whose end joins nothing and ends nowhere known.
+    #[serde(skip)]
+    pub unjoined: Vec<usize>,
+    /// Indexes of the lines that were reversed.
+    #[serde(skip)]
+    pub reversed_lines: Vec<usize>,
 }
 
 /// The directed network.
@@ -281,6 +287,7 @@ impl RiverNetwork {
         // the line was drawn upstream.
         let vertices = Vertices::new(&coords);
         let mut reversed = 0;
+        let mut reversed_lines = Vec::new();
         for l in 0..coords.len() {
             if hydro {
                 break;
@@ -295,6 +302,7 @@ impl RiverNetwork {
             if !end_leads && start_meets {
                 coords[l].reverse();
                 reversed += 1;
+                reversed_lines.push(l);
             }
         }
         let vertices = if reversed > 0 {
@@ -305,6 +313,7 @@ impl RiverNetwork {
         let mut report = NetworkReport {
             lines: coords.len(),
             reversed,
+            reversed_lines,
             ..Default::default()
         };
         net.lines = coords
@@ -331,6 +340,7 @@ impl RiverNetwork {
                     LineEnd::LeavesMappedArea
                 } else {
                     report.unjoined_ends += 1;
+                    report.unjoined.push(l);
                     LineEnd::Ends
                 };
                 let mut cum_m = cumulative(cs);

@@ -610,7 +610,13 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         .map(|(id, n)| ((*id).to_owned(), (*n).into()))
         .collect();
     HttpResponse::Ok().content_type(JSON).body(
-        json!({ "status": "ok", "collections": counts, "segment_index": segments }).to_string(),
+        json!({
+            "status": "ok",
+            "collections": counts,
+            "segment_index": segments,
+            "river_network": state.analyzer.network_summary(),
+        })
+        .to_string(),
     )
 }
 

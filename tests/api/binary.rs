@@ -369,3 +369,29 @@ fn analyze_reads_other_layers_named_in_a_layers_file() {
         "{err}"
     );
 }
+
+#[test]
+fn analyze_snap_limit_is_configurable() {
+    let dir = temp_dir("analyze-snap");
+    let out = dir.join("out.csv");
+    let input = repo_path("tests/fixtures/points.csv");
+    let r = analyze(&[
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--snap-limit-km",
+        "1",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("no river within 1 km"), "{text}");
+    let r = analyze(&[
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--snap-limit-km",
+        "-5",
+    ]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--snap-limit-km"));
+}

@@ -628,6 +628,9 @@ async fn health_reports_counts() {
     let doc = r.json();
     assert_eq!(doc["status"], "ok");
     assert_eq!(doc["collections"]["sites"], 27);
+    let net = &doc["river_network"];
+    assert!(net["joined"].as_u64().unwrap() > 0);
+    assert!(net["unjoined"].is_array() && net["reversed"].is_array());
 }
 
 #[actix_web::test]
