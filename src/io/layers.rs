@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{FieldValue, LayerAccess};
-use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 use geo::BoundingRect;
 use serde_json::{Map, Value};
 
@@ -45,28 +43,9 @@ pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, Ref
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
-    let ds = Dataset::open_ex(
-        path,
-        DatasetOptions {
-            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| invalid(format!("GDAL cannot open it as a vector file: {e}")))?;
+    let ds = super::open_vector(path, None).map_err(invalid)?;
     let mut layer = ds.layer(0).map_err(|_| invalid("has no layer".into()))?;
-    let transform = match layer.spatial_ref() {
-        Some(srs) if srs.auth_code().ok() != Some(4326) => {
-            let mut source = srs;
-            source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| invalid(e.to_string()))?;
-            wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            Some(
-                CoordTransform::new(&source, &wgs84)
-                    .map_err(|e| invalid(format!("cannot reproject to WGS 84: {e}")))?,
-            )
-        }
-        _ => None,
-    };
+    let transform = super::to_wgs84(layer.spatial_ref()).map_err(invalid)?;
     let mut seen = HashSet::new();
     let mut features = Vec::new();
     for (n, f) in layer.features().enumerate() {

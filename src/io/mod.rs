@@ -19,3 +19,37 @@ pub enum IoError {
         reason: String,
     },
 }
+
+/// Opens `path` read-only as a vector dataset (with driver open options, if any).
+fn open_vector(
+    path: &std::path::Path,
+    open_options: Option<&[&str]>,
+) -> Result<gdal::Dataset, String> {
+    gdal::Dataset::open_ex(
+        path,
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
+            open_options,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("GDAL cannot open it as a vector file: {e}"))
+}
+
+/// The transformation of a layer's coordinates to WGS 84 longitude/latitude, if it has another CRS.
+fn to_wgs84(
+    srs: Option<gdal::spatial_ref::SpatialRef>,
+) -> Result<Option<gdal::spatial_ref::CoordTransform>, String> {
+    use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+    match srs {
+        Some(mut source) if source.auth_code().ok() != Some(4326) => {
+            source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| e.to_string())?;
+            wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            CoordTransform::new(&source, &wgs84)
+                .map(Some)
+                .map_err(|e| format!("cannot reproject to WGS 84: {e}"))
+        }
+        _ => Ok(None),
+    }
+}

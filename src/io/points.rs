@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{FieldValue, LayerAccess};
-use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 
 use super::IoError;
 use crate::model::Wgs84Point;
@@ -76,29 +74,9 @@ pub fn read_points(path: &Path) -> Result<Vec<InputPoint>, IoError> {
         "Y_POSSIBLE_NAMES=lat,latitude,y",
         "KEEP_GEOM_COLUMNS=NO",
     ];
-    let ds = Dataset::open_ex(
-        path,
-        DatasetOptions {
-            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
-            open_options: is_csv.then_some(csv_options),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| file_err(format!("GDAL cannot open it as a vector file: {e}")))?;
+    let ds = super::open_vector(path, is_csv.then_some(csv_options)).map_err(file_err)?;
     let mut layer = ds.layer(0).map_err(|_| file_err("has no layer".into()))?;
-    let transform = match layer.spatial_ref() {
-        Some(srs) if srs.auth_code().ok() != Some(4326) => {
-            let mut source = srs;
-            source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| file_err(e.to_string()))?;
-            wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            Some(
-                CoordTransform::new(&source, &wgs84)
-                    .map_err(|e| file_err(format!("cannot reproject to WGS 84: {e}")))?,
-            )
-        }
-        _ => None,
-    };
+    let transform = super::to_wgs84(layer.spatial_ref()).map_err(file_err)?;
     let mut out = Vec::new();
     for (n, f) in layer.features().enumerate() {
         let row = n + 1;

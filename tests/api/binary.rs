@@ -395,3 +395,20 @@ fn analyze_snap_limit_is_configurable() {
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("--snap-limit-km"));
 }
+
+#[test]
+fn analyze_reprojects_input_in_another_crs() {
+    let dir = temp_dir("analyze-utm");
+    let out = dir.join("out.csv");
+    // Mailuu-Suu in UTM zone 42N (EPSG:32642), written by pyproj.
+    let input = repo_path("tests/fixtures/points_utm42n.geojson");
+    let r = analyze(&[input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    let (lon, lat): (f64, f64) = (row[1].parse().unwrap(), row[2].parse().unwrap());
+    assert!(
+        (lon - 72.448039).abs() < 1e-6 && (lat - 41.2457479).abs() < 1e-6,
+        "{lon} {lat}"
+    );
+}
