@@ -154,59 +154,6 @@ pub fn lower_bound_m(p: [f64; 2], rect: [f64; 4]) -> f64 {
     (x * x + y * y).sqrt()
 }
 
-/// Meridional radius of curvature at latitude `lat_deg`, metres.
-fn meridian_radius(lat_deg: f64) -> f64 {
-    let s = lat_deg.to_radians().sin();
-    WGS84_A * (1.0 - E2) / (1.0 - E2 * s * s).powf(1.5)
-}
-
-/// A lower bound, metres, on the geodesic distance from `p` to the geodesic segment `a`–`b`; much
-/// tighter than [`lower_bound_m`] on the segment's envelope.
-///
-/// In the plane `x = c·Δλ`, `y = M·Δφ`, with `M` the smallest meridional radius and `c = a·cos φ` the
-/// smallest parallel radius over the latitudes involved, every path is at least as long as its image
-/// (see [`lower_bound_m`]). The segment's image is within `bulge` of the chord `a'b'` (a geodesic
-/// strays poleward of the straight line in longitude–latitude by at most about `L²·tan φ / 8R`), so the
-/// distance from `p'` to the chord, less that bulge, bounds the distance from below.
-pub fn lower_bound_segment_m(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
-    let lat_lo = p[1].min(a[1]).min(b[1]);
-    let lat_hi = p[1].max(a[1]).max(b[1]);
-    // Leave room for paths that bulge poleward of the band (up to ~0.01° for 300 km at 50°).
-    let (lat_lo, lat_hi) = (lat_lo - 0.05, lat_hi + 0.05);
-    let min_abs = if lat_lo <= 0.0 && lat_hi >= 0.0 {
-        0.0
-    } else {
-        lat_lo.abs().min(lat_hi.abs())
-    };
-    let max_abs = lat_lo.abs().max(lat_hi.abs()).min(90.0);
-    let m = meridian_radius(min_abs);
-    let c = WGS84_A * max_abs.to_radians().cos();
-    let xy = |q: [f64; 2]| {
-        let mut dlon = q[0] - p[0];
-        if dlon > 180.0 {
-            dlon -= 360.0;
-        } else if dlon < -180.0 {
-            dlon += 360.0;
-        }
-        (c * dlon.to_radians(), m * (q[1] - p[1]).to_radians())
-    };
-    let ((ax, ay), (bx, by)) = (xy(a), xy(b));
-    let (dx, dy) = (bx - ax, by - ay);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let chord = ((ax + t * dx).powi(2) + (ay + t * dy).powi(2)).sqrt();
-    // The chord's length in metres over-estimates L only by the plane's scale (≤ 1), so it bounds the
-    // bulge from above once scaled back; one metre covers rounding.
-    let len_m = len2.sqrt() * (WGS84_A / c.max(1.0)).max(1.0);
-    let bulge =
-        len_m * len_m / (8.0 * MERIDIAN_RADIUS_MIN) * max_abs.to_radians().tan().max(1.0) + 1.0;
-    (chord - bulge).max(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,37 +248,6 @@ mod tests {
         assert!(n >= 400, "fixture has {n} rows");
         // Far inside the tolerance, in practice.
         assert!(worst < 0.01, "worst error is {worst} of the tolerance");
-    }
-
-    #[test]
-    fn segment_lower_bound_holds_and_is_tight() {
-        let mut rng = StdRng::seed_from_u64(0x5E6);
-        let mut ratio_sum = 0.0;
-        let n = 2_000;
-        for _ in 0..n {
-            let a = [rng.random_range(55.0..82.0), rng.random_range(34.0..50.0)];
-            let len = rng.random_range(0.001..0.5);
-            let dir = rng.random_range(0.0..std::f64::consts::TAU);
-            let b = [a[0] + len * dir.cos(), a[1] + len * dir.sin()];
-            let p = [
-                a[0] + rng.random_range(-3.0..3.0),
-                a[1] + rng.random_range(-2.0..2.0),
-            ];
-            let exact = closest_on_segment(p, a, b).distance_m;
-            let lb = lower_bound_segment_m(p, a, b);
-            assert!(
-                lb <= exact,
-                "{p:?} {a:?} {b:?}: bound {lb} > distance {exact}"
-            );
-            if exact > 10_000.0 {
-                ratio_sum += lb / exact;
-            }
-        }
-        assert!(
-            ratio_sum / n as f64 > 0.9,
-            "the bound is loose: mean ratio {}",
-            ratio_sum / n as f64
-        );
     }
 
     #[test]

@@ -681,7 +681,9 @@ impl RiverNetwork {
     }
 
     /// The lakes and reservoirs the path runs through, in order, with the along-river distance where
-    /// it enters each (the terminal one included).
+    /// it enters each (the terminal one included), from the full path: the reference that
+    /// [`RiverNetwork::summary`] is tested against.
+    #[cfg(test)]
     pub fn water_bodies_on(&self, walk: &Walk) -> Vec<WaterPass> {
         let mut passes: Vec<WaterPass> = Vec::new();
         for (p, &a) in walk.path.iter().zip(&walk.along_m) {
@@ -775,6 +777,7 @@ fn intersection(p1: [f64; 2], p2: [f64; 2], q1: [f64; 2], q2: [f64; 2]) -> Optio
     ((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&u)).then_some(t)
 }
 
+#[cfg(test)]
 /// The point at along-river distance `target` on the path (planar interpolation between vertices,
 /// good enough to stand on one side of a border), clamped to the path.
 fn point_at(walk: &Walk, target: f64) -> [f64; 2] {
@@ -846,7 +849,9 @@ pub struct RawCrossing {
     pub border: usize,
 }
 
-/// Every crossing of `borders` along `walk`, grazings merged, each oriented (see [`orient`]).
+/// Every crossing of `borders` along `walk`, grazings merged, each oriented (see [`orient`]), from
+/// the full path: the reference that [`RiverNetwork::summary`] is tested against.
+#[cfg(test)]
 pub fn crossings(
     walk: &Walk,
     borders: &LineSet,

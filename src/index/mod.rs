@@ -250,15 +250,6 @@ impl SegmentIndex {
         self.tree.size() == 0
     }
 
-    /// Segments whose envelope intersects `bbox`, as (start, end, parent).
-    pub fn in_bbox(&self, bbox: &BBox) -> Vec<([f64; 2], [f64; 2], SegmentRef)> {
-        bbox.rects()
-            .iter()
-            .flat_map(|r| self.tree.locate_in_envelope_intersecting(&aabb(r)))
-            .map(|e| (e.geom().from, e.geom().to, e.data))
-            .collect()
-    }
-
     /// Segments whose envelope intersects `[west, south, east, north]`; the box may extend past ±180°
     /// (the overhang is searched on the other side).
     pub fn in_rect(
@@ -280,17 +271,6 @@ impl SegmentIndex {
                     .locate_in_envelope_intersecting(&b)
                     .collect::<Vec<_>>()
             })
-            .map(|e| (e.geom().from, e.geom().to, e.data))
-    }
-
-    /// Segments in increasing planar distance from `p` in degrees: a cheap source of first candidates,
-    /// not an answer in metres.
-    pub fn nearest_in_degrees(
-        &self,
-        p: [f64; 2],
-    ) -> impl Iterator<Item = ([f64; 2], [f64; 2], SegmentRef)> + '_ {
-        self.tree
-            .nearest_neighbor_iter(&p)
             .map(|e| (e.geom().from, e.geom().to, e.data))
     }
 
@@ -391,7 +371,7 @@ mod tests {
         ];
         let index = SegmentIndex::new(&geoms);
         assert_eq!(index.len(), 2 + 1 + 2);
-        let hits = index.in_bbox(&BBox::new(20.5, 20.5, 21.5, 21.5).unwrap());
+        let hits: Vec<_> = index.in_rect([20.5, 20.5, 21.5, 21.5]).collect();
         assert_eq!(hits.len(), 1);
         let (from, to, r) = hits[0];
         assert_eq!((from, to), ([21.0, 20.0], [21.0, 21.0]));
