@@ -43,8 +43,9 @@ pub struct PropertyFilter {
 impl PropertyFilter {
     fn matches(&self, properties: &Map<String, Value>) -> bool {
         match properties.get(&self.property) {
-            // ISO codes and vocabularies are typed in either case; nobody means `kgz` to differ from `KGZ`.
-            Some(Value::String(s)) => s.to_lowercase() == self.value.to_lowercase(),
+            // ISO codes and vocabularies are typed in either case; nobody means `kgz` to differ from
+            // `KGZ`. ASCII folding needs no allocation on this per-feature path.
+            Some(Value::String(s)) => s.eq_ignore_ascii_case(&self.value),
             Some(Value::Number(n)) => match (n.as_f64(), self.value.parse::<f64>()) {
                 (Some(a), Ok(b)) => a == b,
                 _ => false,

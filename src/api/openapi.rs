@@ -159,7 +159,7 @@ pub fn document(catalog: &Catalog) -> Value {
         for q in c.spec.queryables {
             params.push(json!({
                 "name": q, "in": "query", "required": false,
-                "description": format!("Only features whose `{q}` equals this value (strings compare case-insensitively)."),
+                "description": format!("Only features whose `{q}` equals this value (ASCII letters compare case-insensitively)."),
                 "schema": { "type": queryable_type(c, q) },
             }));
         }
