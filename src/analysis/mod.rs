@@ -261,6 +261,33 @@ impl Analyzer {
     /// The exposure of one point; `own_country` (e.g. a site's declared country) decides the
     /// neighbour across the border when the point's polygon cannot.
     pub fn proximity(&self, lon: f64, lat: f64, own_country: Option<&str>) -> Proximity {
+        self.proximity_and_snap(lon, lat, own_country).0
+    }
+
+    /// [`Analyzer::proximity`] and the downstream path (the full walk, with along-river distances),
+    /// when the point snaps to the network: one search for both.
+    pub fn proximity_with_path(
+        &self,
+        lon: f64,
+        lat: f64,
+        own_country: Option<&str>,
+    ) -> (Proximity, Option<(Vec<[f64; 2]>, Vec<f64>)>) {
+        let (proximity, snap) = self.proximity_and_snap(lon, lat, own_country);
+        let path = snap.map(|hit| {
+            let walk = self
+                .network
+                .walk(hit.segment, hit.closest.point, hit.closest.along_m);
+            (walk.path, walk.along_m)
+        });
+        (proximity, path)
+    }
+
+    fn proximity_and_snap(
+        &self,
+        lon: f64,
+        lat: f64,
+        own_country: Option<&str>,
+    ) -> (Proximity, Option<nearest::Hit>) {
         let p = [lon, lat];
         let located = self.countries.locate(p, COUNTRY_TOLERANCE_M);
         let (country, country_match, country_distance_m) = match &located {
@@ -289,8 +316,9 @@ impl Analyzer {
                     h.closest.distance_m / 1000.0
                 ),
             ),
-            Some(h) => (Some(self.downstream(self.snap(p, h), own)), "ok".to_owned()),
+            Some(h) => (Some(self.snap(p, h)), "ok".to_owned()),
         };
+        let downstream = downstream.map(|hit| (hit, self.downstream(hit, own)));
         let border = nearest::nearest(&self.borders.metric, p, f64::INFINITY).map(|h| {
             let f = h.segment.feature;
             let left = self.borders.text(f, "iso3_left").unwrap_or_default();
@@ -308,7 +336,8 @@ impl Analyzer {
                 point: h.closest.point,
             }
         });
-        Proximity {
+        let snap = downstream.as_ref().map(|(hit, _)| *hit);
+        let proximity = Proximity {
             lon,
             lat,
             country,
@@ -316,9 +345,10 @@ impl Analyzer {
             country_distance_m,
             river,
             border,
-            downstream,
+            downstream: downstream.map(|(_, d)| d),
             downstream_status,
-        }
+        };
+        (proximity, snap)
     }
 
     /// Where the water of `p` joins the network: the nearest river, or, beyond [`REGIONAL_SNAP_M`], the
@@ -338,21 +368,6 @@ impl Analyzer {
             },
             _ => nearest_hit,
         }
-    }
-
-    /// The downstream path of a point as a polyline with along-river distances (metres), when the
-    /// point snaps to the network; the same walk as the point's [`Proximity::downstream`].
-    pub fn downstream_path(&self, lon: f64, lat: f64) -> Option<(Vec<[f64; 2]>, Vec<f64>)> {
-        let p = [lon, lat];
-        let hit = nearest::nearest(&self.rivers.metric, p, f64::INFINITY)?;
-        if hit.closest.distance_m > self.snap_limit_m {
-            return None;
-        }
-        let hit = self.snap(p, hit);
-        let walk = self
-            .network
-            .walk(hit.segment, hit.closest.point, hit.closest.along_m);
-        Some((walk.path, walk.along_m))
     }
 
     fn locate(&self, p: [f64; 2]) -> Option<String> {

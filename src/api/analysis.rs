@@ -230,13 +230,11 @@ pub async fn downstream(
         .map(str::to_owned);
     let st = state.clone();
     let (lon, lat) = (pt.x(), pt.y());
-    let (result, path) = web::block(move || {
-        let result = st.analyzer.proximity(lon, lat, own.as_deref());
-        (result, st.analyzer.downstream_path(lon, lat))
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
-    let (Some(d), Some((path, _))) = (result.downstream, path) else {
+    let (result, path) =
+        web::block(move || st.analyzer.proximity_with_path(lon, lat, own.as_deref()))
+            .await
+            .map_err(|_| ApiError::internal())?;
+    let (Some(d), Some(walk)) = (result.downstream, path) else {
         return Err(ApiError::not_found(format!(
             "site {id:?} has no downstream path: {}",
             result.downstream_status
@@ -246,7 +244,7 @@ pub async fn downstream(
     let mut features = vec![json!({
         "type": "Feature",
         "id": format!("{id}/path"),
-        "geometry": { "type": "LineString", "coordinates": path },
+        "geometry": { "type": "LineString", "coordinates": walk.path },
         "properties": {
             "kind": "path",
             "site_id": id,
