@@ -271,15 +271,13 @@ impl Analyzer {
         lon: f64,
         lat: f64,
         own_country: Option<&str>,
-    ) -> (Proximity, Option<(Vec<[f64; 2]>, Vec<f64>)>) {
+    ) -> (Proximity, Option<network::Walk>) {
         let (proximity, snap) = self.proximity_and_snap(lon, lat, own_country);
-        let path = snap.map(|hit| {
-            let walk = self
-                .network
-                .walk(hit.segment, hit.closest.point, hit.closest.along_m);
-            (walk.path, walk.along_m)
+        let walk = snap.map(|hit| {
+            self.network
+                .walk(hit.segment, hit.closest.point, hit.closest.along_m)
         });
-        (proximity, path)
+        (proximity, walk)
     }
 
     fn proximity_and_snap(
