@@ -60,8 +60,26 @@ pub struct Closest {
 /// assert!((c.distance_m - 110_574.4).abs() < 0.1);
 /// ```
 pub fn closest_on_segment(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> Closest {
+    let (len, azi_a) = segment_geodesic(a, b);
+    closest_on_segment_with(p, a, b, len, azi_a)
+}
+
+/// The length (metres) and the azimuth at `a` (degrees) of the geodesic from `a` to `b`: what
+/// [`closest_on_segment_with`] needs, worth computing once per segment of an index.
+pub fn segment_geodesic(a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
+    let (len, azi_a, _, _): (f64, f64, f64, f64) = geodesic().inverse(a[1], a[0], b[1], b[0]);
+    (len, azi_a)
+}
+
+/// [`closest_on_segment`] for a segment whose [`segment_geodesic`] is known.
+pub fn closest_on_segment_with(
+    p: [f64; 2],
+    a: [f64; 2],
+    b: [f64; 2],
+    len: f64,
+    azi_a: f64,
+) -> Closest {
     let g = geodesic();
-    let (len, azi_a, _, _): (f64, f64, f64, f64) = g.inverse(a[1], a[0], b[1], b[0]);
     let at_a = || Closest {
         point: a,
         distance_m: distance_m(p, a),

@@ -49,10 +49,9 @@ fn sagitta_m(chord: f64) -> f64 {
     1.01 * chord * chord / (8.0 * MIN_CURVATURE_RADIUS) + 0.01
 }
 
-type MetricEntry = rstar::primitives::GeomWithData<
-    rstar::primitives::Line<[f64; 3]>,
-    (SegmentRef, [f64; 2], [f64; 2]),
->;
+/// A segment's reference, its end points and its geodesic (length, azimuth at the start).
+type MetricData = (SegmentRef, [f64; 2], [f64; 2], (f64, f64));
+type MetricEntry = rstar::primitives::GeomWithData<rstar::primitives::Line<[f64; 3]>, MetricData>;
 
 /// Segments in Earth-centred 3-D coordinates, where straight-line distance never exceeds the geodesic
 /// distance: the R-tree then yields candidates in an order that bounds metres from below.
@@ -65,12 +64,15 @@ pub struct MetricIndex {
 impl MetricIndex {
     /// Indexes the same segments as `index`.
     pub fn new(index: &SegmentIndex) -> Self {
-        let entries: Vec<MetricEntry> = index
-            .iter()
-            .map(|(a, b, r)| {
+        use rayon::prelude::*;
+        let segments: Vec<_> = index.iter().collect();
+        // One inverse geodesic per segment, computed here rather than on every query.
+        let entries: Vec<MetricEntry> = segments
+            .par_iter()
+            .map(|&(a, b, r)| {
                 rstar::primitives::GeomWithData::new(
                     rstar::primitives::Line::new(ecef(a), ecef(b)),
-                    (r, a, b),
+                    (r, a, b, geodesy::segment_geodesic(a, b)),
                 )
             })
             .collect();
@@ -112,13 +114,13 @@ pub fn nearest(index: &MetricIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
         if d - index.max_sagitta_m > limit {
             break;
         }
-        let (r, a, b) = entry.data;
+        let (r, a, b, (len, azi)) = entry.data;
         if d - sagitta_m(entry.geom().length_2().sqrt()) > limit {
             continue;
         }
         let hit = Hit {
             segment: r,
-            closest: geodesy::closest_on_segment(p, a, b),
+            closest: geodesy::closest_on_segment_with(p, a, b, len, azi),
         };
         if hit.closest.distance_m <= max_m && better(&hit, &best) {
             best = Some(hit);
