@@ -266,7 +266,9 @@ pub fn analyze_file(
             data.to_owned(),
         )));
     }
+    let t0 = Instant::now();
     let points = crate::io::points::read_points(input)?;
+    let read_ms = t0.elapsed().as_millis() as u64;
     let reference = ReferenceData::load_from(&config.layer_paths(data)?).map_err(|source| {
         AnalyzeError::Startup(StartupError::Data {
             dir: data.to_owned(),
@@ -294,6 +296,12 @@ pub fn analyze_file(
         writer.write(&rows)?;
     }
     writer.finish()?;
+    tracing::info!(
+        points = points.len(),
+        read_ms,
+        analyse_and_write_ms = (t0.elapsed().as_millis() as u64).saturating_sub(read_ms),
+        "analysis written"
+    );
     Ok(points.len())
 }
 
