@@ -31,6 +31,8 @@ pub struct Collection {
     by_id: HashMap<String, usize>,
     /// [west, south, east, north] over all features, if any.
     pub extent: Option<[f64; 4]>,
+    /// The user's file this layer comes from, when `--layers` replaced the default one.
+    pub user_source: Option<String>,
 }
 
 /// An equality filter on one property, as given in a query string.
@@ -100,6 +102,7 @@ impl Collection {
             .map(|(i, f)| (f.id.clone(), i))
             .collect();
         Collection {
+            user_source: None,
             spec,
             features,
             index,
@@ -149,7 +152,9 @@ impl Collection {
                 })
             })
             .collect::<Result<_, serde_json::Error>>()?;
-        Ok(Collection::new(layer.spec, features))
+        let mut c = Collection::new(layer.spec, features);
+        c.user_source = layer.user_source.clone();
+        Ok(c)
     }
 
     /// The collection id.

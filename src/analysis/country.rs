@@ -263,6 +263,7 @@ mod tests {
             vec![],
         );
         let layer = RefLayer {
+            user_source: None,
             spec: &crate::reference::REFERENCE_LAYERS[2],
             features: vec![
                 crate::reference::RefFeature {

@@ -180,6 +180,7 @@ impl Analyzer {
     /// Prepares rivers (canals excluded: they are not natural drainage), borders and countries.
     pub fn new(reference: &ReferenceData) -> Self {
         let empty = RefLayer {
+            user_source: None,
             spec: &crate::reference::REFERENCE_LAYERS[0],
             features: Vec::new(),
         };

@@ -136,10 +136,46 @@ fn absolute(base: &str, href: &str) -> String {
     }
 }
 
+/// The attributions that apply to a collection: the default layer's, or none of them when the user
+/// replaced the layer with a file of their own (whose terms we cannot know).
+fn attributions(c: &Collection) -> &'static [crate::reference::Attribution] {
+    if c.user_source.is_some() {
+        &[]
+    } else {
+        c.spec.attribution
+    }
+}
+
+/// (attribution, licence) texts of a collection.
+fn terms(c: &Collection) -> (String, String) {
+    match &c.user_source {
+        Some(file) => (
+            format!(
+                "Layer replaced by the operator with {file} (--layers); that file's own attribution applies."
+            ),
+            "The licence of the operator's file".to_owned(),
+        ),
+        None => (
+            c.spec
+                .attribution
+                .iter()
+                .map(|a| a.text)
+                .collect::<Vec<_>>()
+                .join(" "),
+            c.spec
+                .attribution
+                .iter()
+                .map(|a| a.license)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
 fn collection_doc(base: &str, c: &Collection) -> Value {
     let id = c.id();
     let spec = c.spec;
-    let attribution: Vec<&str> = spec.attribution.iter().map(|a| a.text).collect();
+    let (attribution, license) = terms(c);
     let mut links = vec![
         link(format!("{base}/collections/{id}"), "self", JSON, spec.title),
         link(
@@ -161,7 +197,7 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
             "Features as HTML",
         ),
     ];
-    for a in spec.attribution {
+    for a in attributions(c) {
         let kind = if a.license_url.starts_with('/') {
             "text/markdown"
         } else {
@@ -179,8 +215,8 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
         "id": id,
         "title": spec.title,
         "description": spec.description,
-        "attribution": attribution.join(" "),
-        "license": spec.attribution.iter().map(|a| a.license).collect::<Vec<_>>().join("; "),
+        "attribution": attribution,
+        "license": license,
         "itemType": "feature",
         "crs": [CRS84],
         "storageCrs": CRS84,
@@ -196,8 +232,7 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
 
 fn collection_html(c: &Collection) -> String {
     let spec = c.spec;
-    let terms: String = spec
-        .attribution
+    let mut terms: String = attributions(c)
         .iter()
         .map(|a| {
             format!(
@@ -208,6 +243,9 @@ fn collection_html(c: &Collection) -> String {
             )
         })
         .collect();
+    if c.user_source.is_some() {
+        terms = format!("<li>{}</li>", esc(&self::terms(c).0));
+    }
     let extent = c
         .extent
         .map(|e| format!("{:.4}, {:.4}, {:.4}, {:.4}", e[0], e[1], e[2], e[3]))

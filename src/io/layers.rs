@@ -82,5 +82,9 @@ pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, Ref
             geometry,
         });
     }
-    Ok(RefLayer { spec, features })
+    Ok(RefLayer {
+        spec,
+        features,
+        user_source: None,
+    })
 }

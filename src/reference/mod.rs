@@ -153,6 +153,9 @@ pub struct RefFeature {
 pub struct RefLayer {
     pub spec: &'static LayerSpec,
     pub features: Vec<RefFeature>,
+    /// The file the user named for this layer (`--layers`), whose own terms then apply instead of
+    /// the default layer's attribution.
+    pub user_source: Option<String>,
 }
 
 /// Every reference layer of a data directory.
@@ -170,6 +173,8 @@ pub struct ReferenceData {
 pub struct LayerPaths {
     /// (collection id, file) for every layer of [`REFERENCE_LAYERS`].
     pub files: Vec<(&'static str, PathBuf)>,
+    /// The ids a layers file replaced.
+    pub replaced: Vec<&'static str>,
     /// The directory's README (attributions), if any.
     pub notices: Option<PathBuf>,
 }
@@ -182,6 +187,7 @@ impl LayerPaths {
                 .iter()
                 .map(|s| (s.id, dir.join(s.file)))
                 .collect(),
+            replaced: Vec::new(),
             notices: Some(dir.join("README.md")),
         }
     }
@@ -214,6 +220,7 @@ impl LayerPaths {
                     )
                 })?;
             slot.1 = base.join(file);
+            self.replaced.push(slot.0);
         }
         Ok(self)
     }
@@ -238,7 +245,11 @@ impl ReferenceData {
                     .ok_or_else(|| {
                         ReferenceError::invalid(file, format!("unknown layer {id:?}"))
                     })?;
-                crate::io::layers::read_layer(spec, file)
+                let mut layer = crate::io::layers::read_layer(spec, file)?;
+                if paths.replaced.contains(id) {
+                    layer.user_source = Some(file.display().to_string());
+                }
+                Ok(layer)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let notices = paths

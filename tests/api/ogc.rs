@@ -657,3 +657,36 @@ async fn base_url_overrides_the_host_in_links() {
         assert!(tailings_atlas::api::check_base_url(bad).is_err(), "{bad}");
     }
 }
+
+#[actix_web::test]
+async fn replaced_layers_do_not_claim_the_default_attribution() {
+    let dir = temp_dir("replaced-layers");
+    let config = tailings_atlas::app::AnalysisConfig {
+        layers: Some(repo_path("tests/fixtures/hydrorivers/layers.json")),
+        ..Default::default()
+    };
+    let atlas =
+        tailings_atlas::app::load_with(&dir.join("atlas.gpkg"), &repo_path("data"), &config)
+            .unwrap();
+    let state = actix_web::web::Data::new(tailings_atlas::api::AppState::new(atlas));
+    let doc = get(&state, "/collections/rivers").await.json();
+    assert!(
+        doc["attribution"]
+            .as_str()
+            .unwrap()
+            .contains("rivers.geojson"),
+        "{doc}"
+    );
+    assert!(
+        !doc["attribution"]
+            .as_str()
+            .unwrap()
+            .contains("Natural Earth")
+    );
+    assert!(link(&doc, "license").is_none());
+    let html = get(&state, "/collections/rivers?f=html").await.text();
+    assert!(!html.contains("naturalearthdata"));
+    // The sites keep theirs.
+    let sites = get(&state, "/collections/sites").await.json();
+    assert!(link(&sites, "license").is_some());
+}
