@@ -70,7 +70,11 @@ impl AnalysisConfig {
         analyzer
     }
 
+    /// Where the reference layers of `data` (and `--layers`) are: checked before any work starts.
     fn layer_paths(&self, data: &Path) -> Result<LayerPaths, StartupError> {
+        if !data.is_dir() {
+            return Err(StartupError::DataDir(data.to_owned()));
+        }
         let paths = LayerPaths::in_dir(data);
         match &self.layers {
             None => Ok(paths),
@@ -79,21 +83,22 @@ impl AnalysisConfig {
     }
 }
 
+/// Reads the reference layers at `paths`, blaming `--data` for what fails.
+fn load_reference(paths: &LayerPaths, data: &Path) -> Result<ReferenceData, StartupError> {
+    ReferenceData::load_from(paths).map_err(|source| StartupError::Data {
+        dir: data.to_owned(),
+        source,
+    })
+}
+
 /// [`load`] with the user's analysis configuration.
 pub fn load_with(
     store: &Path,
     data: &Path,
     config: &AnalysisConfig,
 ) -> Result<Atlas, StartupError> {
-    if !data.is_dir() {
-        return Err(StartupError::DataDir(data.to_owned()));
-    }
     let layer_paths = config.layer_paths(data)?;
     let t0 = Instant::now();
-    let data_err = |source| StartupError::Data {
-        dir: data.to_owned(),
-        source,
-    };
     let seed_file = data.join(SITES_SPEC.file);
     let current_origin = seed_origin(&seed_file);
     let (store, reference) = rayon::join(
@@ -105,7 +110,7 @@ pub fn load_with(
                 })
             })
         },
-        || ReferenceData::load_from(&layer_paths),
+        || load_reference(&layer_paths, data),
     );
     let store = store?;
     if let (Some(stored), Some(current)) = (store.seed_origin()?, &current_origin)
@@ -119,7 +124,7 @@ pub fn load_with(
         );
     }
     let sites = store.load_sites()?;
-    let reference = reference.map_err(data_err)?;
+    let reference = reference?;
     let t_loaded = t0.elapsed();
     let atlas = Atlas::build_with(&sites, &reference, config)?;
     tracing::info!(
@@ -261,20 +266,12 @@ pub fn analyze_file(
     use rayon::prelude::*;
     // Check the output name before the work, not after.
     crate::io::results::Format::of(output)?;
-    if !data.is_dir() {
-        return Err(AnalyzeError::Startup(StartupError::DataDir(
-            data.to_owned(),
-        )));
-    }
+    // The layers are checked before the points are read, the work after.
+    let layer_paths = config.layer_paths(data)?;
     let t0 = Instant::now();
     let points = crate::io::points::read_points(input)?;
     let read_ms = t0.elapsed().as_millis() as u64;
-    let reference = ReferenceData::load_from(&config.layer_paths(data)?).map_err(|source| {
-        AnalyzeError::Startup(StartupError::Data {
-            dir: data.to_owned(),
-            source,
-        })
-    })?;
+    let reference = load_reference(&layer_paths, data)?;
     let analyzer = config.analyzer(&reference);
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
     // a sensible amount of memory all at once.
