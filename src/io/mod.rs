@@ -4,6 +4,7 @@
 pub mod layers;
 pub mod points;
 pub mod results;
+pub mod sites_file;
 
 use thiserror::Error;
 
