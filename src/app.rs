@@ -1,18 +1,21 @@
 //! Start-up shared by the subcommands: open (and on first run seed) the store, load the reference
 //! layers, and build the catalog.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
+use crate::analysis::nearest::PointIndex;
 use crate::analysis::runout::RunoutModel;
 use crate::catalog::Catalog;
-use crate::model::Site;
+use crate::model::{Site, SiteId};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
-use crate::store::{GpkgStore, Seed, SiteStore, StoreError};
+use crate::store::{Author, Change, GpkgStore, Seed, SiteStore, Store, StoreError, Stored, Written};
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -91,28 +94,19 @@ fn load_reference(paths: &LayerPaths, data: &Path) -> Result<ReferenceData, Star
     })
 }
 
-/// [`load`] with the user's analysis configuration.
-pub fn load_with(
-    store: &Path,
-    data: &Path,
-    config: &AnalysisConfig,
-) -> Result<Atlas, StartupError> {
-    let layer_paths = config.layer_paths(data)?;
-    let t0 = Instant::now();
+/// Opens (and on first use creates and seeds) the store at `store`, with the seed file of `data`.
+pub fn open_store(store: &Path, data: &Path) -> Result<GpkgStore, StartupError> {
+    if !data.is_dir() {
+        return Err(StartupError::DataDir(data.to_owned()));
+    }
     let seed_file = data.join(SITES_SPEC.file);
     let current_origin = seed_origin(&seed_file);
-    let (store, reference) = rayon::join(
-        || {
-            GpkgStore::open_or_create(store, || {
-                Ok::<_, ReferenceError>(Seed {
-                    sites: read_seed_sites(&seed_file)?,
-                    origin: current_origin.clone().unwrap_or_default(),
-                })
-            })
-        },
-        || load_reference(&layer_paths, data),
-    );
-    let store = store?;
+    let store = GpkgStore::open_or_create(store, || {
+        Ok::<_, ReferenceError>(Seed {
+            sites: read_seed_sites(&seed_file)?,
+            origin: current_origin.clone().unwrap_or_default(),
+        })
+    })?;
     if let (Some(stored), Some(current)) = (store.seed_origin()?, &current_origin)
         && stored != *current
     {
@@ -123,10 +117,38 @@ pub fn load_with(
              (move the store aside to re-seed from the current file)"
         );
     }
-    let sites = store.load_sites()?;
+    Ok(store)
+}
+
+/// [`load`] with the user's analysis configuration.
+pub fn load_with(
+    store: &Path,
+    data: &Path,
+    config: &AnalysisConfig,
+) -> Result<Atlas, StartupError> {
+    let layer_paths = config.layer_paths(data)?;
+    let t0 = Instant::now();
+    let (store, reference) = rayon::join(
+        || open_store(store, data),
+        || load_reference(&layer_paths, data),
+    );
+    let store = store?;
+    // Read before the sites: a change that lands in between is picked up again by the next refresh.
+    let revision = store.latest_revision()?;
+    let stored = store.load_sites()?;
     let reference = reference?;
     let t_loaded = t0.elapsed();
-    let atlas = Atlas::build_with(&sites, &reference, config)?;
+    let sites: Vec<Site> = stored.iter().map(|s| s.site.clone()).collect();
+    let mut atlas = Atlas::build_with(&sites, &reference, config)?;
+    let revisions: HashMap<String, i64> = stored
+        .iter()
+        .map(|s| (s.site.id.to_string(), s.revision))
+        .collect();
+    if let Some(c) = atlas.catalog.collection_mut(crate::reference::SITES) {
+        c.set_revisions(&revisions);
+    }
+    atlas.store = Some(Arc::new(store));
+    atlas.revision = revision;
     tracing::info!(
         sites = sites.len(),
         load_ms = t_loaded.as_millis() as u64,
@@ -136,11 +158,23 @@ pub fn load_with(
     Ok(atlas)
 }
 
-/// What the service runs on: the published collections and the prepared reference layers.
-#[derive(Debug)]
+/// What the service runs on: the published collections, the prepared reference layers, and the store
+/// they came from (none for an atlas built from sites in memory).
 pub struct Atlas {
     pub catalog: Catalog,
     pub analyzer: Analyzer,
+    pub store: Option<Arc<dyn Store>>,
+    /// The store's latest version when the catalog was read from it.
+    pub revision: i64,
+}
+
+impl std::fmt::Debug for Atlas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Atlas")
+            .field("catalog", &self.catalog)
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Atlas {
@@ -149,7 +183,7 @@ impl Atlas {
     pub fn site_changed(&mut self, site: &Site) -> Result<(), serde_json::Error> {
         let extra = self.analyzer.site_analysis(site);
         match self.catalog.collection_mut(crate::reference::SITES) {
-            Some(c) => c.upsert_site(site, extra),
+            Some(c) => c.upsert_site(site, extra, None),
             None => Ok(()),
         }
     }
@@ -169,7 +203,218 @@ impl Atlas {
         let analyzer = config.analyzer(reference);
         let extra = analyzer.analyse_sites(sites);
         let catalog = Catalog::build(sites, &extra, reference)?;
-        Ok(Atlas { catalog, analyzer })
+        Ok(Atlas {
+            catalog,
+            analyzer,
+            store: None,
+            revision: 0,
+        })
+    }
+}
+
+/// What a running service publishes; replaced piecemeal as sites change.
+#[derive(Debug)]
+pub struct Live {
+    pub catalog: Catalog,
+    /// The sites' positions, for k-nearest queries (same order as the sites collection).
+    pub site_points: PointIndex,
+    /// The newest store version reflected here.
+    pub revision: i64,
+    /// Deleted sites and the version that deleted them, so a stale update cannot bring one back.
+    deleted: HashMap<String, i64>,
+}
+
+impl Live {
+    fn new(catalog: Catalog, revision: i64) -> Self {
+        let mut live = Live {
+            catalog,
+            site_points: PointIndex::new(&[]),
+            revision,
+            deleted: HashMap::new(),
+        };
+        live.reindex_points();
+        live
+    }
+
+    fn reindex_points(&mut self) {
+        let points: Vec<[f64; 2]> = self
+            .catalog
+            .collection(crate::reference::SITES)
+            .map(|c| {
+                c.features
+                    .iter()
+                    .filter_map(|f| match f.geometry {
+                        geo::Geometry::Point(p) => Some([p.x(), p.y()]),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.site_points = PointIndex::new(&points);
+    }
+
+    /// The newest version of `id` published here (a delete counts).
+    fn revision_of(&self, id: &str) -> Option<i64> {
+        let live = self
+            .catalog
+            .collection(crate::reference::SITES)
+            .and_then(|c| c.feature(id))
+            .and_then(|f| f.revision);
+        live.or_else(|| self.deleted.get(id).copied())
+    }
+}
+
+/// A site's new state, to publish: `None` once deleted. `revision` is the version that made it.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub id: SiteId,
+    pub site: Option<Site>,
+    pub revision: i64,
+}
+
+impl From<&Written> for Update {
+    fn from(w: &Written) -> Self {
+        Update {
+            id: w.id.clone(),
+            site: w.site.clone(),
+            revision: w.revision,
+        }
+    }
+}
+
+/// The running service's state: what is published, the analyzer, and the store edits go to. Readers
+/// share the published state; an edit re-analyses the changed sites outside the lock and swaps them
+/// in, so reads never wait for an analysis.
+pub struct Service {
+    live: RwLock<Live>,
+    pub analyzer: Analyzer,
+    pub store: Option<Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    pub fn new(atlas: Atlas) -> Self {
+        Service {
+            live: RwLock::new(Live::new(atlas.catalog, atlas.revision)),
+            analyzer: atlas.analyzer,
+            store: atlas.store,
+        }
+    }
+
+    /// The published state, to read.
+    pub fn live(&self) -> RwLockReadGuard<'_, Live> {
+        self.live.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-analyses the changed sites (in parallel) and publishes them; updates older than what is
+    /// already published are ignored.
+    pub fn publish(&self, updates: &[Update]) {
+        use rayon::prelude::*;
+        if updates.is_empty() {
+            return;
+        }
+        let analysed: Vec<_> = updates
+            .par_iter()
+            .map(|u| {
+                let extra = u.site.as_ref().map(|s| self.analyzer.site_analysis(s));
+                (u, extra)
+            })
+            .collect();
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        let mut changed = false;
+        for (u, extra) in analysed {
+            if live.revision_of(u.id.as_str()).is_some_and(|r| r >= u.revision) {
+                continue;
+            }
+            let Some(c) = live.catalog.collection_mut(crate::reference::SITES) else {
+                return;
+            };
+            match (&u.site, extra) {
+                (Some(site), Some(extra)) => {
+                    if let Err(e) = c.upsert_site(site, extra, Some(u.revision)) {
+                        tracing::error!(id = %u.id, error = %e, "cannot publish site");
+                        continue;
+                    }
+                    live.deleted.remove(u.id.as_str());
+                }
+                _ => {
+                    c.remove(u.id.as_str());
+                    live.deleted.insert(u.id.to_string(), u.revision);
+                }
+            }
+            changed = true;
+        }
+        if changed {
+            live.reindex_points();
+        }
+    }
+
+    /// Writes `changes` to the store in one transaction and publishes the result.
+    pub fn write(&self, changes: &[Change], author: &Author) -> Result<Vec<Written>, StoreError> {
+        self.write_with_progress(changes, author, &|| {})
+    }
+
+    /// [`Service::write`], telling `progress` of each change stored.
+    pub fn write_with_progress(
+        &self,
+        changes: &[Change],
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Written>, StoreError> {
+        let Some(store) = &self.store else {
+            return Err(StoreError::Backend {
+                path: "(none)".into(),
+                message: "this service runs without a store".into(),
+            });
+        };
+        let written = store.write(changes, author, progress)?;
+        let updates: Vec<Update> = written
+            .iter()
+            .filter(|w| w.op.is_some())
+            .map(Update::from)
+            .collect();
+        self.publish(&updates);
+        Ok(written)
+    }
+
+    /// Publishes what other processes (or this one) wrote to the store since the last look; returns
+    /// how many sites changed.
+    pub fn refresh(&self) -> Result<usize, StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let seen = self.live().revision;
+        if store.latest_revision()? <= seen {
+            return Ok(0);
+        }
+        let changed = store.changed_since(seen)?;
+        let mut updates = Vec::with_capacity(changed.len());
+        let mut newest = seen;
+        for (id, revision) in changed {
+            let current = store.get(&id)?;
+            newest = newest.max(revision);
+            updates.push(match current {
+                Some(Stored { site, revision }) => Update {
+                    id,
+                    site: Some(site),
+                    revision,
+                },
+                None => Update {
+                    id,
+                    site: None,
+                    revision,
+                },
+            });
+        }
+        self.publish(&updates);
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        live.revision = live.revision.max(newest);
+        Ok(updates.len())
     }
 }
 

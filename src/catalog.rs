@@ -20,6 +20,8 @@ pub struct CatalogFeature {
     pub geometry: geo::Geometry<f64>,
     pub properties: Map<String, Value>,
     pub geojson: Box<RawValue>,
+    /// For sites from the store: the number of the site's latest version (its ETag).
+    pub revision: Option<i64>,
 }
 
 /// One published collection.
@@ -132,6 +134,7 @@ impl Collection {
                     geometry,
                     properties,
                     geojson,
+                    revision: None,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -149,6 +152,7 @@ impl Collection {
                     geometry: f.geometry.clone(),
                     properties: f.properties.clone(),
                     geojson: feature_json(&f.id, &f.geometry, &f.properties)?,
+                    revision: None,
                 })
             })
             .collect::<Result<_, serde_json::Error>>()?;
@@ -185,6 +189,7 @@ impl Collection {
         &mut self,
         site: &Site,
         extra: Map<String, Value>,
+        revision: Option<i64>,
     ) -> Result<(), serde_json::Error> {
         let geometry = geo::Geometry::Point(site.location.to_geo());
         let mut properties = site.properties();
@@ -194,6 +199,7 @@ impl Collection {
             geojson: feature_json(site.id.as_str(), &geometry, &properties)?,
             geometry,
             properties,
+            revision,
         };
         match self.by_id.get(site.id.as_str()).copied() {
             Some(i) => {
@@ -209,6 +215,26 @@ impl Collection {
             }
         }
         Ok(())
+    }
+
+    /// Withdraws a feature; the last feature takes its place, so indexes stay dense.
+    pub fn remove(&mut self, id: &str) -> Option<CatalogFeature> {
+        let i = self.by_id.remove(id)?;
+        let last = self.features.len() - 1;
+        self.index.remove(i, &self.features[i].geometry);
+        if i != last {
+            self.index.remove(last, &self.features[last].geometry);
+            self.index.replace(i, None, &self.features[last].geometry);
+            self.by_id.insert(self.features[last].id.clone(), i);
+        }
+        Some(self.features.swap_remove(i))
+    }
+
+    /// Sets the revision of every feature whose id is in `revisions`.
+    pub fn set_revisions(&mut self, revisions: &HashMap<String, i64>) {
+        for f in &mut self.features {
+            f.revision = revisions.get(&f.id).copied();
+        }
     }
 
     /// The feature with this id.

@@ -8,6 +8,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::params::{self, Format};
 use super::respond::{self, GEOJSON, JSON};
+use crate::app::Live;
 use crate::catalog::Collection;
 use crate::reference::SITES;
 
@@ -65,9 +66,8 @@ fn only_json(f: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-fn sites(state: &AppState) -> Result<&Collection, ApiError> {
-    state
-        .catalog
+fn sites(live: &Live) -> Result<&Collection, ApiError> {
+    live.catalog
         .collection(SITES)
         .ok_or_else(|| ApiError::not_found("no sites collection"))
 }
@@ -81,7 +81,7 @@ async fn analyse(
     own: Option<String>,
 ) -> Result<crate::analysis::Proximity, ApiError> {
     let state = state.clone();
-    web::block(move || state.analyzer.proximity(lon, lat, own.as_deref()))
+    web::block(move || state.service.analyzer.proximity(lon, lat, own.as_deref()))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "analysis task failed");
@@ -133,7 +133,8 @@ pub async fn near_border(
             .and_then(Value::as_str)
             .is_some_and(|v| v.eq_ignore_ascii_case(w)),
     };
-    let c = sites(&state)?;
+    let live = state.service.live();
+    let c = sites(&live)?;
     let mut hits: Vec<(f64, usize)> = c
         .features
         .iter()
@@ -187,8 +188,9 @@ pub async fn nearest_sites(
     };
     let get = |k: &str| get(k).map(str::to_owned);
     let p = point(&get)?;
-    let c = sites(&state)?;
-    let features = state
+    let live = state.service.live();
+    let c = sites(&live)?;
+    let features = live
         .site_points
         .nearest_k(p, k)
         .into_iter()
@@ -216,22 +218,27 @@ pub async fn downstream(
 ) -> Result<HttpResponse, ApiError> {
     params::format_only(req.query_string()).and_then(|f| only_json(f.map(|_| "json")))?;
     let id = path.into_inner();
-    let c = sites(&state)?;
-    let site = c
-        .feature(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no site {id:?}")))?;
-    let geo::Geometry::Point(pt) = site.geometry else {
-        return Err(ApiError::internal());
+    // Copied out: the lock must not be held across the await below.
+    let (pt, own) = {
+        let live = state.service.live();
+        let c = sites(&live)?;
+        let site = c
+            .feature(&id)
+            .ok_or_else(|| ApiError::not_found(format!("no site {id:?}")))?;
+        let geo::Geometry::Point(pt) = site.geometry else {
+            return Err(ApiError::internal());
+        };
+        let own = site
+            .properties
+            .get("country")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        (pt, own)
     };
-    let own = site
-        .properties
-        .get("country")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
     let st = state.clone();
     let (lon, lat) = (pt.x(), pt.y());
     let (result, path) =
-        web::block(move || st.analyzer.proximity_with_path(lon, lat, own.as_deref()))
+        web::block(move || st.service.analyzer.proximity_with_path(lon, lat, own.as_deref()))
             .await
             .map_err(|_| ApiError::internal())?;
     let (Some(d), Some(walk)) = (result.downstream, path) else {

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::html::{self, esc};
 use super::params::{self, CRS84, Format};
 use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI};
-use crate::catalog::Collection;
+use crate::catalog::{Catalog, Collection};
 
 /// The conformance classes we implement.
 pub const CONFORMANCE: &[&str] = &[
@@ -25,9 +25,9 @@ fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
     json!({ "href": href, "rel": rel, "type": kind, "title": title })
 }
 
-fn collection_or_404<'a>(state: &'a AppState, id: &str) -> Result<&'a Collection, ApiError> {
-    state.catalog.collection(id).ok_or_else(|| {
-        let ids: Vec<&str> = state.catalog.collections.iter().map(|c| c.id()).collect();
+fn collection_or_404<'a>(catalog: &'a Catalog, id: &str) -> Result<&'a Collection, ApiError> {
+    catalog.collection(id).ok_or_else(|| {
+        let ids: Vec<&str> = catalog.collections.iter().map(|c| c.id()).collect();
         ApiError::not_found(format!(
             "no collection {id:?}; available: {}",
             ids.join(", ")
@@ -271,6 +271,8 @@ pub async fn collections(
     Ok(match respond::negotiate(&req, f) {
         Format::Json => {
             let docs: Vec<Value> = state
+                .service
+                .live()
                 .catalog
                 .collections
                 .iter()
@@ -287,6 +289,8 @@ pub async fn collections(
         }
         Format::Html => {
             let rows: String = state
+                .service
+                .live()
                 .catalog
                 .collections
                 .iter()
@@ -318,7 +322,8 @@ pub async fn collection(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
-    let c = collection_or_404(&state, &path)?;
+    let live = state.service.live();
+    let c = collection_or_404(&live.catalog, &path)?;
     Ok(match respond::negotiate(&req, f) {
         Format::Json => respond::send(
             &req,
@@ -379,7 +384,8 @@ pub async fn items(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let c = collection_or_404(&state, &path)?;
+    let live = state.service.live();
+    let c = collection_or_404(&live.catalog, &path)?;
     let p = params::parse_items(req.query_string(), c.spec.queryables)?;
     let matched = c.select(&p.selection);
     let rows: Vec<usize> = matched
@@ -545,7 +551,8 @@ pub async fn item(
 ) -> Result<HttpResponse, ApiError> {
     let (cid, fid) = path.into_inner();
     let f = params::format_only(req.query_string())?;
-    let c = collection_or_404(&state, &cid)?;
+    let live = state.service.live();
+    let c = collection_or_404(&live.catalog, &cid)?;
     let feature = c
         .feature(&fid)
         .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
@@ -636,12 +643,15 @@ fn geometry_kind(g: &geo::Geometry<f64>) -> &'static str {
 /// `GET /health`: the indexes are built before the server binds, so answering at all means ready.
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let counts: serde_json::Map<String, Value> = state
+        .service
+        .live()
         .catalog
         .collections
         .iter()
         .map(|c| (c.id().to_owned(), c.features.len().into()))
         .collect();
     let segments: serde_json::Map<String, Value> = state
+        .service
         .analyzer
         .segment_counts()
         .iter()
@@ -652,7 +662,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             "status": "ok",
             "collections": counts,
             "segment_index": segments,
-            "river_network": state.analyzer.network_summary(),
+            "river_network": state.service.analyzer.network_summary(),
         })
         .to_string(),
     )
@@ -665,15 +675,13 @@ pub async fn attribution(
 ) -> Result<HttpResponse, ApiError> {
     params::format_only(req.query_string())?;
     let text = state
+        .service
+        .live()
         .catalog
         .notices
-        .as_deref()
+        .clone()
         .ok_or_else(|| ApiError::not_found("this data directory has no README.md"))?;
-    Ok(respond::send(
-        &req,
-        "text/markdown; charset=utf-8",
-        text.to_owned(),
-    ))
+    Ok(respond::send(&req, "text/markdown; charset=utf-8", text))
 }
 
 /// Any path we do not serve.

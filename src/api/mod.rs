@@ -19,21 +19,16 @@ use actix_web::http::{Method, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, middleware, web};
 use futures_util::FutureExt;
 
-use crate::analysis::Analyzer;
-use crate::analysis::nearest::PointIndex;
-use crate::app::Atlas;
-use crate::catalog::Catalog;
+use crate::app::{Atlas, Service as AtlasService};
 use error::ApiError;
 
 pub use handlers::CONFORMANCE;
 
-/// What every handler reads: the catalog and the pre-rendered API definition.
+/// What every handler reads: the live service (catalog, analyzer, store) and the pre-rendered API
+/// definition.
 #[derive(Debug)]
 pub struct AppState {
-    pub catalog: Catalog,
-    pub analyzer: Analyzer,
-    /// The sites' positions, for k-nearest queries (same order as the sites collection).
-    site_points: PointIndex,
+    pub service: AtlasService,
     openapi: String,
     base_url: Option<String>,
 }
@@ -42,23 +37,8 @@ impl AppState {
     /// Wraps a built atlas for serving.
     pub fn new(atlas: Atlas) -> Self {
         let openapi = openapi::document(&atlas.catalog).to_string();
-        let points: Vec<[f64; 2]> = atlas
-            .catalog
-            .collection(crate::reference::SITES)
-            .map(|c| {
-                c.features
-                    .iter()
-                    .filter_map(|f| match f.geometry {
-                        geo::Geometry::Point(p) => Some([p.x(), p.y()]),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         AppState {
-            catalog: atlas.catalog,
-            analyzer: atlas.analyzer,
-            site_points: PointIndex::new(&points),
+            service: AtlasService::new(atlas),
             openapi,
             base_url: None,
         }

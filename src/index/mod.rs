@@ -161,6 +161,16 @@ impl FeatureIndex {
         self.tree.size() == 0
     }
 
+    /// Removes entry `i`, whose geometry is `g`.
+    pub fn remove(&mut self, i: usize, g: &geo::Geometry<f64>) {
+        if let Some(r) = g.bounding_rect() {
+            self.tree.remove(&GeomWithData::new(
+                Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                i,
+            ));
+        }
+    }
+
     /// Re-indexes entry `i`: drops its old envelope (`old`, if it had one) and adds `new`'s.
     pub fn replace(
         &mut self,

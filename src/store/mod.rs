@@ -1,15 +1,22 @@
-//! Durable storage of the inventory. [`SiteStore`] is the boundary; [`GpkgStore`] keeps the sites in a
-//! GeoPackage through GDAL, so the file itself opens in QGIS.
+//! Durable storage of the inventory of record. [`SiteStore`] is the boundary for sites and their
+//! history, [`TokenStore`] for API tokens; [`GpkgStore`] implements both on one GeoPackage file, so
+//! the file itself opens in QGIS and a PostGIS backend can follow without touching the API layer.
+//!
+//! Every write is one transaction; every change to a site is kept as a [`Version`] (who, when, what
+//! changed, why), so nothing is ever lost: a deleted site stays in its history and can be restored.
 
 mod gpkg;
+mod gpkg_blob;
 
 pub use gpkg::GpkgStore;
 
+use serde::Serialize;
+use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::model::{ModelError, Site};
+use crate::model::{ModelError, Site, SiteId};
 
-/// Why the store failed.
+/// Why the store failed or refused a write.
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("store {path}: {message}")]
@@ -22,6 +29,22 @@ pub enum StoreError {
     },
     #[error("store {path}: duplicate site id {id:?}")]
     DuplicateId { path: String, id: String },
+    /// The site changed since the revision the writer last saw.
+    #[error("site {id:?} is at revision {actual}, not {expected}: it was changed by someone else")]
+    Conflict {
+        id: String,
+        expected: i64,
+        actual: i64,
+    },
+    #[error("no site {id:?}")]
+    NotFound { id: String },
+    #[error("site {id:?} already exists")]
+    Exists { id: String },
+    #[error("site {id:?} has no version {version}")]
+    NoSuchVersion { id: String, version: i64 },
+    /// Another process held the store's write lock for too long.
+    #[error("store {path} is busy (another process is writing); try again")]
+    Busy { path: String },
 }
 
 /// The sites a new store starts with, and a fingerprint of where they came from.
@@ -33,11 +56,226 @@ pub struct Seed {
     pub origin: String,
 }
 
-/// Where sites are kept.
-pub trait SiteStore {
-    /// Every site, ordered by id.
-    fn load_sites(&self) -> Result<Vec<Site>, StoreError>;
+/// A site as stored, with the number of its latest version: it changes with every write to the
+/// site, so it serves as the site's ETag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub site: Site,
+    pub revision: i64,
+}
+
+/// What a version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    Restore,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Delete => "delete",
+            Op::Restore => "restore",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "create" => Op::Create,
+            "update" => Op::Update,
+            "delete" => Op::Delete,
+            "restore" => Op::Restore,
+            _ => return None,
+        })
+    }
+}
+
+/// One recorded change of one site.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Version {
+    pub version: i64,
+    pub site_id: String,
+    pub op: Op,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    /// `{field: {"old": …, "new": …}}` for every field that changed.
+    pub changes: Map<String, Value>,
+    /// The site's properties after the change (before it, for a delete).
+    pub properties: Map<String, Value>,
+}
+
+/// Who writes, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Author {
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+/// What the writer believes about the site's current state; checked inside the transaction, so two
+/// editors can never silently overwrite each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Whatever is there (imports: upsert by id).
+    Any,
+    /// The site must not exist (create).
+    Absent,
+    /// The site must exist at exactly this revision.
+    Revision(i64),
+}
+
+/// One change in a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Create or replace the site. A site equal to the stored one is left alone and gets no version.
+    Put { site: Site, expect: Expect },
+    /// Put back the state a site had at `version` (also after a delete).
+    Restore {
+        id: SiteId,
+        version: i64,
+        expect: Expect,
+    },
+    Delete { id: SiteId, expect: Expect },
+}
+
+/// The outcome of one change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub id: SiteId,
+    /// `None` when the change changed nothing.
+    pub op: Option<Op>,
+    /// The site's revision after the write (that of the delete, for a delete).
+    pub revision: i64,
+    /// The site after the write; `None` once deleted.
+    pub site: Option<Site>,
+}
+
+/// Where sites and their history are kept.
+pub trait SiteStore: Send + Sync {
+    /// Every current site, ordered by id.
+    fn load_sites(&self) -> Result<Vec<Stored>, StoreError>;
+
+    /// The current state of one site.
+    fn get(&self, id: &SiteId) -> Result<Option<Stored>, StoreError>;
+
+    /// Applies `changes` in one transaction: all of them or, on any error, none. `progress` is told of
+    /// each change applied.
+    fn write(
+        &self,
+        changes: &[Change],
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Written>, StoreError>;
+
+    /// Every version of one site, newest first (empty if the site never existed).
+    fn history(&self, id: &SiteId) -> Result<Vec<Version>, StoreError>;
+
+    /// The number of the newest version of any site (0 for none): it grows with every write, from
+    /// whichever process.
+    fn latest_revision(&self) -> Result<i64, StoreError>;
+
+    /// The sites changed by versions newer than `revision`, each with its newest version number.
+    fn changed_since(&self, revision: i64) -> Result<Vec<(SiteId, i64)>, StoreError>;
 
     /// The [`Seed::origin`] the store was created from, if it recorded one.
     fn seed_origin(&self) -> Result<Option<String>, StoreError>;
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read when reads are not public.
+    Reader,
+    /// Create, change and delete sites in the granted countries.
+    Editor,
+    /// Everything, including imports.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "reader" => Ok(Role::Reader),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role {other:?}: expected reader, editor or admin"
+            )),
+        }
+    }
+}
+
+/// A stored API token: its public id and a hash of its secret, never the secret itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenRecord {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+    /// ISO3 codes an editor may change sites in.
+    pub countries: Vec<String>,
+    /// PHC string (argon2id).
+    #[serde(skip)]
+    pub hash: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// Where API tokens are kept.
+pub trait TokenStore: Send + Sync {
+    fn add_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Marks a token revoked; false if there is no such (unrevoked) token.
+    fn revoke_token(&self, token_id: &str) -> Result<bool, StoreError>;
+}
+
+/// Both halves of the store, as the service needs them.
+pub trait Store: SiteStore + TokenStore {}
+
+impl<T: SiteStore + TokenStore> Store for T {}
+
+/// `{field: {"old": …, "new": …}}` between two states of a site (either may be absent).
+pub fn diff(old: Option<&Site>, new: Option<&Site>) -> Map<String, Value> {
+    let empty = Map::new();
+    let a = old.map(Site::properties);
+    let b = new.map(Site::properties);
+    let a = a.as_ref().unwrap_or(&empty);
+    let b = b.as_ref().unwrap_or(&empty);
+    let mut out = Map::new();
+    for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+        let x = a.get(key).unwrap_or(&Value::Null);
+        let y = b.get(key).unwrap_or(&Value::Null);
+        let is_empty = |v: &Value| match v {
+            Value::Null => true,
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if x != y && !(is_empty(x) && is_empty(y)) {
+            let mut change = Map::new();
+            change.insert("old".into(), x.clone());
+            change.insert("new".into(), y.clone());
+            out.insert(key.clone(), Value::Object(change));
+        }
+    }
+    out
 }
