@@ -15,7 +15,9 @@ use crate::catalog::Catalog;
 use crate::model::{Site, SiteId};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
-use crate::store::{Author, Change, GpkgStore, Seed, SiteStore, Store, StoreError, Stored, Written};
+use crate::store::{
+    Author, Change, GpkgStore, Seed, SiteStore, Store, StoreError, Stored, Written,
+};
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -328,7 +330,10 @@ impl Service {
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         let mut changed = false;
         for (u, extra) in analysed {
-            if live.revision_of(u.id.as_str()).is_some_and(|r| r >= u.revision) {
+            if live
+                .revision_of(u.id.as_str())
+                .is_some_and(|r| r >= u.revision)
+            {
                 continue;
             }
             let Some(c) = live.catalog.collection_mut(crate::reference::SITES) else {

@@ -15,6 +15,7 @@
 pub mod analysis;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod geodesy;
 pub mod index;

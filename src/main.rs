@@ -23,10 +23,10 @@ struct Cli {
 #[derive(Args)]
 struct Sources {
     /// GeoPackage holding the inventory; created and seeded from --data on first start.
-    #[arg(long, default_value = "atlas.gpkg")]
+    #[arg(long, default_value = "atlas.gpkg", global = true)]
     store: PathBuf,
     /// Directory with the reference layers and the seed inventory.
-    #[arg(long, default_value = "data")]
+    #[arg(long, default_value = "data", global = true)]
     data: PathBuf,
 }
 
@@ -94,11 +94,44 @@ enum Command {
         /// Public URL prefix for links (e.g. https://atlas.example.org); default: from each request.
         #[arg(long)]
         base_url: Option<String>,
+        /// Largest request body accepted (edits, imports), in megabytes.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        max_body_mb: u64,
+        /// Require a token (any role) for reads too; by default reads are public.
+        #[arg(long)]
+        private_reads: bool,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
         sources: Sources,
     },
+    /// Manage the API tokens kept in the store.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        #[command(flatten)]
+        sources: Sources,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it (once: only its hash is kept).
+    Create {
+        /// reader, editor or admin.
+        #[arg(long)]
+        role: String,
+        /// For editors: the ISO3 codes of the countries whose sites the token may change (KGZ,TJK).
+        #[arg(long, value_delimiter = ',')]
+        countries: Vec<String>,
+        /// Who holds the token; recorded in the history of every change made with it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (never their secrets).
+    List,
+    /// Revoke a token by its id (as `token list` shows it).
+    Revoke { id: String },
 }
 
 fn init_tracing() {
@@ -129,9 +162,119 @@ fn main() -> ExitCode {
             bind,
             workers,
             base_url,
+            max_body_mb,
+            private_reads,
             analysis,
             sources,
-        } => serve(&bind, workers, base_url.as_deref(), &analysis, &sources),
+        } => serve(
+            &bind,
+            workers,
+            base_url.as_deref(),
+            &ServeLimits {
+                max_body_bytes: (max_body_mb * 1024 * 1024) as usize,
+                private_reads,
+            },
+            &analysis,
+            &sources,
+        ),
+        Command::Token { action, sources } => token(action, &sources),
+    }
+}
+
+struct ServeLimits {
+    max_body_bytes: usize,
+    private_reads: bool,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn token(action: TokenAction, sources: &Sources) -> ExitCode {
+    use tailings_atlas::store::{Role, TokenStore};
+    let store = match tailings_atlas::app::open_store(&sources.store, &sources.data) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match action {
+        TokenAction::Create {
+            role,
+            countries,
+            name,
+        } => {
+            let role: Role = match role.parse() {
+                Ok(r) => r,
+                Err(e) => return fail(format!("--role: {e}")),
+            };
+            let mut codes = Vec::new();
+            for c in countries.iter().filter(|c| !c.trim().is_empty()) {
+                match tailings_atlas::model::Iso3::parse(c, "countries") {
+                    Ok(code) => codes.push(code.as_str().to_owned()),
+                    Err(e) => return fail(format!("--countries: {e}")),
+                }
+            }
+            if role == Role::Editor && codes.is_empty() {
+                return fail(
+                    "--countries: an editor needs at least one country (e.g. --countries KGZ,TJK)",
+                );
+            }
+            if role != Role::Editor && !codes.is_empty() {
+                return fail(format!(
+                    "--countries: only editors are limited to countries; a {} token is not",
+                    role.as_str()
+                ));
+            }
+            if name.trim().is_empty() {
+                return fail("--name: must not be empty");
+            }
+            let (record, text) = match tailings_atlas::auth::new_token(name.trim(), role, &codes) {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = store.add_token(&record) {
+                return fail(e);
+            }
+            eprintln!(
+                "created token {} ({}{}) for {:?}; it is shown only now:",
+                record.token_id,
+                role.as_str(),
+                if codes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", codes.join(","))
+                },
+                record.name
+            );
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        TokenAction::List => match store.tokens() {
+            Ok(tokens) => {
+                println!("id\trole\tcountries\tname\tcreated\trevoked");
+                for t in tokens {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        t.token_id,
+                        t.role.as_str(),
+                        t.countries.join(","),
+                        t.name,
+                        t.created_at,
+                        t.revoked_at.as_deref().unwrap_or("-")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        TokenAction::Revoke { id } => match store.revoke_token(id.trim()) {
+            Ok(true) => {
+                eprintln!("revoked token {id}");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => fail(format!("no active token {id:?} (see `token list`)")),
+            Err(e) => fail(e),
+        },
     }
 }
 
@@ -199,6 +342,7 @@ fn serve(
     bind: &str,
     workers: Option<usize>,
     base_url: Option<&str>,
+    limits: &ServeLimits,
     analysis: &AnalysisArgs,
     sources: &Sources,
 ) -> ExitCode {
@@ -232,7 +376,10 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let mut state = AppState::new(atlas);
+    let mut state = AppState::new(atlas).with_max_body_bytes(limits.max_body_bytes);
+    if limits.private_reads {
+        state = state.with_private_reads();
+    }
     if let Some(url) = base_url {
         state = state.with_base_url(url);
     }

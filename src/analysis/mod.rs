@@ -261,6 +261,14 @@ impl Analyzer {
 
     /// The exposure of one point; `own_country` (e.g. a site's declared country) decides the
     /// neighbour across the border when the point's polygon cannot.
+    /// The country (ISO3) a point lies in, or nearest to within the documented tolerance.
+    pub fn locate_country(&self, lon: f64, lat: f64) -> Option<String> {
+        match self.countries.locate([lon, lat], COUNTRY_TOLERANCE_M) {
+            CountryMatch::Inside(c) | CountryMatch::Nearest(c, _) => Some(c),
+            CountryMatch::None => None,
+        }
+    }
+
     pub fn proximity(&self, lon: f64, lat: f64, own_country: Option<&str>) -> Proximity {
         self.proximity_and_snap(lon, lat, own_country).0
     }

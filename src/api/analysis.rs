@@ -237,10 +237,13 @@ pub async fn downstream(
     };
     let st = state.clone();
     let (lon, lat) = (pt.x(), pt.y());
-    let (result, path) =
-        web::block(move || st.service.analyzer.proximity_with_path(lon, lat, own.as_deref()))
-            .await
-            .map_err(|_| ApiError::internal())?;
+    let (result, path) = web::block(move || {
+        st.service
+            .analyzer
+            .proximity_with_path(lon, lat, own.as_deref())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
     let (Some(d), Some(walk)) = (result.downstream, path) else {
         return Err(ApiError::not_found(format!(
             "site {id:?} has no downstream path: {}",

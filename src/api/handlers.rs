@@ -582,7 +582,11 @@ pub async fn item(
                     c.spec.title
                 ),
             ]);
-            respond::send(&req, GEOJSON, doc.to_string())
+            match feature.revision {
+                // A site's ETag is its version in the store: what If-Match must name to change it.
+                Some(r) => respond::with_etag(&req, GEOJSON, format!("\"{r}\""), doc.to_string()),
+                None => respond::send(&req, GEOJSON, doc.to_string()),
+            }
         }
         Format::Html => {
             let geom = match &feature.geometry {

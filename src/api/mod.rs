@@ -2,6 +2,7 @@
 //! JSON here and nowhere else.
 
 mod analysis;
+pub mod edit;
 pub mod error;
 mod handlers;
 mod html;
@@ -19,29 +20,99 @@ use actix_web::http::{Method, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, middleware, web};
 use futures_util::FutureExt;
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use crate::app::{Atlas, Service as AtlasService};
+use crate::auth::Authenticator;
+use crate::store::{Store, StoreError, TokenRecord, TokenStore};
+
+/// The token half of a [`Store`], as the authenticator wants it.
+struct TokenView(Arc<dyn Store>);
+
+impl TokenStore for TokenView {
+    fn add_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        self.0.add_token(t)
+    }
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.0.tokens()
+    }
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.0.token(id)
+    }
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        self.0.revoke_token(id)
+    }
+}
 use error::ApiError;
 
 pub use handlers::CONFORMANCE;
 
 /// What every handler reads: the live service (catalog, analyzer, store) and the pre-rendered API
 /// definition.
-#[derive(Debug)]
 pub struct AppState {
     pub service: AtlasService,
     openapi: String,
     base_url: Option<String>,
+    /// Checks bearer tokens; `None` without a store (then nothing can be changed).
+    auth: Option<Authenticator>,
+    /// Request bodies above this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Whether reads need no token.
+    pub public_reads: bool,
+    /// The properties the analysis adds to a site: read-only, ignored in request bodies.
+    computed_fields: HashSet<String>,
+}
+
+/// The default request body limit: 20 MB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("base_url", &self.base_url)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("public_reads", &self.public_reads)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
     /// Wraps a built atlas for serving.
     pub fn new(atlas: Atlas) -> Self {
         let openapi = openapi::document(&atlas.catalog).to_string();
+        let auth = atlas.store.clone().map(|s| {
+            let tokens: Arc<dyn crate::store::TokenStore> = Arc::new(TokenView(s));
+            Authenticator::new(tokens)
+        });
+        let service = AtlasService::new(atlas);
+        let computed_fields = service
+            .analyzer
+            .point_analysis([70.0, 41.0], None, None, None)
+            .keys()
+            .cloned()
+            .collect();
         AppState {
-            service: AtlasService::new(atlas),
+            service,
             openapi,
             base_url: None,
+            auth,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            public_reads: true,
+            computed_fields,
         }
+    }
+
+    /// Sets the request body limit.
+    pub fn with_max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
+    /// Makes every read need a token (any role).
+    pub fn with_private_reads(mut self) -> Self {
+        self.public_reads = false;
+        self
     }
 
     /// Links start with `base_url` (from [`check_base_url`]) instead of the scheme and host the client
@@ -97,11 +168,48 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/api", handlers::api))
         .service(get_resource("/collections", handlers::collections))
         .service(get_resource("/collections/{id}", handlers::collection))
-        .service(get_resource("/collections/{id}/items", handlers::items))
+        .service(
+            web::resource("/collections/{id}/items")
+                .route(web::route().method(Method::GET).to(handlers::items))
+                .route(web::route().method(Method::HEAD).to(handlers::items))
+                .route(web::route().method(Method::POST).to(edit::create))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    ApiError::method_not_allowed_on(
+                        req.method().as_str(),
+                        req.path(),
+                        "GET, HEAD, POST",
+                    )
+                    .error_response()
+                })),
+        )
+        .service(
+            web::resource("/collections/{id}/items/{fid}")
+                .route(web::route().method(Method::GET).to(handlers::item))
+                .route(web::route().method(Method::HEAD).to(handlers::item))
+                .route(web::route().method(Method::PUT).to(edit::replace))
+                .route(web::route().method(Method::PATCH).to(edit::patch))
+                .route(web::route().method(Method::DELETE).to(edit::delete))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    ApiError::method_not_allowed_on(
+                        req.method().as_str(),
+                        req.path(),
+                        "GET, HEAD, PUT, PATCH, DELETE",
+                    )
+                    .error_response()
+                })),
+        )
         .service(get_resource(
-            "/collections/{id}/items/{fid}",
-            handlers::item,
+            "/collections/sites/items/{fid}/history",
+            edit::history,
         ))
+        .service(
+            web::resource("/collections/sites/items/{fid}/restore")
+                .route(web::route().method(Method::POST).to(edit::restore))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    ApiError::method_not_allowed_on(req.method().as_str(), req.path(), "POST")
+                        .error_response()
+                })),
+        )
         .service(get_resource(
             "/collections/sites/items/{fid}/downstream",
             analysis::downstream,
@@ -116,9 +224,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
 fn cors() -> actix_cors::Cors {
     actix_cors::Cors::default()
         .allow_any_origin()
-        .allowed_methods(["GET", "HEAD", "OPTIONS"])
+        .allowed_methods(["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
         .allow_any_header()
-        .expose_headers(["ETag"])
+        .expose_headers(["ETag", "Location"])
         .max_age(86_400)
 }
 
@@ -171,6 +279,27 @@ pub fn app_with(
                         tracing::error!(%path, "handler panicked");
                         Err(ApiError::internal().into())
                     }
+                }
+            }
+        })
+        // Reads need a token only when the operator said so; the landing page, conformance, API
+        // definition and health stay open so clients can discover the service.
+        .wrap_fn(|req, srv| {
+            let refusal = req.app_data::<web::Data<AppState>>().and_then(|state| {
+                let open = state.public_reads
+                    || !matches!(*req.method(), Method::GET | Method::HEAD)
+                    || matches!(req.path(), "/" | "/conformance" | "/api" | "/health");
+                if open {
+                    return None;
+                }
+                edit::grant(req.request(), state).err()
+            });
+            let fut = refusal.is_none().then(|| srv.call(req));
+            async move {
+                match (refusal, fut) {
+                    (Some(e), _) => Err(e.into()),
+                    (None, Some(fut)) => fut.await,
+                    (None, None) => Err(ApiError::internal().into()),
                 }
             }
         })
@@ -246,6 +375,23 @@ pub fn server(
     workers: Option<usize>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let state = web::Data::new(state);
+    // Other processes (a CLI import, another server) may write to the same store: look for their
+    // changes every second and publish them, so no restart is needed.
+    if state.service.store.is_some() {
+        let watched = state.clone();
+        std::thread::Builder::new()
+            .name("store-watch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    match watched.service.refresh() {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(sites = n, "published changes from the store"),
+                        Err(e) => tracing::warn!(error = %e, "cannot read changes from the store"),
+                    }
+                }
+            })?;
+    }
     let mut http = HttpServer::new(move || app(state.clone())).on_connect(|conn, _| {
         // Compressed bodies go out in several writes; with Nagle's algorithm on, each waits for the
         // client's delayed ACK (~40 ms) on keep-alive connections.

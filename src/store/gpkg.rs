@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 
 use super::gpkg_blob;
 use super::{
-    Author, Change, Expect, Op, Role, Seed, SiteStore, Stored, StoreError, TokenRecord,
-    TokenStore, Version, Written, diff,
+    Author, Change, Expect, Op, Role, Seed, SiteStore, StoreError, Stored, TokenRecord, TokenStore,
+    Version, Written, diff,
 };
 use crate::model::{Site, SiteDraft, SiteId};
 
@@ -319,9 +319,9 @@ impl GpkgStore {
         });
         match site {
             Ok(site) => Ok(Stored { site, revision }),
-            Err(StoreError::InvalidRow { path, source, .. }) => Err(self.err(format!(
-                "site {id:?} cannot be read ({path}): {source}"
-            ))),
+            Err(StoreError::InvalidRow { path, source, .. }) => {
+                Err(self.err(format!("site {id:?} cannot be read ({path}): {source}")))
+            }
             Err(e) => Err(e),
         }
     }
@@ -359,7 +359,12 @@ impl GpkgStore {
         Site::try_from(draft).map_err(|e| self.err(format!("version {version} of {id}: {e}")))
     }
 
-    fn check(&self, id: &SiteId, current: Option<&Stored>, expect: Expect) -> Result<(), StoreError> {
+    fn check(
+        &self,
+        id: &SiteId,
+        current: Option<&Stored>,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
         match (expect, current) {
             (Expect::Any, _) | (Expect::Absent, None) => Ok(()),
             (Expect::Absent, Some(_)) => Err(StoreError::Exists { id: id.to_string() }),
@@ -441,7 +446,11 @@ impl GpkgStore {
             Change::Put { site, expect } => {
                 let current = self.get_in(conn, site.id.as_str())?;
                 self.check(&site.id, current.as_ref(), *expect)?;
-                let op = if current.is_some() { Op::Update } else { Op::Create };
+                let op = if current.is_some() {
+                    Op::Update
+                } else {
+                    Op::Create
+                };
                 let rev = self.put_in(conn, site, current.as_ref(), op, at, author)?;
                 Ok(Written {
                     id: site.id.clone(),
@@ -710,9 +719,11 @@ impl SiteStore for GpkgStore {
 
     fn latest_revision(&self) -> Result<i64, StoreError> {
         let conn = self.lock();
-        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM site_versions", [], |r| {
-            r.get(0)
-        })
+        conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM site_versions",
+            [],
+            |r| r.get(0),
+        )
         .map_err(|e| self.sql(e))
     }
 
@@ -724,7 +735,9 @@ impl SiteStore for GpkgStore {
             )
             .map_err(|e| self.sql(e))?;
         let ids = stmt
-            .query_map([revision], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([revision], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(|e| self.sql(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.sql(e))?;
@@ -875,7 +888,12 @@ mod tests {
     }
 
     fn sites_of(store: &GpkgStore) -> Vec<Site> {
-        store.load_sites().unwrap().into_iter().map(|s| s.site).collect()
+        store
+            .load_sites()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.site)
+            .collect()
     }
 
     fn author(actor: &str) -> Author {
@@ -932,7 +950,10 @@ mod tests {
                 &|| {},
             )
             .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { expected, actual, .. } if expected == r0 && actual == r1), "{err}");
+        assert!(
+            matches!(err, StoreError::Conflict { expected, actual, .. } if expected == r0 && actual == r1),
+            "{err}"
+        );
         assert_eq!(store.get(&id).unwrap().unwrap().site, changed);
 
         // Writing the same site again is not a change.

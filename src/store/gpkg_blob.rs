@@ -106,7 +106,12 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         let blob: Option<Vec<u8>> = ctx.get(0)?;
         Ok(blob.map(|b| envelope(&b).is_none() as i64))
     })?;
-    for (name, k) in [("ST_MinX", 0), ("ST_MaxX", 1), ("ST_MinY", 2), ("ST_MaxY", 3)] {
+    for (name, k) in [
+        ("ST_MinX", 0),
+        ("ST_MaxX", 1),
+        ("ST_MinY", 2),
+        ("ST_MaxY", 3),
+    ] {
         conn.create_scalar_function(name, 1, flags, move |ctx| {
             let blob: Option<Vec<u8>> = ctx.get(0)?;
             Ok(blob.and_then(|b| envelope(&b)).map(|e| e[k]))

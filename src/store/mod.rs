@@ -134,14 +134,20 @@ pub enum Expect {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Create or replace the site. A site equal to the stored one is left alone and gets no version.
-    Put { site: Site, expect: Expect },
+    Put {
+        site: Site,
+        expect: Expect,
+    },
     /// Put back the state a site had at `version` (also after a delete).
     Restore {
         id: SiteId,
         version: i64,
         expect: Expect,
     },
-    Delete { id: SiteId, expect: Expect },
+    Delete {
+        id: SiteId,
+        expect: Expect,
+    },
 }
 
 /// The outcome of one change.

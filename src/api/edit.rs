@@ -1,0 +1,711 @@
+//! Changes to the inventory over HTTP: OGC API – Features Part 4 (create, replace, update, delete) on
+//! the sites collection, a site's history and its restoration. Every change needs a bearer token
+//! with the right to the site's country, and every change to an existing site needs `If-Match` with
+//! the site's current ETag, so that two editors never silently overwrite each other.
+
+use std::collections::HashSet;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::respond::{self, GEOJSON, JSON};
+use crate::auth::{AuthError, Grant};
+use crate::model::{Site, SiteDraft, SiteId};
+use crate::reference::SITES;
+use crate::store::{Author, Change, Expect, Role, StoreError, Written};
+
+/// The site fields a client may send; everything the analysis adds is read-only and ignored.
+const SITE_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "local_name",
+    "kind",
+    "activity",
+    "country",
+    "status",
+    "status_note",
+    "precision",
+    "volume_m3",
+    "tonnage_t",
+    "dam_height_m",
+    "area_m2",
+    "substances",
+    "receiving_river",
+    "sources",
+    "attributes",
+];
+
+/// The header that carries a change's reason into the history.
+pub const REASON_HEADER: &str = "X-Change-Reason";
+
+/// The grant of the request's bearer token.
+pub fn grant(req: &HttpRequest, state: &AppState) -> Result<Grant, ApiError> {
+    let Some(auth) = &state.auth else {
+        return Err(ApiError::method_not_allowed_on(
+            req.method().as_str(),
+            req.path(),
+            "GET, HEAD",
+        ));
+    };
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized(AuthError::Missing.to_string()))?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized(AuthError::Malformed.to_string()))?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+    auth.authenticate(token).map_err(|e| match e {
+        AuthError::Store(e) => store_error(e),
+        AuthError::Hash(_) => ApiError::internal(),
+        e => ApiError::unauthorized(e.to_string()),
+    })
+}
+
+/// Maps a refused or failed store write to HTTP.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { .. } => ApiError::precondition_failed(format!(
+            "If-Match: {e}; fetch the site again and re-apply your change"
+        )),
+        StoreError::NotFound { .. } | StoreError::NoSuchVersion { .. } => {
+            ApiError::not_found(e.to_string())
+        }
+        StoreError::Exists { .. } => ApiError::conflict(e.to_string()),
+        StoreError::Busy { .. } => ApiError::busy(e.to_string()),
+        other => {
+            tracing::error!(error = %other, "store write failed");
+            ApiError::internal()
+        }
+    }
+}
+
+/// The body, refused with 413 past the limit (checked against `Content-Length` first, then while
+/// reading, for chunked bodies).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::too_large(format!(
+            "the request body is larger than the limit of {} bytes (serve --max-body-mb)",
+            limit
+        ))
+    };
+    if let Some(n) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && n > limit
+    {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_body(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// 415 unless the body's media type is one of `allowed`.
+pub fn check_content_type(req: &HttpRequest, allowed: &[&str]) -> Result<(), ApiError> {
+    let given = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = given.split(';').next().unwrap_or("").trim();
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(media)) {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type: {} is not accepted here; send {}",
+            if given.is_empty() {
+                "(none)".to_owned()
+            } else {
+                format!("{given:?}")
+            },
+            allowed.join(" or ")
+        )))
+    }
+}
+
+/// The revision named by `If-Match` (428 without one).
+fn if_match(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
+    let value = req
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::precondition_required(
+                "If-Match is required to change a site: send the ETag of the version you edited",
+            )
+        })?;
+    if value.trim() == "*" {
+        return Ok(current);
+    }
+    for tag in value.split(',') {
+        let bare = tag.trim().trim_start_matches("W/").trim_matches('"');
+        if let Ok(r) = bare.parse::<i64>()
+            && r == current
+        {
+            return Ok(r);
+        }
+    }
+    Err(ApiError::precondition_failed(format!(
+        "If-Match: {value} is not the current version of this site (ETag \"{current}\"); it was changed \
+         by someone else: fetch it again and re-apply your change"
+    )))
+}
+
+fn author(req: &HttpRequest, grant: &Grant) -> Author {
+    let reason = req
+        .headers()
+        .get(REASON_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    Author {
+        actor: grant.actor(),
+        reason,
+    }
+}
+
+/// 403 unless `grant` covers every state of the change: the old site (if any) and the new one, each
+/// by its declared country and by the country its position falls in.
+fn authorize(
+    state: &AppState,
+    grant: &Grant,
+    old: Option<&Site>,
+    new: Option<&Site>,
+) -> Result<(), ApiError> {
+    match grant.role {
+        Role::Admin => return Ok(()),
+        Role::Reader => {
+            return Err(ApiError::forbidden(format!(
+                "token {} has the reader role and may not change sites",
+                grant.token_id
+            )));
+        }
+        Role::Editor => {}
+    }
+    for site in old.into_iter().chain(new) {
+        let declared = site.country.as_str();
+        let located = state
+            .service
+            .analyzer
+            .locate_country(site.location.lon(), site.location.lat());
+        for (what, country) in [
+            ("country", Some(declared)),
+            ("location", located.as_deref()),
+        ] {
+            if let Some(c) = country
+                && !grant.covers(c)
+            {
+                return Err(ApiError::forbidden(format!(
+                    "token {} may change sites in {} only; site {} has {what} {c}",
+                    grant.token_id,
+                    grant.countries.join(", "),
+                    site.id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The flat site properties of a GeoJSON Feature body, with the position from its Point geometry.
+fn feature_properties(body: &[u8]) -> Result<(Option<String>, Map<String, Value>), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(mut feature) = value else {
+        return Err(ApiError::bad_body(
+            "the body must be a GeoJSON Feature object",
+        ));
+    };
+    match feature.get("type") {
+        Some(Value::String(t)) if t == "Feature" => {}
+        other => {
+            return Err(ApiError::bad_body(format!(
+                "type: expected \"Feature\", got {}",
+                other.map_or("nothing".to_owned(), Value::to_string)
+            )));
+        }
+    }
+    let id = match feature.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(ApiError::bad_body(format!(
+                "id: must be a string, got {other}"
+            )));
+        }
+    };
+    let mut props = match feature.remove("properties") {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => Map::new(),
+        Some(other) => {
+            return Err(ApiError::bad_body(format!(
+                "properties: must be an object, got {other}"
+            )));
+        }
+    };
+    if let Some((lon, lat)) = point_geometry(feature.get("geometry"))? {
+        props.insert("lon".into(), lon.into());
+        props.insert("lat".into(), lat.into());
+    }
+    Ok((id, props))
+}
+
+/// A Point geometry's position; `None` if there is no geometry.
+fn point_geometry(g: Option<&Value>) -> Result<Option<(f64, f64)>, ApiError> {
+    let g = match g {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(g)) => g,
+        Some(other) => {
+            return Err(ApiError::bad_body(format!(
+                "geometry: must be a GeoJSON geometry object, got {other}"
+            )));
+        }
+    };
+    match g.get("type").and_then(Value::as_str) {
+        Some("Point") => {}
+        Some(other) => {
+            return Err(ApiError::bad_body(format!(
+                "geometry: sites are points; expected a Point, got {other}"
+            )));
+        }
+        None => return Err(ApiError::bad_body("geometry.type: missing")),
+    }
+    let coords = g
+        .get("coordinates")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad_body("geometry.coordinates: missing or not an array"))?;
+    match coords.as_slice() {
+        [x, y] | [x, y, _] => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => Ok(Some((x, y))),
+            _ => Err(ApiError::bad_body(
+                "geometry.coordinates: longitude and latitude must be numbers",
+            )),
+        },
+        _ => Err(ApiError::bad_body(format!(
+            "geometry.coordinates: a Point has 2 (or 3) numbers, got {}",
+            coords.len()
+        ))),
+    }
+}
+
+/// A valid site from flat properties: analysis fields are dropped, unknown ones refused.
+fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Result<Site, ApiError> {
+    let mut clean = Map::new();
+    for (k, v) in props {
+        if SITE_FIELDS.contains(&k.as_str()) || k == "lon" || k == "lat" {
+            clean.insert(k, v);
+        } else if !computed.contains(&k) && k != "distance_m" {
+            return Err(ApiError::bad_body(format!(
+                "properties.{k}: unknown field; a site has: {} (analysis fields are computed and ignored)",
+                SITE_FIELDS.join(", ")
+            )));
+        }
+    }
+    // Lists and the free attributes: null means empty.
+    for k in ["substances", "sources"] {
+        if clean.get(k).is_some_and(Value::is_null) {
+            clean.insert(k.into(), Value::Array(vec![]));
+        }
+    }
+    if clean.get("attributes").is_some_and(Value::is_null) {
+        clean.insert("attributes".into(), Value::Object(Map::new()));
+    }
+    let draft: SiteDraft = serde_json::from_value(Value::Object(clean))
+        .map_err(|e| ApiError::bad_body(format!("properties: {e}")))?;
+    Site::try_from(draft).map_err(|e| ApiError::bad_body(format!("properties.{e}")))
+}
+
+/// `{country}_{name}` as an id, made unique against the published sites.
+fn derive_id(state: &AppState, props: &Map<String, Value>) -> Result<String, ApiError> {
+    let text = |k: &str| props.get(k).and_then(Value::as_str).unwrap_or("").trim();
+    let raw = format!("{}_{}", text("country"), text("name")).to_ascii_lowercase();
+    let mut slug = String::new();
+    for ch in raw.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '_' {
+            slug.push(ch);
+        } else if !slug.ends_with('-') && !slug.ends_with('_') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_matches(['-', '_']).chars().take(100).collect();
+    if slug.len() < 4 {
+        return Err(ApiError::bad_body(
+            "id: missing, and no country and name to derive one from",
+        ));
+    }
+    let live = state.service.live();
+    let taken = |id: &str| {
+        live.catalog
+            .collection(SITES)
+            .is_some_and(|c| c.feature(id).is_some())
+    };
+    let mut id = slug.clone();
+    let mut n = 2;
+    while taken(&id) {
+        id = format!("{slug}-{n}");
+        n += 1;
+    }
+    Ok(id)
+}
+
+fn sites_only(cid: &str, req: &HttpRequest) -> Result<(), ApiError> {
+    if cid == SITES {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed_on(
+            req.method().as_str(),
+            req.path(),
+            "GET, HEAD",
+        ))
+    }
+}
+
+/// The published site and its revision.
+fn current(state: &AppState, id: &str) -> Result<(Site, i64), ApiError> {
+    let store = state
+        .service
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found(format!("no site {id:?}")))?;
+    let sid = SiteId::parse(id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
+    match store.get(&sid).map_err(store_error)? {
+        Some(s) => Ok((s.site, s.revision)),
+        None => Err(ApiError::not_found(format!(
+            "no site {id:?} (a deleted site can be restored from its history)"
+        ))),
+    }
+}
+
+/// Runs a write on the blocking pool (SQLite commits and re-analysis are not for the executor).
+async fn write(
+    state: &web::Data<AppState>,
+    change: Change,
+    author: Author,
+) -> Result<Written, ApiError> {
+    let st = state.clone();
+    let written = web::block(move || st.service.write(&[change], &author))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(store_error)?;
+    written.into_iter().next().ok_or_else(ApiError::internal)
+}
+
+/// The published feature as GeoJSON with its ETag.
+fn feature_response(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    id: &SiteId,
+) -> Result<HttpResponse, ApiError> {
+    let live = state.service.live();
+    let f = live
+        .catalog
+        .collection(SITES)
+        .and_then(|c| c.feature(id.as_str()))
+        .ok_or_else(ApiError::internal)?;
+    let mut res = HttpResponse::build(status);
+    res.content_type(GEOJSON);
+    if let Some(r) = f.revision {
+        res.insert_header((header::ETAG, format!("\"{r}\"")));
+    }
+    if status == StatusCode::CREATED {
+        res.insert_header((
+            header::LOCATION,
+            format!(
+                "{}/collections/{SITES}/items/{}",
+                state.base_url(req),
+                respond::segment(id.as_str())
+            ),
+        ));
+    }
+    Ok(res.body(f.geojson.get().to_owned()))
+}
+
+const FEATURE_TYPES: &[&str] = &["application/geo+json", "application/json"];
+
+/// `POST /collections/sites/items`
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    sites_only(&path, &req)?;
+    let grant = grant(&req, &state)?;
+    check_content_type(&req, FEATURE_TYPES)?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let (fid, mut props) = feature_properties(&body)?;
+    let prop_id = props.get("id").and_then(Value::as_str).map(str::to_owned);
+    let id = match (fid, prop_id) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad_body(format!(
+                "id: the feature id {a:?} and properties.id {b:?} differ"
+            )));
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => derive_id(&state, &props)?,
+    };
+    props.insert("id".into(), id.into());
+    let site = site_from(props, &state.computed_fields)?;
+    authorize(&state, &grant, None, Some(&site))?;
+    let id = site.id.clone();
+    let change = Change::Put {
+        site,
+        expect: Expect::Absent,
+    };
+    write(&state, change, author(&req, &grant)).await?;
+    feature_response(&state, &req, StatusCode::CREATED, &id)
+}
+
+/// `PUT /collections/sites/items/{id}`: replaces the whole site.
+pub async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (cid, id) = path.into_inner();
+    sites_only(&cid, &req)?;
+    let grant = grant(&req, &state)?;
+    check_content_type(&req, FEATURE_TYPES)?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let (old, revision) = current(&state, &id)?;
+    let expected = if_match(&req, revision)?;
+    let (fid, mut props) = feature_properties(&body)?;
+    for given in [
+        fid,
+        props.get("id").and_then(Value::as_str).map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if given != id {
+            return Err(ApiError::bad_body(format!(
+                "id: the body's id {given:?} is not the site {id:?} of the URL; ids cannot change"
+            )));
+        }
+    }
+    props.insert("id".into(), id.clone().into());
+    let site = site_from(props, &state.computed_fields)?;
+    authorize(&state, &grant, Some(&old), Some(&site))?;
+    let sid = site.id.clone();
+    let change = Change::Put {
+        site,
+        expect: Expect::Revision(expected),
+    };
+    write(&state, change, author(&req, &grant)).await?;
+    feature_response(&state, &req, StatusCode::OK, &sid)
+}
+
+/// `PATCH /collections/sites/items/{id}`: a JSON merge patch (RFC 7396) of the feature; `null`
+/// clears an optional property.
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (cid, id) = path.into_inner();
+    sites_only(&cid, &req)?;
+    let grant = grant(&req, &state)?;
+    check_content_type(
+        &req,
+        &[
+            "application/merge-patch+json",
+            "application/geo+json",
+            "application/json",
+        ],
+    )?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let (old, revision) = current(&state, &id)?;
+    let expected = if_match(&req, revision)?;
+    let patch: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(patch) = patch else {
+        return Err(ApiError::bad_body(
+            "the body must be a JSON object (a merge patch of the feature)",
+        ));
+    };
+    let mut props = old.properties();
+    for (k, v) in &patch {
+        match k.as_str() {
+            "type" | "links" => {}
+            "id" if v.as_str() == Some(id.as_str()) => {}
+            "id" => return Err(ApiError::bad_body("id: ids cannot change")),
+            "properties" => {
+                let Value::Object(p) = v else {
+                    return Err(ApiError::bad_body("properties: must be an object"));
+                };
+                for (pk, pv) in p {
+                    if pk == "id" && pv.as_str() != Some(id.as_str()) {
+                        return Err(ApiError::bad_body("properties.id: ids cannot change"));
+                    }
+                    props.insert(pk.clone(), pv.clone());
+                }
+            }
+            "geometry" => match point_geometry(Some(v))? {
+                Some((lon, lat)) => {
+                    props.insert("lon".into(), lon.into());
+                    props.insert("lat".into(), lat.into());
+                }
+                None => return Err(ApiError::bad_body("geometry: a site cannot lose its point")),
+            },
+            other => {
+                return Err(ApiError::bad_body(format!(
+                    "{other}: not a member of a feature patch (use properties, geometry)"
+                )));
+            }
+        }
+    }
+    let site = site_from(props, &state.computed_fields)?;
+    authorize(&state, &grant, Some(&old), Some(&site))?;
+    let sid = site.id.clone();
+    let change = Change::Put {
+        site,
+        expect: Expect::Revision(expected),
+    };
+    write(&state, change, author(&req, &grant)).await?;
+    feature_response(&state, &req, StatusCode::OK, &sid)
+}
+
+/// `DELETE /collections/sites/items/{id}`: the site leaves the items but stays in its history.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (cid, id) = path.into_inner();
+    sites_only(&cid, &req)?;
+    let grant = grant(&req, &state)?;
+    let (old, revision) = current(&state, &id)?;
+    let expected = if_match(&req, revision)?;
+    authorize(&state, &grant, Some(&old), None)?;
+    let change = Change::Delete {
+        id: old.id.clone(),
+        expect: Expect::Revision(expected),
+    };
+    write(&state, change, author(&req, &grant)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /collections/sites/items/{id}/history`: `{"versions": [...]}`, newest first.
+pub async fn history(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crate::api::params::format_only(req.query_string())?;
+    let id = path.into_inner();
+    let store = state
+        .service
+        .store
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this service keeps no history (no store)"))?;
+    let sid = SiteId::parse(&id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
+    let versions = web::block(move || store.history(&sid))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(store_error)?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no site {id:?} has ever existed"
+        )));
+    }
+    let body = json!({ "site_id": id, "versions": versions }).to_string();
+    Ok(respond::send(&req, JSON, body))
+}
+
+/// `POST /collections/sites/items/{id}/restore` with `{"version": n}` (default: the state before
+/// the latest delete, or the previous version): puts that state back as a new version.
+pub async fn restore(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let grant = grant(&req, &state)?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let requested = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        check_content_type(&req, &["application/json"])?;
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+        match v.get("version") {
+            None | Some(Value::Null) => None,
+            Some(n) => Some(n.as_i64().ok_or_else(|| {
+                ApiError::bad_body(format!("version: must be an integer, got {n}"))
+            })?),
+        }
+    };
+    let store = state
+        .service
+        .store
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this service keeps no history (no store)"))?;
+    let sid = SiteId::parse(&id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
+    let versions = store.history(&sid).map_err(store_error)?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no site {id:?} has ever existed"
+        )));
+    }
+    let live = store.get(&sid).map_err(store_error)?;
+    // By default: the newest version that is not the current state (a delete records the state it
+    // removed, so after a delete that is the deleted site).
+    let version = match requested {
+        Some(v) => versions
+            .iter()
+            .find(|x| x.version == v)
+            .ok_or_else(|| ApiError::not_found(format!("site {id:?} has no version {v}")))?,
+        None => match &live {
+            None => &versions[0],
+            Some(_) => versions.get(1).ok_or_else(|| {
+                ApiError::bad_body("version: the site has only one version; nothing to restore")
+            })?,
+        },
+    };
+    let target = site_from(version.properties.clone(), &state.computed_fields).map_err(|e| {
+        ApiError::bad_body(format!("version {}: {}", version.version, e.description))
+    })?;
+    let expect = match &live {
+        None => Expect::Absent,
+        Some(s) => Expect::Revision(if_match(&req, s.revision)?),
+    };
+    authorize(
+        &state,
+        &grant,
+        live.as_ref().map(|s| &s.site),
+        Some(&target),
+    )?;
+    let change = Change::Restore {
+        id: sid.clone(),
+        version: version.version,
+        expect,
+    };
+    write(&state, change, author(&req, &grant)).await?;
+    feature_response(&state, &req, StatusCode::OK, &sid)
+}

@@ -1,0 +1,231 @@
+//! Who may do what: API tokens (made, hashed with argon2id and checked here; kept by a
+//! [`TokenStore`]) and the rights they grant. Free of HTTP: the API layer maps [`AuthError`] to 401
+//! and a refused [`Grant`] check to 403.
+//!
+//! A token reads `ta_<id>_<secret>`. The id is public (it names the token in `token list` and in the
+//! history); only an argon2id hash of the secret is stored. A verified token is remembered as a
+//! SHA-256 digest so that each request does not pay argon2's cost again; the digests are compared in
+//! constant time, and the token's row is re-read on every request so a revocation applies at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+
+use crate::store::{Role, StoreError, TokenRecord, TokenStore};
+
+/// Why a request is not authenticated.
+#[derive(Debug, Error)]
+pub enum AuthError {
+    #[error("this request needs a bearer token (Authorization: Bearer ta_…)")]
+    Missing,
+    #[error("the bearer token is malformed: expected ta_<id>_<secret>")]
+    Malformed,
+    #[error("the bearer token is not valid")]
+    Invalid,
+    #[error("the bearer token was revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot hash the token: {0}")]
+    Hash(String),
+}
+
+/// What an authenticated token may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+    pub countries: Vec<String>,
+}
+
+impl Grant {
+    /// The actor recorded in the history for this token's changes.
+    pub fn actor(&self) -> String {
+        format!("{} (token {})", self.name, self.token_id)
+    }
+
+    /// Whether this token may change sites in `country` (ISO3).
+    pub fn covers(&self, country: &str) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Editor => self
+                .countries
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(country)),
+            Role::Reader => false,
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new token for `name` with `role` over `countries`: the record to store, and the token text to
+/// hand out once.
+pub fn new_token(
+    name: &str,
+    role: Role,
+    countries: &[String],
+) -> Result<(TokenRecord, String), AuthError> {
+    let mut id = [0u8; 6];
+    let mut secret = [0u8; 24];
+    rand::rng().fill_bytes(&mut id);
+    rand::rng().fill_bytes(&mut secret);
+    let (id, secret) = (hex(&id), hex(&secret));
+    let hash = Argon2::default()
+        .hash_password(secret.as_bytes())
+        .map_err(|e| AuthError::Hash(e.to_string()))?
+        .to_string();
+    let record = TokenRecord {
+        token_id: id.clone(),
+        name: name.to_owned(),
+        role,
+        countries: countries.iter().map(|c| c.to_ascii_uppercase()).collect(),
+        hash,
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        revoked_at: None,
+    };
+    Ok((record, format!("ta_{id}_{secret}")))
+}
+
+/// Checks bearer tokens against a [`TokenStore`].
+pub struct Authenticator {
+    store: Arc<dyn TokenStore>,
+    /// token id → SHA-256 of a token text that argon2 accepted.
+    verified: Mutex<HashMap<String, [u8; 32]>>,
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<dyn TokenStore>) -> Self {
+        Authenticator {
+            store,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The grant of `token` (the text after `Bearer `).
+    pub fn authenticate(&self, token: &str) -> Result<Grant, AuthError> {
+        let token = token.trim();
+        let rest = token.strip_prefix("ta_").ok_or(AuthError::Malformed)?;
+        let (id, secret) = rest.split_once('_').ok_or(AuthError::Malformed)?;
+        if id.is_empty() || secret.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AuthError::Malformed);
+        }
+        let record = self.store.token(id)?.ok_or(AuthError::Invalid)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied();
+        let ok = match cached {
+            Some(known) => bool::from(known.ct_eq(&digest)),
+            None => {
+                // argon2's own comparison is constant-time.
+                let ok = Argon2::default()
+                    .verify_password(secret.as_bytes(), record.hash.as_str())
+                    .is_ok();
+                if ok {
+                    self.verified
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.to_owned(), digest);
+                }
+                ok
+            }
+        };
+        if !ok {
+            return Err(AuthError::Invalid);
+        }
+        if record.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        Ok(Grant {
+            token_id: record.token_id,
+            name: record.name,
+            role: record.role,
+            countries: record.countries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Memory(Mutex<Vec<TokenRecord>>);
+
+    impl TokenStore for Memory {
+        fn add_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+            self.0.lock().unwrap().push(t.clone());
+            Ok(())
+        }
+        fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|t| t.token_id == id)
+                .cloned())
+        }
+        fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+            let mut v = self.0.lock().unwrap();
+            match v.iter_mut().find(|t| t.token_id == id) {
+                Some(t) => {
+                    t.revoked_at = Some("now".into());
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_verify_and_revoke() {
+        let store = Arc::new(Memory::default());
+        let (record, token) = new_token("Alice", Role::Editor, &["kgz".into()]).unwrap();
+        assert!(
+            !record.hash.contains(&token[10..]),
+            "the secret is not stored"
+        );
+        assert!(record.hash.starts_with("$argon2id$"));
+        store.add_token(&record).unwrap();
+        let auth = Authenticator::new(store.clone());
+        let grant = auth.authenticate(&token).unwrap();
+        assert_eq!(grant.countries, vec!["KGZ"]);
+        assert!(grant.covers("KGZ") && !grant.covers("UZB"));
+        // Cached path gives the same answer; a changed secret fails on both paths.
+        assert!(auth.authenticate(&token).is_ok());
+        let mut wrong = token.clone();
+        wrong.pop();
+        wrong.push(if token.ends_with('0') { '1' } else { '0' });
+        assert!(matches!(auth.authenticate(&wrong), Err(AuthError::Invalid)));
+        assert!(matches!(
+            Authenticator::new(store.clone()).authenticate(&wrong),
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(
+            auth.authenticate("nonsense"),
+            Err(AuthError::Malformed)
+        ));
+        assert!(matches!(
+            auth.authenticate("ta_ffff_abc"),
+            Err(AuthError::Invalid)
+        ));
+        store.revoke_token(&record.token_id).unwrap();
+        assert!(matches!(auth.authenticate(&token), Err(AuthError::Revoked)));
+    }
+}
