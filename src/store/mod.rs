@@ -131,6 +131,8 @@ pub enum Expect {
 }
 
 /// One change in a write.
+// Puts dominate (imports are all puts), so boxing the site would cost an allocation per row for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Create or replace the site. A site equal to the stored one is left alone and gets no version.

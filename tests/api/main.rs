@@ -3,5 +3,6 @@
 mod analysis;
 mod binary;
 mod common;
+mod edit;
 mod geojson_rules;
 mod ogc;
