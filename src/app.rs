@@ -88,6 +88,13 @@ impl AnalysisConfig {
     }
 }
 
+/// An analyzer over the reference layers of `data` (and `--layers`).
+pub fn analyzer_for(data: &Path, config: &AnalysisConfig) -> Result<Analyzer, StartupError> {
+    let paths = config.layer_paths(data)?;
+    let reference = load_reference(&paths, data)?;
+    Ok(config.analyzer(&reference))
+}
+
 /// Reads the reference layers at `paths`, blaming `--data` for what fails.
 fn load_reference(paths: &LayerPaths, data: &Path) -> Result<ReferenceData, StartupError> {
     ReferenceData::load_from(paths).map_err(|source| StartupError::Data {

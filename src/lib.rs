@@ -23,3 +23,4 @@ pub mod io;
 pub mod model;
 pub mod reference;
 pub mod store;
+pub mod transfer;

@@ -17,6 +17,9 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ];
 
 const TITLE: &str = "tailings-atlas: Syr Darya tailings and hazardous sites";
@@ -384,6 +387,12 @@ pub async fn items(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if path.as_str() == crate::reference::SITES {
+        let pairs = params::parse_pairs(req.query_string())?;
+        if let Some(format) = super::transfer::export_format(&pairs) {
+            return super::transfer::export(&req, &state, format, pairs).await;
+        }
+    }
     let live = state.service.live();
     let c = collection_or_404(&live.catalog, &path)?;
     let p = params::parse_items(req.query_string(), c.spec.queryables)?;

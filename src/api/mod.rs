@@ -9,6 +9,7 @@ mod html;
 mod openapi;
 pub mod params;
 mod respond;
+mod transfer;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -214,6 +215,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/collections/sites/items/{fid}/downstream",
             analysis::downstream,
         ))
+        .service(
+            web::resource("/import")
+                .route(web::route().method(Method::POST).to(transfer::import))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    ApiError::method_not_allowed_on(req.method().as_str(), req.path(), "POST")
+                        .error_response()
+                })),
+        )
         .service(get_resource("/health", handlers::health))
         .service(get_resource("/attribution", handlers::attribution))
         .service(get_resource("/analysis/proximity", analysis::proximity))

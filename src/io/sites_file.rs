@@ -1,2 +1,1639 @@
 //! Inventory files in and out through GDAL: reading sites for import (any vector format, with a field
 //! mapping) and writing the published sites for export.
+//!
+//! # Export ([`write_sites`])
+//!
+//! One `sites` point layer in EPSG:4326, one column per property key (first-seen order). A column is
+//! Real when every non-null value is a number, otherwise text; booleans are written `true`/`false`,
+//! lists and objects as compact JSON text. The file is written into a private temporary directory
+//! next to the target and renamed into place, so a failed export leaves nothing behind and a reader
+//! never sees half a file.
+//!
+//! Per-format choices (each one keeps the data readable back by [`read_sites`]):
+//! - GeoPackage, FlatGeobuf: native types, exact doubles. FlatGeobuf is written without a spatial
+//!   index, which would reorder the features; the inventory is small enough not to need one.
+//! - GeoJSON: 17 significant digits (GDAL prints the shortest form that reads back exactly), a
+//!   `crs` member naming CRS84. `RFC7946=YES` is not used: it rounds coordinates to 7 decimals.
+//! - CSV: every column is text, numbers in their shortest exact form (GDAL's own Real formatting
+//!   keeps 15 digits); no geometry column, as `lon` and `lat` are properties (`X`/`Y` columns are
+//!   added only when they are not).
+//! - KML: GDAL's `KML` driver; `name` becomes the placemark name, the rest `ExtendedData`. KML keeps
+//!   15 significant digits of numbers and coordinates, and only GDAL's `LIBKML` driver reads the
+//!   `ExtendedData` back.
+//! - Shapefile, written as `sites.shp.zip` (GDAL ≥ 3.1 zips it itself), UTF-8 `.cpg`. DBF limits are
+//!   worked around without losing data:
+//!   - column names have at most 10 bytes: keys longer than that take the short name in
+//!     [`SHAPEFILE_NAMES`], other long keys a deterministic truncation (`_1`, `_2`… on clashes);
+//!   - Real columns get the width and decimals their values need to read back exactly (a column
+//!     whose numbers do not fit in 255 characters is written as text);
+//!   - a text longer than 254 bytes is cut at UTF-8 character boundaries into continuation columns
+//!     `<name>`, `<name>_2`, `<name>_3`… (the base truncated so the name still fits: `attributes`,
+//!     `attribut_2`); no cut is next to a blank, because DBF readers strip leading and trailing
+//!     blanks. The importer joins the parts back.
+//!
+//! # Import ([`read_sites`])
+//!
+//! Reads the `sites` layer (or the first one) of any file GDAL opens; a `.zip` is read through
+//! `/vsizip/`. A [`Mapping`] says which column feeds which site field, which fields are constants,
+//! how source vocabularies translate and how to derive ids. The default mapping matches columns
+//! named like the site fields (case-insensitively), their shapefile short names and their 10-byte
+//! truncations (what GDAL and ArcGIS make of long names). Every row is validated with
+//! [`Site::try_from`]; a bad row becomes an error naming the field and value, and reading goes on.
+//!
+//! The point is the feature's geometry when it has one (reprojected to WGS 84 if the layer has
+//! another CRS), otherwise the `lon`/`lat` columns. For CSV, GDAL builds the geometry from
+//! `lon`/`longitude`/`x`… columns or a `wkt`/`geometry` column.
+//!
+//! Mapping file (JSON; every key optional, unknown keys and unknown site fields are errors):
+//!
+//! ```json
+//! {
+//!   "description": "free text",
+//!   "layer": "Sheet1",
+//!   "columns":   { "name": "TSF Name", "lat": "Latitude", "volume_m3": "Storage Volume (m3)" },
+//!   "constants": { "kind": "tailings", "sources": "Global Tailings Portal, https://tailing.grida.no/" },
+//!   "values":    { "status": { "Active": "active", "Closed": "inactive" } },
+//!   "id":        { "from": "TSF Name", "prefix": "gtp-" }
+//! }
+//! ```
+//!
+//! - `columns`: site field → source column (exact name, else case-insensitive). A mapped column
+//!   missing from the file is an error, except `lon`/`lat` when the layer has geometry.
+//! - `constants`: site field → value for every row (text, number, or a list of text for
+//!   `substances`/`sources`). A field cannot be both a column and a constant.
+//! - `values`: site field → { source value → our value }, matched trimmed and case-insensitively;
+//!   values not listed pass through unchanged (and fail validation if they are not ours).
+//! - `id`: derive the id from one column (or a list of columns, joined with `-`): `prefix` + a slug
+//!   of the value (lower case, transliterated to `a-z 0-9 _ -`).
+//! - `layer`: the layer to read, when it is neither `sites` nor the first.
+//!
+//! Fields the mapping does not mention are matched by name as in the default mapping. Numbers
+//! accept numeric text (trimmed; empty is null); `substances` and `sources` accept a JSON array, text
+//! split on `;`, or a list-typed field; `attributes` accepts a JSON object or text holding one.
+//! Source columns nothing reads are listed in [`ImportRead::ignored_columns`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{
+    Feature, FieldDefn, FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType,
+    OGRwkbGeometryType, geometry_type_flatten, geometry_type_to_name,
+};
+use gdal::{Dataset, DriverManager};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::IoError;
+use crate::model::{
+    CoordinatePrecision, Iso3, ModelError, Site, SiteDraft, SiteId, SiteKind, SiteStatus,
+    Wgs84Point,
+};
+
+const LAYER: &str = "sites";
+
+// ---------------------------------------------------------------------------------------------
+// Export
+// ---------------------------------------------------------------------------------------------
+
+/// A file format [`write_sites`] can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Gpkg,
+    Shp,
+    Kml,
+    Csv,
+    Fgb,
+    GeoJson,
+}
+
+impl ExportFormat {
+    /// Every format, in the order they are offered.
+    pub const ALL: &'static [ExportFormat] = &[
+        ExportFormat::Gpkg,
+        ExportFormat::Shp,
+        ExportFormat::Kml,
+        ExportFormat::Csv,
+        ExportFormat::Fgb,
+        ExportFormat::GeoJson,
+    ];
+
+    /// Parses a format name (`gpkg`, `shp`, `kml`, `csv`, `fgb`, `geojson`), ignoring case.
+    pub fn parse(s: &str) -> Result<Self, IoError> {
+        let wanted = s.trim();
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| IoError::File {
+                path: "export format".into(),
+                reason: format!(
+                    "{wanted:?} is not a format; expected one of: {}",
+                    Self::ALL
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+
+    /// The format's name as [`ExportFormat::parse`] accepts it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Gpkg => "gpkg",
+            ExportFormat::Shp => "shp",
+            ExportFormat::Kml => "kml",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Fgb => "fgb",
+            ExportFormat::GeoJson => "geojson",
+        }
+    }
+
+    /// The media type to serve the file with.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ExportFormat::Gpkg => "application/geopackage+sqlite3",
+            ExportFormat::Shp => "application/zip",
+            ExportFormat::Kml => "application/vnd.google-earth.kml+xml",
+            ExportFormat::Csv => "text/csv",
+            ExportFormat::Fgb => "application/flatgeobuf",
+            ExportFormat::GeoJson => "application/geo+json",
+        }
+    }
+
+    /// The conventional file name of an export in this format.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ExportFormat::Gpkg => "sites.gpkg",
+            ExportFormat::Shp => "sites.shp.zip",
+            ExportFormat::Kml => "sites.kml",
+            ExportFormat::Csv => "sites.csv",
+            ExportFormat::Fgb => "sites.fgb",
+            ExportFormat::GeoJson => "sites.geojson",
+        }
+    }
+
+    fn driver(self) -> &'static str {
+        match self {
+            ExportFormat::Gpkg => "GPKG",
+            ExportFormat::Shp => "ESRI Shapefile",
+            ExportFormat::Kml => "KML",
+            ExportFormat::Csv => "CSV",
+            ExportFormat::Fgb => "FlatGeobuf",
+            ExportFormat::GeoJson => "GeoJSON",
+        }
+    }
+}
+
+impl fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = IoError;
+
+    fn from_str(s: &str) -> Result<Self, IoError> {
+        Self::parse(s)
+    }
+}
+
+/// One site to write: WGS 84 position and its flat properties (site attributes followed by analysis
+/// fields).
+#[derive(Debug, Clone, Copy)]
+pub struct ExportFeature<'a> {
+    pub lon: f64,
+    pub lat: f64,
+    pub properties: &'a Map<String, Value>,
+}
+
+/// Shapefile column names for the property keys longer than the DBF limit of 10 bytes: the site
+/// fields (which [`read_sites`] knows as aliases) and the analysis fields. Other long keys are
+/// truncated deterministically.
+pub const SHAPEFILE_NAMES: &[(&str, &str)] = &[
+    // Site fields.
+    ("status_note", "status_nt"),
+    ("dam_height_m", "dam_h_m"),
+    ("receiving_river", "recv_river"),
+    // Analysis fields.
+    ("located_country", "loc_cntry"),
+    ("country_match", "cntry_mtch"),
+    ("country_check", "cntry_chk"),
+    ("nearest_river_id", "river_id"),
+    ("nearest_river_name", "river_name"),
+    ("river_distance_m", "river_m"),
+    ("nearest_border_id", "border_id"),
+    ("border_countries", "border_cty"),
+    ("neighbour_country", "neighb_cty"),
+    ("border_distance_m", "border_m"),
+    ("downstream_status", "ds_status"),
+    ("snap_distance_m", "snap_m"),
+    ("drainage_confidence", "drain_conf"),
+    ("downstream_countries", "ds_cntries"),
+    ("first_crossing_from", "cross_from"),
+    ("first_crossing_to", "cross_to"),
+    ("first_crossing_lon", "cross_lon"),
+    ("first_crossing_lat", "cross_lat"),
+    ("downstream_border_km", "ds_bord_km"),
+    ("downstream_water_bodies", "ds_waters"),
+    ("terminal_water_body", "term_water"),
+    ("runout_released_volume_m3", "ro_rel_m3"),
+    ("runout_distance_km", "ro_dist_km"),
+    ("runout_reaches_border", "ro_border"),
+    ("runout_note", "ro_note"),
+];
+
+/// DBF limits: bytes in a column name, in a text value, in a field.
+const DBF_NAME_MAX: usize = 10;
+const DBF_TEXT_MAX: usize = 254;
+const DBF_WIDTH_MAX: usize = 255;
+
+/// Distinguishes concurrent exports of one process in temporary directory names.
+static EXPORT_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes `features` to `out` in `format`, through GDAL, atomically (write to a temporary sibling
+/// file, then rename; nothing is left behind on error). Layer name `sites`, EPSG:4326.
+pub fn write_sites(
+    out: &Path,
+    format: ExportFormat,
+    features: &[ExportFeature<'_>],
+) -> Result<(), IoError> {
+    let shown = out.display().to_string();
+    for (n, f) in features.iter().enumerate() {
+        Wgs84Point::new(f.lon, f.lat).map_err(|e| IoError::Row {
+            path: shown.clone(),
+            row: n + 1,
+            reason: e.to_string(),
+        })?;
+    }
+    let file_err = |reason: String| IoError::File {
+        path: shown.clone(),
+        reason,
+    };
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .ok_or_else(|| file_err("not a file path".into()))?
+        .to_string_lossy()
+        .into_owned();
+    // A private directory, not just a temporary file: some drivers write side files (journals,
+    // shapefile members before zipping) that must go too.
+    let tmp_dir = dir.join(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        EXPORT_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir(&tmp_dir)
+        .map_err(|e| file_err(format!("cannot create a temporary directory: {e}")))?;
+    // The driver picks its flavour from the name (`.shp.zip` zips, `.csv` is a file, not a folder).
+    let tmp = tmp_dir.join(format.file_name());
+    let result = write_file(&tmp, format, features)
+        .and_then(|()| verify(&tmp, features.len()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, out).map_err(|e| format!("cannot move into place: {e}"))
+        });
+    let _ = std::fs::remove_dir_all(&tmp_dir);
+    result.map_err(file_err)
+}
+
+/// How one property key becomes columns of the output file.
+struct Column<'a> {
+    key: &'a str,
+    real: bool,
+    /// The column and, for long shapefile texts, its continuation columns.
+    names: Vec<String>,
+    /// DBF width and decimals of each name; empty for other formats.
+    dbf: Vec<(i32, i32)>,
+}
+
+/// Site fields whose column stays Real even when no feature has a value.
+const NUMERIC_FIELDS: &[&str] = &[
+    "lon",
+    "lat",
+    "volume_m3",
+    "tonnage_t",
+    "dam_height_m",
+    "area_m2",
+];
+
+fn write_file(
+    path: &Path,
+    format: ExportFormat,
+    features: &[ExportFeature<'_>],
+) -> Result<(), String> {
+    let columns = plan_columns(format, features)?;
+    let driver = DriverManager::get_driver_by_name(format.driver())
+        .map_err(|e| format!("GDAL has no {} driver: {e}", format.driver()))?;
+    let mut ds = driver
+        .create_vector_only(path)
+        .map_err(|e| format!("cannot create: {e}"))?;
+    let has_lon_lat = ["lon", "lat"]
+        .iter()
+        .all(|k| columns.iter().any(|c| c.key == *k));
+    let mut options: Vec<&str> = match format {
+        ExportFormat::Shp => vec!["ENCODING=UTF-8"],
+        ExportFormat::Csv => vec!["STRING_QUOTING=IF_NEEDED"],
+        ExportFormat::Fgb => vec!["SPATIAL_INDEX=NO"],
+        ExportFormat::GeoJson => vec!["SIGNIFICANT_FIGURES=17"],
+        ExportFormat::Gpkg | ExportFormat::Kml => vec![],
+    };
+    if format == ExportFormat::Csv && !has_lon_lat {
+        options.push("GEOMETRY=AS_XY");
+    }
+    if format == ExportFormat::Gpkg {
+        // One transaction: GeoPackage commits every feature on its own otherwise.
+        let mut tx = ds
+            .start_transaction()
+            .map_err(|e| format!("cannot start a transaction: {e}"))?;
+        fill_layer(&mut tx, &options, &columns, features)?;
+        tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
+    } else {
+        fill_layer(&mut ds, &options, &columns, features)?;
+    }
+    // GDAL < 3.7 does not report errors on close; `verify` reopens the file instead.
+    ds.close().map_err(|e| format!("cannot close: {e}"))
+}
+
+fn fill_layer(
+    ds: &mut Dataset,
+    options: &[&str],
+    columns: &[Column<'_>],
+    features: &[ExportFeature<'_>],
+) -> Result<(), String> {
+    let mut srs = SpatialRef::from_epsg(4326).map_err(|e| e.to_string())?;
+    // Geometries are (lon, lat); without this, drivers that honour EPSG axis order would swap them.
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let layer = ds
+        .create_layer(LayerOptions {
+            name: LAYER,
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbPoint,
+            options: Some(options),
+        })
+        .map_err(|e| format!("cannot create the layer: {e}"))?;
+    for c in columns {
+        let ty = if c.real {
+            OGRFieldType::OFTReal
+        } else {
+            OGRFieldType::OFTString
+        };
+        for (i, name) in c.names.iter().enumerate() {
+            let defn = FieldDefn::new(name, ty).map_err(|e| e.to_string())?;
+            if let Some((width, decimals)) = c.dbf.get(i) {
+                defn.set_width(*width);
+                defn.set_precision(*decimals);
+            }
+            defn.add_to_layer(&layer)
+                .map_err(|e| format!("cannot create column {name}: {e}"))?;
+        }
+    }
+    // Drivers may launder names; find every column by the name it was given or fail loudly.
+    let indices: Vec<Vec<usize>> = columns
+        .iter()
+        .map(|c| {
+            c.names
+                .iter()
+                .map(|n| {
+                    layer
+                        .defn()
+                        .field_index(n)
+                        .map_err(|_| format!("GDAL renamed column {n}"))
+                })
+                .collect()
+        })
+        .collect::<Result<_, _>>()?;
+    for (n, f) in features.iter().enumerate() {
+        write_feature(&layer, columns, &indices, f)
+            .map_err(|e| format!("feature {}: {e}", n + 1))?;
+    }
+    Ok(())
+}
+
+fn write_feature<L: LayerAccess>(
+    layer: &L,
+    columns: &[Column<'_>],
+    indices: &[Vec<usize>],
+    f: &ExportFeature<'_>,
+) -> Result<(), gdal::errors::GdalError> {
+    let mut feature = Feature::new(layer.defn())?;
+    let mut point = Geometry::empty(OGRwkbGeometryType::wkbPoint)?;
+    point.add_point_2d((f.lon, f.lat));
+    feature.set_geometry(point)?;
+    for (c, idx) in columns.iter().zip(indices) {
+        let value = f.properties.get(c.key).unwrap_or(&Value::Null);
+        if c.real {
+            match value.as_f64() {
+                Some(v) => feature.set_field_double(idx[0], v)?,
+                None => feature.set_field_null(idx[0])?,
+            }
+            continue;
+        }
+        let text = value_text(value);
+        let parts = match (&text, idx.len()) {
+            (Some(t), 2..) => split_dbf_text(t),
+            (Some(t), _) => vec![t.as_str()],
+            (None, _) => vec![],
+        };
+        for (i, field) in idx.iter().enumerate() {
+            match parts.get(i) {
+                Some(part) => feature.set_field_string(*field, part)?,
+                None => feature.set_field_null(*field)?,
+            }
+        }
+    }
+    feature.create(layer)
+}
+
+/// A property value as text: numbers in their shortest exact form, lists and objects as JSON.
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.as_f64().map_or_else(|| n.to_string(), |f| f.to_string())),
+        Value::Array(_) | Value::Object(_) => Some(v.to_string()),
+    }
+}
+
+fn plan_columns<'a>(
+    format: ExportFormat,
+    features: &[ExportFeature<'a>],
+) -> Result<Vec<Column<'a>>, String> {
+    let mut keys: Vec<&'a str> = Vec::new();
+    let mut seen = HashSet::new();
+    for f in features {
+        for k in f.properties.keys() {
+            if seen.insert(k.as_str()) {
+                keys.push(k.as_str());
+            }
+        }
+    }
+    let dbf = format == ExportFormat::Shp;
+    let mut columns = Vec::with_capacity(keys.len());
+    for key in keys {
+        let values: Vec<&Value> = features
+            .iter()
+            .filter_map(|f| f.properties.get(key))
+            .filter(|v| !v.is_null())
+            .collect();
+        let numbers: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+        // CSV has no column types; GDAL would print its Real columns with only 15 digits.
+        let mut real = format != ExportFormat::Csv
+            && numbers.len() == values.len()
+            && (!numbers.is_empty() || NUMERIC_FIELDS.contains(&key));
+        let mut widths = Vec::new();
+        if dbf && real {
+            match dbf_real_format(&numbers) {
+                Some(w) => widths.push(w),
+                None => real = false,
+            }
+        }
+        if dbf && !real {
+            for v in &values {
+                let text = value_text(v).unwrap_or_default();
+                for (i, part) in split_dbf_text(&text).iter().enumerate() {
+                    if widths.len() <= i {
+                        widths.push((1, 0));
+                    }
+                    widths[i].0 = widths[i].0.max(part.len() as i32);
+                }
+            }
+            if widths.is_empty() {
+                widths.push((1, 0));
+            }
+        }
+        columns.push(Column {
+            key,
+            real,
+            names: vec![key.to_owned()],
+            dbf: widths,
+        });
+    }
+    if dbf {
+        let wanted: Vec<(&str, usize)> = columns.iter().map(|c| (c.key, c.dbf.len())).collect();
+        for (c, names) in columns.iter_mut().zip(dbf_names(&wanted)?) {
+            c.names = names;
+        }
+    }
+    Ok(columns)
+}
+
+/// DBF width and decimals with which every value reads back as the same double, or `None` when
+/// that does not fit a DBF field.
+fn dbf_real_format(values: &[f64]) -> Option<(i32, i32)> {
+    if values.is_empty() {
+        // GDAL's own default for a Real column.
+        return Some((24, 15));
+    }
+    // Rust prints the shortest decimal that reads back exactly; at least that many decimals with
+    // printf's `%.*f` (what the DBF writer uses) reads back too. Checked rather than trusted.
+    let decimals = |v: f64| {
+        let s = v.to_string();
+        s.find('.').map_or(0, |i| s.len() - i - 1)
+    };
+    let mut p = values
+        .iter()
+        .map(|&v| decimals(v))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    while values
+        .iter()
+        .any(|&v| format!("{v:.p$}").parse::<f64>().ok() != Some(v))
+    {
+        p += 1;
+        if p > 40 {
+            return None;
+        }
+    }
+    let width = values.iter().map(|&v| format!("{v:.p$}").len()).max()?;
+    (width <= DBF_WIDTH_MAX).then_some((width as i32, p as i32))
+}
+
+/// Cuts `text` into pieces of at most 254 bytes, at character boundaries and never next to a blank
+/// (DBF readers strip leading and trailing blanks, which would lose them).
+fn split_dbf_text(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.len() > DBF_TEXT_MAX {
+        let max = floor_char_boundary(rest, DBF_TEXT_MAX);
+        let cut = (1..=max)
+            .rev()
+            .filter(|&i| rest.is_char_boundary(i))
+            .find(|&i| {
+                !rest[..i].ends_with(char::is_whitespace)
+                    && !rest[i..].starts_with(char::is_whitespace)
+            })
+            // Only a run of blanks longer than a whole field gets here; it cannot be kept anyway.
+            .unwrap_or(max);
+        parts.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    parts.push(rest);
+    parts
+}
+
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if s.len() <= max {
+        return s.len();
+    }
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
+fn truncate_bytes(s: &str, max: usize) -> &str {
+    &s[..floor_char_boundary(s, max)]
+}
+
+/// The name of part `part` (2, 3…) of a text column cut for a shapefile.
+fn continuation_name(base: &str, part: usize) -> String {
+    let suffix = format!("_{part}");
+    format!(
+        "{}{suffix}",
+        truncate_bytes(base, DBF_NAME_MAX.saturating_sub(suffix.len()))
+    )
+}
+
+fn short_name(key: &str) -> Option<&'static str> {
+    SHAPEFILE_NAMES
+        .iter()
+        .find(|(long, _)| *long == key)
+        .map(|(_, short)| *short)
+}
+
+/// Shapefile names for `(key, parts)` columns: the name of each and of its continuation parts.
+fn dbf_names(columns: &[(&str, usize)]) -> Result<Vec<Vec<String>>, String> {
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut out = vec![Vec::new(); columns.len()];
+    // Site fields first: the importer expects their names, so they never yield to another key.
+    let (site, other): (Vec<usize>, Vec<usize>) =
+        (0..columns.len()).partition(|&i| SiteField::from_name(columns[i].0).is_some());
+    for i in site.into_iter().chain(other) {
+        let (key, parts) = columns[i];
+        let is_site = SiteField::from_name(key).is_some();
+        let preferred = short_name(key)
+            .map(str::to_owned)
+            .unwrap_or_else(|| truncate_bytes(key, DBF_NAME_MAX).to_owned());
+        let numbered = (1..10_000usize).map(|n| {
+            let suffix = format!("_{n}");
+            format!(
+                "{}{suffix}",
+                truncate_bytes(key, DBF_NAME_MAX - suffix.len())
+            )
+        });
+        let candidates: Box<dyn Iterator<Item = String>> = if is_site {
+            Box::new(std::iter::once(preferred))
+        } else {
+            Box::new(std::iter::once(preferred).chain(numbered))
+        };
+        let names = candidates
+            .map(|base| {
+                let mut names = vec![base.clone()];
+                names.extend((2..=parts).map(|p| continuation_name(&base, p)));
+                names
+            })
+            .find(|names| {
+                names
+                    .iter()
+                    .all(|n| !n.is_empty() && !taken.contains(&n.to_lowercase()))
+            })
+            .ok_or_else(|| format!("no free shapefile column name for `{key}`"))?;
+        taken.extend(names.iter().map(|n| n.to_lowercase()));
+        out[i] = names;
+    }
+    Ok(out)
+}
+
+/// Reopens a written file: GDAL before 3.7 reports no error when closing fails to flush.
+fn verify(path: &Path, expected: usize) -> Result<(), String> {
+    let ds = super::open_vector(path, None)?;
+    let layer = ds
+        .layer_by_name(LAYER)
+        .or_else(|_| ds.layer(0))
+        .map_err(|_| "the written file has no layer".to_owned())?;
+    let count = layer.feature_count();
+    if count != expected as u64 {
+        return Err(format!(
+            "the written file has {count} features instead of {expected}"
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import: the mapping
+// ---------------------------------------------------------------------------------------------
+
+/// What a site field holds, for converting source values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    Text,
+    Number,
+    List,
+    Object,
+}
+
+/// A field of [`SiteDraft`], as mapping files name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+enum SiteField {
+    #[serde(rename = "id")]
+    Id,
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "local_name")]
+    LocalName,
+    #[serde(rename = "kind")]
+    Kind,
+    #[serde(rename = "activity")]
+    Activity,
+    #[serde(rename = "country")]
+    Country,
+    #[serde(rename = "status")]
+    Status,
+    #[serde(rename = "status_note")]
+    StatusNote,
+    #[serde(rename = "lon")]
+    Lon,
+    #[serde(rename = "lat")]
+    Lat,
+    #[serde(rename = "precision")]
+    Precision,
+    #[serde(rename = "volume_m3")]
+    VolumeM3,
+    #[serde(rename = "tonnage_t")]
+    TonnageT,
+    #[serde(rename = "dam_height_m")]
+    DamHeightM,
+    #[serde(rename = "area_m2")]
+    AreaM2,
+    #[serde(rename = "substances")]
+    Substances,
+    #[serde(rename = "receiving_river")]
+    ReceivingRiver,
+    #[serde(rename = "sources")]
+    Sources,
+    #[serde(rename = "attributes")]
+    Attributes,
+}
+
+impl SiteField {
+    const ALL: [SiteField; 19] = [
+        SiteField::Id,
+        SiteField::Name,
+        SiteField::LocalName,
+        SiteField::Kind,
+        SiteField::Activity,
+        SiteField::Country,
+        SiteField::Status,
+        SiteField::StatusNote,
+        SiteField::Lon,
+        SiteField::Lat,
+        SiteField::Precision,
+        SiteField::VolumeM3,
+        SiteField::TonnageT,
+        SiteField::DamHeightM,
+        SiteField::AreaM2,
+        SiteField::Substances,
+        SiteField::ReceivingRiver,
+        SiteField::Sources,
+        SiteField::Attributes,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            SiteField::Id => "id",
+            SiteField::Name => "name",
+            SiteField::LocalName => "local_name",
+            SiteField::Kind => "kind",
+            SiteField::Activity => "activity",
+            SiteField::Country => "country",
+            SiteField::Status => "status",
+            SiteField::StatusNote => "status_note",
+            SiteField::Lon => "lon",
+            SiteField::Lat => "lat",
+            SiteField::Precision => "precision",
+            SiteField::VolumeM3 => "volume_m3",
+            SiteField::TonnageT => "tonnage_t",
+            SiteField::DamHeightM => "dam_height_m",
+            SiteField::AreaM2 => "area_m2",
+            SiteField::Substances => "substances",
+            SiteField::ReceivingRiver => "receiving_river",
+            SiteField::Sources => "sources",
+            SiteField::Attributes => "attributes",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn parse(name: &str) -> Result<Self, IoError> {
+        Self::from_name(name.trim()).ok_or_else(|| {
+            mapping_err(format!(
+                "unknown site field `{}`; expected one of: {}",
+                name.trim(),
+                Self::ALL.map(|f| f.name()).join(", ")
+            ))
+        })
+    }
+
+    fn kind(self) -> FieldKind {
+        match self {
+            SiteField::Lon
+            | SiteField::Lat
+            | SiteField::VolumeM3
+            | SiteField::TonnageT
+            | SiteField::DamHeightM
+            | SiteField::AreaM2 => FieldKind::Number,
+            SiteField::Substances | SiteField::Sources => FieldKind::List,
+            SiteField::Attributes => FieldKind::Object,
+            _ => FieldKind::Text,
+        }
+    }
+
+    /// Column names the default mapping reads this field from, best first.
+    fn default_columns(self) -> Vec<String> {
+        let name = self.name();
+        let mut names = vec![name.to_owned()];
+        names.extend(short_name(name).map(str::to_owned));
+        if name.len() > DBF_NAME_MAX {
+            // What GDAL, QGIS and ArcGIS make of a long name in a shapefile.
+            names.push(truncate_bytes(name, DBF_NAME_MAX).to_owned());
+        }
+        names
+    }
+}
+
+fn mapping_err(reason: String) -> IoError {
+    IoError::File {
+        path: "mapping".into(),
+        reason,
+    }
+}
+
+/// A source value, whatever the field type it came from.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Text(String),
+    Number(f64),
+    List(Vec<String>),
+}
+
+impl Cell {
+    fn is_blank(&self) -> bool {
+        match self {
+            Cell::Null => true,
+            Cell::Text(t) => t.trim().is_empty(),
+            Cell::List(l) => l.iter().all(|s| s.trim().is_empty()),
+            Cell::Number(_) => false,
+        }
+    }
+
+    fn from_json(v: &Value) -> Option<Cell> {
+        match v {
+            Value::String(s) => Some(Cell::Text(s.clone())),
+            Value::Number(n) => n.as_f64().map(Cell::Number),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .map(Cell::List),
+            Value::Object(_) => Some(Cell::Text(v.to_string())),
+            Value::Null | Value::Bool(_) => None,
+        }
+    }
+}
+
+/// How a derived id is built.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdRule {
+    from: OneOrMany,
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn columns(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(c) => vec![c.as_str()],
+            OneOrMany::Many(cs) => cs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// The mapping file as written, before its values are checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    #[serde(default)]
+    #[allow(dead_code)] // Documentation for people; accepted so files can carry it.
+    description: Option<String>,
+    #[serde(default)]
+    layer: Option<String>,
+    #[serde(default)]
+    columns: BTreeMap<SiteField, String>,
+    #[serde(default)]
+    constants: BTreeMap<SiteField, Value>,
+    #[serde(default)]
+    values: BTreeMap<SiteField, BTreeMap<String, String>>,
+    #[serde(default)]
+    id: Option<IdRule>,
+}
+
+/// How source columns become site fields. Default = identity (columns named like the site fields:
+/// id, name, local_name, kind, activity, country, status, status_note, lon, lat, precision,
+/// volume_m3, tonnage_t, dam_height_m, area_m2, substances, receiving_river, sources, attributes),
+/// plus the shapefile short names of [`SHAPEFILE_NAMES`]. See the module documentation for the
+/// JSON format.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(try_from = "MappingFile")]
+pub struct Mapping {
+    layer: Option<String>,
+    columns: BTreeMap<SiteField, String>,
+    constants: BTreeMap<SiteField, Cell>,
+    /// Per field: trimmed, lower-cased source value → our value.
+    values: BTreeMap<SiteField, HashMap<String, String>>,
+    id: Option<IdRule>,
+}
+
+fn vocabulary_key(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+impl TryFrom<MappingFile> for Mapping {
+    type Error = String;
+
+    fn try_from(file: MappingFile) -> Result<Self, String> {
+        let mut m = Mapping {
+            layer: file.layer.filter(|l| !l.trim().is_empty()),
+            ..Mapping::default()
+        };
+        for (field, column) in file.columns {
+            if column.trim().is_empty() {
+                return Err(format!("columns.{}: empty column name", field.name()));
+            }
+            m.columns.insert(field, column);
+        }
+        for (field, value) in file.constants {
+            if m.columns.contains_key(&field) {
+                return Err(format!(
+                    "`{}` is both a column and a constant; keep one",
+                    field.name()
+                ));
+            }
+            let cell = Cell::from_json(&value).ok_or_else(|| {
+                format!(
+                    "constants.{}: expected text, a number or a list of text (got {value})",
+                    field.name()
+                )
+            })?;
+            check_constant(field, &cell).map_err(|e| format!("constants.{}: {e}", field.name()))?;
+            m.constants.insert(field, cell);
+        }
+        for (field, table) in file.values {
+            let mut normalised = HashMap::new();
+            for (from, to) in table {
+                if normalised.insert(vocabulary_key(&from), to).is_some() {
+                    return Err(format!(
+                        "values.{}: {from:?} is listed twice (values match ignoring case and blanks)",
+                        field.name()
+                    ));
+                }
+            }
+            m.values.insert(field, normalised);
+        }
+        if let Some(rule) = file.id {
+            if m.columns.contains_key(&SiteField::Id) || m.constants.contains_key(&SiteField::Id) {
+                return Err("`id` is derived and also a column or constant; keep one".into());
+            }
+            let columns = rule.from.columns();
+            if columns.is_empty() || columns.iter().any(|c| c.trim().is_empty()) {
+                return Err("id.from: name one column or a list of columns".into());
+            }
+            if !rule
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "id.prefix: {:?} may only hold a-z, 0-9, '_' and '-'",
+                    rule.prefix
+                ));
+            }
+            m.id = Some(rule);
+        }
+        Ok(m)
+    }
+}
+
+/// Checks a constant once, so a typo fails the mapping rather than every row.
+fn check_constant(field: SiteField, cell: &Cell) -> Result<(), String> {
+    let mut d = SiteDraft::default();
+    assign(&mut d, field, cell.clone(), None).map_err(|e| e.to_string())?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let checked = match field {
+        SiteField::Id => SiteId::parse(&text(&d.id)).map(|_| ()),
+        SiteField::Kind => text(&d.kind).parse::<SiteKind>().map(|_| ()),
+        SiteField::Status => text(&d.status).parse::<SiteStatus>().map(|_| ()),
+        SiteField::Precision => text(&d.precision)
+            .parse::<CoordinatePrecision>()
+            .map(|_| ()),
+        SiteField::Country => Iso3::parse(&text(&d.country), "country").map(|_| ()),
+        _ => Ok(()),
+    };
+    checked.map_err(|e| e.to_string())
+}
+
+impl Mapping {
+    /// Reads a mapping file (JSON; see the module documentation). Unknown keys and unknown target
+    /// fields are errors naming them.
+    pub fn load(path: &Path) -> Result<Self, IoError> {
+        let file_err = |reason: String| IoError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| file_err(format!("cannot read: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| file_err(format!("not a valid mapping: {e}")))
+    }
+
+    /// Reads `field` from `column` (the CLI's `--map field=Column`); replaces a constant or id rule
+    /// for the same field.
+    pub fn map_column(&mut self, field: &str, column: &str) -> Result<(), IoError> {
+        let f = SiteField::parse(field)?;
+        let column = column.trim();
+        if column.is_empty() {
+            return Err(mapping_err(format!("`{}`: empty column name", f.name())));
+        }
+        self.constants.remove(&f);
+        if f == SiteField::Id {
+            self.id = None;
+        }
+        self.columns.insert(f, column.to_owned());
+        Ok(())
+    }
+
+    /// Sets `field` to `value` for every row (the CLI's `--set field=value`); replaces a column or
+    /// id rule for the same field.
+    pub fn set_constant(&mut self, field: &str, value: &str) -> Result<(), IoError> {
+        let f = SiteField::parse(field)?;
+        let cell = Cell::Text(value.to_owned());
+        check_constant(f, &cell).map_err(|e| mapping_err(format!("`{}`: {e}", f.name())))?;
+        self.columns.remove(&f);
+        if f == SiteField::Id {
+            self.id = None;
+        }
+        self.constants.insert(f, cell);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import: reading
+// ---------------------------------------------------------------------------------------------
+
+/// One feature of an imported file.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// 1-based feature number in the layer (the data row, for CSV and spreadsheets).
+    pub row: usize,
+    /// The valid site, or why not, naming the field (e.g. "field `lat`: latitude must be within
+    /// [-90, 90] (got \"95\")").
+    pub site: Result<Site, String>,
+}
+
+/// Everything read from an imported file.
+#[derive(Debug, Clone)]
+pub struct ImportRead {
+    pub rows: Vec<ImportRow>,
+    pub layer: String,
+    /// GDAL's short driver name (`CSV`, `GPKG`, `ESRI Shapefile`…).
+    pub driver: String,
+    /// Source columns that no site field reads.
+    pub ignored_columns: Vec<String>,
+    /// The layer's CRS (e.g. `EPSG:32642`) when points were reprojected to WGS 84.
+    pub reprojected_from: Option<String>,
+}
+
+const CSV_X_NAMES: &[&str] = &["lon", "longitude", "x", "long", "lng"];
+const CSV_Y_NAMES: &[&str] = &["lat", "latitude", "y"];
+const CSV_GEOM_NAMES: &[&str] = &["wkt", "geometry", "geom", "WKT"];
+/// Fields the KML drivers add to every placemark; not the user's columns.
+const KML_FIELDS: &[&str] = &[
+    "description",
+    "timestamp",
+    "begin",
+    "end",
+    "altitudeMode",
+    "tessellate",
+    "extrude",
+    "visibility",
+    "drawOrder",
+    "icon",
+    "snippet",
+];
+
+/// Where a site field's value comes from in one layer.
+enum Source {
+    /// Column indices: the column, then its shapefile continuation columns.
+    Columns(Vec<usize>),
+    Constant(Cell),
+    /// One entry per `id.from` column (each with its continuations), and the prefix.
+    DerivedId(Vec<Vec<usize>>, String),
+    Absent,
+}
+
+/// The layer's columns, looked up by name as GDAL does (exact first, then ignoring case).
+struct Columns(Vec<String>);
+
+impl Columns {
+    fn find(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|c| c == name).or_else(|| {
+            let lower = name.to_lowercase();
+            self.0.iter().position(|c| c.to_lowercase() == lower)
+        })
+    }
+
+    /// `idx` and the continuation columns a shapefile export split its text into.
+    fn with_parts(&self, idx: usize) -> Vec<usize> {
+        let mut parts = vec![idx];
+        for part in 2.. {
+            match self.find(&continuation_name(&self.0[idx], part)) {
+                Some(j) if !parts.contains(&j) => parts.push(j),
+                _ => break,
+            }
+        }
+        parts
+    }
+}
+
+/// Reads every feature of the first layer (or the layer named `sites` if there is one) of `path`.
+pub fn read_sites(
+    path: &Path,
+    mapping: &Mapping,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ImportRead, IoError> {
+    let shown = path.display().to_string();
+    let file_err = |reason: String| IoError::File {
+        path: shown.clone(),
+        reason,
+    };
+    if !path.exists() {
+        return Err(file_err("no such file".into()));
+    }
+    let lower_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let open_path = if lower_name.ends_with(".zip") {
+        PathBuf::from(format!("/vsizip/{}", path.display()))
+    } else {
+        path.to_owned()
+    };
+    let extension = lower_name.rsplit('.').next().unwrap_or("");
+    let options = open_options(extension, mapping);
+    let option_refs: Vec<&str> = options.iter().map(String::as_str).collect();
+    let ds = super::open_vector(
+        &open_path,
+        (!option_refs.is_empty()).then_some(&option_refs[..]),
+    )
+    .map_err(&file_err)?;
+    let driver = ds.driver().short_name();
+    let names: Vec<String> = ds.layers().map(|l| l.name()).collect();
+    let layer_name = match &mapping.layer {
+        Some(wanted) => names
+            .iter()
+            .find(|n| *n == wanted)
+            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(wanted)))
+            .ok_or_else(|| {
+                file_err(format!(
+                    "has no layer {wanted:?}; its layers are: {}",
+                    names.join(", ")
+                ))
+            })?,
+        None => names
+            .iter()
+            .find(|n| n.as_str() == LAYER)
+            .or_else(|| names.first())
+            .ok_or_else(|| file_err("has no vector layer".into()))?,
+    }
+    .clone();
+    let mut layer = ds
+        .layer_by_name(&layer_name)
+        .map_err(|e| file_err(format!("cannot read layer {layer_name:?}: {e}")))?;
+    let columns = Columns(layer.defn().fields().map(|f| f.name()).collect());
+    let has_geometry = layer.defn().geom_fields().count() > 0;
+    let crs = layer
+        .spatial_ref()
+        .and_then(|s| s.authority().ok().or_else(|| s.name()));
+    let transform = super::to_wgs84(layer.spatial_ref()).map_err(&file_err)?;
+    let reprojected_from = crs.filter(|_| transform.is_some());
+
+    let mut sources = Vec::with_capacity(SiteField::ALL.len());
+    let mut used: HashSet<usize> = HashSet::new();
+    for field in SiteField::ALL {
+        let source = resolve(field, mapping, &columns, has_geometry).map_err(&file_err)?;
+        match &source {
+            Source::Columns(idx) => used.extend(idx),
+            Source::DerivedId(cols, _) => used.extend(cols.iter().flatten()),
+            Source::Constant(_) | Source::Absent => {}
+        }
+        sources.push((field, source));
+    }
+    let is_kml = driver.eq_ignore_ascii_case("LIBKML") || driver.eq_ignore_ascii_case("KML");
+    let ignored_columns = columns
+        .0
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, name)| name)
+        // GDAL made these into the geometry.
+        .filter(|name| {
+            !(driver == "CSV"
+                && has_geometry
+                && CSV_GEOM_NAMES.iter().any(|g| g.eq_ignore_ascii_case(name)))
+        })
+        .filter(|name| !(is_kml && KML_FIELDS.iter().any(|k| k.eq_ignore_ascii_case(name))))
+        .cloned()
+        .collect();
+
+    let mut rows = Vec::new();
+    for (n, feature) in layer.features().enumerate() {
+        let row = n + 1;
+        // Spreadsheets often end in formatted but empty rows.
+        if feature.geometry().is_none_or(|g| g.is_empty())
+            && (0..columns.0.len()).all(|i| read_cell(&feature, i).is_blank())
+        {
+            continue;
+        }
+        let site = draft_of(&feature, &sources, mapping, transform.as_ref())
+            .and_then(|d| Site::try_from(d).map_err(|e| e.to_string()));
+        rows.push(ImportRow { row, site });
+        if rows.len() % 100 == 0 {
+            progress(rows.len());
+        }
+    }
+    mark_duplicates(&mut rows);
+    progress(rows.len());
+    Ok(ImportRead {
+        rows,
+        layer: layer_name,
+        driver,
+        ignored_columns,
+        reprojected_from,
+    })
+}
+
+fn open_options(extension: &str, mapping: &Mapping) -> Vec<String> {
+    match extension {
+        "csv" | "tsv" => {
+            let names = |defaults: &[&str], field: SiteField| {
+                let mut names: Vec<String> = defaults.iter().map(|s| (*s).to_owned()).collect();
+                // The list is comma-separated; a name with a comma cannot be passed.
+                names.extend(
+                    mapping
+                        .columns
+                        .get(&field)
+                        .filter(|c| !c.contains(','))
+                        .cloned(),
+                );
+                names.join(",")
+            };
+            vec![
+                format!("X_POSSIBLE_NAMES={}", names(CSV_X_NAMES, SiteField::Lon)),
+                format!("Y_POSSIBLE_NAMES={}", names(CSV_Y_NAMES, SiteField::Lat)),
+                format!("GEOM_POSSIBLE_NAMES={}", CSV_GEOM_NAMES.join(",")),
+                // The lon/lat columns stay readable for rows GDAL could not make a point of.
+                "KEEP_GEOM_COLUMNS=YES".into(),
+            ]
+        }
+        // The header row is only detected when the data rows hold numbers; an import sheet always
+        // has one.
+        "xlsx" | "ods" => vec!["HEADERS=FORCE".into()],
+        _ => vec![],
+    }
+}
+
+fn resolve(
+    field: SiteField,
+    mapping: &Mapping,
+    columns: &Columns,
+    has_geometry: bool,
+) -> Result<Source, String> {
+    if let Some(cell) = mapping.constants.get(&field) {
+        return Ok(Source::Constant(cell.clone()));
+    }
+    if let Some(column) = mapping.columns.get(&field) {
+        return match columns.find(column) {
+            Some(idx) => Ok(Source::Columns(columns.with_parts(idx))),
+            // A geometry makes lon/lat columns unnecessary.
+            None if has_geometry && matches!(field, SiteField::Lon | SiteField::Lat) => {
+                Ok(Source::Absent)
+            }
+            None => Err(missing_column(column, field, columns)),
+        };
+    }
+    if field == SiteField::Id
+        && let Some(rule) = &mapping.id
+    {
+        let idx = rule
+            .from
+            .columns()
+            .into_iter()
+            .map(|c| {
+                columns
+                    .find(c)
+                    .map(|i| columns.with_parts(i))
+                    .ok_or_else(|| missing_column(c, field, columns))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Source::DerivedId(idx, rule.prefix.clone()));
+    }
+    Ok(field
+        .default_columns()
+        .iter()
+        .find_map(|name| columns.find(name))
+        .map_or(Source::Absent, |idx| {
+            Source::Columns(columns.with_parts(idx))
+        }))
+}
+
+fn missing_column(column: &str, field: SiteField, columns: &Columns) -> String {
+    format!(
+        "mapping reads `{}` from column {column:?}, which is not in the file; its columns are: {}",
+        field.name(),
+        columns.0.join(", ")
+    )
+}
+
+fn read_cell(f: &Feature, idx: usize) -> Cell {
+    match f.field(idx) {
+        Ok(None) => Cell::Null,
+        Ok(Some(v)) => match v {
+            FieldValue::StringValue(s) => Cell::Text(s),
+            FieldValue::IntegerValue(i) => Cell::Number(f64::from(i)),
+            FieldValue::Integer64Value(i) => Cell::Number(i as f64),
+            FieldValue::RealValue(r) => Cell::Number(r),
+            FieldValue::StringListValue(l) => Cell::List(l),
+            FieldValue::IntegerListValue(l) => Cell::List(l.iter().map(i32::to_string).collect()),
+            FieldValue::Integer64ListValue(l) => Cell::List(l.iter().map(i64::to_string).collect()),
+            FieldValue::RealListValue(l) => Cell::List(l.iter().map(f64::to_string).collect()),
+            FieldValue::DateValue(d) => Cell::Text(d.to_string()),
+            FieldValue::DateTimeValue(d) => Cell::Text(d.to_rfc3339()),
+        },
+        // Types the gdal crate does not convert (binary, …): GDAL's own text, if any.
+        Err(_) => f
+            .field_as_string(idx)
+            .ok()
+            .flatten()
+            .map_or(Cell::Null, Cell::Text),
+    }
+}
+
+/// A column's value, with the parts of a text a shapefile export cut up joined back.
+fn read_joined(f: &Feature, idx: &[usize]) -> Cell {
+    if idx.len() == 1 {
+        return read_cell(f, idx[0]);
+    }
+    let mut joined = String::new();
+    for &i in idx {
+        match read_cell(f, i) {
+            Cell::Null => {}
+            Cell::Text(t) => joined.push_str(&t),
+            // Not a split text after all: keep the column's own value.
+            other if i == idx[0] => return other,
+            _ => {}
+        }
+    }
+    if joined.is_empty() {
+        Cell::Null
+    } else {
+        Cell::Text(joined)
+    }
+}
+
+fn draft_of(
+    f: &Feature,
+    sources: &[(SiteField, Source)],
+    mapping: &Mapping,
+    transform: Option<&CoordTransform>,
+) -> Result<SiteDraft, String> {
+    let mut draft = SiteDraft::default();
+    let point = match f.geometry().filter(|g| !g.is_empty()) {
+        None => None,
+        Some(g) => {
+            let ty = geometry_type_flatten(g.geometry_type());
+            if ty != OGRwkbGeometryType::wkbPoint {
+                return Err(format!(
+                    "geometry: expected a Point, got {}",
+                    geometry_type_to_name(ty)
+                ));
+            }
+            let (mut x, mut y, _) = g.get_point(0);
+            if let Some(t) = transform {
+                let (mut xs, mut ys) = ([x], [y]);
+                t.transform_coords(&mut xs, &mut ys, &mut [])
+                    .map_err(|e| format!("geometry: cannot reproject to WGS 84: {e}"))?;
+                (x, y) = (xs[0], ys[0]);
+            }
+            Some((x, y))
+        }
+    };
+    for (field, source) in sources {
+        let vocabulary = mapping.values.get(field);
+        match (field, point) {
+            (SiteField::Lon, Some((x, _))) => draft.lon = Some(x),
+            (SiteField::Lat, Some((_, y))) => draft.lat = Some(y),
+            _ => match source {
+                Source::Absent => {}
+                // Constants are already in our vocabulary.
+                Source::Constant(cell) => {
+                    assign(&mut draft, *field, cell.clone(), None).map_err(|e| e.to_string())?
+                }
+                Source::Columns(idx) => assign(&mut draft, *field, read_joined(f, idx), vocabulary)
+                    .map_err(|e| e.to_string())?,
+                Source::DerivedId(cols, prefix) => {
+                    let parts: Vec<String> = cols
+                        .iter()
+                        .filter_map(|idx| text_of(&read_joined(f, idx), vocabulary))
+                        .collect();
+                    if !parts.is_empty() {
+                        draft.id =
+                            Some(derive_id(prefix, &parts.join("-")).map_err(|e| e.to_string())?);
+                    }
+                }
+            },
+        }
+    }
+    Ok(draft)
+}
+
+/// `prefix` + a slug of `value`, within the rules of [`SiteId::parse`].
+fn derive_id(prefix: &str, value: &str) -> Result<String, ModelError> {
+    let mut slug = String::new();
+    for c in value.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            slug.push(c);
+        } else if let Some(t) = transliterate(c) {
+            slug.push_str(t);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    if slug.is_empty() {
+        return Err(ModelError::Invalid {
+            field: "id",
+            value: value.to_owned(),
+            reason: "no letters or digits to make an id from".into(),
+        });
+    }
+    let id = format!("{prefix}{slug}");
+    Ok(truncate_bytes(&id, 128).trim_end_matches('-').to_owned())
+}
+
+/// Latin letters for the Cyrillic and accented letters of Central Asian names (lower case).
+fn transliterate(c: char) -> Option<&'static str> {
+    Some(match c {
+        'а' | 'ә' | 'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'ā' => "a",
+        'б' => "b",
+        'в' => "v",
+        'г' => "g",
+        'ғ' | 'ğ' => "gh",
+        'д' => "d",
+        'е' | 'э' | 'é' | 'è' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' => "e",
+        'ё' => "yo",
+        'ж' => "zh",
+        'з' | 'ž' | 'ź' | 'ż' => "z",
+        'и' | 'і' | 'ӣ' | 'í' | 'ì' | 'î' | 'ï' | 'ī' | 'ı' => "i",
+        'й' | 'ы' | 'ý' | 'ÿ' => "y",
+        'к' => "k",
+        'қ' => "q",
+        'л' => "l",
+        'м' => "m",
+        'н' | 'ñ' | 'ń' | 'ň' => "n",
+        'ң' => "ng",
+        'о' | 'ө' | 'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' | 'ō' | 'ő' => "o",
+        'п' => "p",
+        'р' => "r",
+        'с' | 'ś' => "s",
+        'ş' | 'š' => "sh",
+        'т' => "t",
+        'у' | 'ұ' | 'ү' | 'ӯ' | 'ú' | 'ù' | 'û' | 'ü' | 'ū' | 'ű' => "u",
+        'ф' => "f",
+        'х' | 'ҳ' => "kh",
+        'һ' => "h",
+        'ц' => "ts",
+        'ч' | 'ç' | 'č' => "ch",
+        'ҷ' => "j",
+        'ш' => "sh",
+        'щ' => "shch",
+        'ю' => "yu",
+        'я' => "ya",
+        'ß' => "ss",
+        // Signs and apostrophes (Uzbek oʻ, gʻ) vanish rather than split the word.
+        'ъ' | 'ь' | 'ʻ' | 'ʼ' | '\'' | '‘' | '’' => "",
+        _ => return None,
+    })
+}
+
+/// The text of a value for a text field, translated through the field's vocabulary.
+fn text_of(cell: &Cell, vocabulary: Option<&HashMap<String, String>>) -> Option<String> {
+    let text = match cell {
+        Cell::Null => return None,
+        Cell::Text(t) => t.trim().to_owned(),
+        Cell::Number(n) => n.to_string(),
+        Cell::List(l) => l.join("; "),
+    };
+    let text = translate(&text, vocabulary);
+    (!text.is_empty()).then_some(text)
+}
+
+fn translate(text: &str, vocabulary: Option<&HashMap<String, String>>) -> String {
+    vocabulary
+        .and_then(|v| v.get(&vocabulary_key(text)))
+        .map_or_else(|| text.trim().to_owned(), |t| t.trim().to_owned())
+}
+
+fn invalid(field: SiteField, value: impl Into<String>, reason: &str) -> ModelError {
+    ModelError::Invalid {
+        field: field.name(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Converts `cell` to `field`'s type and stores it in `draft`.
+fn assign(
+    draft: &mut SiteDraft,
+    field: SiteField,
+    cell: Cell,
+    vocabulary: Option<&HashMap<String, String>>,
+) -> Result<(), ModelError> {
+    match field.kind() {
+        FieldKind::Text => {
+            let mut text = text_of(&cell, vocabulary);
+            // Our vocabularies are lower case; "Active" is a spelling, not another value. A value
+            // that is not ours stays as given so the error quotes it.
+            if let Some(t) = text.as_mut() {
+                let lower = t.to_ascii_lowercase();
+                let known = match field {
+                    SiteField::Kind => lower.parse::<SiteKind>().is_ok(),
+                    SiteField::Status => lower.parse::<SiteStatus>().is_ok(),
+                    SiteField::Precision => lower.parse::<CoordinatePrecision>().is_ok(),
+                    _ => false,
+                };
+                if known {
+                    *t = lower;
+                }
+            }
+            let slot = match field {
+                SiteField::Id => &mut draft.id,
+                SiteField::Name => &mut draft.name,
+                SiteField::LocalName => &mut draft.local_name,
+                SiteField::Kind => &mut draft.kind,
+                SiteField::Activity => &mut draft.activity,
+                SiteField::Country => &mut draft.country,
+                SiteField::Status => &mut draft.status,
+                SiteField::StatusNote => &mut draft.status_note,
+                SiteField::Precision => &mut draft.precision,
+                _ => &mut draft.receiving_river,
+            };
+            *slot = text;
+        }
+        FieldKind::Number => {
+            let value = match cell {
+                Cell::Number(n) => Some(n),
+                other => match text_of(&other, vocabulary) {
+                    None => None,
+                    Some(t) => Some(
+                        t.parse::<f64>()
+                            .map_err(|_| invalid(field, t, "expected a number"))?,
+                    ),
+                },
+            };
+            let slot = match field {
+                SiteField::Lon => &mut draft.lon,
+                SiteField::Lat => &mut draft.lat,
+                SiteField::VolumeM3 => &mut draft.volume_m3,
+                SiteField::TonnageT => &mut draft.tonnage_t,
+                SiteField::DamHeightM => &mut draft.dam_height_m,
+                _ => &mut draft.area_m2,
+            };
+            *slot = value;
+        }
+        FieldKind::List => {
+            let items: Vec<String> = match cell {
+                Cell::Null => vec![],
+                Cell::Number(n) => vec![n.to_string()],
+                Cell::List(l) => l,
+                Cell::Text(t) => {
+                    let t = t.trim();
+                    if t.starts_with('[') {
+                        serde_json::from_str::<Vec<String>>(t).map_err(|e| {
+                            invalid(field, t, &format!("not a JSON array of text: {e}"))
+                        })?
+                    } else {
+                        t.split(';').map(str::to_owned).collect()
+                    }
+                }
+            };
+            let items = items
+                .iter()
+                .map(|i| translate(i, vocabulary))
+                .filter(|i| !i.is_empty())
+                .collect();
+            if field == SiteField::Substances {
+                draft.substances = items;
+            } else {
+                draft.sources = items;
+            }
+        }
+        FieldKind::Object => {
+            draft.attributes = match cell {
+                Cell::Null => Map::new(),
+                Cell::Text(t) if t.trim().is_empty() => Map::new(),
+                Cell::Text(t) => serde_json::from_str::<Map<String, Value>>(t.trim())
+                    .map_err(|e| invalid(field, t.trim(), &format!("not a JSON object: {e}")))?,
+                Cell::Number(n) => return Err(invalid(field, n.to_string(), "not a JSON object")),
+                Cell::List(l) => return Err(invalid(field, l.join("; "), "not a JSON object")),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// A later row with an id already read is an error: the file does not say which one it means.
+fn mark_duplicates(rows: &mut [ImportRow]) {
+    let mut first: HashMap<SiteId, usize> = HashMap::new();
+    for r in rows.iter_mut() {
+        let Ok(site) = &r.site else { continue };
+        if let Some(earlier) = first.get(&site.id) {
+            r.site = Err(format!(
+                "field `id`: {:?} is already used by row {earlier}",
+                site.id.as_str()
+            ));
+        } else {
+            first.insert(site.id.clone(), r.row);
+        }
+    }
+}

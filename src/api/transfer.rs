@@ -1,0 +1,271 @@
+//! Bulk transfer over HTTP: `POST /import` (multipart, admin only) and the file downloads of
+//! `GET /collections/sites/items?f=gpkg|shp|kml|csv|fgb|geojson`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::AppState;
+use super::edit::{check_content_type, grant, store_error};
+use super::error::ApiError;
+use super::params;
+use crate::io::sites_file::{ExportFormat, Mapping};
+use crate::reference::SITES;
+use crate::store::Role;
+use crate::transfer::{self, ImportError, ImportOptions};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A private scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Result<Self, ApiError> {
+        let dir = std::env::temp_dir().join(format!(
+            "atlas-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            tracing::error!(error = %e, "cannot create a scratch directory");
+            ApiError::internal()
+        })?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The file name an upload is saved under: only its extension is kept (GDAL picks drivers by it),
+/// never the client's path.
+fn upload_name(client_name: Option<&str>) -> String {
+    let name = client_name.unwrap_or("").to_ascii_lowercase();
+    let ext = if name.ends_with(".shp.zip") {
+        "shp.zip".to_owned()
+    } else {
+        Path::new(&name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 8 && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .unwrap_or("dat")
+            .to_owned()
+    };
+    format!("upload.{ext}")
+}
+
+fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
+    match pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+    {
+        None => Ok(false),
+        Some("" | "true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(ApiError::bad_parameter(
+            name,
+            format!("{other:?} is not true or false"),
+        )),
+    }
+}
+
+/// `POST /import[?dry_run=true][&skip_invalid=true]`: multipart with the file in the field `file`
+/// and, optionally, a field mapping (JSON) in the field `mapping`.
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let grant = grant(&req, &state)?;
+    if grant.role != Role::Admin {
+        return Err(ApiError::forbidden(format!(
+            "token {} is not an admin token; imports need the admin role",
+            grant.token_id
+        )));
+    }
+    let pairs = params::parse_pairs(req.query_string())?;
+    if let Some((k, _)) = pairs
+        .iter()
+        .find(|(k, _)| k != "dry_run" && k != "skip_invalid")
+    {
+        return Err(ApiError::unknown_parameter(k, &["dry_run", "skip_invalid"]));
+    }
+    let options = ImportOptions {
+        dry_run: flag(&pairs, "dry_run")?,
+        skip_invalid: flag(&pairs, "skip_invalid")?,
+    };
+    check_content_type(&req, &["multipart/form-data"])?;
+    let limit = state.max_body_bytes;
+    if let Some(n) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && n > limit
+    {
+        return Err(too_large(limit));
+    }
+    let scratch = Scratch::new("import")?;
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut file: Option<PathBuf> = None;
+    let mut mapping: Option<Vec<u8>> = None;
+    let mut total = 0usize;
+    while let Some(part) = multipart.next().await {
+        let mut part =
+            part.map_err(|e| ApiError::bad_body(format!("the multipart body is malformed: {e}")))?;
+        let name = part.name().unwrap_or("").to_owned();
+        let mut data = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_body(format!("field `{name}`: cannot read: {e}")))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(too_large(limit));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "file" => {
+                let client = part
+                    .content_disposition()
+                    .and_then(|cd| cd.get_filename())
+                    .map(str::to_owned);
+                let path = scratch.0.join(upload_name(client.as_deref()));
+                std::fs::write(&path, &data).map_err(|e| {
+                    tracing::error!(error = %e, "cannot save an upload");
+                    ApiError::internal()
+                })?;
+                file = Some(path);
+            }
+            "mapping" => mapping = Some(data),
+            other => {
+                return Err(ApiError::bad_body(format!(
+                    "field `{other}`: unknown; send the file in `file` and an optional field mapping in `mapping`"
+                )));
+            }
+        }
+    }
+    let file =
+        file.ok_or_else(|| ApiError::bad_body("field `file`: missing; send the file to import"))?;
+    let mapping = match mapping {
+        None => Mapping::default(),
+        Some(bytes) => {
+            let path = scratch.0.join("mapping.json");
+            std::fs::write(&path, bytes).map_err(|_| ApiError::internal())?;
+            Mapping::load(&path).map_err(|e| ApiError::bad_body(format!("field `mapping`: {e}")))?
+        }
+    };
+    let author = transfer::import_author(&grant.actor(), &file, None);
+    let st = state.clone();
+    let result = web::block(move || {
+        let r = transfer::import_file(&file, &mapping, &options, &|_| {}, |changes| {
+            st.service.write(changes, &author)
+        });
+        drop(scratch);
+        r
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    match result {
+        Ok(report) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json!({ "report": report }).to_string())),
+        Err(ImportError::Invalid(report)) => {
+            let first: Vec<String> = report
+                .invalid
+                .iter()
+                .take(5)
+                .map(|p| format!("row {}: {}", p.row, p.reason))
+                .collect();
+            let description = format!(
+                "{} of {} rows are invalid; nothing was written (skip_invalid=true imports the {} valid rows): {}",
+                report.invalid.len(),
+                report.rows,
+                report.valid,
+                first.join("; ")
+            );
+            Ok(HttpResponse::BadRequest()
+                .content_type("application/json")
+                .body(
+                    json!({ "code": "InvalidValue", "description": description, "report": report })
+                        .to_string(),
+                ))
+        }
+        Err(ImportError::Io(e)) => Err(ApiError::bad_body(format!(
+            "field `file`: {}",
+            e.to_string()
+                .replace(&*std::env::temp_dir().to_string_lossy(), "")
+        ))),
+        Err(ImportError::Store(e)) => Err(store_error(e)),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "the request body is larger than the limit of {limit} bytes (serve --max-body-mb)"
+    ))
+}
+
+/// The export format asked for with `f`, if it is a file format rather than JSON or HTML.
+pub fn export_format(pairs: &[(String, String)]) -> Option<ExportFormat> {
+    let f = pairs.iter().find(|(k, _)| k == "f").map(|(_, v)| v)?;
+    ExportFormat::parse(f).ok()
+}
+
+/// The sites selected by the query (filters and bbox; paging does not apply) as one file.
+pub async fn export(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    format: ExportFormat,
+    pairs: Vec<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let query: String = pairs
+        .iter()
+        .filter(|(k, _)| k != "f" && k != "limit" && k != "offset")
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let st = state.clone();
+    let (bytes, name) = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
+        let scratch = Scratch::new("export")?;
+        let out = scratch.0.join(format.file_name());
+        {
+            let live = st.service.live();
+            let sites = live
+                .catalog
+                .collection(SITES)
+                .ok_or_else(|| ApiError::not_found("no sites collection"))?;
+            let p = params::parse_items(&query, sites.spec.queryables)?;
+            let rows = sites.select(&p.selection);
+            transfer::export_sites(sites, &rows, format, &out).map_err(|e| {
+                tracing::error!(error = %e, "export failed");
+                ApiError::internal()
+            })?;
+        }
+        let bytes = std::fs::read(&out).map_err(|_| ApiError::internal())?;
+        Ok((bytes, format.file_name()))
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    let _ = req;
+    Ok(HttpResponse::Ok()
+        .content_type(format.media_type())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

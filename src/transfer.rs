@@ -1,0 +1,173 @@
+//! Imports and exports of the inventory, shared by the CLI and the HTTP API: every row is validated
+//! before anything is written, the write is one transaction (upsert by id, so re-importing a file
+//! changes nothing), and the report names each rejected row and why.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::catalog::Collection;
+use crate::io::IoError;
+use crate::io::sites_file::{self, ExportFeature, ExportFormat, ImportRead, Mapping};
+use crate::model::Site;
+use crate::store::{Author, Change, Expect, Op, StoreError, Written};
+
+/// What to do with an import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Validate and report only.
+    pub dry_run: bool,
+    /// Write the valid rows even if some are invalid (those are listed in the report).
+    pub skip_invalid: bool,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowProblem {
+    /// 1-based feature number (data row for CSV and spreadsheets).
+    pub row: usize,
+    pub reason: String,
+}
+
+/// What an import found and did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub driver: String,
+    pub layer: String,
+    pub reprojected_from: Option<String>,
+    pub ignored_columns: Vec<String>,
+    pub rows: usize,
+    pub valid: usize,
+    pub invalid: Vec<RowProblem>,
+    pub dry_run: bool,
+    /// Whether anything was written (false for a dry run or a refused file).
+    pub written: bool,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// Why an import wrote nothing.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    /// The file could not be read at all.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// Some rows are invalid (and `--skip-invalid` was not given): the report lists them.
+    #[error("{} of {} rows are invalid; nothing was written (use --skip-invalid to import the {} valid rows)", .0.invalid.len(), .0.rows, .0.valid)]
+    Invalid(Box<ImportReport>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sorts the rows into valid sites and problems; a repeated id is a problem of the later row.
+pub fn validate(read: ImportRead) -> (Vec<Site>, ImportReport) {
+    let mut report = ImportReport {
+        driver: read.driver,
+        layer: read.layer,
+        reprojected_from: read.reprojected_from,
+        ignored_columns: read.ignored_columns,
+        rows: read.rows.len(),
+        ..Default::default()
+    };
+    let mut first_row: HashMap<String, usize> = HashMap::new();
+    let mut sites = Vec::new();
+    for row in read.rows {
+        match row.site {
+            Ok(site) => match first_row.get(site.id.as_str()) {
+                Some(&first) => report.invalid.push(RowProblem {
+                    row: row.row,
+                    reason: format!("field `id`: {} is already used by row {first}", site.id),
+                }),
+                None => {
+                    first_row.insert(site.id.to_string(), row.row);
+                    sites.push(site);
+                }
+            },
+            Err(reason) => report.invalid.push(RowProblem {
+                row: row.row,
+                reason,
+            }),
+        }
+    }
+    report.valid = sites.len();
+    (sites, report)
+}
+
+/// Imports `path`: reads and validates every row (`read_progress` per row), then, unless refused,
+/// hands the upserts to `write` in one call (one transaction).
+pub fn import_file(
+    path: &Path,
+    mapping: &Mapping,
+    options: &ImportOptions,
+    read_progress: &(dyn Fn(usize) + Sync),
+    write: impl FnOnce(&[Change]) -> Result<Vec<Written>, StoreError>,
+) -> Result<ImportReport, ImportError> {
+    let read = sites_file::read_sites(path, mapping, read_progress)?;
+    let (sites, mut report) = validate(read);
+    report.dry_run = options.dry_run;
+    if !report.invalid.is_empty() && !options.skip_invalid {
+        return Err(ImportError::Invalid(Box::new(report)));
+    }
+    if options.dry_run || sites.is_empty() {
+        return Ok(report);
+    }
+    let changes: Vec<Change> = sites
+        .into_iter()
+        .map(|site| Change::Put {
+            site,
+            expect: Expect::Any,
+        })
+        .collect();
+    let written = write(&changes)?;
+    report.written = true;
+    for w in &written {
+        match w.op {
+            Some(Op::Create) => report.created += 1,
+            None => report.unchanged += 1,
+            Some(_) => report.updated += 1,
+        }
+    }
+    Ok(report)
+}
+
+/// The author of an import: who ran it, and from which file.
+pub fn import_author(actor: &str, path: &Path, reason: Option<&str>) -> Author {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Author {
+        actor: actor.to_owned(),
+        reason: Some(match reason {
+            Some(r) => format!("{r} (import of {file})"),
+            None => format!("import of {file}"),
+        }),
+    }
+}
+
+/// Writes the published sites (`indexes` of `sites`, every attribute and analysis field) to `out`.
+pub fn export_sites(
+    sites: &Collection,
+    indexes: &[usize],
+    format: ExportFormat,
+    out: &Path,
+) -> Result<(), IoError> {
+    let features: Vec<ExportFeature> = indexes
+        .iter()
+        .filter_map(|&i| {
+            let f = &sites.features[i];
+            match f.geometry {
+                geo::Geometry::Point(p) => Some(ExportFeature {
+                    lon: p.x(),
+                    lat: p.y(),
+                    properties: &f.properties,
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    sites_file::write_sites(out, format, &features)
+}
