@@ -106,6 +106,89 @@ fn schemas() -> Value {
     })
 }
 
+/// Part 4 on the sites, the history, restore, import and the file exports.
+fn add_edit_paths(paths: &mut Map<String, Value>) {
+    let auth = json!([{ "bearer": [] }]);
+    let feature_body = json!({ "required": true, "content": {
+        "application/geo+json": { "schema": { "type": "object" } },
+        "application/json": { "schema": { "type": "object" } } } });
+    let errors = json!({
+        "400": error_response("Malformed JSON or GeoJSON, or a bad field; the description names it."),
+        "401": error_response("No bearer token, or not a valid one."),
+        "403": error_response("The token lacks the role or the country."),
+        "413": error_response("The body is over the limit (serve --max-body-mb, default 20 MB)."),
+        "415": error_response("A Content-Type this operation does not take."),
+    });
+    let with = |extra: Value| {
+        let mut m = errors.as_object().cloned().unwrap_or_default();
+        if let Value::Object(e) = extra {
+            m.extend(e);
+        }
+        Value::Object(m)
+    };
+    if let Some(items) = paths.get_mut("/collections/sites/items") {
+        items["get"]["parameters"]
+            .as_array_mut()
+            .map(|p| p.push(json!({ "name": "f", "in": "query", "required": false,
+                "description": "json or html: a page of features. gpkg, shp (zipped), kml, csv, fgb or geojson: every selected site (filters and bbox apply, paging does not) as a file with every attribute and analysis field.",
+                "schema": { "type": "string", "enum": ["json", "html", "gpkg", "shp", "kml", "csv", "fgb", "geojson"] } })));
+        items["post"] = json!({ "summary": "Create a site (OGC API - Features Part 4); 201 with Location and ETag",
+            "security": auth, "requestBody": feature_body,
+            "responses": with(json!({ "201": { "description": "Created; the body is the site with its analysis" },
+                "409": error_response("A site with this id exists.") })) });
+    }
+    if let Some(item) = paths.get_mut("/collections/sites/items/{featureId}") {
+        let if_match = json!({ "name": "If-Match", "in": "header", "required": true,
+            "description": "The ETag of the version being changed.", "schema": { "type": "string" } });
+        let id = json!({ "$ref": "#/components/parameters/featureId" });
+        let changed = |summary: &str, body: Option<Value>| {
+            let mut op = json!({ "summary": summary, "security": auth, "parameters": [id, if_match],
+                "responses": with(json!({ "200": { "description": "The site as stored, re-analysed, with its new ETag" },
+                    "204": { "description": "Deleted" },
+                    "404": error_response("No such site."),
+                    "412": error_response("If-Match does not name the current version."),
+                    "428": error_response("If-Match is missing.") })) });
+            if let Some(b) = body {
+                op["requestBody"] = b;
+            }
+            op
+        };
+        item["put"] = changed("Replace a site", Some(feature_body.clone()));
+        item["patch"] = changed(
+            "Change some of a site's properties or its position (JSON merge patch)",
+            Some(json!({ "required": true, "content": {
+                "application/merge-patch+json": { "schema": { "type": "object" } } } })),
+        );
+        item["delete"] = changed("Delete a site (it stays in its history)", None);
+    }
+    let id = json!({ "$ref": "#/components/parameters/featureId" });
+    paths.insert(
+        "/collections/sites/items/{featureId}/history".into(),
+        json!({ "get": { "summary": "Every version of a site, newest first: who, when, old and new values, reason",
+            "parameters": [id],
+            "responses": { "200": { "description": "{\"versions\": [...]}" },
+                "404": { "$ref": "#/components/responses/NotFound" } } } }),
+    );
+    paths.insert(
+        "/collections/sites/items/{featureId}/restore".into(),
+        json!({ "post": { "summary": "Put back an earlier version (body {\"version\": n}; default: the state before the last change or delete)",
+            "security": auth, "parameters": [id],
+            "responses": with(json!({ "200": { "description": "The restored site" } })) } }),
+    );
+    paths.insert(
+        "/import".into(),
+        json!({ "post": { "summary": "Import sites from a file (multipart field `file`, optional `mapping`); admin only",
+            "security": auth,
+            "parameters": [
+                { "name": "dry_run", "in": "query", "required": false, "schema": { "type": "boolean" } },
+                { "name": "skip_invalid", "in": "query", "required": false, "schema": { "type": "boolean" } } ],
+            "requestBody": { "required": true, "content": { "multipart/form-data": { "schema": {
+                "type": "object", "properties": { "file": { "type": "string", "format": "binary" },
+                    "mapping": { "type": "string", "format": "binary" } } } } } },
+            "responses": with(json!({ "200": { "description": "The import report" } })) } }),
+    );
+}
+
 /// The whole document for this catalog.
 pub fn document(catalog: &Catalog) -> Value {
     let f = json!({ "$ref": "#/components/parameters/f" });
@@ -198,6 +281,7 @@ pub fn document(catalog: &Catalog) -> Value {
             ),
         );
     }
+    add_edit_paths(&mut paths);
     paths.insert(
         "/health".into(),
         json!({ "get": { "summary": "Readiness: 200 once the indexes are built",
@@ -244,6 +328,8 @@ pub fn document(catalog: &Catalog) -> Value {
                     "schema": { "type": "string" } },
             },
             "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
+                "description": "A token from `tailings-atlas token create`" } },
             "responses": {
                 "BadRequest": error_response("A parameter is malformed or unknown; the description names it."),
                 "NotFound": error_response("No such collection or feature."),

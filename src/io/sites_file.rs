@@ -11,9 +11,12 @@
 //!
 //! Per-format choices (each one keeps the data readable back by [`read_sites`]):
 //! - GeoPackage, FlatGeobuf: native types, exact doubles. FlatGeobuf is written without a spatial
-//!   index, which would reorder the features; the inventory is small enough not to need one.
+//!   index, which would reorder the features; the inventory is small enough not to need one. (An
+//!   empty export keeps the index: without it GDAL 3.6 writes an empty layer as a 0-byte file.)
 //! - GeoJSON: 17 significant digits (GDAL prints the shortest form that reads back exactly), a
 //!   `crs` member naming CRS84. `RFC7946=YES` is not used: it rounds coordinates to 7 decimals.
+//!   GDAL tidies binary noise such as `0.30000000000000004` to `0.3` (a 1-ulp change); values that
+//!   came from decimal text are not affected.
 //! - CSV: every column is text, numbers in their shortest exact form (GDAL's own Real formatting
 //!   keeps 15 digits); no geometry column, as `lon` and `lat` are properties (`X`/`Y` columns are
 //!   added only when they are not).
@@ -39,10 +42,14 @@
 //! named like the site fields (case-insensitively), their shapefile short names and their 10-byte
 //! truncations (what GDAL and ArcGIS make of long names). Every row is validated with
 //! [`Site::try_from`]; a bad row becomes an error naming the field and value, and reading goes on.
+//! A repeated id is an error of the later row. Empty rows (spreadsheet padding) are skipped.
 //!
 //! The point is the feature's geometry when it has one (reprojected to WGS 84 if the layer has
 //! another CRS), otherwise the `lon`/`lat` columns. For CSV, GDAL builds the geometry from
-//! `lon`/`longitude`/`x`… columns or a `wkt`/`geometry` column.
+//! `lon`/`longitude`/`x`… columns (and the mapping's `lon`/`lat` columns) or a `wkt`/`geometry`
+//! column; it parses those coordinates itself, so a coordinate that is not a number leaves the row
+//! without a point and is reported as a missing `lon`/`lat`. Spreadsheets (XLSX, ODS) are read with
+//! their first row as the header.
 //!
 //! Mapping file (JSON; every key optional, unknown keys and unknown site fields are errors):
 //!
@@ -341,6 +348,8 @@ fn write_file(
     let mut options: Vec<&str> = match format {
         ExportFormat::Shp => vec!["ENCODING=UTF-8"],
         ExportFormat::Csv => vec!["STRING_QUOTING=IF_NEEDED"],
+        // Without the index, GDAL 3.6 writes an empty layer as a 0-byte file.
+        ExportFormat::Fgb if features.is_empty() => vec![],
         ExportFormat::Fgb => vec!["SPATIAL_INDEX=NO"],
         ExportFormat::GeoJson => vec!["SIGNIFICANT_FIGURES=17"],
         ExportFormat::Gpkg | ExportFormat::Kml => vec![],
@@ -348,15 +357,17 @@ fn write_file(
     if format == ExportFormat::Csv && !has_lon_lat {
         options.push("GEOMETRY=AS_XY");
     }
+    // The KML writer turns a null field into an empty `SimpleData`; leave it out instead.
+    let explicit_nulls = format != ExportFormat::Kml;
     if format == ExportFormat::Gpkg {
         // One transaction: GeoPackage commits every feature on its own otherwise.
         let mut tx = ds
             .start_transaction()
             .map_err(|e| format!("cannot start a transaction: {e}"))?;
-        fill_layer(&mut tx, &options, &columns, features)?;
+        fill_layer(&mut tx, &options, &columns, features, explicit_nulls)?;
         tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
     } else {
-        fill_layer(&mut ds, &options, &columns, features)?;
+        fill_layer(&mut ds, &options, &columns, features, explicit_nulls)?;
     }
     // GDAL < 3.7 does not report errors on close; `verify` reopens the file instead.
     ds.close().map_err(|e| format!("cannot close: {e}"))
@@ -367,6 +378,7 @@ fn fill_layer(
     options: &[&str],
     columns: &[Column<'_>],
     features: &[ExportFeature<'_>],
+    explicit_nulls: bool,
 ) -> Result<(), String> {
     let mut srs = SpatialRef::from_epsg(4326).map_err(|e| e.to_string())?;
     // Geometries are (lon, lat); without this, drivers that honour EPSG axis order would swap them.
@@ -410,8 +422,10 @@ fn fill_layer(
                 .collect()
         })
         .collect::<Result<_, _>>()?;
+    // A CSV layer only has a geometry field when it writes `X`/`Y` columns.
+    let with_geometry = layer.defn().geom_fields().count() > 0;
     for (n, f) in features.iter().enumerate() {
-        write_feature(&layer, columns, &indices, f)
+        write_feature(&layer, columns, &indices, f, with_geometry, explicit_nulls)
             .map_err(|e| format!("feature {}: {e}", n + 1))?;
     }
     Ok(())
@@ -422,17 +436,28 @@ fn write_feature<L: LayerAccess>(
     columns: &[Column<'_>],
     indices: &[Vec<usize>],
     f: &ExportFeature<'_>,
+    with_geometry: bool,
+    explicit_nulls: bool,
 ) -> Result<(), gdal::errors::GdalError> {
     let mut feature = Feature::new(layer.defn())?;
-    let mut point = Geometry::empty(OGRwkbGeometryType::wkbPoint)?;
-    point.add_point_2d((f.lon, f.lat));
-    feature.set_geometry(point)?;
+    if with_geometry {
+        let mut point = Geometry::empty(OGRwkbGeometryType::wkbPoint)?;
+        point.add_point_2d((f.lon, f.lat));
+        feature.set_geometry(point)?;
+    }
+    let null = |feature: &mut Feature, idx: usize| {
+        if explicit_nulls {
+            feature.set_field_null(idx)
+        } else {
+            Ok(())
+        }
+    };
     for (c, idx) in columns.iter().zip(indices) {
         let value = f.properties.get(c.key).unwrap_or(&Value::Null);
         if c.real {
             match value.as_f64() {
                 Some(v) => feature.set_field_double(idx[0], v)?,
-                None => feature.set_field_null(idx[0])?,
+                None => null(&mut feature, idx[0])?,
             }
             continue;
         }
@@ -445,7 +470,7 @@ fn write_feature<L: LayerAccess>(
         for (i, field) in idx.iter().enumerate() {
             match parts.get(i) {
                 Some(part) => feature.set_field_string(*field, part)?,
-                None => feature.set_field_null(*field)?,
+                None => null(&mut feature, *field)?,
             }
         }
     }
@@ -1151,6 +1176,7 @@ pub fn read_sites(
     };
     let extension = lower_name.rsplit('.').next().unwrap_or("");
     let options = open_options(extension, mapping);
+    let _headers = spreadsheet_headers(extension);
     let option_refs: Vec<&str> = options.iter().map(String::as_str).collect();
     let ds = super::open_vector(
         &open_path,
@@ -1220,7 +1246,7 @@ pub fn read_sites(
     for (n, feature) in layer.features().enumerate() {
         let row = n + 1;
         // Spreadsheets often end in formatted but empty rows.
-        if feature.geometry().is_none_or(|g| g.is_empty())
+        if feature_geometry(&feature).is_none()
             && (0..columns.0.len()).all(|i| read_cell(&feature, i).is_blank())
         {
             continue;
@@ -1266,11 +1292,54 @@ fn open_options(extension: &str, mapping: &Mapping) -> Vec<String> {
                 "KEEP_GEOM_COLUMNS=YES".into(),
             ]
         }
-        // The header row is only detected when the data rows hold numbers; an import sheet always
-        // has one.
-        "xlsx" | "ods" => vec!["HEADERS=FORCE".into()],
         _ => vec![],
     }
+}
+
+/// A GDAL configuration option set for this thread until dropped, then restored.
+struct ThreadConfig {
+    key: &'static str,
+    previous: Option<String>,
+}
+
+impl ThreadConfig {
+    fn set(key: &'static str, value: &str) -> Self {
+        let previous = gdal::config::get_thread_local_config_option(key, "")
+            .ok()
+            .filter(|v| !v.is_empty());
+        // Failing to set it only costs the header detection below; reading still works.
+        let _ = gdal::config::set_thread_local_config_option(key, value);
+        ThreadConfig { key, previous }
+    }
+}
+
+impl Drop for ThreadConfig {
+    fn drop(&mut self) {
+        let _ = match &self.previous {
+            Some(v) => gdal::config::set_thread_local_config_option(self.key, v),
+            None => gdal::config::clear_thread_local_config_option(self.key),
+        };
+    }
+}
+
+/// Spreadsheets: the header row is only detected when the data rows hold numbers, but an import
+/// sheet always has one. GDAL 3.6 takes this as a configuration option only (no open option), and
+/// reads the sheet lazily, so it stays set while the file is read.
+fn spreadsheet_headers(extension: &str) -> Option<ThreadConfig> {
+    match extension {
+        "xlsx" | "xlsm" => Some(ThreadConfig::set("OGR_XLSX_HEADERS", "FORCE")),
+        "ods" => Some(ThreadConfig::set("OGR_ODS_HEADERS", "FORCE")),
+        _ => None,
+    }
+}
+
+/// The feature's geometry, when it has a non-empty one.
+fn feature_geometry<'f>(f: &'f Feature) -> Option<&'f Geometry> {
+    let g = f.geometry()?;
+    // SAFETY: only reads the handle the gdal crate holds. For a feature without geometry the crate
+    // returns a wrapper around a null handle, which must not reach OGR.
+    let null = unsafe { g.c_geometry() }.is_null();
+    (!null && !g.is_empty()).then_some(g)
 }
 
 fn resolve(
@@ -1326,6 +1395,15 @@ fn missing_column(column: &str, field: SiteField, columns: &Columns) -> String {
 }
 
 fn read_cell(f: &Feature, idx: usize) -> Cell {
+    // The gdal crate only asks OGR whether a field is null, and OGR reads an unset field (a KML
+    // placemark without that `SimpleData`) as 0. OGR's text of an unset or null field is empty.
+    if f.field_as_string(idx)
+        .ok()
+        .flatten()
+        .is_none_or(|t| t.is_empty())
+    {
+        return Cell::Null;
+    }
     match f.field(idx) {
         Ok(None) => Cell::Null,
         Ok(Some(v)) => match v {
@@ -1378,7 +1456,7 @@ fn draft_of(
     transform: Option<&CoordTransform>,
 ) -> Result<SiteDraft, String> {
     let mut draft = SiteDraft::default();
-    let point = match f.geometry().filter(|g| !g.is_empty()) {
+    let point = match feature_geometry(f) {
         None => None,
         Some(g) => {
             let ty = geometry_type_flatten(g.geometry_type());
@@ -1629,11 +1707,991 @@ fn mark_duplicates(rows: &mut [ImportRow]) {
         let Ok(site) = &r.site else { continue };
         if let Some(earlier) = first.get(&site.id) {
             r.site = Err(format!(
-                "field `id`: {:?} is already used by row {earlier}",
-                site.id.as_str()
+                "field `id`: {} is already used by row {earlier}",
+                site.id
             ));
         } else {
             first.insert(site.id.clone(), r.row);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::sync::atomic::AtomicUsize;
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// A directory under the system temp dir, removed when dropped (also when the test fails).
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let p = std::env::temp_dir()
+                .join(format!("atlas-sites-file-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+
+        fn entries(&self) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn repo(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        repo("tests/fixtures/import").join(name)
+    }
+
+    fn no_progress(_: usize) {}
+
+    fn read_ok(path: &Path, mapping: &Mapping) -> (Vec<Site>, ImportRead) {
+        let read = read_sites(path, mapping, &no_progress)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let sites = read
+            .rows
+            .iter()
+            .map(|r| {
+                r.site
+                    .clone()
+                    .unwrap_or_else(|e| panic!("{}: row {}: {e}", path.display(), r.row))
+            })
+            .collect();
+        (sites, read)
+    }
+
+    fn site(d: SiteDraft) -> Site {
+        Site::try_from(d).unwrap()
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn tool(name: &str) -> bool {
+        let found = Command::new(name).arg("--version").output().is_ok();
+        if !found {
+            eprintln!("skipped: {name} is not installed");
+        }
+        found
+    }
+
+    fn run(cmd: &mut Command) {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Five sites with every field used somewhere, long texts that a shapefile must split, and one
+    /// site with every optional field empty.
+    fn sample_sites() -> Vec<Site> {
+        let attributes = serde_json::json!({
+            "founded": 1946,
+            "note": "the pile sits on a landslide-prone slope above the Mailuu-Suu river; a 1958 \
+                     dam failure released about 600 000 m³ of tailings into the river, which \
+                     flows into the Fergana Valley and on to Uzbekistan",
+            "risk": {"level": "high", "score": 0.75},
+            "tags": ["uranium", "legacy", "landslide"]
+        });
+        vec![
+            site(SiteDraft {
+                id: Some("kgz_mailuu_suu_tp3".into()),
+                name: Some("Mailuu-Suu tailings pile 3".into()),
+                local_name: Some("Майлуу-Суу хвостохранилище № 3".into()),
+                kind: Some("tailings".into()),
+                activity: Some("uranium legacy".into()),
+                country: Some("KGZ".into()),
+                status: Some("legacy".into()),
+                status_note: Some("remediated 2013–2017 under the EU programme".into()),
+                lon: Some(72.448039),
+                lat: Some(41.2457479),
+                precision: Some("site".into()),
+                volume_m3: Some(1.5e6),
+                tonnage_t: Some(2.7e6),
+                dam_height_m: Some(12.5),
+                area_m2: Some(31_000.0),
+                substances: strings(&["U", "Ra-226", "Th-230"]),
+                receiving_river: Some("Mailuu-Suu".into()),
+                sources: strings(&[
+                    "https://www.iaea.org/sites/default/files/central-asia-uranium-legacy-sites.pdf",
+                    "https://example.org/reports/mailuu-suu tailings pile 3 (2014 survey).pdf",
+                    "Министерство чрезвычайных ситуаций Кыргызской Республики, 2019",
+                    "https://www.unece.org/fileadmin/DAM/env/epr/epr_studies/kyrgyzstan.pdf",
+                    "https://example.org/a/very/long/path/to/another/report/about/the/same/pile",
+                ]),
+                attributes: attributes.as_object().unwrap().clone(),
+            }),
+            site(SiteDraft {
+                id: Some("tjk_degmay".into()),
+                name: Some("Degmay tailings".into()),
+                local_name: Some("Дигмай".into()),
+                kind: Some("tailings".into()),
+                activity: Some("uranium processing legacy".into()),
+                country: Some("TJK".into()),
+                status: Some("inactive".into()),
+                // Cyrillic text longer than a DBF field: cut at character boundaries.
+                status_note: Some(
+                    "Хвостохранилище Дигмай — одно из крупнейших в Центральной Азии; \
+                     работы по консервации начаты, но не завершены, пыление с поверхности \
+                     продолжается, мониторинг ведётся нерегулярно."
+                        .into(),
+                ),
+                lon: Some(69.75),
+                lat: Some(40.25),
+                precision: Some("site_approx".into()),
+                volume_m3: Some(2e7),
+                tonnage_t: Some(3.6e7),
+                dam_height_m: Some(40.0),
+                area_m2: Some(9e5),
+                substances: strings(&["U", "Th", "Ra-226"]),
+                receiving_river: Some("Syr Darya".into()),
+                sources: strings(&["https://example.org/degmay"]),
+                attributes: Map::new(),
+            }),
+            site(SiteDraft {
+                id: Some("uzb_almalyk_tsf2".into()),
+                name: Some("Almalyk MMC tailings storage 2".into()),
+                local_name: Some("Олмалиқ КМК".into()),
+                kind: Some("tailings".into()),
+                activity: Some("copper-gold processing".into()),
+                country: Some("UZB".into()),
+                status: Some("active".into()),
+                status_note: Some("active (expanding)".into()),
+                lon: Some(69.608),
+                lat: Some(40.852),
+                precision: Some("site_approx".into()),
+                volume_m3: Some(7.25e8),
+                tonnage_t: Some(1.5e9),
+                dam_height_m: Some(65.5),
+                area_m2: Some(7.5e6),
+                substances: strings(&["Cu", "Mo", "As"]),
+                receiving_river: Some("Akhangaran".into()),
+                sources: strings(&["https://example.org/almalyk"]),
+                attributes: serde_json::json!({"operator": "АГМК"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            }),
+            site(SiteDraft {
+                id: Some("kaz_kentau_achisai".into()),
+                name: Some("Кентау «Ачисай» tailings".into()),
+                local_name: Some("Ачисай".into()),
+                kind: Some("hazardous_site".into()),
+                activity: Some("lead-zinc legacy".into()),
+                country: Some("KAZ".into()),
+                status: Some("remediated".into()),
+                lon: Some(68.50463),
+                lat: Some(43.51672),
+                precision: Some("town".into()),
+                sources: strings(&["http://greenwomen.kz/xxi_pollut2_eng.htm"]),
+                ..SiteDraft::default()
+            }),
+            site(SiteDraft {
+                id: Some("kgz_minimal".into()),
+                name: Some("Unnamed dump near Shekaftar".into()),
+                kind: Some("hazardous_site".into()),
+                activity: Some("uranium legacy".into()),
+                country: Some("KGZ".into()),
+                lon: Some(71.33),
+                lat: Some(41.46),
+                precision: Some("town".into()),
+                sources: strings(&["https://example.org/shekaftar"]),
+                ..SiteDraft::default()
+            }),
+        ]
+    }
+
+    /// Site properties followed by analysis-like fields, as the exporter receives them.
+    fn export_properties(sites: &[Site]) -> Vec<Map<String, Value>> {
+        sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut p = s.properties();
+                p.insert(
+                    "river_distance_m".into(),
+                    (i != 3).then_some(1234.5 * i as f64).into(),
+                );
+                p.insert("downstream_countries".into(), "KGZ,UZB,KAZ".into());
+                p.insert("runout_reaches_border".into(), (i % 2 == 0).into());
+                p.insert("nearest_river_id".into(), format!("ne-{i}-1").into());
+                p
+            })
+            .collect()
+    }
+
+    fn features<'a>(sites: &[Site], props: &'a [Map<String, Value>]) -> Vec<ExportFeature<'a>> {
+        sites
+            .iter()
+            .zip(props)
+            .map(|(s, p)| ExportFeature {
+                lon: s.location.lon(),
+                lat: s.location.lat(),
+                properties: p,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sample_has_texts_longer_than_a_dbf_field() {
+        let sites = sample_sites();
+        let p = sites[0].properties();
+        assert!(p["sources"].to_string().len() > DBF_TEXT_MAX);
+        assert!(p["attributes"].to_string().len() > DBF_TEXT_MAX);
+        assert!(sites[1].status_note.as_ref().unwrap().len() > DBF_TEXT_MAX);
+    }
+
+    #[test]
+    fn round_trip_every_format() {
+        let dir = TempDir::new("round-trip");
+        let sites = sample_sites();
+        let props = export_properties(&sites);
+        let features = features(&sites, &props);
+        for &format in ExportFormat::ALL {
+            let out = dir.path(format.file_name());
+            write_sites(&out, format, &features).unwrap_or_else(|e| panic!("{format}: {e}"));
+            let (back, read) = read_ok(&out, &Mapping::default());
+            assert_eq!(back, sites, "{format} ({})", read.driver);
+            assert_eq!(read.layer, "sites", "{format}");
+            assert_eq!(read.reprojected_from, None, "{format}");
+            let analysis = if format == ExportFormat::Shp {
+                ["river_m", "ds_cntries", "ro_border", "river_id"]
+            } else {
+                [
+                    "river_distance_m",
+                    "downstream_countries",
+                    "runout_reaches_border",
+                    "nearest_river_id",
+                ]
+            };
+            assert_eq!(read.ignored_columns, analysis, "{format}");
+        }
+        // Only the exports: no temporary directory or side file is left.
+        let mut expected: Vec<String> = ExportFormat::ALL
+            .iter()
+            .map(|f| f.file_name().to_owned())
+            .collect();
+        expected.sort();
+        assert_eq!(dir.entries(), expected);
+    }
+
+    #[test]
+    fn shapefile_columns_fit_dbf_limits() {
+        let dir = TempDir::new("dbf-limits");
+        let sites = sample_sites();
+        let props = export_properties(&sites);
+        let out = dir.path("sites.shp.zip");
+        write_sites(&out, ExportFormat::Shp, &features(&sites, &props)).unwrap();
+        let ds = super::super::open_vector(Path::new(&format!("/vsizip/{}", out.display())), None)
+            .unwrap();
+        let layer = ds.layer_by_name("sites").unwrap();
+        let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+        for n in &names {
+            assert!(n.len() <= DBF_NAME_MAX, "{n}");
+        }
+        for n in [
+            "status_nt",
+            "status_n_2",
+            "dam_h_m",
+            "recv_river",
+            "sources",
+            "sources_2",
+            "attributes",
+            "attribut_2",
+        ] {
+            assert!(names.iter().any(|c| c == n), "{n} missing from {names:?}");
+        }
+        for f in layer.defn().fields() {
+            if f.field_type() == OGRFieldType::OFTString {
+                assert!(f.width() <= DBF_TEXT_MAX as i32, "{}", f.name());
+            }
+        }
+    }
+
+    #[test]
+    fn gpkg_opens_in_ogrinfo() {
+        if !tool("ogrinfo") {
+            return;
+        }
+        let dir = TempDir::new("ogrinfo");
+        let sites = sample_sites();
+        let props = export_properties(&sites);
+        let out = dir.path("sites.gpkg");
+        write_sites(&out, ExportFormat::Gpkg, &features(&sites, &props)).unwrap();
+        let o = Command::new("ogrinfo")
+            .args(["-so", "-ro"])
+            .arg(&out)
+            .arg("sites")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(text.contains("Layer name: sites"), "{text}");
+        assert!(text.contains("Feature Count: 5"), "{text}");
+        assert!(text.contains("EPSG\",4326"), "{text}");
+    }
+
+    #[test]
+    fn full_precision_survives_all_but_kml() {
+        let dir = TempDir::new("precision");
+        let sites = vec![
+            site(SiteDraft {
+                id: Some("p17".into()),
+                name: Some("seventeen digits".into()),
+                kind: Some("tailings".into()),
+                activity: Some("test".into()),
+                country: Some("KGZ".into()),
+                lon: Some(72.448_039_123_456_78),
+                lat: Some(41.245_747_912_345_67),
+                precision: Some("site".into()),
+                volume_m3: Some(1_234_567.891_234_567_8),
+                dam_height_m: Some(12.345_678_901_234_567),
+                sources: strings(&["s"]),
+                ..SiteDraft::default()
+            }),
+            site(SiteDraft {
+                id: Some("small".into()),
+                name: Some("small coordinates".into()),
+                kind: Some("tailings".into()),
+                activity: Some("test".into()),
+                country: Some("KGZ".into()),
+                lon: Some(5.123_456_789_012_345),
+                lat: Some(-0.000_123_456_789_012_345_67),
+                precision: Some("site".into()),
+                tonnage_t: Some(1e-7),
+                area_m2: Some(9.876_543_210_987_654e12),
+                sources: strings(&["s"]),
+                ..SiteDraft::default()
+            }),
+        ];
+        let props: Vec<_> = sites.iter().map(Site::properties).collect();
+        let features = features(&sites, &props);
+        for &format in ExportFormat::ALL {
+            if format == ExportFormat::Kml {
+                continue; // 15 significant digits, documented.
+            }
+            let out = dir.path(format.file_name());
+            write_sites(&out, format, &features).unwrap_or_else(|e| panic!("{format}: {e}"));
+            let (back, _) = read_ok(&out, &Mapping::default());
+            assert_eq!(back, sites, "{format}");
+        }
+    }
+
+    #[test]
+    fn failed_export_leaves_nothing_behind() {
+        let dir = TempDir::new("failed-export");
+        let sites = sample_sites();
+        let props = export_properties(&sites);
+        let mut bad = features(&sites, &props);
+        bad[2].lat = f64::NAN;
+        let err = write_sites(&dir.path("sites.gpkg"), ExportFormat::Gpkg, &bad).unwrap_err();
+        assert!(matches!(err, IoError::Row { row: 3, .. }), "{err}");
+        assert!(err.to_string().contains("lat"), "{err}");
+        assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+
+        // Written, then the rename fails: the target is a non-empty directory.
+        let target = dir.path("taken.gpkg");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("keep"), "x").unwrap();
+        let err = write_sites(&target, ExportFormat::Gpkg, &features(&sites, &props)).unwrap_err();
+        assert!(err.to_string().contains("cannot move into place"), "{err}");
+        assert_eq!(dir.entries(), ["taken.gpkg"]);
+    }
+
+    #[test]
+    fn export_format_names() {
+        for &f in ExportFormat::ALL {
+            assert_eq!(ExportFormat::parse(f.as_str()).unwrap(), f);
+            assert_eq!(ExportFormat::parse(&f.as_str().to_uppercase()).unwrap(), f);
+            assert!(f.file_name().starts_with("sites."));
+        }
+        assert_eq!(
+            " GeoJSON ".parse::<ExportFormat>().unwrap(),
+            ExportFormat::GeoJson
+        );
+        assert_eq!(ExportFormat::Shp.media_type(), "application/zip");
+        let err = ExportFormat::parse("xls").unwrap_err().to_string();
+        assert!(err.contains("\"xls\""), "{err}");
+        assert!(err.contains("gpkg, shp, kml, csv, fgb, geojson"), "{err}");
+    }
+
+    #[test]
+    fn dbf_text_split_is_lossless() {
+        let mut rng = StdRng::seed_from_u64(20240611);
+        let alphabet: Vec<char> = "ab c  dé Жж№ «»😀\t-_[]\"".chars().collect();
+        for _ in 0..500 {
+            let len = rng.random_range(0..900);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let parts = split_dbf_text(&text);
+            assert_eq!(parts.concat(), text);
+            for (i, p) in parts.iter().enumerate() {
+                assert!(p.len() <= DBF_TEXT_MAX);
+                if i + 1 < parts.len() {
+                    assert!(!p.ends_with(char::is_whitespace), "{p:?}");
+                    assert!(!parts[i + 1].starts_with(char::is_whitespace));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dbf_names_are_short_unique_and_stable() {
+        let names = dbf_names(&[
+            ("downstream_water_bodies_extra", 1),
+            ("attributes", 3),
+            ("status_note", 2),
+            ("river_distance_m", 1),
+            ("downstream_water_bodies_more", 1),
+            ("sources_2", 1),
+            ("sources", 2),
+        ])
+        .unwrap();
+        assert_eq!(names[0], ["downstream"]);
+        assert_eq!(names[1], ["attributes", "attribut_2", "attribut_3"]);
+        assert_eq!(names[2], ["status_nt", "status_n_2"]);
+        assert_eq!(names[3], ["river_m"]);
+        assert_eq!(names[4], ["downstre_1"]);
+        // The site field keeps its continuation name; the other key yields.
+        assert_eq!(names[6], ["sources", "sources_2"]);
+        assert_eq!(names[5], ["sources__1"]);
+        assert_eq!(continuation_name("sources", 10), "sources_10");
+        let all: Vec<&String> = names.iter().flatten().collect();
+        let unique: HashSet<String> = all.iter().map(|n| n.to_lowercase()).collect();
+        assert_eq!(unique.len(), all.len());
+        // The table itself: short, unique, and no short name is a site field.
+        let mut seen = HashSet::new();
+        for (long, short) in SHAPEFILE_NAMES {
+            assert!(long.len() > DBF_NAME_MAX && short.len() <= DBF_NAME_MAX);
+            assert!(seen.insert(*short), "{short} twice");
+            assert!(SiteField::from_name(short).is_none());
+        }
+    }
+
+    #[test]
+    fn dbf_reals_read_back_exactly() {
+        let values = [0.1 + 0.2, 1.5e9, 72.448039, 1e-7, 2.0];
+        let (width, decimals) = dbf_real_format(&values).unwrap();
+        for v in values {
+            let text = format!(
+                "{v:width$.p$}",
+                width = width as usize,
+                p = decimals as usize
+            );
+            assert_eq!(text.len(), width as usize);
+            assert_eq!(text.trim().parse::<f64>().unwrap(), v);
+        }
+        assert_eq!(dbf_real_format(&[1e300]), None);
+    }
+
+    #[test]
+    fn ids_are_derived_as_slugs() {
+        assert_eq!(
+            derive_id("gtp-", "Kumtor Central Valley TSF").unwrap(),
+            "gtp-kumtor-central-valley-tsf"
+        );
+        assert_eq!(derive_id("", "Кумтөр  (No. 2)").unwrap(), "kumtor-no-2");
+        assert_eq!(derive_id("x-", "Oʻzbekiston").unwrap(), "x-ozbekiston");
+        let err = derive_id("gtp-", "—").unwrap_err();
+        assert_eq!(err.field(), "id");
+        assert!(SiteId::parse(&derive_id("p-", &"ab ".repeat(100)).unwrap()).is_ok());
+    }
+
+    /// The three sites of the `tests/fixtures/import/sites_*` files.
+    fn fixture_sites() -> Vec<Site> {
+        vec![
+            site(SiteDraft {
+                id: Some("kgz_mailuu_suu_tp3".into()),
+                name: Some("Mailuu-Suu tailings pile 3".into()),
+                local_name: Some("Майлуу-Суу хвостохранилище № 3".into()),
+                kind: Some("tailings".into()),
+                activity: Some("uranium legacy".into()),
+                country: Some("KGZ".into()),
+                status: Some("legacy".into()),
+                status_note: Some("remediated 2013-2017, monitored".into()),
+                lon: Some(72.448039),
+                lat: Some(41.2457479),
+                precision: Some("site".into()),
+                volume_m3: Some(1.5e6),
+                dam_height_m: Some(12.5),
+                substances: strings(&["U", "Ra-226"]),
+                receiving_river: Some("Mailuu-Suu".into()),
+                sources: strings(&["https://example.org/mailuu-report"]),
+                attributes: serde_json::json!({"founded": 1946})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                ..SiteDraft::default()
+            }),
+            site(SiteDraft {
+                id: Some("tjk_degmay".into()),
+                name: Some("Degmay tailings".into()),
+                local_name: Some("Дигмай".into()),
+                kind: Some("tailings".into()),
+                activity: Some("uranium processing legacy".into()),
+                country: Some("TJK".into()),
+                status: Some("inactive".into()),
+                lon: Some(69.75),
+                lat: Some(40.25),
+                precision: Some("site_approx".into()),
+                volume_m3: Some(2e7),
+                tonnage_t: Some(3.6e7),
+                dam_height_m: Some(40.0),
+                area_m2: Some(9e5),
+                substances: strings(&["U", "Th", "Ra-226"]),
+                receiving_river: Some("Syr Darya".into()),
+                sources: strings(&[
+                    "https://example.org/degmay",
+                    "https://example.org/iaea-2020",
+                ]),
+                ..SiteDraft::default()
+            }),
+            site(SiteDraft {
+                id: Some("uzb_angren_tsf".into()),
+                name: Some("Angren ash and tailings".into()),
+                kind: Some("hazardous_site".into()),
+                activity: Some("coal and gold processing".into()),
+                country: Some("UZB".into()),
+                // "Active" in the files: our vocabulary, spelled in another case.
+                status: Some("active".into()),
+                lon: Some(70.1436),
+                lat: Some(41.0167),
+                precision: Some("town".into()),
+                receiving_river: Some("Akhangaran".into()),
+                sources: strings(&["https://example.org/angren"]),
+                attributes: serde_json::json!({"note": "coordinate is the town"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                ..SiteDraft::default()
+            }),
+        ]
+    }
+
+    #[test]
+    fn imports_csv_with_lon_lat_columns() {
+        let calls = AtomicUsize::new(0);
+        let last = AtomicUsize::new(0);
+        let progress = |n: usize| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            last.store(n, Ordering::Relaxed);
+        };
+        let read =
+            read_sites(&fixture("sites_lonlat.csv"), &Mapping::default(), &progress).unwrap();
+        assert_eq!(read.driver, "CSV");
+        assert_eq!(read.layer, "sites_lonlat");
+        assert!(
+            read.ignored_columns.is_empty(),
+            "{:?}",
+            read.ignored_columns
+        );
+        assert_eq!(read.reprojected_from, None);
+        assert_eq!(
+            read.rows.iter().map(|r| r.row).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        let sites: Vec<Site> = read.rows.into_iter().map(|r| r.site.unwrap()).collect();
+        assert_eq!(sites, fixture_sites());
+        assert!(calls.load(Ordering::Relaxed) >= 1);
+        assert_eq!(last.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn imports_csv_with_wkt_column() {
+        let (sites, read) = read_ok(&fixture("sites_wkt.csv"), &Mapping::default());
+        assert_eq!(sites, fixture_sites());
+        // The WKT column became the geometry: it is not reported as ignored.
+        assert!(
+            read.ignored_columns.is_empty(),
+            "{:?}",
+            read.ignored_columns
+        );
+    }
+
+    #[test]
+    fn imports_projected_geojson_reprojected_to_wgs84() {
+        let (sites, read) = read_ok(&fixture("sites_utm42n.geojson"), &Mapping::default());
+        assert_eq!(read.reprojected_from.as_deref(), Some("EPSG:32642"));
+        let expected = fixture_sites();
+        assert_eq!(sites.len(), expected.len());
+        for (mut got, want) in sites.into_iter().zip(expected) {
+            let (dlon, dlat) = (
+                got.location.lon() - want.location.lon(),
+                got.location.lat() - want.location.lat(),
+            );
+            assert!(
+                dlon.abs() < 1e-6 && dlat.abs() < 1e-6,
+                "{}: {dlon} {dlat}",
+                want.id
+            );
+            // Native list and object fields, not JSON text, in this file.
+            got.location = want.location;
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn imports_xlsx_kml_and_zipped_shapefile_made_by_ogr2ogr() {
+        if !tool("ogr2ogr") {
+            return;
+        }
+        let dir = TempDir::new("ogr2ogr");
+        let csv = fixture("sites_lonlat.csv");
+        let as_points = [
+            "-oo",
+            "X_POSSIBLE_NAMES=lon",
+            "-oo",
+            "Y_POSSIBLE_NAMES=lat",
+            "-a_srs",
+            "EPSG:4326",
+        ];
+        let xlsx = dir.path("sites.xlsx");
+        run(Command::new("ogr2ogr")
+            .args(["-f", "XLSX"])
+            .arg(&xlsx)
+            .arg(&csv));
+        let kml = dir.path("sites.kml");
+        run(Command::new("ogr2ogr")
+            .args(["-f", "KML"])
+            .arg(&kml)
+            .arg(&csv)
+            .args(as_points));
+        // GDAL truncates long names (status_note → status_not): the importer knows them.
+        let shp = dir.path("sites.shp.zip");
+        run(Command::new("ogr2ogr")
+            .args([
+                "-f",
+                "ESRI Shapefile",
+                "-lco",
+                "ENCODING=UTF-8",
+                "-nln",
+                "sites",
+            ])
+            .arg(&shp)
+            .arg(&csv)
+            .args(as_points));
+        let upload = dir.path("upload.zip");
+        std::fs::copy(&shp, &upload).unwrap();
+        for (path, driver) in [
+            (&xlsx, "XLSX"),
+            (&kml, "LIBKML"),
+            (&shp, "ESRI Shapefile"),
+            (&upload, "ESRI Shapefile"),
+        ] {
+            let (sites, read) = read_ok(path, &Mapping::default());
+            assert_eq!(read.driver, driver, "{}", path.display());
+            assert_eq!(sites, fixture_sites(), "{}", path.display());
+            assert!(
+                read.ignored_columns.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                read.ignored_columns
+            );
+        }
+    }
+
+    #[test]
+    fn global_tailings_portal_sheet() {
+        let mapping = Mapping::load(&repo("config/mappings/global-tailings-portal.json")).unwrap();
+        let read = read_sites(&fixture("gtp_sample.csv"), &mapping, &no_progress).unwrap();
+        assert!(
+            read.ignored_columns.is_empty(),
+            "{:?}",
+            read.ignored_columns
+        );
+        assert_eq!(read.rows.len(), 5);
+        let gtp = |id: &str, name: &str, country: &str, status: &str, lon, lat| SiteDraft {
+            id: Some(id.into()),
+            name: Some(name.into()),
+            kind: Some("tailings".into()),
+            activity: Some("mining".into()),
+            country: Some(country.into()),
+            status: Some(status.into()),
+            lon: Some(lon),
+            lat: Some(lat),
+            precision: Some("site".into()),
+            sources: strings(&["Global Tailings Portal (GRID-Arendal), https://tailing.grida.no/"]),
+            ..SiteDraft::default()
+        };
+        let expected = [
+            site(SiteDraft {
+                dam_height_m: Some(32.0),
+                volume_m3: Some(8.5e7),
+                ..gtp(
+                    "gtp-kumtor-central-valley-tsf",
+                    "Kumtor Central Valley TSF",
+                    "KGZ",
+                    "active",
+                    78.192,
+                    41.862,
+                )
+            }),
+            site(SiteDraft {
+                dam_height_m: Some(65.0),
+                ..gtp(
+                    "gtp-almalyk-mmc-tailings-storage-no-2",
+                    "Almalyk MMC Tailings Storage No. 2",
+                    "UZB",
+                    "active",
+                    69.608,
+                    40.852,
+                )
+            }),
+            site(SiteDraft {
+                volume_m3: Some(4.2e6),
+                ..gtp(
+                    "gtp-zeravshan-jilau-tsf",
+                    "Zeravshan Jilau TSF",
+                    "TJK",
+                    "inactive",
+                    68.57,
+                    39.39,
+                )
+            }),
+        ];
+        for (row, want) in read.rows.iter().zip(&expected) {
+            assert_eq!(row.site.as_ref(), Ok(want), "row {}", row.row);
+        }
+        let errors: Vec<(usize, &String)> = read
+            .rows
+            .iter()
+            .filter_map(|r| r.site.as_ref().err().map(|e| (r.row, e)))
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].0, 4);
+        assert!(
+            errors[0].1.contains("`lat`") && errors[0].1.contains("435.2"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[1].0, 5);
+        assert!(
+            errors[1].1.contains("`status`") && errors[1].1.contains("Proposed"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn mapping_from_cli_flags() {
+        let dir = TempDir::new("cli-mapping");
+        let path = dir.path("sheet.csv");
+        std::fs::write(
+            &path,
+            "Facility,Nation,Lat_deg,Lon_deg,Vol,Notes\n\
+             Kara-Balta uranium mill tailings,kgz,42.78,73.85,1500000,near the town\n",
+        )
+        .unwrap();
+        let mut m = Mapping::default();
+        for (field, column) in [
+            ("name", "Facility"),
+            ("country", "Nation"),
+            ("lat", "Lat_deg"),
+            ("lon", "Lon_deg"),
+            ("volume_m3", "Vol"),
+        ] {
+            m.map_column(field, column).unwrap();
+        }
+        for (field, value) in [
+            ("id", "kgz_kara_balta"),
+            ("kind", "Tailings"),
+            ("activity", "uranium milling"),
+            ("precision", "site"),
+            ("sources", "https://example.org/a; https://example.org/b"),
+        ] {
+            m.set_constant(field, value).unwrap();
+        }
+        let (sites, read) = read_ok(&path, &m);
+        assert_eq!(read.ignored_columns, ["Notes"]);
+        assert_eq!(
+            sites,
+            [site(SiteDraft {
+                id: Some("kgz_kara_balta".into()),
+                name: Some("Kara-Balta uranium mill tailings".into()),
+                kind: Some("tailings".into()),
+                activity: Some("uranium milling".into()),
+                country: Some("KGZ".into()),
+                lon: Some(73.85),
+                lat: Some(42.78),
+                precision: Some("site".into()),
+                volume_m3: Some(1.5e6),
+                sources: strings(&["https://example.org/a", "https://example.org/b"]),
+                ..SiteDraft::default()
+            })]
+        );
+
+        let err = m.map_column("volume", "Vol").unwrap_err().to_string();
+        assert!(
+            err.contains("`volume`") && err.contains("volume_m3"),
+            "{err}"
+        );
+        let err = m
+            .set_constant("precision", "exact")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("precision") && err.contains("exact"), "{err}");
+        let err = m.set_constant("volume_m3", "lots").unwrap_err().to_string();
+        assert!(err.contains("volume_m3") && err.contains("lots"), "{err}");
+
+        // A mapped column the file lacks fails the file, naming the column.
+        m.map_column("name", "Facility Name").unwrap();
+        let err = read_sites(&path, &m, &no_progress).unwrap_err();
+        assert!(matches!(err, IoError::File { .. }), "{err}");
+        assert!(err.to_string().contains("\"Facility Name\""), "{err}");
+    }
+
+    #[test]
+    fn bad_rows_are_reported_and_reading_goes_on() {
+        let dir = TempDir::new("bad-rows");
+        let csv = dir.path("bad.csv");
+        std::fs::write(
+            &csv,
+            "id,name,kind,activity,country,lon,lat,precision,sources,volume_m3,attributes\n\
+             a,A,tailings,x,KGZ,72,41,site,s,lots,\n\
+             b,B,tailings,x,KGZ,72,41,site,s,-5,\n\
+             c,C,tailings,x,KGZ,72,41,site,s,,{not json\n\
+             d,D,tailings,x,KGZ,72,41,site,s, 7.5 ,\n\
+             d,D again,tailings,x,KGZ,72,41,site,s,,\n\
+             e,E,tailings,x,KGZ,,41,site,s,,\n",
+        )
+        .unwrap();
+        let read = read_sites(&csv, &Mapping::default(), &no_progress).unwrap();
+        let results: Vec<(usize, Result<&Site, &String>)> =
+            read.rows.iter().map(|r| (r.row, r.site.as_ref())).collect();
+        assert_eq!(results.len(), 6);
+        let err = |i: usize| results[i].1.unwrap_err().as_str();
+        assert!(
+            err(0).contains("`volume_m3`") && err(0).contains("lots"),
+            "{}",
+            err(0)
+        );
+        assert!(
+            err(1).contains("`volume_m3`") && err(1).contains("-5"),
+            "{}",
+            err(1)
+        );
+        assert!(err(2).contains("`attributes`"), "{}", err(2));
+        assert_eq!(results[3].1.unwrap().quantities.volume_m3, Some(7.5));
+        assert!(
+            err(4).contains("`id`") && err(4).contains("row 4"),
+            "{}",
+            err(4)
+        );
+        assert!(err(5).contains("`lon`"), "{}", err(5));
+
+        let geojson = dir.path("shapes.geojson");
+        let props = r#""name":"P","kind":"tailings","activity":"a","country":"KGZ","precision":"site","sources":"s""#;
+        std::fs::write(
+            &geojson,
+            format!(
+                r#"{{"type":"FeatureCollection","features":[
+{{"type":"Feature","properties":{{"id":"poly",{props}}},"geometry":{{"type":"Polygon","coordinates":[[[72,41],[72.1,41],[72.1,41.1],[72,41]]]}}}},
+{{"type":"Feature","properties":{{"id":"pt",{props}}},"geometry":{{"type":"Point","coordinates":[72,41]}}}}]}}"#
+            ),
+        )
+        .unwrap();
+        let read = read_sites(&geojson, &Mapping::default(), &no_progress).unwrap();
+        assert_eq!(
+            read.rows[0].site.as_ref().unwrap_err(),
+            "geometry: expected a Point, got Polygon"
+        );
+        assert_eq!(read.rows[1].site.as_ref().unwrap().id.as_str(), "pt");
+    }
+
+    #[test]
+    fn unreadable_files_are_file_errors() {
+        let dir = TempDir::new("unreadable");
+        let garbage = dir.path("upload.dat");
+        let mut rng = StdRng::seed_from_u64(7);
+        let bytes: Vec<u8> = (0..4096).map(|_| rng.random()).collect();
+        std::fs::write(&garbage, bytes).unwrap();
+        for (path, reason) in [
+            (garbage, "GDAL cannot open it as a vector file"),
+            (dir.path("missing.csv"), "no such file"),
+        ] {
+            match read_sites(&path, &Mapping::default(), &no_progress) {
+                Err(IoError::File { path: p, reason: r }) => {
+                    assert!(p.ends_with(path.file_name().unwrap().to_str().unwrap()));
+                    assert!(r.contains(reason), "{r}");
+                }
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_mapping_files_name_the_problem() {
+        let dir = TempDir::new("bad-mapping");
+        for (json, expected) in [
+            (
+                r#"{"columns": {"volume": "Vol"}}"#,
+                vec!["`volume`", "volume_m3"],
+            ),
+            (r#"{"colums": {}}"#, vec!["`colums`"]),
+            (r#"{"values": {"state": {"A": "active"}}}"#, vec!["`state`"]),
+            (r#"{"constants": {"kind": "mine"}}"#, vec!["kind", "mine"]),
+            (r#"{"constants": {"lat": true}}"#, vec!["constants.lat"]),
+            (
+                r#"{"columns": {"kind": "K"}, "constants": {"kind": "tailings"}}"#,
+                vec!["`kind`", "both"],
+            ),
+            (
+                r#"{"id": {"from": "Name", "prefix": "Bad Prefix"}}"#,
+                vec!["id.prefix"],
+            ),
+            (
+                r#"{"values": {"status": {"Active": "active", " active ": "inactive"}}}"#,
+                vec!["values.status", "twice"],
+            ),
+        ] {
+            let path = dir.path("mapping.json");
+            std::fs::write(&path, json).unwrap();
+            let err = Mapping::load(&path).unwrap_err().to_string();
+            assert!(err.contains("mapping.json"), "{err}");
+            for e in expected {
+                assert!(err.contains(e), "{json}: {err} should name {e}");
+            }
+        }
+        let err = Mapping::load(&dir.path("none.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn empty_selection_exports_in_every_format() {
+        let dir = TempDir::new("empty");
+        for &format in ExportFormat::ALL {
+            let out = dir.path(format.file_name());
+            write_sites(&out, format, &[]).unwrap_or_else(|e| panic!("{format}: {e}"));
+            let read = read_sites(&out, &Mapping::default(), &no_progress)
+                .unwrap_or_else(|e| panic!("{format}: {e}"));
+            assert!(read.rows.is_empty(), "{format}");
         }
     }
 }

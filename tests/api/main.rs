@@ -6,3 +6,4 @@ mod common;
 mod edit;
 mod geojson_rules;
 mod ogc;
+mod transfer;

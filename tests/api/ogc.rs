@@ -446,7 +446,7 @@ async fn middleware_errors_are_ogc_json_too() {
         .method(actix_web::http::Method::OPTIONS)
         .uri("/collections")
         .insert_header(("Origin", "https://maps.example.org"))
-        .insert_header(("Access-Control-Request-Method", "DELETE"));
+        .insert_header(("Access-Control-Request-Method", "TRACE"));
     let r = call(&state, req).await;
     assert!(r.status.is_client_error(), "{}", r.status);
     assert!(
@@ -455,7 +455,18 @@ async fn middleware_errors_are_ogc_json_too() {
             .starts_with("application/json")
     );
     assert!(!r.json()["code"].as_str().unwrap().is_empty());
-    // A preflight for GET is answered.
+    // Preflights for reads and for Part 4 edits (with their headers) are answered.
+    let req = atest::TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/collections/sites/items/kgz_sumsar")
+        .insert_header(("Origin", "https://maps.example.org"))
+        .insert_header(("Access-Control-Request-Method", "PATCH"))
+        .insert_header((
+            "Access-Control-Request-Headers",
+            "authorization, if-match, content-type",
+        ));
+    let r = call(&state, req).await;
+    assert_eq!(r.status, StatusCode::OK);
     let req = atest::TestRequest::default()
         .method(actix_web::http::Method::OPTIONS)
         .uri("/collections")

@@ -1,0 +1,523 @@
+//! Import and export end to end: the real binary (kill -9 in the middle of a large import, a CLI
+//! import beside a running service, every export format read back by the importer), and
+//! `POST /import` through the real router.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use actix_web::web;
+use gdal::vector::LayerAccess;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tailings_atlas::api::AppState;
+use tailings_atlas::store::{Role, SiteStore};
+
+use crate::common::{call, get, repo_path, temp_dir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tailings-atlas");
+const SEED_SITES: usize = 27;
+
+/// `n` valid synthetic sites in the basin as CSV, from a fixed seed.
+pub fn synthetic_csv(path: &Path, n: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = String::from(
+        "id,name,kind,activity,country,status,lon,lat,precision,volume_m3,dam_height_m,sources\n",
+    );
+    let countries = ["KAZ", "KGZ", "TJK", "UZB"];
+    for i in 0..n {
+        out.push_str(&format!(
+            "syn_{seed}_{i:06},Synthetic site {i},tailings,test,{},legacy,{:.5},{:.5},site,{:.0},{:.1},seeded synthetic data\n",
+            countries[rng.random_range(0..4)],
+            rng.random_range(60.0..78.0),
+            rng.random_range(38.0..47.0),
+            rng.random_range(1e4..1e7),
+            rng.random_range(2.0..60.0),
+        ));
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn cli(args: &[&str], store: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .arg("--data")
+        .arg(repo_path("data"))
+        .output()
+        .expect("binary runs")
+}
+
+fn count_sites(store: &Path) -> usize {
+    let s = tailings_atlas::app::open_store(store, &repo_path("data")).unwrap();
+    s.load_sites().unwrap().len()
+}
+
+#[test]
+fn kill_9_during_an_import_leaves_all_or_nothing() {
+    let dir = temp_dir("kill9");
+    let store = dir.join("atlas.gpkg");
+    let csv = dir.join("big.csv");
+    const ROWS: usize = 20_000;
+    synthetic_csv(&csv, ROWS, 9);
+    // Seed the store first, so every kill below lands in an import.
+    assert_eq!(count_sites(&store), SEED_SITES);
+    let mut killed_mid_write = 0;
+    for delay_ms in [0u64, 40, 150, 400] {
+        let mut child = Command::new(BIN)
+            .arg("import")
+            .arg(&csv)
+            .arg("--store")
+            .arg(&store)
+            .arg("--data")
+            .arg(repo_path("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if err.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if line.contains("writing to the store in one transaction") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        let n = count_sites(&store);
+        assert!(
+            n == SEED_SITES || n == SEED_SITES + ROWS,
+            "after kill -9 at +{delay_ms} ms the store has {n} sites: a partial write"
+        );
+        if n == SEED_SITES && status.code().is_none() {
+            killed_mid_write += 1;
+        }
+        if n != SEED_SITES {
+            break; // the import finished before the kill; nothing more to interrupt
+        }
+    }
+    assert!(killed_mid_write > 0, "no kill landed inside the write");
+    // GDAL still reads the file as a GeoPackage.
+    let ds = gdal::Dataset::open(&store).unwrap();
+    assert_eq!(ds.driver().short_name(), "GPKG");
+    drop(ds);
+    // An uninterrupted run writes everything; a second one changes nothing and adds no versions.
+    let out = cli(&["import", csv.to_str().unwrap()], &store);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count_sites(&store), SEED_SITES + ROWS);
+    let s = tailings_atlas::app::open_store(&store, &repo_path("data")).unwrap();
+    let rev = s.latest_revision().unwrap();
+    let out = cli(&["import", csv.to_str().unwrap()], &store);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("0 created, 0 updated, {ROWS} unchanged")),
+        "{text}"
+    );
+    assert_eq!(
+        s.latest_revision().unwrap(),
+        rev,
+        "a re-import creates no versions"
+    );
+    drop(s);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(store: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+        .arg("--store")
+        .arg(store)
+        .arg("--data")
+        .arg(repo_path("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    Server { child, addr }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + size]);
+        b = &b[end + 2 + size + 2..];
+    }
+}
+
+#[test]
+fn a_cli_import_beside_the_service_is_served_without_restart_and_exports_round_trip() {
+    let dir = temp_dir("beside");
+    let store = dir.join("atlas.gpkg");
+    let server = serve(&store);
+    let csv = dir.join("new.csv");
+    synthetic_csv(&csv, 50, 77);
+    let out = cli(&["import", csv.to_str().unwrap()], &store);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http_get(&server.addr, "/collections/sites/items/syn_77_000049");
+        if status == 200 {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert!(
+                v["properties"]["located_country"].is_string(),
+                "analysed: {v}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service never showed the imported site"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, health) = http_get(&server.addr, "/health");
+    let health: Value = serde_json::from_slice(&health).unwrap();
+    assert_eq!(health["collections"]["sites"], SEED_SITES + 50);
+
+    // Every export format, read back by the importer into the same store, changes nothing: every
+    // attribute survived the trip.
+    for f in ["gpkg", "shp", "kml", "csv", "fgb", "geojson"] {
+        let (status, body) = http_get(&server.addr, &format!("/collections/sites/items?f={f}"));
+        assert_eq!(status, 200, "f={f}: {}", String::from_utf8_lossy(&body));
+        let name = match f {
+            "shp" => "export.shp.zip".to_owned(),
+            other => format!("export.{other}"),
+        };
+        let file = dir.join(name);
+        std::fs::write(&file, &body).unwrap();
+        let out = cli(&["import", file.to_str().unwrap()], &store);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "f={f}: {text}");
+        assert!(
+            text.contains(&format!(
+                "0 created, 0 updated, {} unchanged",
+                SEED_SITES + 50
+            )),
+            "f={f}: the round trip changed sites: {text}"
+        );
+    }
+    // The CLI export writes the same thing.
+    let out_file = dir.join("cli.gpkg");
+    let out = cli(
+        &[
+            "export",
+            "--format",
+            "gpkg",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+        &store,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ds = gdal::Dataset::open(&out_file).unwrap();
+    let layer = ds.layer_by_name("sites").unwrap();
+    assert_eq!(layer.feature_count() as usize, SEED_SITES + 50);
+    let defn: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    for field in [
+        "name",
+        "volume_m3",
+        "sources",
+        "river_distance_m",
+        "downstream_countries",
+        "runout_reaches_border",
+    ] {
+        assert!(
+            defn.iter().any(|d| d == field),
+            "{field} missing from {defn:?}"
+        );
+    }
+    drop(server);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// --- POST /import through the router -----------------------------------------------------------
+
+struct Env {
+    state: web::Data<AppState>,
+    admin: String,
+    editor: String,
+    dir: PathBuf,
+}
+
+fn env(tag: &str) -> Env {
+    let dir = temp_dir(tag);
+    let atlas = tailings_atlas::app::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
+    let store = atlas.store.clone().unwrap();
+    let token = |role: Role, countries: &[&str]| {
+        let c: Vec<String> = countries.iter().map(|s| s.to_string()).collect();
+        let (record, text) = tailings_atlas::auth::new_token("t", role, &c).unwrap();
+        store.add_token(&record).unwrap();
+        text
+    };
+    let admin = token(Role::Admin, &[]);
+    let editor = token(Role::Editor, &["KGZ"]);
+    Env {
+        state: web::Data::new(AppState::new(atlas)),
+        admin,
+        editor,
+        dir,
+    }
+}
+
+fn multipart(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "atlas-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, filename, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(b"Content-Type: application/octet-stream\r\n\r\n");
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    e: &Env,
+    query: &str,
+    token: &str,
+    parts: &[(&str, &str, &[u8])],
+) -> crate::common::Reply {
+    let (ct, body) = multipart(parts);
+    call(
+        &e.state,
+        atest::TestRequest::post()
+            .uri(&format!("/import{query}"))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Content-Type", ct))
+            .set_payload(body),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn post_import_validates_everything_first_and_is_idempotent() {
+    let e = env("post-import");
+    let store = e.state.service.store.clone().unwrap();
+    let gtp = std::fs::read(repo_path("tests/fixtures/import/gtp_sample.csv")).unwrap();
+    let mapping = std::fs::read(repo_path("config/mappings/global-tailings-portal.json")).unwrap();
+    let before = store.latest_revision().unwrap();
+
+    // Invalid rows: 400 naming each row and field; nothing written.
+    let r = upload(
+        &e,
+        "",
+        &e.admin,
+        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let body = r.json();
+    let d = body["description"].as_str().unwrap();
+    assert!(d.contains("row 4") && d.contains("`lat`"), "{d}");
+    assert!(d.contains("row 5") && d.contains("`status`"), "{d}");
+    assert_eq!(body["report"]["invalid"].as_array().unwrap().len(), 2);
+    assert_eq!(store.latest_revision().unwrap(), before);
+
+    // Dry run with skip_invalid: a report, still nothing written.
+    let r = upload(
+        &e,
+        "?dry_run=true&skip_invalid=true",
+        &e.admin,
+        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["report"]["valid"], 3);
+    assert_eq!(r.json()["report"]["written"], false);
+    assert_eq!(store.latest_revision().unwrap(), before);
+
+    // skip_invalid: the three valid rows are written, published and analysed at once.
+    let r = upload(
+        &e,
+        "?skip_invalid=true",
+        &e.admin,
+        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let report = &r.json()["report"];
+    assert_eq!(
+        (report["created"].as_u64(), report["written"].as_bool()),
+        (Some(3), Some(true))
+    );
+    let health = get(&e.state, "/health").await.json();
+    assert_eq!(health["collections"]["sites"], SEED_SITES + 3);
+    let items = get(&e.state, "/collections/sites/items?limit=1000")
+        .await
+        .json();
+    let imported: Vec<&Value> = items["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"].as_str().unwrap().starts_with("gtp-"))
+        .collect();
+    assert_eq!(imported.len(), 3);
+    assert!(
+        imported
+            .iter()
+            .all(|f| f["properties"]["located_country"].is_string())
+    );
+    let after = store.latest_revision().unwrap();
+
+    // The same file again: nothing changes, no versions.
+    let r = upload(
+        &e,
+        "?skip_invalid=true",
+        &e.admin,
+        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
+    )
+    .await;
+    assert_eq!(r.json()["report"]["unchanged"], 3, "{}", r.text());
+    assert_eq!(store.latest_revision().unwrap(), after);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn post_import_refusals() {
+    let e = env("post-import-bad");
+    let csv = b"id,name,kind,activity,country,lon,lat,precision,sources\nkgz_x,X,tailings,t,KGZ,72.4,41.2,site,s\n";
+    // Not an admin: 403. No token: 401.
+    let r = upload(&e, "", &e.editor, &[("file", "a.csv", csv)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = call(
+        &e.state,
+        atest::TestRequest::post()
+            .uri("/import")
+            .insert_header(("Content-Type", "multipart/form-data; boundary=x"))
+            .set_payload("--x--\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Not multipart: 415.
+    let r = call(
+        &e.state,
+        atest::TestRequest::post()
+            .uri("/import")
+            .insert_header(("Authorization", format!("Bearer {}", e.admin)))
+            .insert_header(("Content-Type", "text/csv"))
+            .set_payload(&csv[..]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text());
+    // No `file` field, an unknown field, a file GDAL cannot open: 400 naming the field.
+    for (parts, needle) in [
+        (vec![("mapping", "m.json", &b"{}"[..])], "`file`"),
+        (
+            vec![("file", "a.csv", &csv[..]), ("other", "x", &b"1"[..])],
+            "`other`",
+        ),
+        (
+            vec![("file", "broken.gpkg", &b"this is not a geopackage"[..])],
+            "`file`",
+        ),
+        (
+            vec![
+                ("file", "a.csv", &csv[..]),
+                (
+                    "mapping",
+                    "m.json",
+                    &b"{\"columns\": {\"colour\": \"x\"}}"[..],
+                ),
+            ],
+            "`mapping`",
+        ),
+    ] {
+        let r = upload(&e, "", &e.admin, &parts).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains(needle), "{d} should name {needle}");
+    }
+    // A polygon in a GeoJSON: the row is named.
+    let poly = br#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[72,41],[72.1,41],[72,41.1],[72,41]]]},"properties":{"id":"p1","name":"P","kind":"tailings","activity":"t","country":"KGZ","precision":"site","sources":"s"}}]}"#;
+    let r = upload(&e, "", &e.admin, &[("file", "p.geojson", poly)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let d = r.json()["description"].as_str().unwrap().to_owned();
+    assert!(d.contains("row 1") && d.contains("Polygon"), "{d}");
+    // Unknown query parameter.
+    let r = upload(&e, "?force=1", &e.admin, &[("file", "a.csv", csv)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&e.state, "/collections/sites/items/kgz_x").await.status,
+        StatusCode::NOT_FOUND
+    );
+    std::fs::remove_dir_all(&e.dir).ok();
+}
