@@ -127,11 +127,14 @@ fn add_edit_paths(paths: &mut Map<String, Value>) {
         Value::Object(m)
     };
     if let Some(items) = paths.get_mut("/collections/sites/items") {
-        items["get"]["parameters"]
-            .as_array_mut()
-            .map(|p| p.push(json!({ "name": "f", "in": "query", "required": false,
-                "description": "json or html: a page of features. gpkg, shp (zipped), kml, csv, fgb or geojson: every selected site (filters and bbox apply, paging does not) as a file with every attribute and analysis field.",
-                "schema": { "type": "string", "enum": ["json", "html", "gpkg", "shp", "kml", "csv", "fgb", "geojson"] } })));
+        let export_f = json!({ "name": "f", "in": "query", "required": false,
+            "description": "json or html: a page of features. gpkg, shp (zipped), kml, csv, fgb or geojson: every selected site (filters and bbox apply, paging does not) as a file with every attribute and analysis field.",
+            "schema": { "type": "string", "enum": ["json", "html", "gpkg", "shp", "kml", "csv", "fgb", "geojson"] } });
+        // The shared `f` parameter does not list the file formats: this one replaces it here.
+        if let Some(params) = items["get"]["parameters"].as_array_mut() {
+            params.retain(|p| p["$ref"] != "#/components/parameters/f");
+            params.push(export_f);
+        }
         items["post"] = json!({ "summary": "Create a site (OGC API - Features Part 4); 201 with Location and ETag",
             "security": auth, "requestBody": feature_body,
             "responses": with(json!({ "201": { "description": "Created; the body is the site with its analysis" },
