@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine that has only Rust:
-# GDAL (libgdal-dev, with PROJ, GEOS, SQLite), pkg-config, a C compiler, gdal-bin (ogrinfo, used by
+# GDAL (libgdal-dev, with PROJ, GEOS, SQLite), libsqlite3-dev, pkg-config, a C compiler, gdal-bin (ogrinfo, used by
 # the tests as a real OGC API client), QGIS's Python bindings when ATLAS_NEED_QGIS=1 (the tests load
 # our layers in QGIS), python3 when ATLAS_NEED_PYTHON=1 (the data rebuild check), and rustfmt and
 # clippy. Does nothing when all are present.
@@ -9,6 +9,8 @@ set -euo pipefail
 need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 if ! pkg-config --exists gdal 2>/dev/null; then need+=(libgdal-dev); fi
+# The store talks to SQLite directly (rusqlite, linked to the system library GDAL also uses).
+if ! pkg-config --exists sqlite3 2>/dev/null; then need+=(libsqlite3-dev); fi
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then

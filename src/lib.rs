@@ -6,7 +6,10 @@
 //! - [`reference`]: the reference layers (countries, borders, rivers, water bodies) and the seed file.
 //! - [`index`]: R-trees over features and over line segments, and the [`index::BBox`] type.
 //! - [`catalog`]: the published collections, serialised and indexed once at start-up.
-//! - [`store`]: the [`store::SiteStore`] boundary and its GeoPackage implementation.
+//! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, versions, and their
+//!   GeoPackage implementation.
+//! - [`auth`]: API tokens and the rights they grant.
+//! - [`transfer`]: imports (validate all, then one upsert transaction) and exports.
 //! - [`api`]: actix-web handlers for OGC API – Features, errors as OGC exception JSON.
 //! - [`app`]: start-up: load, seed, build, serve.
 //!
