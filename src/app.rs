@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::analysis::Analyzer;
 use crate::analysis::nearest::PointIndex;
 use crate::analysis::runout::RunoutModel;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Collection};
 use crate::model::{Site, SiteId};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
@@ -273,6 +273,13 @@ impl Live {
     }
 }
 
+fn point_of(g: &geo::Geometry<f64>) -> Option<[f64; 2]> {
+    match g {
+        geo::Geometry::Point(p) => Some([p.x(), p.y()]),
+        _ => None,
+    }
+}
+
 /// A site's new state, to publish: `None` once deleted. `revision` is the version that made it.
 #[derive(Debug, Clone)]
 pub struct Update {
@@ -327,41 +334,72 @@ impl Service {
         if updates.is_empty() {
             return;
         }
-        let analysed: Vec<_> = updates
+        // Analysis and serialisation happen before the lock, so readers never wait for them.
+        let prepared: Vec<_> = updates
             .par_iter()
             .map(|u| {
-                let extra = u.site.as_ref().map(|s| self.analyzer.site_analysis(s));
-                (u, extra)
+                let feature = u.site.as_ref().map(|s| {
+                    let extra = self.analyzer.site_analysis(s);
+                    Collection::site_feature(s, extra, Some(u.revision))
+                });
+                (u, feature)
             })
             .collect();
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        // Many changes: rebuild the k-nearest index once; a few: update it in place.
+        let bulk = prepared.len() > 1_000;
         let mut changed = false;
-        for (u, extra) in analysed {
+        for (u, feature) in prepared {
             if live
                 .revision_of(u.id.as_str())
                 .is_some_and(|r| r >= u.revision)
             {
                 continue;
             }
+            let live = &mut *live;
             let Some(c) = live.catalog.collection_mut(crate::reference::SITES) else {
                 return;
             };
-            match (&u.site, extra) {
-                (Some(site), Some(extra)) => {
-                    if let Err(e) = c.upsert_site(site, extra, Some(u.revision)) {
-                        tracing::error!(id = %u.id, error = %e, "cannot publish site");
-                        continue;
+            match feature {
+                Some(Ok(feature)) => {
+                    let point = point_of(&feature.geometry);
+                    let (i, old) = c.put(feature);
+                    if !bulk {
+                        if let Some(old) = old.as_ref().and_then(point_of) {
+                            live.site_points.remove(old, i);
+                        }
+                        if let Some(p) = point {
+                            live.site_points.insert(p, i);
+                        }
                     }
                     live.deleted.remove(u.id.as_str());
                 }
-                _ => {
-                    c.remove(u.id.as_str());
+                Some(Err(e)) => {
+                    tracing::error!(id = %u.id, error = %e, "cannot publish site");
+                    continue;
+                }
+                None => {
+                    let last = c.features.len().saturating_sub(1);
+                    let moved = c.features.get(last).and_then(|f| point_of(&f.geometry));
+                    if let Some((i, removed)) = c.remove(u.id.as_str())
+                        && !bulk
+                    {
+                        if let Some(p) = point_of(&removed.geometry) {
+                            live.site_points.remove(p, i);
+                        }
+                        if i != last
+                            && let Some(m) = moved
+                        {
+                            live.site_points.remove(m, last);
+                            live.site_points.insert(m, i);
+                        }
+                    }
                     live.deleted.insert(u.id.to_string(), u.revision);
                 }
             }
             changed = true;
         }
-        if changed {
+        if changed && bulk {
             live.reindex_points();
         }
     }
@@ -408,8 +446,15 @@ impl Service {
         let mut updates = Vec::with_capacity(changed.len());
         let mut newest = seen;
         for (id, revision) in changed {
-            let current = store.get(&id)?;
             newest = newest.max(revision);
+            // One unreadable row (say, edited by hand in QGIS) must not stop every later refresh.
+            let current = match store.get(&id) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "cannot read a changed site; not published");
+                    continue;
+                }
+            };
             updates.push(match current {
                 Some(Stored { site, revision }) => Update {
                     id,

@@ -129,7 +129,10 @@ impl Authenticator {
         let ok = match cached {
             Some(known) => bool::from(known.ct_eq(&digest)),
             None => {
-                // argon2's own comparison is constant-time.
+                // argon2's own comparison is constant-time. One verification at a time: each takes
+                // ~19 MiB and tens of milliseconds, so a flood of bad tokens costs one core, not all.
+                static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+                let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
                 let ok = Argon2::default()
                     .verify_password(secret.as_bytes(), record.hash.as_str())
                     .is_ok();

@@ -183,6 +183,24 @@ impl Collection {
             .collect()
     }
 
+    /// A site as published: its properties with `extra` (its analysis) appended, serialised.
+    pub fn site_feature(
+        site: &Site,
+        extra: Map<String, Value>,
+        revision: Option<i64>,
+    ) -> Result<CatalogFeature, serde_json::Error> {
+        let geometry = geo::Geometry::Point(site.location.to_geo());
+        let mut properties = site.properties();
+        properties.extend(extra);
+        Ok(CatalogFeature {
+            id: site.id.to_string(),
+            geojson: feature_json(site.id.as_str(), &geometry, &properties)?,
+            geometry,
+            properties,
+            revision,
+        })
+    }
+
     /// Publishes a new version of one site (with `extra`, its analysis), or adds it; the R-tree is
     /// updated in place, not rebuilt.
     pub fn upsert_site(
@@ -191,34 +209,33 @@ impl Collection {
         extra: Map<String, Value>,
         revision: Option<i64>,
     ) -> Result<(), serde_json::Error> {
-        let geometry = geo::Geometry::Point(site.location.to_geo());
-        let mut properties = site.properties();
-        properties.extend(extra);
-        let feature = CatalogFeature {
-            id: site.id.to_string(),
-            geojson: feature_json(site.id.as_str(), &geometry, &properties)?,
-            geometry,
-            properties,
-            revision,
-        };
-        match self.by_id.get(site.id.as_str()).copied() {
+        self.put(Collection::site_feature(site, extra, revision)?);
+        Ok(())
+    }
+
+    /// Publishes `feature`, replacing the one with its id; returns its index and the geometry it
+    /// replaced, if any.
+    pub fn put(&mut self, feature: CatalogFeature) -> (usize, Option<geo::Geometry<f64>>) {
+        match self.by_id.get(&feature.id).copied() {
             Some(i) => {
                 self.index
                     .replace(i, Some(&self.features[i].geometry), &feature.geometry);
-                self.features[i] = feature;
+                let old = std::mem::replace(&mut self.features[i], feature);
+                (i, Some(old.geometry))
             }
             None => {
                 let i = self.features.len();
                 self.index.replace(i, None, &feature.geometry);
                 self.by_id.insert(feature.id.clone(), i);
                 self.features.push(feature);
+                (i, None)
             }
         }
-        Ok(())
     }
 
-    /// Withdraws a feature; the last feature takes its place, so indexes stay dense.
-    pub fn remove(&mut self, id: &str) -> Option<CatalogFeature> {
+    /// Withdraws a feature; the last feature takes its place, so indexes stay dense. Returns the
+    /// removed feature and its index.
+    pub fn remove(&mut self, id: &str) -> Option<(usize, CatalogFeature)> {
         let i = self.by_id.remove(id)?;
         let last = self.features.len() - 1;
         self.index.remove(i, &self.features[i].geometry);
@@ -227,7 +244,7 @@ impl Collection {
             self.index.replace(i, None, &self.features[last].geometry);
             self.by_id.insert(self.features[last].id.clone(), i);
         }
-        Some(self.features.swap_remove(i))
+        Some((i, self.features.swap_remove(i)))
     }
 
     /// Sets the revision of every feature whose id is in `revisions`.

@@ -243,6 +243,7 @@ fn main() -> ExitCode {
                 options: tailings_atlas::transfer::ImportOptions {
                     dry_run,
                     skip_invalid,
+                    allowed_drivers: None,
                 },
                 actor,
                 reason,

@@ -21,6 +21,8 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Write the valid rows even if some are invalid (those are listed in the report).
     pub skip_invalid: bool,
+    /// Only these GDAL drivers may open the file (uploads); `None`: any.
+    pub allowed_drivers: Option<&'static [&'static str]>,
 }
 
 /// A rejected row.
@@ -105,9 +107,18 @@ pub fn import_file(
     read_progress: &(dyn Fn(usize) + Sync),
     write: impl FnOnce(&[Change]) -> Result<Vec<Written>, StoreError>,
 ) -> Result<ImportReport, ImportError> {
-    let read = sites_file::read_sites(path, mapping, read_progress)?;
+    let read = sites_file::read_sites_with(path, mapping, options.allowed_drivers, read_progress)?;
     let (sites, mut report) = validate(read);
     report.dry_run = options.dry_run;
+    if report.rows == 0 {
+        return Err(ImportError::Io(IoError::File {
+            path: path.display().to_string(),
+            reason: format!(
+                "{} layer {:?} has no features to import",
+                report.driver, report.layer
+            ),
+        }));
+    }
     if !report.invalid.is_empty() && !options.skip_invalid {
         return Err(ImportError::Invalid(Box::new(report)));
     }

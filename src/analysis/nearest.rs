@@ -170,6 +170,17 @@ impl PointIndex {
         }
     }
 
+    /// Adds entry `i` at `p`.
+    pub fn insert(&mut self, p: [f64; 2], i: usize) {
+        self.tree.insert(rstar::primitives::GeomWithData::new(p, i));
+    }
+
+    /// Removes entry `i` at `p`.
+    pub fn remove(&mut self, p: [f64; 2], i: usize) {
+        self.tree
+            .remove(&rstar::primitives::GeomWithData::new(p, i));
+    }
+
     /// The `k` points nearest to `p`, nearest first, with their geodesic distances in metres.
     ///
     /// The first `k` points nearest in degrees bound the k-th distance from above by `r`; every point

@@ -42,15 +42,15 @@ const SITE_FIELDS: &[&str] = &[
 /// The header that carries a change's reason into the history.
 pub const REASON_HEADER: &str = "X-Change-Reason";
 
-/// The grant of the request's bearer token.
-pub fn grant(req: &HttpRequest, state: &AppState) -> Result<Grant, ApiError> {
-    let Some(auth) = &state.auth else {
+/// The bearer token of the request (401 without a usable one; 405 on a service that cannot be changed).
+fn bearer(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
+    if state.auth.is_none() {
         return Err(ApiError::method_not_allowed_on(
             req.method().as_str(),
             req.path(),
             "GET, HEAD",
         ));
-    };
+    }
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -58,17 +58,40 @@ pub fn grant(req: &HttpRequest, state: &AppState) -> Result<Grant, ApiError> {
     let text = value
         .to_str()
         .map_err(|_| ApiError::unauthorized(AuthError::Malformed.to_string()))?;
-    let token = text
-        .strip_prefix("Bearer ")
+    text.strip_prefix("Bearer ")
         .or_else(|| text.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+fn check_token(state: &AppState, token: &str) -> Result<Grant, ApiError> {
+    let Some(auth) = &state.auth else {
+        return Err(ApiError::internal());
+    };
     auth.authenticate(token).map_err(|e| match e {
         AuthError::Store(e) => store_error(e),
         AuthError::Hash(_) => ApiError::internal(),
         e => ApiError::unauthorized(e.to_string()),
     })
+}
+
+/// The grant of the request's bearer token.
+pub fn grant(req: &HttpRequest, state: &AppState) -> Result<Grant, ApiError> {
+    let token = bearer(req, state)?;
+    check_token(state, &token)
+}
+
+/// [`grant`] on the blocking pool: a first check of a token costs an argon2 verification, and the
+/// token lookup may wait for the store.
+pub async fn grant_blocking(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Grant, ApiError> {
+    let token = bearer(req, state)?;
+    let st = state.clone();
+    web::block(move || check_token(&st, &token))
+        .await
+        .map_err(|_| ApiError::internal())?
 }
 
 /// Maps a refused or failed store write to HTTP.
@@ -80,7 +103,7 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::NotFound { .. } | StoreError::NoSuchVersion { .. } => {
             ApiError::not_found(e.to_string())
         }
-        StoreError::Exists { .. } => ApiError::conflict(e.to_string()),
+        StoreError::Exists { .. } | StoreError::Deleted { .. } => ApiError::conflict(e.to_string()),
         StoreError::Busy { .. } => ApiError::busy(e.to_string()),
         other => {
             tracing::error!(error = %other, "store write failed");
@@ -173,17 +196,20 @@ fn if_match(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
     )))
 }
 
-fn author(req: &HttpRequest, grant: &Grant) -> Author {
-    let reason = req
-        .headers()
-        .get(REASON_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    Author {
-        actor: grant.actor(),
-        reason,
-    }
+/// The change's author: the token, and the reason from `X-Change-Reason` (UTF-8, so reasons in
+/// Russian, Kyrgyz, Kazakh, Tajik or Uzbek are kept).
+pub fn author(req: &HttpRequest, actor: String) -> Result<Author, ApiError> {
+    let reason = match req.headers().get(REASON_HEADER) {
+        None => None,
+        Some(v) => Some(
+            std::str::from_utf8(v.as_bytes())
+                .map_err(|_| ApiError::bad_body(format!("{REASON_HEADER}: not UTF-8 text")))?
+                .trim()
+                .to_owned(),
+        )
+        .filter(|s| !s.is_empty()),
+    };
+    Ok(Author { actor, reason })
 }
 
 /// 403 unless `grant` covers every state of the change: the old site (if any) and the new one, each
@@ -210,13 +236,17 @@ fn authorize(
             .service
             .analyzer
             .locate_country(site.location.lon(), site.location.lat());
-        for (what, country) in [
-            ("country", Some(declared)),
-            ("location", located.as_deref()),
-        ] {
-            if let Some(c) = country
-                && !grant.covers(c)
-            {
+        let Some(located) = located else {
+            return Err(ApiError::forbidden(format!(
+                "token {} may change sites in {} only; site {} lies in no country of the reference \
+                 layer (within its tolerance), which only an admin may edit",
+                grant.token_id,
+                grant.countries.join(", "),
+                site.id
+            )));
+        };
+        for (what, c) in [("country", declared), ("location", located.as_str())] {
+            if !grant.covers(c) {
                 return Err(ApiError::forbidden(format!(
                     "token {} may change sites in {} only; site {} has {what} {c}",
                     grant.token_id,
@@ -332,38 +362,61 @@ fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Result<Si
     if clean.get("attributes").is_some_and(Value::is_null) {
         clean.insert("attributes".into(), Value::Object(Map::new()));
     }
+    for (k, v) in &clean {
+        let expected = match k.as_str() {
+            "lon" | "lat" | "volume_m3" | "tonnage_t" | "dam_height_m" | "area_m2" => {
+                (!(v.is_null() || v.is_number())).then_some("a number")
+            }
+            "substances" | "sources" => {
+                (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+                    .then_some("a list of strings")
+            }
+            "attributes" => (!v.is_object()).then_some("an object"),
+            _ => (!(v.is_null() || v.is_string())).then_some("a string"),
+        };
+        if let Some(expected) = expected {
+            return Err(ApiError::bad_body(format!(
+                "properties.{k}: expected {expected}, got {v}"
+            )));
+        }
+    }
     let draft: SiteDraft = serde_json::from_value(Value::Object(clean))
         .map_err(|e| ApiError::bad_body(format!("properties: {e}")))?;
     Site::try_from(draft).map_err(|e| ApiError::bad_body(format!("properties.{e}")))
 }
 
-/// `{country}_{name}` as an id, made unique against the published sites.
+/// `{country}_{name}` as an id (transliterated), unique among the published sites and the ids of
+/// deleted ones.
 fn derive_id(state: &AppState, props: &Map<String, Value>) -> Result<String, ApiError> {
     let text = |k: &str| props.get(k).and_then(Value::as_str).unwrap_or("").trim();
-    let raw = format!("{}_{}", text("country"), text("name")).to_ascii_lowercase();
-    let mut slug = String::new();
-    for ch in raw.chars() {
-        if ch.is_ascii_alphanumeric() || ch == '_' {
-            slug.push(ch);
-        } else if !slug.ends_with('-') && !slug.ends_with('_') {
-            slug.push('-');
-        }
-    }
-    let slug: String = slug.trim_matches(['-', '_']).chars().take(100).collect();
-    if slug.len() < 4 {
+    let (country, name) = (text("country"), text("name"));
+    if country.is_empty() || name.is_empty() {
         return Err(ApiError::bad_body(
             "id: missing, and no country and name to derive one from",
         ));
     }
-    let live = state.service.live();
-    let taken = |id: &str| {
-        live.catalog
+    let slug =
+        crate::io::sites_file::derive_id(&format!("{}_", country.to_ascii_lowercase()), name)
+            .map_err(|e| ApiError::bad_body(format!("id: missing, and {e}")))?;
+    let slug: String = slug.chars().take(100).collect();
+    let taken = |id: &str| -> Result<bool, ApiError> {
+        let published = state
+            .service
+            .live()
+            .catalog
             .collection(SITES)
-            .is_some_and(|c| c.feature(id).is_some())
+            .is_some_and(|c| c.feature(id).is_some());
+        if published {
+            return Ok(true);
+        }
+        match (&state.service.store, SiteId::parse(id)) {
+            (Some(store), Ok(sid)) => Ok(!store.history(&sid).map_err(store_error)?.is_empty()),
+            _ => Ok(false),
+        }
     };
     let mut id = slug.clone();
     let mut n = 2;
-    while taken(&id) {
+    while taken(&id)? {
         id = format!("{slug}-{n}");
         n += 1;
     }
@@ -412,24 +465,41 @@ async fn write(
     written.into_iter().next().ok_or_else(ApiError::internal)
 }
 
-/// The published feature as GeoJSON with its ETag.
+/// The site as written, with its analysis, as GeoJSON with its ETag: the published feature when it
+/// is that version, else built from the write itself (a later change may already have replaced it).
 fn feature_response(
     state: &AppState,
     req: &HttpRequest,
     status: StatusCode,
-    id: &SiteId,
+    written: &Written,
 ) -> Result<HttpResponse, ApiError> {
-    let live = state.service.live();
-    let f = live
-        .catalog
-        .collection(SITES)
-        .and_then(|c| c.feature(id.as_str()))
-        .ok_or_else(ApiError::internal)?;
+    let id = &written.id;
+    let published = {
+        let live = state.service.live();
+        live.catalog
+            .collection(SITES)
+            .and_then(|c| c.feature(id.as_str()))
+            .filter(|f| f.revision == Some(written.revision))
+            .map(|f| f.geojson.get().to_owned())
+    };
+    let body = match (published, &written.site) {
+        (Some(text), _) => text,
+        (None, Some(site)) => {
+            let mut properties = site.properties();
+            properties.extend(state.service.analyzer.site_analysis(site));
+            json!({
+                "type": "Feature",
+                "id": id.as_str(),
+                "geometry": { "type": "Point", "coordinates": [site.location.lon(), site.location.lat()] },
+                "properties": properties,
+            })
+            .to_string()
+        }
+        (None, None) => return Err(ApiError::internal()),
+    };
     let mut res = HttpResponse::build(status);
     res.content_type(GEOJSON);
-    if let Some(r) = f.revision {
-        res.insert_header((header::ETAG, format!("\"{r}\"")));
-    }
+    res.insert_header((header::ETAG, format!("\"{}\"", written.revision)));
     if status == StatusCode::CREATED {
         res.insert_header((
             header::LOCATION,
@@ -440,7 +510,7 @@ fn feature_response(
             ),
         ));
     }
-    Ok(res.body(f.geojson.get().to_owned()))
+    Ok(res.body(body))
 }
 
 const FEATURE_TYPES: &[&str] = &["application/geo+json", "application/json"];
@@ -453,7 +523,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     sites_only(&path, &req)?;
-    let grant = grant(&req, &state)?;
+    let grant = grant_blocking(&req, &state).await?;
     check_content_type(&req, FEATURE_TYPES)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let (fid, mut props) = feature_properties(&body)?;
@@ -470,13 +540,12 @@ pub async fn create(
     props.insert("id".into(), id.into());
     let site = site_from(props, &state.computed_fields)?;
     authorize(&state, &grant, None, Some(&site))?;
-    let id = site.id.clone();
     let change = Change::Put {
         site,
         expect: Expect::Absent,
     };
-    write(&state, change, author(&req, &grant)).await?;
-    feature_response(&state, &req, StatusCode::CREATED, &id)
+    let written = write(&state, change, author(&req, grant.actor())?).await?;
+    feature_response(&state, &req, StatusCode::CREATED, &written)
 }
 
 /// `PUT /collections/sites/items/{id}`: replaces the whole site.
@@ -488,11 +557,10 @@ pub async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
     sites_only(&cid, &req)?;
-    let grant = grant(&req, &state)?;
+    let grant = grant_blocking(&req, &state).await?;
     check_content_type(&req, FEATURE_TYPES)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let (old, revision) = current(&state, &id)?;
-    let expected = if_match(&req, revision)?;
     let (fid, mut props) = feature_properties(&body)?;
     for given in [
         fid,
@@ -510,13 +578,13 @@ pub async fn replace(
     props.insert("id".into(), id.clone().into());
     let site = site_from(props, &state.computed_fields)?;
     authorize(&state, &grant, Some(&old), Some(&site))?;
-    let sid = site.id.clone();
+    let expected = if_match(&req, revision)?;
     let change = Change::Put {
         site,
         expect: Expect::Revision(expected),
     };
-    write(&state, change, author(&req, &grant)).await?;
-    feature_response(&state, &req, StatusCode::OK, &sid)
+    let written = write(&state, change, author(&req, grant.actor())?).await?;
+    feature_response(&state, &req, StatusCode::OK, &written)
 }
 
 /// `PATCH /collections/sites/items/{id}`: a JSON merge patch (RFC 7396) of the feature; `null`
@@ -529,7 +597,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
     sites_only(&cid, &req)?;
-    let grant = grant(&req, &state)?;
+    let grant = grant_blocking(&req, &state).await?;
     check_content_type(
         &req,
         &[
@@ -540,7 +608,6 @@ pub async fn patch(
     )?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let (old, revision) = current(&state, &id)?;
-    let expected = if_match(&req, revision)?;
     let patch: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(patch) = patch else {
@@ -562,7 +629,15 @@ pub async fn patch(
                     if pk == "id" && pv.as_str() != Some(id.as_str()) {
                         return Err(ApiError::bad_body("properties.id: ids cannot change"));
                     }
-                    props.insert(pk.clone(), pv.clone());
+                    match (props.get_mut(pk), pv) {
+                        // RFC 7396: objects merge member by member, `null` removes a member.
+                        (Some(Value::Object(target)), Value::Object(patch)) => {
+                            merge_patch(target, patch)
+                        }
+                        _ => {
+                            props.insert(pk.clone(), pv.clone());
+                        }
+                    }
                 }
             }
             "geometry" => match point_geometry(Some(v))? {
@@ -581,13 +656,28 @@ pub async fn patch(
     }
     let site = site_from(props, &state.computed_fields)?;
     authorize(&state, &grant, Some(&old), Some(&site))?;
-    let sid = site.id.clone();
+    let expected = if_match(&req, revision)?;
     let change = Change::Put {
         site,
         expect: Expect::Revision(expected),
     };
-    write(&state, change, author(&req, &grant)).await?;
-    feature_response(&state, &req, StatusCode::OK, &sid)
+    let written = write(&state, change, author(&req, grant.actor())?).await?;
+    feature_response(&state, &req, StatusCode::OK, &written)
+}
+
+/// Applies a JSON merge patch (RFC 7396) to an object.
+fn merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        match (target.get_mut(k), v) {
+            (_, Value::Null) => {
+                target.remove(k);
+            }
+            (Some(Value::Object(t)), Value::Object(p)) => merge_patch(t, p),
+            _ => {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 /// `DELETE /collections/sites/items/{id}`: the site leaves the items but stays in its history.
@@ -598,15 +688,15 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
     sites_only(&cid, &req)?;
-    let grant = grant(&req, &state)?;
+    let grant = grant_blocking(&req, &state).await?;
     let (old, revision) = current(&state, &id)?;
-    let expected = if_match(&req, revision)?;
     authorize(&state, &grant, Some(&old), None)?;
+    let expected = if_match(&req, revision)?;
     let change = Change::Delete {
         id: old.id.clone(),
         expect: Expect::Revision(expected),
     };
-    write(&state, change, author(&req, &grant)).await?;
+    write(&state, change, author(&req, grant.actor())?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -646,7 +736,7 @@ pub async fn restore(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let grant = grant(&req, &state)?;
+    let grant = grant_blocking(&req, &state).await?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let requested = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -654,6 +744,16 @@ pub async fn restore(
         check_content_type(&req, &["application/json"])?;
         let v: Value = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+        let Value::Object(members) = &v else {
+            return Err(ApiError::bad_body(
+                "the body must be a JSON object such as {\"version\": 12}",
+            ));
+        };
+        if let Some(k) = members.keys().find(|k| *k != "version") {
+            return Err(ApiError::bad_body(format!(
+                "{k}: unknown member; the body may only name the `version` to restore"
+            )));
+        }
         match v.get("version") {
             None | Some(Value::Null) => None,
             Some(n) => Some(n.as_i64().ok_or_else(|| {
@@ -706,6 +806,6 @@ pub async fn restore(
         version: version.version,
         expect,
     };
-    write(&state, change, author(&req, &grant)).await?;
-    feature_response(&state, &req, StatusCode::OK, &sid)
+    let written = write(&state, change, author(&req, grant.actor())?).await?;
+    feature_response(&state, &req, StatusCode::OK, &written)
 }

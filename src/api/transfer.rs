@@ -11,10 +11,10 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::AppState;
-use super::edit::{check_content_type, grant, store_error};
+use super::edit::{author, check_content_type, grant_blocking, store_error};
 use super::error::ApiError;
 use super::params;
-use crate::io::sites_file::{ExportFormat, Mapping};
+use crate::io::sites_file::{ExportFeature, ExportFormat, Mapping, write_sites};
 use crate::reference::SITES;
 use crate::store::Role;
 use crate::transfer::{self, ImportError, ImportOptions};
@@ -85,7 +85,7 @@ pub async fn import(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = grant(&req, &state)?;
+    let grant = grant_blocking(&req, &state).await?;
     if grant.role != Role::Admin {
         return Err(ApiError::forbidden(format!(
             "token {} is not an admin token; imports need the admin role",
@@ -102,6 +102,7 @@ pub async fn import(
     let options = ImportOptions {
         dry_run: flag(&pairs, "dry_run")?,
         skip_invalid: flag(&pairs, "skip_invalid")?,
+        allowed_drivers: Some(crate::io::UPLOAD_DRIVERS),
     };
     check_content_type(&req, &["multipart/form-data"])?;
     let limit = state.max_body_bytes;
@@ -164,7 +165,8 @@ pub async fn import(
             Mapping::load(&path).map_err(|e| ApiError::bad_body(format!("field `mapping`: {e}")))?
         }
     };
-    let author = transfer::import_author(&grant.actor(), &file, None);
+    let reason = author(&req, grant.actor())?.reason;
+    let author = transfer::import_author(&grant.actor(), &file, reason.as_deref());
     let st = state.clone();
     let result = web::block(move || {
         let r = transfer::import_file(&file, &mapping, &options, &|_| {}, |changes| {
@@ -238,19 +240,39 @@ pub async fn export(
     let (bytes, name) = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
         let scratch = Scratch::new("export")?;
         let out = scratch.0.join(format.file_name());
-        {
+        // Copied out under the lock, written without it: a GDAL export of a large inventory must
+        // not hold up edits (and the reads queued behind them).
+        let selected = {
             let live = st.service.live();
             let sites = live
                 .catalog
                 .collection(SITES)
                 .ok_or_else(|| ApiError::not_found("no sites collection"))?;
             let p = params::parse_items(&query, sites.spec.queryables)?;
-            let rows = sites.select(&p.selection);
-            transfer::export_sites(sites, &rows, format, &out).map_err(|e| {
-                tracing::error!(error = %e, "export failed");
-                ApiError::internal()
-            })?;
-        }
+            sites
+                .select(&p.selection)
+                .into_iter()
+                .filter_map(|i| {
+                    let f = &sites.features[i];
+                    match f.geometry {
+                        geo::Geometry::Point(pt) => Some((pt.x(), pt.y(), f.properties.clone())),
+                        _ => None,
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let features: Vec<ExportFeature> = selected
+            .iter()
+            .map(|(lon, lat, properties)| ExportFeature {
+                lon: *lon,
+                lat: *lat,
+                properties,
+            })
+            .collect();
+        write_sites(&out, format, &features).map_err(|e| {
+            tracing::error!(error = %e, "export failed");
+            ApiError::internal()
+        })?;
         let bytes = std::fs::read(&out).map_err(|_| ApiError::internal())?;
         Ok((bytes, format.file_name()))
     })

@@ -26,16 +26,46 @@ fn open_vector(
     path: &std::path::Path,
     open_options: Option<&[&str]>,
 ) -> Result<gdal::Dataset, String> {
+    open_vector_with(path, open_options, None)
+}
+
+/// [`open_vector`] with only the given GDAL drivers allowed.
+fn open_vector_with(
+    path: &std::path::Path,
+    open_options: Option<&[&str]>,
+    allowed_drivers: Option<&[&str]>,
+) -> Result<gdal::Dataset, String> {
     gdal::Dataset::open_ex(
         path,
         gdal::DatasetOptions {
             open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
             open_options,
+            allowed_drivers,
             ..Default::default()
         },
     )
     .map_err(|e| format!("GDAL cannot open it as a vector file: {e}"))
 }
+
+/// The file formats an upload may be: GDAL would otherwise also open, by content, formats that
+/// reference other files or URLs (VRT, for one), and a client could read the server's files.
+pub const UPLOAD_DRIVERS: &[&str] = &[
+    "GeoJSON",
+    "GeoJSONSeq",
+    "CSV",
+    "ESRI Shapefile",
+    "GPKG",
+    "KML",
+    "LIBKML",
+    "FlatGeobuf",
+    "XLSX",
+    "ODS",
+    "GML",
+    "GPX",
+    "MapInfo File",
+    "OpenFileGDB",
+    "DXF",
+];
 
 /// The transformation of a layer's coordinates to WGS 84 longitude/latitude, if it has another CRS.
 fn to_wgs84(

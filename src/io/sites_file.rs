@@ -1157,6 +1157,16 @@ pub fn read_sites(
     mapping: &Mapping,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportRead, IoError> {
+    read_sites_with(path, mapping, None, progress)
+}
+
+/// [`read_sites`] with only the given GDAL drivers allowed (e.g. [`super::UPLOAD_DRIVERS`]).
+pub fn read_sites_with(
+    path: &Path,
+    mapping: &Mapping,
+    allowed_drivers: Option<&[&str]>,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ImportRead, IoError> {
     let shown = path.display().to_string();
     let file_err = |reason: String| IoError::File {
         path: shown.clone(),
@@ -1178,9 +1188,10 @@ pub fn read_sites(
     let options = open_options(extension, mapping);
     let _headers = spreadsheet_headers(extension);
     let option_refs: Vec<&str> = options.iter().map(String::as_str).collect();
-    let ds = super::open_vector(
+    let ds = super::open_vector_with(
         &open_path,
         (!option_refs.is_empty()).then_some(&option_refs[..]),
+        allowed_drivers,
     )
     .map_err(&file_err)?;
     let driver = ds.driver().short_name();
@@ -1505,8 +1516,9 @@ fn draft_of(
     Ok(draft)
 }
 
-/// `prefix` + a slug of `value`, within the rules of [`SiteId::parse`].
-fn derive_id(prefix: &str, value: &str) -> Result<String, ModelError> {
+/// `prefix` + a slug of `value` (Cyrillic and accented letters transliterated), within the rules of
+/// [`SiteId::parse`].
+pub fn derive_id(prefix: &str, value: &str) -> Result<String, ModelError> {
     let mut slug = String::new();
     for c in value.to_lowercase().chars() {
         if c.is_ascii_alphanumeric() || c == '_' {

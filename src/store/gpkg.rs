@@ -85,7 +85,11 @@ INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, descript
 #[derive(Debug)]
 pub struct GpkgStore {
     path: PathBuf,
+    /// Writes (and the reads inside them). Held for a whole write, which may be a long import.
     conn: Mutex<Connection>,
+    /// Reads outside writes: in WAL mode they go on while a write (ours or another process's) runs,
+    /// so a long import does not stall token checks, history or refreshes.
+    reader: Mutex<Connection>,
 }
 
 fn now() -> String {
@@ -145,8 +149,8 @@ impl GpkgStore {
         GpkgStore::connect(path).map_err(err)
     }
 
-    /// Opens an existing store file, bringing its schema up to date.
-    fn connect(path: &Path) -> Result<Self, String> {
+    /// One connection to `path`, set up for the GeoPackage and for sharing with other processes.
+    fn open_connection(path: &Path) -> Result<Connection, String> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI,
@@ -172,6 +176,12 @@ impl GpkgStore {
             .map_err(|e| format!("cannot switch to WAL: {e}"))?;
         conn.execute_batch("PRAGMA synchronous = FULL")
             .map_err(|e| e.to_string())?;
+        Ok(conn)
+    }
+
+    /// Opens an existing store file, bringing its schema up to date.
+    fn connect(path: &Path) -> Result<Self, String> {
+        let conn = GpkgStore::open_connection(path)?;
         let current: bool = conn
             .query_row(
                 "SELECT count(*) = 2 FROM sqlite_master WHERE name IN ('site_versions', 'atlas_tokens')",
@@ -182,6 +192,7 @@ impl GpkgStore {
         let store = GpkgStore {
             path: path.to_owned(),
             conn: Mutex::new(conn),
+            reader: Mutex::new(GpkgStore::open_connection(path)?),
         };
         if !current {
             store.migrate().map_err(|e| e.to_string())?;
@@ -236,6 +247,10 @@ impl GpkgStore {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no half-done transaction (it rolls back on drop).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn err(&self, message: impl Into<String>) -> StoreError {
@@ -338,6 +353,12 @@ impl GpkgStore {
             .optional()
             .map_err(|e| self.sql(e))?;
         row.transpose()
+    }
+
+    fn has_history(&self, conn: &Connection, id: &SiteId) -> Result<bool, StoreError> {
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM site_versions WHERE site_id = ?1)")
+            .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
+            .map_err(|e| self.sql(e))
     }
 
     /// The site recorded by `version` of `id`.
@@ -446,6 +467,11 @@ impl GpkgStore {
             Change::Put { site, expect } => {
                 let current = self.get_in(conn, site.id.as_str())?;
                 self.check(&site.id, current.as_ref(), *expect)?;
+                if *expect == Expect::Absent && self.has_history(conn, &site.id)? {
+                    return Err(StoreError::Deleted {
+                        id: site.id.to_string(),
+                    });
+                }
                 let op = if current.is_some() {
                     Op::Update
                 } else {
@@ -592,7 +618,7 @@ fn create_layers(path: &Path, origin: &str) -> Result<(), String> {
 
 impl SiteStore for GpkgStore {
     fn seed_origin(&self) -> Result<Option<String>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let has_meta: bool = conn
             .query_row(
                 "SELECT count(*) > 0 FROM sqlite_master WHERE name = ?1",
@@ -613,7 +639,7 @@ impl SiteStore for GpkgStore {
     }
 
     fn load_sites(&self) -> Result<Vec<Stored>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id) \
@@ -637,7 +663,7 @@ impl SiteStore for GpkgStore {
     }
 
     fn get(&self, id: &SiteId) -> Result<Option<Stored>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         self.get_in(&conn, id.as_str())
     }
 
@@ -675,7 +701,7 @@ impl SiteStore for GpkgStore {
     }
 
     fn history(&self, id: &SiteId) -> Result<Vec<Version>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT version, op, at, actor, reason, changes, snapshot FROM site_versions \
@@ -718,7 +744,7 @@ impl SiteStore for GpkgStore {
     }
 
     fn latest_revision(&self) -> Result<i64, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         conn.query_row(
             "SELECT COALESCE(MAX(version), 0) FROM site_versions",
             [],
@@ -728,7 +754,7 @@ impl SiteStore for GpkgStore {
     }
 
     fn changed_since(&self, revision: i64) -> Result<Vec<(SiteId, i64)>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT site_id, MAX(version) FROM site_versions WHERE version > ?1 GROUP BY site_id",
@@ -772,7 +798,7 @@ impl TokenStore for GpkgStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn
             .prepare(
                 "SELECT token_id, name, role, countries, hash, created_at, revoked_at FROM atlas_tokens \
@@ -790,7 +816,7 @@ impl TokenStore for GpkgStore {
     }
 
     fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let row = conn
             .prepare_cached(
                 "SELECT token_id, name, role, countries, hash, created_at, revoked_at FROM atlas_tokens \

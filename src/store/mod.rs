@@ -40,6 +40,9 @@ pub enum StoreError {
     NotFound { id: String },
     #[error("site {id:?} already exists")]
     Exists { id: String },
+    /// Creating a site under the id of a deleted one would splice two sites into one history.
+    #[error("site {id:?} existed and was deleted; restore it, or choose another id")]
+    Deleted { id: String },
     #[error("site {id:?} has no version {version}")]
     NoSuchVersion { id: String, version: i64 },
     /// Another process held the store's write lock for too long.

@@ -618,3 +618,107 @@ async fn changes_by_another_process_are_published_without_restart() {
     assert_eq!(r.json()["properties"]["downstream_countries"], "KAZ");
     std::fs::remove_dir_all(&e.dir).ok();
 }
+
+#[actix_web::test]
+async fn review_cases_ids_merge_reasons_restore_and_rights() {
+    let e = env("edit-review");
+    // A deleted site's id cannot be taken over by a create: 409, restore it instead.
+    let r = post(&e, &e.kgz, &feature(Some("kgz_gone"), 72.45, 41.25, "KGZ")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let tag = etag(&r);
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_gone",
+        &e.kgz,
+        Some(&tag),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_error(
+        &post(&e, &e.kgz, &feature(Some("kgz_gone"), 72.45, 41.25, "KGZ")).await,
+        409,
+        "restore",
+    );
+
+    // An id derived from a Cyrillic name is transliterated.
+    let mut f = feature(None, 72.45, 41.25, "KGZ");
+    f["properties"]["name"] = json!("Майлуу-Суу хвостохранилище 3");
+    let r = post(&e, &e.kgz, &f).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["id"], "kgz_mayluu-suu-khvostokhranilishche-3");
+
+    // PATCH merges the free attributes member by member; null removes one.
+    let mut f = feature(Some("kgz_attrs"), 72.45, 41.25, "KGZ");
+    f["properties"]["attributes"] = json!({"cells": 4, "operator": "state", "note": "x"});
+    let r = post(&e, &e.kgz, &f).await;
+    let tag = etag(&r);
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::PATCH,
+            "/collections/sites/items/kgz_attrs",
+            Some(&e.kgz),
+            Some("application/merge-patch+json"),
+            json!({"properties": {"attributes": {"cells": 5, "note": null}}}).to_string(),
+        )
+        .insert_header(("If-Match", tag.as_str()))
+        .insert_header((
+            "X-Change-Reason",
+            actix_web::http::header::HeaderValue::from_bytes(
+                "уточнение по обследованию 2024".as_bytes(),
+            )
+            .unwrap(),
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["properties"]["attributes"],
+        json!({"cells": 5, "operator": "state"})
+    );
+    let h = get(&e.state, "/collections/sites/items/kgz_attrs/history")
+        .await
+        .json();
+    assert_eq!(h["versions"][0]["reason"], "уточнение по обследованию 2024");
+
+    // Restore refuses a body it does not understand.
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            "/collections/sites/items/kgz_gone/restore",
+            Some(&e.kgz),
+            Some("application/json"),
+            r#"{"versoin": 1}"#,
+        ),
+    )
+    .await;
+    assert_error(&r, 400, "versoin");
+
+    // An editor may not move a site to where no country is known (the middle of the Caspian).
+    let tag = etag(&get(&e.state, "/collections/sites/items/kgz_attrs").await);
+    let r = change(
+        &e,
+        actix_web::http::Method::PATCH,
+        "kgz_attrs",
+        &e.kgz,
+        Some(&tag),
+        Some(json!({"geometry": {"type": "Point", "coordinates": [51.0, 42.0]}})),
+    )
+    .await;
+    assert_error(&r, 403, "no country");
+    // A 403 comes before any If-Match check.
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_attrs",
+        &e.reader,
+        None,
+        None,
+    )
+    .await;
+    assert_error(&r, 403, "reader");
+    std::fs::remove_dir_all(&e.dir).ok();
+}

@@ -314,6 +314,10 @@ struct Env {
 }
 
 fn env(tag: &str) -> Env {
+    env_limited(tag, tailings_atlas::api::DEFAULT_MAX_BODY_BYTES)
+}
+
+fn env_limited(tag: &str, max_body_bytes: usize) -> Env {
     let dir = temp_dir(tag);
     let atlas = tailings_atlas::app::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
     let store = atlas.store.clone().unwrap();
@@ -326,7 +330,7 @@ fn env(tag: &str) -> Env {
     let admin = token(Role::Admin, &[]);
     let editor = token(Role::Editor, &["KGZ"]);
     Env {
-        state: web::Data::new(AppState::new(atlas)),
+        state: web::Data::new(AppState::new(atlas).with_max_body_bytes(max_body_bytes)),
         admin,
         editor,
         dir,
@@ -512,6 +516,36 @@ async fn post_import_refusals() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     let d = r.json()["description"].as_str().unwrap().to_owned();
     assert!(d.contains("row 1") && d.contains("Polygon"), "{d}");
+    // Over the body limit: 413, nothing written.
+    let small = env_limited("post-import-limit", 1024);
+    let big = format!(
+        "{}{}",
+        std::str::from_utf8(csv).unwrap(),
+        "kgz_y,Y,tailings,t,KGZ,72.4,41.2,site,s\n".repeat(100)
+    );
+    let r = upload(
+        &small,
+        "",
+        &small.admin,
+        &[("file", "big.csv", big.as_bytes())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert!(r.json()["description"].as_str().unwrap().contains("1024"));
+    assert_eq!(
+        get(&small.state, "/collections/sites/items/kgz_x")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    std::fs::remove_dir_all(&small.dir).ok();
+    // A VRT would let a client make the server read other files: not an upload format.
+    let vrt = br#"<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/etc/passwd</SrcDataSource></OGRVRTLayer></OGRVRTDataSource>"#;
+    let r = upload(&e, "", &e.admin, &[("file", "x.csv", vrt)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = upload(&e, "", &e.admin, &[("file", "x.vrt", vrt)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(!r.text().contains("root:"), "{}", r.text());
     // Unknown query parameter.
     let r = upload(&e, "?force=1", &e.admin, &[("file", "a.csv", csv)]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
