@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::gpkg_blob;
 use super::{
     Author, Change, Expect, Op, Role, Seed, SiteStore, StoreError, Stored, TokenRecord, TokenStore,
-    Version, Written, diff,
+    Version, Written, diff_properties,
 };
 use crate::model::{Site, SiteDraft, SiteId};
 
@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS site_versions (
     at TEXT NOT NULL,
     actor TEXT NOT NULL,
     reason TEXT,
-    changes TEXT NOT NULL,
     snapshot TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS site_versions_site ON site_versions(site_id, version);
@@ -174,8 +173,12 @@ impl GpkgStore {
         // WAL: readers are not blocked by a long import; FULL: a committed write survives a crash.
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(|e| format!("cannot switch to WAL: {e}"))?;
-        conn.execute_batch("PRAGMA synchronous = FULL")
-            .map_err(|e| e.to_string())?;
+        // A large import touches the tables and their indexes all over; with SQLite's default 2 MB
+        // page cache it spills to the WAL again and again.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY",
+        )
+        .map_err(|e| e.to_string())?;
         Ok(conn)
     }
 
@@ -232,7 +235,6 @@ impl GpkgStore {
                     actor: "migration".into(),
                     reason: Some("site present before history was kept".into()),
                 },
-                &diff(None, Some(&stored.site)),
                 &stored.site,
             )
             .map_err(|e| self.sql(e))?;
@@ -450,8 +452,7 @@ impl GpkgStore {
         conn.prepare_cached(sql)
             .and_then(|mut s| s.execute(values))
             .map_err(|e| self.sql(e))?;
-        let changes = diff(current.map(|c| &c.site), Some(site));
-        insert_version(conn, &site.id, op, at, author, &changes, site)
+        insert_version(conn, &site.id, op, at, author, site)
             .map(Some)
             .map_err(|e| self.sql(e))
     }
@@ -510,8 +511,7 @@ impl GpkgStore {
                 conn.prepare_cached("DELETE FROM sites WHERE id = ?1")
                     .and_then(|mut s| s.execute([id.as_str()]))
                     .map_err(|e| self.sql(e))?;
-                let changes = diff(Some(&current.site), None);
-                let rev = insert_version(conn, id, Op::Delete, at, author, &changes, &current.site)
+                let rev = insert_version(conn, id, Op::Delete, at, author, &current.site)
                     .map_err(|e| self.sql(e))?;
                 Ok(Written {
                     id: id.clone(),
@@ -542,12 +542,11 @@ fn insert_version(
     op: Op,
     at: &str,
     author: &Author,
-    changes: &Map<String, Value>,
     snapshot: &Site,
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO site_versions (site_id, op, at, actor, reason, changes, snapshot) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO site_versions (site_id, op, at, actor, reason, snapshot) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         id.as_str(),
@@ -555,7 +554,6 @@ fn insert_version(
         at,
         author.actor,
         author.reason,
-        Value::Object(changes.clone()).to_string(),
         Value::Object(snapshot.properties()).to_string(),
     ])?;
     Ok(conn.last_insert_rowid())
@@ -704,8 +702,8 @@ impl SiteStore for GpkgStore {
         let conn = self.read();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT version, op, at, actor, reason, changes, snapshot FROM site_versions \
-                 WHERE site_id = ?1 ORDER BY version DESC",
+                "SELECT version, op, at, actor, reason, snapshot FROM site_versions \
+                 WHERE site_id = ?1 ORDER BY version",
             )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
@@ -717,7 +715,6 @@ impl SiteStore for GpkgStore {
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
                 ))
             })
             .map_err(|e| self.sql(e))?;
@@ -725,21 +722,37 @@ impl SiteStore for GpkgStore {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
+        // What changed is not stored: it is the difference between consecutive snapshots, which
+        // keeps each version small (imports write one per site).
         let mut out = Vec::new();
+        let mut previous: Option<Map<String, Value>> = None;
         for row in rows {
-            let (version, op, at, actor, reason, changes, snapshot) =
-                row.map_err(|e| self.sql(e))?;
+            let (version, op, at, actor, reason, snapshot) = row.map_err(|e| self.sql(e))?;
+            let op = Op::parse(&op).ok_or_else(|| self.err(format!("unknown op {op:?}")))?;
+            let properties = object(&snapshot);
+            let changes = match op {
+                Op::Delete => {
+                    previous = None;
+                    diff_properties(Some(&properties), None)
+                }
+                _ => {
+                    let c = diff_properties(previous.as_ref(), Some(&properties));
+                    previous = Some(properties.clone());
+                    c
+                }
+            };
             out.push(Version {
                 version,
                 site_id: id.to_string(),
-                op: Op::parse(&op).ok_or_else(|| self.err(format!("unknown op {op:?}")))?,
+                op,
                 at,
                 actor,
                 reason,
-                changes: object(&changes),
-                properties: object(&snapshot),
+                changes,
+                properties,
             });
         }
+        out.reverse();
         Ok(out)
     }
 

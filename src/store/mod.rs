@@ -266,11 +266,19 @@ impl<T: SiteStore + TokenStore> Store for T {}
 
 /// `{field: {"old": …, "new": …}}` between two states of a site (either may be absent).
 pub fn diff(old: Option<&Site>, new: Option<&Site>) -> Map<String, Value> {
-    let empty = Map::new();
     let a = old.map(Site::properties);
     let b = new.map(Site::properties);
-    let a = a.as_ref().unwrap_or(&empty);
-    let b = b.as_ref().unwrap_or(&empty);
+    diff_properties(a.as_ref(), b.as_ref())
+}
+
+/// [`diff`] over sites' flat properties.
+pub fn diff_properties(
+    old: Option<&Map<String, Value>>,
+    new: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    let empty = Map::new();
+    let a = old.unwrap_or(&empty);
+    let b = new.unwrap_or(&empty);
     let mut out = Map::new();
     for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
         let x = a.get(key).unwrap_or(&Value::Null);
