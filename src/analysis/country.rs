@@ -213,13 +213,49 @@ impl CountryLocator {
             .collect()
     }
 
+    /// The country containing `p`, which lies in grid cell `cell` (crossed by an edge): the ray east
+    /// stops at the first cell no edge touches, whose country is known, instead of running to the
+    /// eastern end of the data. Inside `p`'s polygon ⇔ odd crossings from `p` to that cell, XOR the
+    /// cell lies inside it.
+    fn containing_near(&self, p: [f64; 2], cell: usize) -> Option<usize> {
+        let g = &self.grid;
+        let (i, j) = (cell % g.nx, cell / g.nx);
+        let mut k = i + 1;
+        while k < g.nx && g.cells[j * g.nx + k] == 0 {
+            k += 1;
+        }
+        let (stop_x, beyond) = if k < g.nx {
+            (g.west + k as f64 * CELL_DEG, g.cells[j * g.nx + k])
+        } else {
+            // No edge-free cell before the end of the row: the full ray (edges may lie on the
+            // grid's eastern edge itself, so no bound on x).
+            (f64::INFINITY, 1)
+        };
+        let ray = AABB::from_corners([p[0], p[1]], [stop_x.min(self.east).max(p[0]), p[1]]);
+        let mut parity = vec![false; self.iso3.len()];
+        for e in self.edges.locate_in_envelope_intersecting(&ray) {
+            let ([x1, y1], [x2, y2]) = (e.geom().from, e.geom().to);
+            if (y1 > p[1]) != (y2 > p[1]) {
+                let x = x1 + (p[1] - y1) * (x2 - x1) / (y2 - y1);
+                // No edge touches the stop cell, so no crossing lies at stop_x itself.
+                if x > p[0] && x < stop_x {
+                    parity[e.data] = !parity[e.data];
+                }
+            }
+        }
+        (0..parity.len()).find(|&c| parity[c] != (beyond == c as u32 + 2))
+    }
+
     /// Locates `p`: the containing country, else the nearest within `tolerance_m`.
     pub fn locate(&self, p: [f64; 2], tolerance_m: f64) -> CountryMatch {
         // Polygons of neighbours do not overlap in the data; if they ever do, the first wins.
-        let inside = match self.grid.cell_of(p).map(|c| self.grid.cells[c]) {
-            Some(1) => None,
-            Some(k) if k >= 2 => Some(k as usize - 2),
-            _ => self.containing(p).first().copied(),
+        let inside = match self.grid.cell_of(p) {
+            Some(c) => match self.grid.cells[c] {
+                1 => None,
+                k if k >= 2 => Some(k as usize - 2),
+                _ => self.containing_near(p, c),
+            },
+            None => self.containing(p).first().copied(),
         };
         if let Some(i) = inside {
             return CountryMatch::Inside(self.iso3[i].clone());
@@ -298,6 +334,23 @@ mod tests {
             CountryMatch::None,
             "in the hole"
         );
+        // Points near the edges, where the grid defers to the short ray: the same answer as the
+        // full ray cast.
+        let edges: Vec<_> = locator.edges.iter().map(|e| *e.geom()).collect();
+        for _ in 0..20_000 {
+            let e = edges[rng.random_range(0..edges.len())];
+            let t = rng.random_range(0.0..1.0);
+            let p = [
+                e.from[0] + t * (e.to[0] - e.from[0]) + rng.random_range(-0.03..0.03),
+                e.from[1] + t * (e.to[1] - e.from[1]) + rng.random_range(-0.03..0.03),
+            ];
+            let expected = locator.containing(p).first().copied();
+            let got = match locator.locate(p, 0.0) {
+                CountryMatch::Inside(c) => locator.index_of(&c),
+                _ => None,
+            };
+            assert_eq!(got, expected, "{p:?}");
+        }
         match locator.locate([2.0, 2.0], 200_000.0) {
             CountryMatch::Nearest(c, d) => assert!(c == "AAA" && d > 100_000.0 && d < 112_000.0),
             other => panic!("{other:?}"),

@@ -826,6 +826,26 @@ mod tests {
             };
             assert_eq!(got, expected, "{p:?}");
         }
+        // And along the real borders, where the short ray cast decides.
+        let borders = &analyzer.borders.geometries;
+        for _ in 0..20_000 {
+            let Some(geo::Geometry::LineString(l)) =
+                borders.get(rng.random_range(0..borders.len()))
+            else {
+                continue;
+            };
+            let c = l.0[rng.random_range(0..l.0.len())];
+            let p = [
+                c.x + rng.random_range(-0.05..0.05),
+                c.y + rng.random_range(-0.05..0.05),
+            ];
+            let expected = analyzer.countries.containing(p).first().copied();
+            let got = match analyzer.countries.locate(p, 0.0) {
+                CountryMatch::Inside(c) => analyzer.countries.index_of(&c),
+                _ => None,
+            };
+            assert_eq!(got, expected, "{p:?}");
+        }
     }
 
     #[test]
