@@ -106,80 +106,27 @@ impl MetricIndex {
 /// nearer. Exact geodesic distances ([`geodesy::closest_on_segment`]) are computed only for the
 /// segments whose bound does not already rule them out.
 pub fn nearest(index: &MetricIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
-    let mut search = Search {
-        p,
-        q: ecef(p),
-        max_m,
-        max_sagitta_m: index.max_sagitta_m,
-        best: None,
-    };
-    search.node(index.tree.root());
-    search.best
-}
-
-/// A depth-first branch-and-bound walk of the tree: children in order of their lower bound, pruned
-/// by the best geodesic distance so far. Same bounds as a best-first search, without a heap to
-/// allocate and grow on every query.
-struct Search {
-    p: [f64; 2],
-    q: [f64; 3],
-    max_m: f64,
-    max_sagitta_m: f64,
-    best: Option<Hit>,
-}
-
-impl Search {
-    fn limit(&self) -> f64 {
-        self.best.map_or(self.max_m, |h| h.closest.distance_m)
-    }
-
-    fn node(&mut self, node: &rstar::ParentNode<MetricEntry>) {
-        use rstar::{PointDistance, RTreeNode};
-        const INLINE: usize = 16;
-        let children = node.children();
-        // Straight-line distance from q to each child (its box, or the segment itself).
-        let lower = |c: &RTreeNode<MetricEntry>| match c {
-            RTreeNode::Leaf(e) => e.geom().distance_2(&self.q).sqrt(),
-            RTreeNode::Parent(n) => n.envelope().distance_2(&self.q).sqrt(),
+    let q = ecef(p);
+    let mut best: Option<Hit> = None;
+    for (entry, d2) in index.tree.nearest_neighbor_iter_with_distance_2(&q) {
+        let d = d2.sqrt();
+        let limit = best.map_or(max_m, |h| h.closest.distance_m);
+        if d - index.max_sagitta_m > limit {
+            break;
+        }
+        let (r, a, b, (len, azi)) = entry.data;
+        if d - sagitta_m(entry.geom().length_2().sqrt()) > limit {
+            continue;
+        }
+        let hit = Hit {
+            segment: r,
+            closest: geodesy::closest_on_segment_with(p, a, b, len, azi),
         };
-        let mut inline = [(0.0f64, 0usize); INLINE];
-        let mut spilled: Vec<(f64, usize)>;
-        let order: &mut [(f64, usize)] = if children.len() <= INLINE {
-            for (i, c) in children.iter().enumerate() {
-                inline[i] = (lower(c), i);
-            }
-            &mut inline[..children.len()]
-        } else {
-            spilled = children
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (lower(c), i))
-                .collect();
-            &mut spilled
-        };
-        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        for &(d, i) in order.iter() {
-            if d - self.max_sagitta_m > self.limit() {
-                break; // every later child is at least as far
-            }
-            match &children[i] {
-                RTreeNode::Parent(n) => self.node(n),
-                RTreeNode::Leaf(entry) => {
-                    let (r, a, b, (len, azi)) = entry.data;
-                    if d - sagitta_m(entry.geom().length_2().sqrt()) > self.limit() {
-                        continue;
-                    }
-                    let hit = Hit {
-                        segment: r,
-                        closest: geodesy::closest_on_segment_with(self.p, a, b, len, azi),
-                    };
-                    if hit.closest.distance_m <= self.max_m && better(&hit, &self.best) {
-                        self.best = Some(hit);
-                    }
-                }
-            }
+        if hit.closest.distance_m <= max_m && better(&hit, &best) {
+            best = Some(hit);
         }
     }
+    best
 }
 
 #[cfg(test)]
