@@ -757,3 +757,49 @@ fn token_cli_creates_lists_and_revokes_without_keeping_secrets() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn qgis_opens_the_store_and_every_export() {
+    let dir = temp_dir("qgis-files");
+    let store = dir.join("atlas.gpkg");
+    let mut uris = vec![format!("{}|layername=sites", store.display())];
+    for f in ["gpkg", "shp", "kml", "csv", "fgb", "geojson"] {
+        let out = dir.join(match f {
+            "shp" => "sites.shp.zip".to_owned(),
+            other => format!("sites.{other}"),
+        });
+        let o = cli(
+            &["export", "--format", f, "--out", out.to_str().unwrap()],
+            &store,
+        );
+        assert!(
+            o.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        uris.push(match f {
+            "shp" => format!("/vsizip/{}", out.display()),
+            "csv" => format!(
+                "file://{}?type=csv&xField=lon&yField=lat&crs=EPSG:4326",
+                out.display()
+            ),
+            _ => out.display().to_string(),
+        });
+    }
+    // Debian's python3-qgis belongs to the system interpreter, not to any other python3 on PATH.
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo_path("tests/qgis/check_files.py"))
+        .arg(SEED_SITES.to_string())
+        .arg("id,name,kind,country,status,sources")
+        .args(&uris)
+        .output()
+        .expect("/usr/bin/python3 with python3-qgis (installed by scripts/setup.sh)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches(": valid,").count(), uris.len(), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
