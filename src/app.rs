@@ -571,27 +571,45 @@ pub fn analyze_file(
     // The layers are checked before the points are read, the work after.
     let layer_paths = config.layer_paths(data)?;
     let t0 = Instant::now();
-    let points = crate::io::points::read_points(input)?;
-    let read_ms = t0.elapsed().as_millis() as u64;
-    let reference = load_reference(&layer_paths, data)?;
-    let analyzer = config.analyzer(&reference);
+    // GDAL reads the points on one thread while the reference layers load and the analysis is
+    // prepared on the others.
+    let (points, analyzer) = rayon::join(
+        || {
+            let points = crate::io::points::read_points(input);
+            (points, t0.elapsed().as_millis() as u64)
+        },
+        || load_reference(&layer_paths, data).map(|r| config.analyzer(&r)),
+    );
+    let (points, read_ms) = points;
+    let (points, analyzer) = (points?, analyzer?);
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
-    // a sensible amount of memory all at once.
+    // a sensible amount of memory all at once. Each chunk is written while the next is analysed.
     let mut writer = crate::io::results::ResultWriter::create(output)?;
+    let mut done: Option<Vec<_>> = None;
     for chunk in points.chunks(ANALYZE_CHUNK) {
-        let rows: Vec<_> = chunk
-            .par_iter()
-            .map(|p| {
-                let m = analyzer.point_analysis(
-                    [p.location.lon(), p.location.lat()],
-                    p.country.as_deref(),
-                    p.volume_m3,
-                    p.dam_height_m,
-                );
-                progress();
-                (p.clone(), m)
-            })
-            .collect();
+        let previous = done.take();
+        let (rows, written) = rayon::join(
+            || {
+                chunk
+                    .par_iter()
+                    .map(|p| {
+                        let m = analyzer.point_analysis(
+                            [p.location.lon(), p.location.lat()],
+                            p.country.as_deref(),
+                            p.volume_m3,
+                            p.dam_height_m,
+                        );
+                        progress();
+                        (p.clone(), m)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            || previous.map_or(Ok(()), |rows| writer.write(&rows)),
+        );
+        written?;
+        done = Some(rows);
+    }
+    if let Some(rows) = done {
         writer.write(&rows)?;
     }
     writer.finish()?;
