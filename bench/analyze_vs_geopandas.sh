@@ -47,7 +47,7 @@ Machine: $(nproc) cores ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 10485
 
 | run ($n points) | wall time | notes |
 |---|---|---|
-| tailings-atlas analyze: country, nearest river, nearest border, downstream crossings, runout | ${ours_s} s | includes start-up (${base_s} s for one point), reading the CSV through GDAL and writing the results |
+| tailings-atlas analyze: country, nearest river, nearest border, downstream crossings, runout | ${ours_s} s | includes start-up (${base_s} s for one point), reading the CSV and writing the results |
 | GeoPandas sjoin_nearest, rivers | ${gp_rivers} s | UTM 42N, planar metres |
 | GeoPandas sjoin_nearest, borders | ${gp_borders} s | UTM 42N, planar metres |
 | GeoPandas, both joins | ${gp_total} s | ours is ${speedup}x faster while doing more, in geodesic metres |
