@@ -19,25 +19,7 @@ use crate::reference::SITES;
 use crate::store::{Author, Change, Expect, Role, StoreError, Written};
 
 /// The site fields a client may send; everything the analysis adds is read-only and ignored.
-const SITE_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "local_name",
-    "kind",
-    "activity",
-    "country",
-    "status",
-    "status_note",
-    "precision",
-    "volume_m3",
-    "tonnage_t",
-    "dam_height_m",
-    "area_m2",
-    "substances",
-    "receiving_river",
-    "sources",
-    "attributes",
-];
+const SITE_FIELDS: &[&str] = Site::FIELDS;
 
 /// The header that carries a change's reason into the history.
 pub const REASON_HEADER: &str = "X-Change-Reason";
@@ -577,14 +559,25 @@ pub async fn replace(
     }
     props.insert("id".into(), id.clone().into());
     let site = site_from(props, &state.computed_fields)?;
-    authorize(&state, &grant, Some(&old), Some(&site))?;
-    let expected = if_match(&req, revision)?;
+    replace_checked(&state, &req, &grant, (old, revision), site).await
+}
+
+/// Replaces `old` (at `revision`) by `site`: rights first, then `If-Match`, then the write.
+async fn replace_checked(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    grant: &Grant,
+    (old, revision): (Site, i64),
+    site: Site,
+) -> Result<HttpResponse, ApiError> {
+    authorize(state, grant, Some(&old), Some(&site))?;
+    let expected = if_match(req, revision)?;
     let change = Change::Put {
         site,
         expect: Expect::Revision(expected),
     };
-    let written = write(&state, change, author(&req, grant.actor())?).await?;
-    feature_response(&state, &req, StatusCode::OK, &written)
+    let written = write(state, change, author(req, grant.actor())?).await?;
+    feature_response(state, req, StatusCode::OK, &written)
 }
 
 /// `PATCH /collections/sites/items/{id}`: a JSON merge patch (RFC 7396) of the feature; `null`
@@ -655,14 +648,7 @@ pub async fn patch(
         }
     }
     let site = site_from(props, &state.computed_fields)?;
-    authorize(&state, &grant, Some(&old), Some(&site))?;
-    let expected = if_match(&req, revision)?;
-    let change = Change::Put {
-        site,
-        expect: Expect::Revision(expected),
-    };
-    let written = write(&state, change, author(&req, grant.actor())?).await?;
-    feature_response(&state, &req, StatusCode::OK, &written)
+    replace_checked(&state, &req, &grant, (old, revision), site).await
 }
 
 /// Applies a JSON merge patch (RFC 7396) to an object.

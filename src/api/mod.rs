@@ -150,6 +150,13 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     ApiError::method_not_allowed(req.method().as_str(), req.path()).error_response()
 }
 
+/// The 405 answer of a resource that supports `allow`.
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move |req: HttpRequest| async move {
+        ApiError::method_not_allowed_on(req.method().as_str(), req.path(), allow).error_response()
+    })
+}
+
 /// A GET-only resource (HEAD answered too); other methods get a 405 exception.
 fn get_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
@@ -174,14 +181,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::route().method(Method::GET).to(handlers::items))
                 .route(web::route().method(Method::HEAD).to(handlers::items))
                 .route(web::route().method(Method::POST).to(edit::create))
-                .default_service(web::to(|req: HttpRequest| async move {
-                    ApiError::method_not_allowed_on(
-                        req.method().as_str(),
-                        req.path(),
-                        "GET, HEAD, POST",
-                    )
-                    .error_response()
-                })),
+                .default_service(not_allowed("GET, HEAD, POST")),
         )
         .service(
             web::resource("/collections/{id}/items/{fid}")
@@ -190,14 +190,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::route().method(Method::PUT).to(edit::replace))
                 .route(web::route().method(Method::PATCH).to(edit::patch))
                 .route(web::route().method(Method::DELETE).to(edit::delete))
-                .default_service(web::to(|req: HttpRequest| async move {
-                    ApiError::method_not_allowed_on(
-                        req.method().as_str(),
-                        req.path(),
-                        "GET, HEAD, PUT, PATCH, DELETE",
-                    )
-                    .error_response()
-                })),
+                .default_service(not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
         )
         .service(get_resource(
             "/collections/sites/items/{fid}/history",
@@ -206,10 +199,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/collections/sites/items/{fid}/restore")
                 .route(web::route().method(Method::POST).to(edit::restore))
-                .default_service(web::to(|req: HttpRequest| async move {
-                    ApiError::method_not_allowed_on(req.method().as_str(), req.path(), "POST")
-                        .error_response()
-                })),
+                .default_service(not_allowed("POST")),
         )
         .service(get_resource(
             "/collections/sites/items/{fid}/downstream",
@@ -218,10 +208,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/import")
                 .route(web::route().method(Method::POST).to(transfer::import))
-                .default_service(web::to(|req: HttpRequest| async move {
-                    ApiError::method_not_allowed_on(req.method().as_str(), req.path(), "POST")
-                        .error_response()
-                })),
+                .default_service(not_allowed("POST")),
         )
         .service(get_resource("/health", handlers::health))
         .service(get_resource("/attribution", handlers::attribution))

@@ -93,9 +93,11 @@ fn read_plain_csv(path: &Path) -> Option<Result<Vec<InputPoint>, IoError>> {
         return None;
     }
     let find = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(n)))
+        names.iter().find_map(|n| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(n))
+        })
     };
     let (xi, yi) = (find(X_NAMES)?, find(Y_NAMES)?);
     if headers
@@ -104,9 +106,17 @@ fn read_plain_csv(path: &Path) -> Option<Result<Vec<InputPoint>, IoError>> {
     {
         return None;
     }
-    let col = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-    let (id_i, country_i, volume_i, height_i) =
-        (col("id"), col("country"), col("volume_m3"), col("dam_height_m"));
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (id_i, country_i, volume_i, height_i) = (
+        col("id"),
+        col("country"),
+        col("volume_m3"),
+        col("dam_height_m"),
+    );
     let shown = path.display().to_string();
     let mut out = Vec::new();
     for (n, record) in reader.records().enumerate() {
@@ -145,7 +155,9 @@ fn read_plain_csv(path: &Path) -> Option<Result<Vec<InputPoint>, IoError>> {
                     .filter(|v| v.is_finite() && *v >= 0.0)
                     .map(Some)
                     .ok_or_else(|| {
-                        row_err(format!("field `{name}`: {t:?} is not a non-negative number"))
+                        row_err(format!(
+                            "field `{name}`: {t:?} is not a non-negative number"
+                        ))
                     }),
             }
         };
@@ -260,9 +272,21 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0xCAFE);
         let mut text = String::from("Id,Name,Longitude,Latitude,country,volume_m3,dam_height_m\n");
         for i in 0..2_000 {
-            let id = if rng.random_bool(0.1) { String::new() } else { format!("\"s {i}, quoted\"") };
-            let vol = if rng.random_bool(0.3) { String::new() } else { format!("{:.3}", rng.random_range(0.0..1e7)) };
-            let h = if rng.random_bool(0.5) { String::new() } else { format!("{}", rng.random_range(1..80)) };
+            let id = if rng.random_bool(0.1) {
+                String::new()
+            } else {
+                format!("\"s {i}, quoted\"")
+            };
+            let vol = if rng.random_bool(0.3) {
+                String::new()
+            } else {
+                format!("{:.3}", rng.random_range(0.0..1e7))
+            };
+            let h = if rng.random_bool(0.5) {
+                String::new()
+            } else {
+                format!("{}", rng.random_range(1..80))
+            };
             let country = ["kgz", " UZB ", "", "Tjk"][rng.random_range(0..4)];
             text.push_str(&format!(
                 "{id},site {i},{:.6},{:.6},{country},{vol},{h}\n",
@@ -275,9 +299,16 @@ mod tests {
         let (fast, gdal) = both(&path);
         assert_eq!(fast, gdal);
         // Bad values are refused with the same row and reason.
-        for (bad, needle) in [("abc", "not a non-negative number"), ("-3", "not a non-negative number")] {
+        for (bad, needle) in [
+            ("abc", "not a non-negative number"),
+            ("-3", "not a non-negative number"),
+        ] {
             let path = dir.join("bad.csv");
-            std::fs::write(&path, format!("id,lon,lat,volume_m3\na,72,41,1\nb,72,41,{bad}\n")).unwrap();
+            std::fs::write(
+                &path,
+                format!("id,lon,lat,volume_m3\na,72,41,1\nb,72,41,{bad}\n"),
+            )
+            .unwrap();
             let (fast, gdal) = both(&path);
             assert_eq!(fast, gdal);
             assert!(fast.contains(needle) && fast.contains("row: 2"), "{fast}");

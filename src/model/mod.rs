@@ -409,6 +409,27 @@ impl TryFrom<SiteDraft> for Site {
 }
 
 impl Site {
+    /// The attribute names of a site, as in its properties (besides `lon` and `lat`).
+    pub const FIELDS: &'static [&'static str] = &[
+        "id",
+        "name",
+        "local_name",
+        "kind",
+        "activity",
+        "country",
+        "status",
+        "status_note",
+        "precision",
+        "volume_m3",
+        "tonnage_t",
+        "dam_height_m",
+        "area_m2",
+        "substances",
+        "receiving_river",
+        "sources",
+        "attributes",
+    ];
+
     /// The site's attributes as flat GeoJSON properties; arrays and the free attributes stay JSON.
     pub fn properties(&self) -> Map<String, Value> {
         let mut p = Map::new();
@@ -584,6 +605,20 @@ mod tests {
         for (lon, lat) in [(-180.0, -90.0), (180.0, 90.0), (0.0, 0.0)] {
             assert!(Wgs84Point::new(lon, lat).is_ok());
         }
+    }
+
+    #[test]
+    fn fields_are_the_properties() {
+        let properties = Site::try_from(draft()).unwrap().properties();
+        let mut keys: Vec<&str> = properties
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "lon" && *k != "lat")
+            .collect();
+        let mut fields = Site::FIELDS.to_vec();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
     }
 
     #[test]
