@@ -15,9 +15,7 @@ use crate::catalog::{Catalog, Collection};
 use crate::model::{Site, SiteId};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
-use crate::store::{
-    Author, Change, GpkgStore, Seed, SiteStore, Store, StoreError, Stored, Written,
-};
+use crate::store::{Author, Change, GpkgStore, Seed, SiteStore, Store, StoreError, Written};
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -187,16 +185,6 @@ impl std::fmt::Debug for Atlas {
 }
 
 impl Atlas {
-    /// The hook for edits: re-analyses one changed (or new) site and publishes it with its analysis.
-    /// The rest of the catalog is untouched.
-    pub fn site_changed(&mut self, site: &Site) -> Result<(), serde_json::Error> {
-        let extra = self.analyzer.site_analysis(site);
-        match self.catalog.collection_mut(crate::reference::SITES) {
-            Some(c) => c.upsert_site(site, extra, None),
-            None => Ok(()),
-        }
-    }
-
     /// Prepares the reference layers, analyses every site (in parallel) and publishes the sites with
     /// their analysis alongside the reference layers.
     pub fn build(sites: &[Site], reference: &ReferenceData) -> Result<Self, serde_json::Error> {
@@ -252,10 +240,7 @@ impl Live {
             .map(|c| {
                 c.features
                     .iter()
-                    .filter_map(|f| match f.geometry {
-                        geo::Geometry::Point(p) => Some([p.x(), p.y()]),
-                        _ => None,
-                    })
+                    .filter_map(|f| point_of(&f.geometry))
                     .collect()
             })
             .unwrap_or_default();
@@ -455,17 +440,11 @@ impl Service {
                     continue;
                 }
             };
-            updates.push(match current {
-                Some(Stored { site, revision }) => Update {
-                    id,
-                    site: Some(site),
-                    revision,
-                },
-                None => Update {
-                    id,
-                    site: None,
-                    revision,
-                },
+            // A deleted site comes back as `None`, at the version that deleted it.
+            updates.push(Update {
+                id,
+                revision: current.as_ref().map_or(revision, |s| s.revision),
+                site: current.map(|s| s.site),
             });
         }
         self.publish(&updates);
@@ -487,9 +466,17 @@ mod tests {
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         let reference = ReferenceData::load(&data).unwrap();
         let sites = read_seed_sites(&data.join(SITES_SPEC.file)).unwrap();
-        let mut atlas = Atlas::build(&sites, &reference).unwrap();
-        let props = |atlas: &Atlas, id: &str| {
-            atlas
+        let service = Service::new(Atlas::build(&sites, &reference).unwrap());
+        let changed = |site: &Site, revision: i64| {
+            service.publish(&[Update {
+                id: site.id.clone(),
+                site: Some(site.clone()),
+                revision,
+            }])
+        };
+        let props = |service: &Service, id: &str| {
+            service
+                .live()
                 .catalog
                 .collection("sites")
                 .unwrap()
@@ -498,7 +485,7 @@ mod tests {
                 .properties
                 .clone()
         };
-        assert_eq!(props(&atlas, "kgz_sumsar")["located_country"], "KGZ");
+        assert_eq!(props(&service, "kgz_sumsar")["located_country"], "KGZ");
 
         // Move the site to the lower Syr Darya in Kazakhstan.
         let mut moved = sites
@@ -508,13 +495,14 @@ mod tests {
             .clone();
         moved.location = crate::model::Wgs84Point::new(66.0, 44.6).unwrap();
         moved.country = crate::model::Iso3::parse("KAZ", "country").unwrap();
-        atlas.site_changed(&moved).unwrap();
-        let p = props(&atlas, "kgz_sumsar");
+        changed(&moved, 1);
+        let p = props(&service, "kgz_sumsar");
         assert_eq!(p["located_country"], "KAZ");
         assert_eq!(p["downstream_countries"], "KAZ");
 
-        let select = |atlas: &Atlas, b: BBox| {
-            let c = atlas.catalog.collection("sites").unwrap();
+        let select = |service: &Service, b: BBox| {
+            let live = service.live();
+            let c = live.catalog.collection("sites").unwrap();
             c.select(&Selection {
                 bbox: Some(b),
                 filters: vec![],
@@ -524,11 +512,11 @@ mod tests {
             .collect::<Vec<_>>()
         };
         assert!(
-            select(&atlas, BBox::new(65.9, 44.5, 66.1, 44.7).unwrap())
+            select(&service, BBox::new(65.9, 44.5, 66.1, 44.7).unwrap())
                 .contains(&"kgz_sumsar".to_owned())
         );
         assert!(
-            !select(&atlas, BBox::new(71.2, 41.2, 71.4, 41.4).unwrap())
+            !select(&service, BBox::new(71.2, 41.2, 71.4, 41.4).unwrap())
                 .contains(&"kgz_sumsar".to_owned())
         );
 
@@ -546,10 +534,16 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        atlas.site_changed(&new).unwrap();
-        assert_eq!(props(&atlas, "new_site")["located_country"], "UZB");
+        changed(&new, 2);
+        assert_eq!(props(&service, "new_site")["located_country"], "UZB");
         assert_eq!(
-            atlas.catalog.collection("sites").unwrap().features.len(),
+            service
+                .live()
+                .catalog
+                .collection("sites")
+                .unwrap()
+                .features
+                .len(),
             sites.len() + 1
         );
     }

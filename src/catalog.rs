@@ -201,18 +201,6 @@ impl Collection {
         })
     }
 
-    /// Publishes a new version of one site (with `extra`, its analysis), or adds it; the R-tree is
-    /// updated in place, not rebuilt.
-    pub fn upsert_site(
-        &mut self,
-        site: &Site,
-        extra: Map<String, Value>,
-        revision: Option<i64>,
-    ) -> Result<(), serde_json::Error> {
-        self.put(Collection::site_feature(site, extra, revision)?);
-        Ok(())
-    }
-
     /// Publishes `feature`, replacing the one with its id; returns its index and the geometry it
     /// replaced, if any.
     pub fn put(&mut self, feature: CatalogFeature) -> (usize, Option<geo::Geometry<f64>>) {

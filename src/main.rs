@@ -420,7 +420,6 @@ fn import(file: &Path, args: &ImportArgs, analysis: &AnalysisArgs, sources: &Sou
             Err(e) => eprintln!("warning: imported, but cannot analyse: {e}"),
         }
     }
-    let _ = store.latest_revision();
     ExitCode::SUCCESS
 }
 

@@ -2,7 +2,6 @@
 //! before anything is written, the write is one transaction (upsert by id, so re-importing a file
 //! changes nothing), and the report names each rejected row and why.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -64,7 +63,8 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// Sorts the rows into valid sites and problems; a repeated id is a problem of the later row.
+/// Sorts the rows into valid sites and problems (the reader already marks a repeated id as a problem
+/// of the later row).
 pub fn validate(read: ImportRead) -> (Vec<Site>, ImportReport) {
     let mut report = ImportReport {
         driver: read.driver,
@@ -74,20 +74,10 @@ pub fn validate(read: ImportRead) -> (Vec<Site>, ImportReport) {
         rows: read.rows.len(),
         ..Default::default()
     };
-    let mut first_row: HashMap<String, usize> = HashMap::new();
     let mut sites = Vec::new();
     for row in read.rows {
         match row.site {
-            Ok(site) => match first_row.get(site.id.as_str()) {
-                Some(&first) => report.invalid.push(RowProblem {
-                    row: row.row,
-                    reason: format!("field `id`: {} is already used by row {first}", site.id),
-                }),
-                None => {
-                    first_row.insert(site.id.to_string(), row.row);
-                    sites.push(site);
-                }
-            },
+            Ok(site) => sites.push(site),
             Err(reason) => report.invalid.push(RowProblem {
                 row: row.row,
                 reason,

@@ -94,6 +94,26 @@ pub fn store_error(e: StoreError) -> ApiError {
     }
 }
 
+/// 413 for a body over `limit` bytes.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "the request body is larger than the limit of {limit} bytes (serve --max-body-mb)"
+    ))
+}
+
+/// 413 now if `Content-Length` already says the body is over `limit`.
+pub fn check_content_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
+    match req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
 /// The body, refused with 413 past the limit (checked against `Content-Length` first, then while
 /// reading, for chunked bodies).
 pub async fn read_body(
@@ -101,26 +121,12 @@ pub async fn read_body(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::too_large(format!(
-            "the request body is larger than the limit of {} bytes (serve --max-body-mb)",
-            limit
-        ))
-    };
-    if let Some(n) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && n > limit
-    {
-        return Err(too_large());
-    }
+    check_content_length(req, limit)?;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_body(format!("cannot read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
     }

@@ -390,7 +390,7 @@ pub async fn items(
     if path.as_str() == crate::reference::SITES {
         let pairs = params::parse_pairs(req.query_string())?;
         if let Some(format) = super::transfer::export_format(&pairs) {
-            return super::transfer::export(&req, &state, format, pairs).await;
+            return super::transfer::export(&state, format, pairs).await;
         }
     }
     let live = state.service.live();

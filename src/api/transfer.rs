@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::AppState;
-use super::edit::{author, check_content_type, grant_blocking, store_error};
+use super::edit::{
+    author, check_content_length, check_content_type, grant_blocking, store_error, too_large,
+};
 use super::error::ApiError;
 use super::params;
 use crate::io::sites_file::{ExportFeature, ExportFormat, Mapping, write_sites};
@@ -106,15 +108,7 @@ pub async fn import(
     };
     check_content_type(&req, &["multipart/form-data"])?;
     let limit = state.max_body_bytes;
-    if let Some(n) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && n > limit
-    {
-        return Err(too_large(limit));
-    }
+    check_content_length(&req, limit)?;
     let scratch = Scratch::new("import")?;
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut file: Option<PathBuf> = None;
@@ -211,12 +205,6 @@ pub async fn import(
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::too_large(format!(
-        "the request body is larger than the limit of {limit} bytes (serve --max-body-mb)"
-    ))
-}
-
 /// The export format asked for with `f`, if it is a file format rather than JSON or HTML.
 pub fn export_format(pairs: &[(String, String)]) -> Option<ExportFormat> {
     let f = pairs.iter().find(|(k, _)| k == "f").map(|(_, v)| v)?;
@@ -225,17 +213,15 @@ pub fn export_format(pairs: &[(String, String)]) -> Option<ExportFormat> {
 
 /// The sites selected by the query (filters and bbox; paging does not apply) as one file.
 pub async fn export(
-    req: &HttpRequest,
     state: &web::Data<AppState>,
     format: ExportFormat,
     pairs: Vec<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let query: String = pairs
-        .iter()
+    let selection: Vec<_> = pairs
+        .into_iter()
         .filter(|(k, _)| k != "f" && k != "limit" && k != "offset")
-        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+        .collect();
+    let query = serde_urlencoded::to_string(&selection).map_err(|_| ApiError::internal())?;
     let st = state.clone();
     let (bytes, name) = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
         let scratch = Scratch::new("export")?;
@@ -278,7 +264,6 @@ pub async fn export(
     })
     .await
     .map_err(|_| ApiError::internal())??;
-    let _ = req;
     Ok(HttpResponse::Ok()
         .content_type(format.media_type())
         .insert_header((
@@ -286,8 +271,4 @@ pub async fn export(
             format!("attachment; filename=\"{name}\""),
         ))
         .body(bytes))
-}
-
-fn urlencode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

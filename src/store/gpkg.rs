@@ -328,19 +328,12 @@ impl GpkgStore {
             area_m2: real(17),
         };
         let revision = real(18).unwrap_or(0.0) as i64;
-        let id = text(1).unwrap_or_default();
         let site = Site::try_from(draft).map_err(|source| StoreError::InvalidRow {
             path: self.path.display().to_string(),
-            fid: 0,
+            id: text(1).unwrap_or_default(),
             source,
-        });
-        match site {
-            Ok(site) => Ok(Stored { site, revision }),
-            Err(StoreError::InvalidRow { path, source, .. }) => {
-                Err(self.err(format!("site {id:?} cannot be read ({path}): {source}")))
-            }
-            Err(e) => Err(e),
-        }
+        })?;
+        Ok(Stored { site, revision })
     }
 
     fn get_in(&self, conn: &Connection, id: &str) -> Result<Option<Stored>, StoreError> {
@@ -416,7 +409,6 @@ impl GpkgStore {
             return Ok(None);
         }
         let q = &site.quantities;
-        let json = |v: &dyn erased::Json| v.text();
         let values = params![
             gpkg_blob::encode_point(site.location.lon(), site.location.lat()),
             site.id.as_str(),
@@ -524,16 +516,9 @@ impl GpkgStore {
     }
 }
 
-/// JSON text of the list and map fields.
-mod erased {
-    pub trait Json {
-        fn text(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn text(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|_| "null".into())
-        }
-    }
+/// JSON text of the list and map fields (plain data, which always serialises).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
 fn insert_version(

@@ -22,38 +22,46 @@ pub fn encode_point(lon: f64, lat: f64) -> Vec<u8> {
     b
 }
 
-/// The blob's envelope as (min x, max x, min y, max y), or `None` if it is empty or not a blob we can
-/// read (anything but points needs its envelope in the header, which GDAL always writes for them).
-pub fn envelope(blob: &[u8]) -> Option<[f64; 4]> {
+/// The flags byte and the length of the header (with its envelope), if `blob` is a GeoPackage blob.
+fn header(blob: &[u8]) -> Option<(u8, usize)> {
     if blob.len() < 8 || &blob[..2] != b"GP" {
         return None;
     }
     let flags = blob[3];
-    if flags & 0b0001_0000 != 0 {
-        return None; // empty geometry
-    }
-    let le = flags & 1 == 1;
-    let f64_at = |i: usize, le: bool| -> Option<f64> {
-        let bytes: [u8; 8] = blob.get(i..i + 8)?.try_into().ok()?;
-        Some(if le {
-            f64::from_le_bytes(bytes)
-        } else {
-            f64::from_be_bytes(bytes)
-        })
-    };
-    let env_len = match (flags >> 1) & 0b111 {
+    let envelope = match (flags >> 1) & 0b111 {
         0 => 0,
         1 => 32,
         2 | 3 => 48,
         4 => 64,
         _ => return None,
     };
-    if env_len > 0 {
+    Some((flags, 8 + envelope))
+}
+
+/// The `i`-th f64 of `bytes`, in little- or big-endian order.
+fn f64_at(bytes: &[u8], i: usize, le: bool) -> Option<f64> {
+    let b: [u8; 8] = bytes.get(i..i + 8)?.try_into().ok()?;
+    Some(if le {
+        f64::from_le_bytes(b)
+    } else {
+        f64::from_be_bytes(b)
+    })
+}
+
+/// The blob's envelope as (min x, max x, min y, max y), or `None` if it is empty or not a blob we can
+/// read (anything but points needs its envelope in the header, which GDAL always writes for them).
+pub fn envelope(blob: &[u8]) -> Option<[f64; 4]> {
+    let (flags, len) = header(blob)?;
+    if flags & 0b0001_0000 != 0 {
+        return None; // empty geometry
+    }
+    let le = flags & 1 == 1;
+    if len > 8 {
         return Some([
-            f64_at(8, le)?,
-            f64_at(16, le)?,
-            f64_at(24, le)?,
-            f64_at(32, le)?,
+            f64_at(blob, 8, le)?,
+            f64_at(blob, 16, le)?,
+            f64_at(blob, 24, le)?,
+            f64_at(blob, 32, le)?,
         ]);
     }
     let (x, y) = point(blob)?;
@@ -62,40 +70,20 @@ pub fn envelope(blob: &[u8]) -> Option<[f64; 4]> {
 
 /// The coordinates of a point blob.
 pub fn point(blob: &[u8]) -> Option<(f64, f64)> {
-    if blob.len() < 8 || &blob[..2] != b"GP" {
-        return None;
-    }
-    let flags = blob[3];
-    let env_len = match (flags >> 1) & 0b111 {
-        0 => 0,
-        1 => 32,
-        2 | 3 => 48,
-        4 => 64,
-        _ => return None,
-    };
-    let wkb = blob.get(8 + env_len..)?;
+    let (_, len) = header(blob)?;
+    let wkb = blob.get(len..)?;
     let le = *wkb.first()? == 1;
-    let u32_at = |i: usize| -> Option<u32> {
-        let b: [u8; 4] = wkb.get(i..i + 4)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
-    let f64_at = |i: usize| -> Option<f64> {
-        let b: [u8; 8] = wkb.get(i..i + 8)?.try_into().ok()?;
-        Some(if le {
-            f64::from_le_bytes(b)
-        } else {
-            f64::from_be_bytes(b)
-        })
+    let b: [u8; 4] = wkb.get(1..5)?.try_into().ok()?;
+    let kind = if le {
+        u32::from_le_bytes(b)
+    } else {
+        u32::from_be_bytes(b)
     };
     // Point, Point Z, Point M, Point ZM in ISO numbering: the first two ordinates are x and y.
-    if !matches!(u32_at(1)?, 1 | 1001 | 2001 | 3001) {
+    if !matches!(kind, 1 | 1001 | 2001 | 3001) {
         return None;
     }
-    let (x, y) = (f64_at(5)?, f64_at(13)?);
+    let (x, y) = (f64_at(wkb, 5, le)?, f64_at(wkb, 13, le)?);
     (x.is_finite() && y.is_finite()).then_some((x, y))
 }
 

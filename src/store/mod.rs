@@ -21,10 +21,10 @@ use crate::model::{ModelError, Site, SiteId};
 pub enum StoreError {
     #[error("store {path}: {message}")]
     Backend { path: String, message: String },
-    #[error("store {path}: feature {fid}: {source}")]
+    #[error("store {path}: site {id:?} cannot be read: {source}")]
     InvalidRow {
         path: String,
-        fid: u64,
+        id: String,
         source: ModelError,
     },
     #[error("store {path}: duplicate site id {id:?}")]
@@ -264,14 +264,8 @@ pub trait Store: SiteStore + TokenStore {}
 
 impl<T: SiteStore + TokenStore> Store for T {}
 
-/// `{field: {"old": …, "new": …}}` between two states of a site (either may be absent).
-pub fn diff(old: Option<&Site>, new: Option<&Site>) -> Map<String, Value> {
-    let a = old.map(Site::properties);
-    let b = new.map(Site::properties);
-    diff_properties(a.as_ref(), b.as_ref())
-}
-
-/// [`diff`] over sites' flat properties.
+/// `{field: {"old": …, "new": …}}` between two states of a site's flat properties (either may
+/// be absent).
 pub fn diff_properties(
     old: Option<&Map<String, Value>>,
     new: Option<&Map<String, Value>>,
