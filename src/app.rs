@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::analysis::Analyzer;
 use crate::analysis::nearest::PointIndex;
 use crate::analysis::runout::RunoutModel;
+use crate::analysis::{Analyzer, Assessment};
 use crate::catalog::{Catalog, Collection};
 use crate::model::{Site, SiteId};
 use crate::reference::seed::read_seed_sites;
@@ -579,32 +579,42 @@ pub fn analyze_file(
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
     // a sensible amount of memory all at once. Each chunk is written while the next is analysed.
     let mut writer = crate::io::results::ResultWriter::create(output)?;
-    let mut done: Option<Vec<_>> = None;
+    let write =
+        |writer: &mut crate::io::results::ResultWriter,
+         (points, done): (&[crate::io::points::InputPoint], Vec<Assessment>)| {
+            writer.write(
+                points
+                    .iter()
+                    .zip(&done)
+                    .map(|(p, a)| (p, a.fields(p.country.as_deref()))),
+            )
+        };
+    let mut done: Option<(&[crate::io::points::InputPoint], Vec<Assessment>)> = None;
     for chunk in points.chunks(ANALYZE_CHUNK) {
         let previous = done.take();
-        let (rows, written) = rayon::join(
+        let (assessed, written) = rayon::join(
             || {
                 chunk
                     .par_iter()
                     .map(|p| {
-                        let m = analyzer.point_analysis(
+                        let a = analyzer.assess(
                             [p.location.lon(), p.location.lat()],
                             p.country.as_deref(),
                             p.volume_m3,
                             p.dam_height_m,
                         );
                         progress();
-                        (p.clone(), m)
+                        a
                     })
                     .collect::<Vec<_>>()
             },
-            || previous.map_or(Ok(()), |rows| writer.write(&rows)),
+            || previous.map_or(Ok(()), |rows| write(&mut writer, rows)),
         );
         written?;
-        done = Some(rows);
+        done = Some((chunk, assessed));
     }
     if let Some(rows) = done {
-        writer.write(&rows)?;
+        write(&mut writer, rows)?;
     }
     writer.finish()?;
     tracing::info!(

@@ -47,10 +47,14 @@ pub struct Closest {
 
 /// The nearest point to `p` on the geodesic segment from `a` to `b`.
 ///
-/// Newton's method on the along-segment distance: at a point X of the segment, the foot of the
-/// perpendicular from `p` lies `d·cos(θ)` back along the segment, where `d` is the distance from `p`
-/// to X and `θ` the angle between the segment and the geodesic from `p` at X. This is exact in the
-/// plane and converges in two or three steps on the ellipsoid; the result is clamped to the segment.
+/// The first guess is the foot of the perpendicular from `p` to the straight chord between `a` and `b`
+/// in Earth-centred coordinates, which lies within centimetres of the true foot for the segments and
+/// distances of a river basin. One direct and one inverse geodesic then give the distance, and the
+/// angle at which the geodesic from `p` meets the segment tells whether that guess is the foot: if not
+/// (or not closely enough to matter), Newton's method on the along-segment distance takes over (at a
+/// point X of the segment, the foot lies `d·cos(θ)` back along it, where `d` is the distance from `p`
+/// to X and `θ` the angle between the segment and the geodesic from `p` at X; exact in the plane, two
+/// or three steps on the ellipsoid). The result is clamped to the segment.
 ///
 /// ```
 /// use tailings_atlas::geodesy::closest_on_segment;
@@ -60,66 +64,162 @@ pub struct Closest {
 /// assert!((c.distance_m - 110_574.4).abs() < 0.1);
 /// ```
 pub fn closest_on_segment(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> Closest {
-    let (len, azi_a) = segment_geodesic(a, b);
-    closest_on_segment_with(p, a, b, len, azi_a)
+    let g = segment_geodesic(a, b);
+    let t0 = chord_parameter(ecef(p), ecef(a), ecef(b));
+    closest_on_segment_with(p, a, b, &g, t0).closest
 }
 
-/// The length (metres) and the azimuth at `a` (degrees) of the geodesic from `a` to `b`: what
-/// [`closest_on_segment_with`] needs, worth computing once per segment of an index.
-pub fn segment_geodesic(a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
-    let (len, azi_a, _, _): (f64, f64, f64, f64) = geodesic().inverse(a[1], a[0], b[1], b[0]);
-    (len, azi_a)
+/// A segment's geodesic: its length and the azimuths at both ends, worth computing once per segment
+/// of an index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentGeodesic {
+    /// Length, metres.
+    pub len_m: f64,
+    /// Azimuth at the start, degrees.
+    pub azi_a: f64,
+    /// (Forward) azimuth at the end, degrees.
+    pub azi_b: f64,
 }
 
-/// [`closest_on_segment`] for a segment whose [`segment_geodesic`] is known.
+/// The geodesic from `a` to `b`, as [`closest_on_segment_with`] needs it.
+pub fn segment_geodesic(a: [f64; 2], b: [f64; 2]) -> SegmentGeodesic {
+    let (len_m, azi_a, azi_b, _): (f64, f64, f64, f64) = geodesic().inverse(a[1], a[0], b[1], b[0]);
+    SegmentGeodesic {
+        len_m,
+        azi_a,
+        azi_b,
+    }
+}
+
+/// WGS 84 position to Earth-centred, Earth-fixed coordinates, metres (height 0).
+pub fn ecef(p: [f64; 2]) -> [f64; 3] {
+    let (sin_lon, cos_lon) = p[0].to_radians().sin_cos();
+    let (sin_lat, cos_lat) = p[1].to_radians().sin_cos();
+    let n = WGS84_A / (1.0 - E2 * sin_lat * sin_lat).sqrt();
+    [
+        n * cos_lat * cos_lon,
+        n * cos_lat * sin_lon,
+        n * (1.0 - E2) * sin_lat,
+    ]
+}
+
+/// Where the perpendicular from `q` meets the straight chord from `a` to `b` (all Earth-centred), as a
+/// fraction of the chord clamped to [0, 1].
+pub fn chord_parameter(q: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
+    let d = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let len2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    if len2 <= 0.0 {
+        return 0.0;
+    }
+    let t = ((q[0] - a[0]) * d[0] + (q[1] - a[1]) * d[1] + (q[2] - a[2]) * d[2]) / len2;
+    t.clamp(0.0, 1.0)
+}
+
+/// The nearest point of a segment and the azimuth (degrees) at that point of the geodesic arriving
+/// from the query point: enough to tell, without another geodesic, whether a neighbouring segment
+/// that shares the point could come nearer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Foot {
+    pub closest: Closest,
+    pub azi_from_p: f64,
+}
+
+/// How far (metres) the distance `d` at a point of a segment could still drop, when the foot lies `step`
+/// metres along the segment from it (exact in the plane).
+fn gain_m(d: f64, step: f64) -> f64 {
+    d - (d * d - step * step).max(0.0).sqrt()
+}
+
+/// The along-segment offset (metres, positive means back towards the start) of the foot from a point at
+/// distance `d` reached with azimuth `azi_from_p`, on a segment running with azimuth `azi_line`.
+pub fn foot_step_m(d: f64, azi_from_p: f64, azi_line: f64) -> f64 {
+    // At X == p the angle is undefined and d is 0.
+    if d > 0.0 {
+        d * (azi_from_p - azi_line).to_radians().cos()
+    } else {
+        0.0
+    }
+}
+
+/// Whether the point at distance `d` at an end of a segment (`at_start`), reached with a Newton step of
+/// `step` metres, is the segment's nearest point up to a negligible part of the tolerance.
+pub fn end_is_nearest(d: f64, step: f64, at_start: bool) -> bool {
+    let inward = if at_start { -step } else { step };
+    inward <= 0.0 || gain_m(d, inward) <= negligible_m(d)
+}
+
+/// A distance error too small to matter: a thousandth of the tolerance (1 m or 0.1 %).
+fn negligible_m(d: f64) -> f64 {
+    1e-3 * (1e-3 * d).max(1.0)
+}
+
+/// [`closest_on_segment`] for a segment whose [`segment_geodesic`] is known, starting from the chord
+/// fraction `t0` ([`chord_parameter`]).
 pub fn closest_on_segment_with(
     p: [f64; 2],
     a: [f64; 2],
     b: [f64; 2],
-    len: f64,
-    azi_a: f64,
-) -> Closest {
+    seg: &SegmentGeodesic,
+    t0: f64,
+) -> Foot {
     let g = geodesic();
-    let at_a = || Closest {
-        point: a,
-        distance_m: distance_m(p, a),
-        along_m: 0.0,
+    let len = seg.len_m;
+    let evaluate = |s: f64| -> (Foot, f64) {
+        // The ends are taken as they are, not recomputed: a shared vertex then has one position.
+        let (point, azi_line) = if s <= 0.0 {
+            (a, seg.azi_a)
+        } else if s >= len {
+            (b, seg.azi_b)
+        } else {
+            let (lat, lon, azi): (f64, f64, f64) = g.direct(a[1], a[0], seg.azi_a, s);
+            ([lon, lat], azi)
+        };
+        let (d, _, azi_from_p, _): (f64, f64, f64, f64) = g.inverse(p[1], p[0], point[1], point[0]);
+        let foot = Foot {
+            closest: Closest {
+                point,
+                distance_m: d,
+                along_m: s.clamp(0.0, len),
+            },
+            azi_from_p,
+        };
+        (foot, foot_step_m(d, azi_from_p, azi_line))
     };
     if len < 1e-3 {
-        return at_a();
+        return evaluate(0.0).0;
     }
-    // Start from the foot in a local plane around p (x scaled by cos φ), which is already close.
-    let k = p[1].to_radians().cos();
-    let (ax, ay) = ((a[0] - p[0]) * k, a[1] - p[1]);
-    let (bx, by) = ((b[0] - p[0]) * k, b[1] - p[1]);
-    let (dx, dy) = (bx - ax, by - ay);
-    let t0 = (-(ax * dx + ay * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
-    let mut s = t0 * len;
-    let mut best: Option<Closest> = None;
+    let mut s = if t0 <= 0.0 {
+        0.0
+    } else if t0 >= 1.0 {
+        len
+    } else {
+        t0 * len
+    };
+    let (first, step) = evaluate(s);
+    let d = first.closest.distance_m;
+    let settled = if s <= 0.0 || s >= len {
+        end_is_nearest(d, step, s <= 0.0)
+    } else {
+        gain_m(d, step) <= negligible_m(d)
+    };
+    if settled {
+        return first;
+    }
+    let mut best = first;
+    let mut step = step;
     for _ in 0..8 {
-        let (lat, lon, azi_line): (f64, f64, f64) = g.direct(a[1], a[0], azi_a, s);
-        let (d, _, azi_at_x, _): (f64, f64, f64, f64) = g.inverse(p[1], p[0], lat, lon);
-        let here = Closest {
-            point: [lon, lat],
-            distance_m: d,
-            along_m: s,
-        };
-        if best.is_none_or(|b| here.distance_m < b.distance_m) {
-            best = Some(here);
-        }
-        // Along-segment offset of the foot from X; at X == p the angle is undefined and d is 0.
-        let step = if d > 0.0 {
-            d * (azi_at_x - azi_line).to_radians().cos()
-        } else {
-            0.0
-        };
         let next = (s - step).clamp(0.0, len);
         if (next - s).abs() < 1e-4 {
             break;
         }
         s = next;
+        let (here, here_step) = evaluate(s);
+        if here.closest.distance_m < best.closest.distance_m {
+            best = here;
+        }
+        step = here_step;
     }
-    best.unwrap_or_else(at_a)
+    best
 }
 
 /// A box in degrees that contains every point within `radius_m` of `p` (geodesically), or `None` if

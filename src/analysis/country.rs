@@ -5,7 +5,7 @@ use rstar::primitives::{GeomWithData, Line as RLine};
 use rstar::{AABB, RTree};
 
 use super::nearest;
-use crate::index::SegmentIndex;
+use crate::index::segments_of;
 use crate::reference::RefLayer;
 
 /// The result of locating a point.
@@ -173,7 +173,8 @@ impl CountryLocator {
         CountryLocator {
             grid: Grid::build(&edges, iso3.len()),
             edges,
-            boundaries: nearest::MetricIndex::new(&SegmentIndex::new(&boundary_geoms)),
+            // Rarely searched (points in no polygon): geodesics are computed on use.
+            boundaries: nearest::MetricIndex::from_segments(segments_of(&boundary_geoms), false),
             iso3,
             east,
         }

@@ -43,7 +43,7 @@ impl LineSet {
         let geoms: Vec<&geo::Geometry<f64>> = kept.iter().map(|f| &f.geometry).collect();
         let index = SegmentIndex::new(&geoms);
         LineSet {
-            metric: nearest::MetricIndex::new(&index),
+            metric: nearest::MetricIndex::new(&index).with_grid(),
             index,
             ids: kept.iter().map(|f| f.id.clone()).collect(),
             properties: kept.iter().map(|f| f.properties.clone()).collect(),
@@ -462,25 +462,26 @@ impl Analyzer {
         volume_m3: Option<f64>,
         dam_height_m: Option<f64>,
     ) -> Map<String, Value> {
+        self.assess(p, own_country, volume_m3, dam_height_m)
+            .fields(own_country)
+            .to_map()
+    }
+
+    /// A point's exposure and runout screening, from which [`Assessment::fields`] gives its flat fields.
+    pub fn assess(
+        &self,
+        p: [f64; 2],
+        own_country: Option<&str>,
+        volume_m3: Option<f64>,
+        dam_height_m: Option<f64>,
+    ) -> Assessment {
         let proximity = self.proximity(p[0], p[1], own_country);
         let border_km = proximity
             .downstream
             .as_ref()
             .map(|d| d.downstream_border_km);
-        let r = self.runout.screen(volume_m3, dam_height_m, border_km);
-        let declared = own_country.or(proximity.country.as_deref()).unwrap_or("");
-        let mut m = proximity.site_properties(declared);
-        m.insert(
-            "runout_released_volume_m3".into(),
-            r.released_volume_m3.map(|v| round(v, 0)).into(),
-        );
-        m.insert(
-            "runout_distance_km".into(),
-            r.distance_km.map(|v| round(v, 3)).into(),
-        );
-        m.insert("runout_reaches_border".into(), r.reaches_border.into());
-        m.insert("runout_note".into(), r.note.into());
-        m
+        let runout = self.runout.screen(volume_m3, dam_height_m, border_km);
+        Assessment { proximity, runout }
     }
 
     /// Every site's analysis, in parallel, in the order given.
@@ -494,101 +495,158 @@ fn round(v: f64, decimals: i32) -> f64 {
     (v * k).round() / k
 }
 
-impl Proximity {
-    /// Flat properties for a site's GeoJSON feature (GIS clients want columns, not nested objects).
-    pub fn site_properties(&self, declared_country: &str) -> Map<String, Value> {
-        let mut p = Map::new();
-        p.insert("located_country".into(), self.country.clone().into());
-        p.insert("country_match".into(), self.country_match.into());
-        p.insert(
-            "country_check".into(),
-            match &self.country {
-                Some(c) if c == declared_country => "matches",
+/// A point's exposure and runout screening.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub proximity: Proximity,
+    pub runout: runout::Runout,
+}
+
+/// One value of a site's flat analysis fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<'a> {
+    Null,
+    Text(std::borrow::Cow<'a, str>),
+    Number(f64),
+}
+
+impl Field<'_> {
+    /// As a JSON value: text as a string, numbers as numbers.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Field::Null => Value::Null,
+            Field::Text(t) => Value::String(t.to_string()),
+            Field::Number(v) => Value::from(*v),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Field<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Field::Null, |t| Field::Text(t.into()))
+    }
+}
+
+impl From<Option<String>> for Field<'_> {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Field::Null, |t| Field::Text(t.into()))
+    }
+}
+
+impl From<Option<f64>> for Field<'_> {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Field::Null, Field::Number)
+    }
+}
+
+/// A site's analysis as flat fields (GIS clients want columns, not nested objects), borrowed from its
+/// [`Assessment`]: written straight to files by `analyze`, turned into properties for the API.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteFields<'a> {
+    assessment: &'a Assessment,
+    declared_country: &'a str,
+}
+
+impl Assessment {
+    /// The flat fields; `own_country` is the declared country, if known.
+    pub fn fields<'a>(&'a self, own_country: Option<&'a str>) -> SiteFields<'a> {
+        SiteFields {
+            assessment: self,
+            declared_country: own_country
+                .or(self.proximity.country.as_deref())
+                .unwrap_or(""),
+        }
+    }
+}
+
+impl<'a> SiteFields<'a> {
+    /// The field names, in the order [`SiteFields::values`] gives them.
+    pub const NAMES: [&'static str; 25] = [
+        "located_country",
+        "country_match",
+        "country_check",
+        "nearest_river_id",
+        "nearest_river_name",
+        "river_distance_m",
+        "nearest_border_id",
+        "border_countries",
+        "neighbour_country",
+        "border_distance_m",
+        "downstream_status",
+        "snap_distance_m",
+        "drainage_confidence",
+        "downstream_countries",
+        "first_crossing_from",
+        "first_crossing_to",
+        "first_crossing_lon",
+        "first_crossing_lat",
+        "downstream_border_km",
+        "downstream_water_bodies",
+        "terminal_water_body",
+        "runout_released_volume_m3",
+        "runout_distance_km",
+        "runout_reaches_border",
+        "runout_note",
+    ];
+
+    /// The values, in the order of [`SiteFields::NAMES`].
+    pub fn values(&self) -> [Field<'a>; 25] {
+        let p = &self.assessment.proximity;
+        let r = &self.assessment.runout;
+        let text = |t: &'a str| Field::Text(t.into());
+        let river = p.river.as_ref();
+        let border = p.border.as_ref();
+        let d = p.downstream.as_ref();
+        let first = d.and_then(|d| d.crossings.first());
+        [
+            p.country.as_deref().into(),
+            text(p.country_match),
+            text(match &p.country {
+                Some(c) if c == self.declared_country => "matches",
                 Some(_) => "differs",
                 None => "unknown",
-            }
-            .into(),
-        );
-        let r = self.river.as_ref();
-        p.insert("nearest_river_id".into(), r.map(|r| r.id.clone()).into());
-        p.insert(
-            "nearest_river_name".into(),
-            r.and_then(|r| r.name.clone()).into(),
-        );
-        p.insert(
-            "river_distance_m".into(),
-            r.map(|r| round(r.distance_m, 1)).into(),
-        );
-        let b = self.border.as_ref();
-        p.insert("nearest_border_id".into(), b.map(|b| b.id.clone()).into());
-        p.insert(
-            "border_countries".into(),
-            b.map(|b| b.countries.join("-")).into(),
-        );
-        p.insert(
-            "neighbour_country".into(),
-            b.and_then(|b| b.neighbour_country.clone()).into(),
-        );
-        p.insert(
-            "border_distance_m".into(),
-            b.map(|b| round(b.distance_m, 1)).into(),
-        );
-        let d = self.downstream.as_ref();
-        p.insert(
-            "downstream_status".into(),
-            self.downstream_status.clone().into(),
-        );
-        p.insert(
-            "snap_distance_m".into(),
+            }),
+            river.map(|r| r.id.as_str()).into(),
+            river.and_then(|r| r.name.as_deref()).into(),
+            river.map(|r| round(r.distance_m, 1)).into(),
+            border.map(|b| b.id.as_str()).into(),
+            border.map(|b| b.countries.join("-")).into(),
+            border.and_then(|b| b.neighbour_country.as_deref()).into(),
+            border.map(|b| round(b.distance_m, 1)).into(),
+            text(&p.downstream_status),
             d.map(|d| round(d.snap_distance_m, 1)).into(),
-        );
-        p.insert(
-            "drainage_confidence".into(),
             d.map(|d| d.drainage_confidence).into(),
-        );
-        p.insert(
-            "downstream_countries".into(),
             d.map(|d| d.countries.join(",")).into(),
-        );
-        let first = d.and_then(|d| d.crossings.first());
-        p.insert(
-            "first_crossing_from".into(),
-            first.and_then(|c| c.from.clone()).into(),
-        );
-        p.insert(
-            "first_crossing_to".into(),
-            first.and_then(|c| c.to.clone()).into(),
-        );
-        p.insert(
-            "first_crossing_lon".into(),
+            first.and_then(|c| c.from.as_deref()).into(),
+            first.and_then(|c| c.to.as_deref()).into(),
             first.map(|c| round(c.point[0], 6)).into(),
-        );
-        p.insert(
-            "first_crossing_lat".into(),
             first.map(|c| round(c.point[1], 6)).into(),
-        );
-        p.insert(
-            "downstream_border_km".into(),
             d.and_then(|d| d.downstream_border_km)
                 .map(|v| round(v, 3))
                 .into(),
-        );
-        p.insert(
-            "downstream_water_bodies".into(),
             d.map(|d| {
                 d.water_bodies
                     .iter()
-                    .map(|w| w.name.clone().unwrap_or_else(|| w.id.clone()))
+                    .map(|w| w.name.as_deref().unwrap_or(&w.id))
                     .collect::<Vec<_>>()
                     .join(",")
             })
             .into(),
-        );
-        p.insert(
-            "terminal_water_body".into(),
-            d.and_then(|d| d.terminal_water_body.clone()).into(),
-        );
-        p
+            d.and_then(|d| d.terminal_water_body.as_deref()).into(),
+            r.released_volume_m3.map(|v| round(v, 0)).into(),
+            r.distance_km.map(|v| round(v, 3)).into(),
+            text(r.reaches_border),
+            r.note.as_deref().into(),
+        ]
+    }
+
+    /// The fields as JSON properties.
+    pub fn to_map(&self) -> Map<String, Value> {
+        Self::NAMES
+            .iter()
+            .zip(self.values())
+            .map(|(k, v)| ((*k).to_owned(), v.to_value()))
+            .collect()
     }
 }
 
@@ -695,6 +753,22 @@ mod tests {
     fn nearest_border_equals_brute_force_on_10000_points() {
         let analyzer = Analyzer::new(reference());
         check_layer(&analyzer.borders, 0xB0_5EED, 10_000);
+    }
+
+    /// The candidate grid gives exactly what the tree search gives (the tree alone answers searches
+    /// with a tight bound), also beyond the grid's reach.
+    #[test]
+    fn grid_and_tree_searches_agree() {
+        let analyzer = Analyzer::new(reference());
+        let mut rng = StdRng::seed_from_u64(0x6121D);
+        for set in [&analyzer.rivers, &analyzer.borders, &analyzer.main_rivers] {
+            for _ in 0..4_000 {
+                let p = [rng.random_range(50.0..90.0), rng.random_range(30.0..55.0)];
+                let grid = nearest::nearest(&set.metric, p, f64::INFINITY);
+                let tree = nearest::tree_nearest(&set.metric, p, f64::INFINITY);
+                assert_eq!(grid, tree, "{p:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,11 +1,18 @@
-//! The nearest segment to a point, in geodesic metres, found through an R-tree in degrees without
-//! ever missing the true nearest.
+//! The nearest segment to a point, in geodesic metres, found through an R-tree without ever missing
+//! the true nearest.
 //!
-//! Segments are searched in Earth-centred 3-D coordinates (see [`nearest`]), where the R-tree's
-//! straight-line distance is a lower bound of the geodesic one; k-nearest points use the degree tree
-//! with a box that provably holds every point within the k-th distance.
+//! Segments are searched in Earth-centred 3-D coordinates (see [`nearest`]), where straight-line
+//! distance bounds the geodesic one from below; k-nearest points use the degree tree with a box that
+//! provably holds every point within the k-th distance.
 
-use crate::geodesy::{self, Closest};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rayon::prelude::*;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeNode, RTreeParams};
+
+use crate::geodesy::{self, Closest, Foot, SegmentGeodesic};
 use crate::index::{SegmentIndex, SegmentRef};
 
 /// The nearest segment and the nearest point on it.
@@ -27,18 +34,6 @@ fn better(candidate: &Hit, best: &Option<Hit>) -> bool {
     }
 }
 
-/// WGS 84 position to Earth-centred, Earth-fixed coordinates, metres (height 0).
-fn ecef(p: [f64; 2]) -> [f64; 3] {
-    let e2 = geodesy::WGS84_F * (2.0 - geodesy::WGS84_F);
-    let (lon, lat) = (p[0].to_radians(), p[1].to_radians());
-    let n = geodesy::WGS84_A / (1.0 - e2 * lat.sin().powi(2)).sqrt();
-    [
-        n * lat.cos() * lon.cos(),
-        n * lat.cos() * lon.sin(),
-        n * (1.0 - e2) * lat.sin(),
-    ]
-}
-
 /// The smallest radius of curvature of the ellipsoid (meridional, at the equator), metres: no curve on
 /// the surface bends more sharply.
 const MIN_CURVATURE_RADIUS: f64 =
@@ -49,84 +44,560 @@ fn sagitta_m(chord: f64) -> f64 {
     1.01 * chord * chord / (8.0 * MIN_CURVATURE_RADIUS) + 0.01
 }
 
-/// A segment's reference, its end points and its geodesic (length, azimuth at the start).
-type MetricData = (SegmentRef, [f64; 2], [f64; 2], (f64, f64));
-type MetricEntry = rstar::primitives::GeomWithData<rstar::primitives::Line<[f64; 3]>, MetricData>;
+/// An upper bound of the geodesic length of a surface curve whose end points are `chord` metres apart:
+/// no geodesic bends more sharply than a circle of radius [`MIN_CURVATURE_RADIUS`], and (Schur's
+/// comparison theorem) a curve bent less has the longer chord for its length.
+fn arc_upper_bound_m(chord: f64) -> f64 {
+    let r = MIN_CURVATURE_RADIUS;
+    let x = chord / (2.0 * r);
+    if x >= 1.0 {
+        f64::INFINITY
+    } else {
+        // A little over the exact bound, for rounding.
+        2.0 * r * x.asin() * (1.0 + 1e-12) + 1e-6
+    }
+}
+
+/// One segment: its chord in Earth-centred coordinates, how far its geodesic can stray from that chord,
+/// and what the exact search needs.
+#[derive(Debug, Clone)]
+struct Arc {
+    a3: [f64; 3],
+    b3: [f64; 3],
+    sagitta_m: f64,
+    a: [f64; 2],
+    b: [f64; 2],
+    /// `None` when left to be computed on use (layers searched rarely).
+    geodesic: Option<SegmentGeodesic>,
+    segment: SegmentRef,
+}
+
+impl Arc {
+    /// The chord fraction of the foot from `q`, and the straight-line distance to the chord: less the
+    /// sagitta, no point of the geodesic segment is nearer to `q` than that; plus twice the sagitta, some
+    /// point of it is no farther (in a straight line).
+    fn chord_distance(&self, q: [f64; 3]) -> (f64, f64) {
+        let t = geodesy::chord_parameter(q, self.a3, self.b3);
+        let c = [
+            self.a3[0] + t * (self.b3[0] - self.a3[0]) - q[0],
+            self.a3[1] + t * (self.b3[1] - self.a3[1]) - q[1],
+            self.a3[2] + t * (self.b3[2] - self.a3[2]) - q[2],
+        ];
+        (t, (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
+    }
+}
+
+/// Wider nodes than rstar's default: fewer levels to walk for a static tree.
+#[derive(Debug, Clone, Copy)]
+struct Wide;
+
+impl RTreeParams for Wide {
+    const MIN_SIZE: usize = 5;
+    const MAX_SIZE: usize = 12;
+    const REINSERTION_COUNT: usize = 3;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
+
+/// A tree entry: the box that holds a segment's geodesic, seen from above the centre of the frame
+/// (east and north only), and the segment's position.
+type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
 /// Segments in Earth-centred 3-D coordinates, where straight-line distance never exceeds the geodesic
-/// distance: the R-tree then yields candidates in an order that bounds metres from below.
+/// distance: boxes that hold each geodesic (its chord widened by the sagitta) bound metres from below.
 #[derive(Debug, Clone)]
 pub struct MetricIndex {
-    tree: rstar::RTree<MetricEntry>,
-    max_sagitta_m: f64,
+    tree: RTree<Entry, Wide>,
+    arcs: Vec<Arc>,
+    frame: Frame,
+    grid: Option<Grid>,
+}
+
+/// Earth-centred axes turned so that the third points up at the centre of the indexed segments and the
+/// others east and north: boxes of segments of one region are then flat and tight, not inflated by
+/// the tilt of the surface against the Earth's axes. Distances are the same in any such frame.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    east: [f64; 3],
+    north: [f64; 3],
+    up: [f64; 3],
+}
+
+impl Frame {
+    fn at(p: [f64; 2]) -> Frame {
+        let (sl, cl) = p[0].to_radians().sin_cos();
+        let (sp, cp) = p[1].to_radians().sin_cos();
+        Frame {
+            east: [-sl, cl, 0.0],
+            north: [-sp * cl, -sp * sl, cp],
+            up: [cp * cl, cp * sl, sp],
+        }
+    }
+
+    /// `p` in this frame's axes, metres from the Earth's centre.
+    fn position(&self, p: [f64; 2]) -> [f64; 3] {
+        let v = geodesy::ecef(p);
+        let dot = |a: [f64; 3]| a[0] * v[0] + a[1] * v[1] + a[2] * v[2];
+        [dot(self.east), dot(self.north), dot(self.up)]
+    }
 }
 
 impl MetricIndex {
-    /// Indexes the same segments as `index`.
+    /// Indexes the same segments as `index`, with their geodesics computed up front.
     pub fn new(index: &SegmentIndex) -> Self {
-        use rayon::prelude::*;
-        let segments: Vec<_> = index.iter().collect();
-        // One inverse geodesic per segment, computed here rather than on every query.
-        let entries: Vec<MetricEntry> = segments
+        Self::from_segments(index.iter().collect(), true)
+    }
+
+    /// Indexes `segments`; `geodesics` computes each one's geodesic now (one inverse problem per
+    /// segment) rather than on each use.
+    pub fn from_segments(segments: Vec<([f64; 2], [f64; 2], SegmentRef)>, geodesics: bool) -> Self {
+        let frame = Frame::at(centre(&segments));
+        let arcs: Vec<Arc> = segments
             .par_iter()
-            .map(|&(a, b, r)| {
-                rstar::primitives::GeomWithData::new(
-                    rstar::primitives::Line::new(ecef(a), ecef(b)),
-                    (r, a, b, geodesy::segment_geodesic(a, b)),
-                )
+            .map(|&(a, b, segment)| {
+                let (a3, b3) = (frame.position(a), frame.position(b));
+                let chord =
+                    ((b3[0] - a3[0]).powi(2) + (b3[1] - a3[1]).powi(2) + (b3[2] - a3[2]).powi(2))
+                        .sqrt();
+                Arc {
+                    a3,
+                    b3,
+                    sagitta_m: sagitta_m(chord),
+                    a,
+                    b,
+                    geodesic: geodesics.then(|| geodesy::segment_geodesic(a, b)),
+                    segment,
+                }
             })
             .collect();
-        let max_sagitta_m = entries
+        let entries: Vec<Entry> = arcs
             .iter()
-            .map(|e| sagitta_m(e.geom().length_2().sqrt()))
-            .fold(0.0, f64::max);
+            .enumerate()
+            .map(|(i, arc)| {
+                let r = arc.sagitta_m;
+                let lo = [0, 1].map(|k| arc.a3[k].min(arc.b3[k]) - r);
+                let hi = [0, 1].map(|k| arc.a3[k].max(arc.b3[k]) + r);
+                GeomWithData::new(Rectangle::from_corners(lo, hi), i as u32)
+            })
+            .collect();
         MetricIndex {
-            tree: rstar::RTree::bulk_load(entries),
-            max_sagitta_m,
+            tree: RTree::bulk_load_with_params(entries),
+            arcs,
+            frame,
+            grid: None,
         }
+    }
+
+    /// Adds a grid of candidate lists over the segments' extent (widened by [`GRID_MARGIN_DEG`]),
+    /// for layers searched for every point: each cell, once first queried, lists the only segments
+    /// that can be nearest to any point in it, and later queries there skip the tree.
+    pub fn with_grid(mut self) -> Self {
+        let mut lo = [f64::INFINITY; 2];
+        let mut hi = [f64::NEG_INFINITY; 2];
+        for arc in &self.arcs {
+            for p in [arc.a, arc.b] {
+                for k in 0..2 {
+                    lo[k] = lo[k].min(p[k]);
+                    hi[k] = hi[k].max(p[k]);
+                }
+            }
+        }
+        if !lo[0].is_finite() {
+            return self;
+        }
+        let west = (lo[0] - GRID_MARGIN_DEG).max(-180.0);
+        let south = (lo[1] - GRID_MARGIN_DEG).max(-89.0);
+        let east = (hi[0] + GRID_MARGIN_DEG).min(180.0);
+        let north = (hi[1] + GRID_MARGIN_DEG).min(89.0);
+        let nx = ((east - west) / GRID_CELL_DEG).ceil().max(1.0) as usize;
+        let ny = ((north - south) / GRID_CELL_DEG).ceil().max(1.0) as usize;
+        self.grid = Some(Grid {
+            west,
+            south,
+            nx,
+            ny,
+            cells: (0..nx * ny).map(|_| std::sync::OnceLock::new()).collect(),
+        });
+        self
     }
 
     /// Number of indexed segments.
     pub fn len(&self) -> usize {
-        self.tree.size()
+        self.arcs.len()
     }
 
     /// Whether nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.tree.size() == 0
+        self.arcs.is_empty()
+    }
+}
+
+/// The middle of the segments' extent in degrees (longitudes taken as they are: a frame for a layer that
+/// crosses the antimeridian is merely less tight, never wrong).
+fn centre(segments: &[([f64; 2], [f64; 2], SegmentRef)]) -> [f64; 2] {
+    let mut lo = [f64::INFINITY; 2];
+    let mut hi = [f64::NEG_INFINITY; 2];
+    for (a, b, _) in segments {
+        for p in [a, b] {
+            for k in 0..2 {
+                lo[k] = lo[k].min(p[k]);
+                hi[k] = hi[k].max(p[k]);
+            }
+        }
+    }
+    if lo[0].is_finite() {
+        [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0]
+    } else {
+        [0.0, 0.0]
+    }
+}
+
+/// Cell size of the candidate grid, degrees.
+const GRID_CELL_DEG: f64 = 0.1;
+/// How far beyond the segments the candidate grid reaches, degrees; farther points search the tree.
+pub const GRID_MARGIN_DEG: f64 = 2.0;
+
+/// Candidate lists over a lon/lat grid, each filled on first use.
+#[derive(Debug)]
+struct Grid {
+    west: f64,
+    south: f64,
+    nx: usize,
+    ny: usize,
+    cells: Vec<std::sync::OnceLock<Cell>>,
+}
+
+/// A cell's candidates: every segment that can be nearest to a point in it, nearest its centre first.
+#[derive(Debug, Clone)]
+struct Cell {
+    centre: [f64; 3],
+    candidates: Box<[Candidate]>,
+}
+
+/// A segment's chord relative to the cell's centre, packed so that a query reads its cell's list in one
+/// sweep instead of chasing every segment through memory.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    a: [f32; 3],
+    b: [f32; 3],
+    /// The sagitta plus what rounding to `f32` may have moved the ends, metres.
+    slack_m: f32,
+    /// A lower bound of the distance from any point of the cell, metres.
+    from_cell_m: f32,
+    arc: u32,
+}
+
+impl Candidate {
+    /// The straight-line distance from `d` (relative to the cell's centre) to the chord.
+    fn chord_distance(&self, d: [f64; 3]) -> f64 {
+        let a = self.a.map(f64::from);
+        let b = self.b.map(f64::from);
+        let t = geodesy::chord_parameter(d, a, b);
+        let c = [0, 1, 2].map(|k| a[k] + t * (b[k] - a[k]) - d[k]);
+        (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt()
+    }
+}
+
+impl Clone for Grid {
+    fn clone(&self) -> Self {
+        Grid {
+            cells: self
+                .cells
+                .iter()
+                .map(|c| match c.get() {
+                    Some(v) => std::sync::OnceLock::from(v.clone()),
+                    None => std::sync::OnceLock::new(),
+                })
+                .collect(),
+            ..*self
+        }
+    }
+}
+
+impl Grid {
+    /// The cell holding `p`, and its corners `[west, south, east, north]`.
+    fn cell(&self, p: [f64; 2]) -> Option<(usize, [f64; 4])> {
+        let i = ((p[0] - self.west) / GRID_CELL_DEG).floor();
+        let j = ((p[1] - self.south) / GRID_CELL_DEG).floor();
+        if !(i >= 0.0 && j >= 0.0 && (i as usize) < self.nx && (j as usize) < self.ny) {
+            return None;
+        }
+        let w = self.west + i * GRID_CELL_DEG;
+        let s = self.south + j * GRID_CELL_DEG;
+        Some((
+            j as usize * self.nx + i as usize,
+            [w, s, w + GRID_CELL_DEG, s + GRID_CELL_DEG],
+        ))
+    }
+}
+
+/// The straight-line radius (metres) around the centre of a small lon/lat cell that holds all of it:
+/// its farthest corner, with a margin for the bulge of its edges.
+fn cell_radius_m(index: &MetricIndex, rect: [f64; 4], centre: [f64; 3]) -> f64 {
+    let [w, s, e, n] = rect;
+    let far = [[w, s], [w, n], [e, s], [e, n]]
+        .iter()
+        .map(|&c| {
+            let v = index.frame.position(c);
+            ((v[0] - centre[0]).powi(2) + (v[1] - centre[1]).powi(2) + (v[2] - centre[2]).powi(2))
+                .sqrt()
+        })
+        .fold(0.0, f64::max);
+    far * 1.01 + 1.0
+}
+
+/// The candidate list of a cell: every segment that could be nearest to some point of the cell. With
+/// `d` the nearest distance from the centre and `r` the cell's radius, a point of the cell has a segment
+/// within `d + r` (geodesic), and a segment can only be within that of the point if its chord comes
+/// within `d + r + r` of the centre (straight line, less its sagitta).
+fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
+    let c = [(rect[0] + rect[2]) / 2.0, (rect[1] + rect[3]) / 2.0];
+    let q = index.frame.position(c);
+    let Some(hit) = tree_nearest(index, c, f64::INFINITY) else {
+        return Cell {
+            centre: q,
+            candidates: Box::new([]),
+        };
+    };
+    let r = cell_radius_m(index, rect, q);
+    let reach = hit.closest.distance_m + arc_upper_bound_m(r) + r;
+    let mut found: Vec<Candidate> = Vec::new();
+    let mut stack = vec![index.tree.root()];
+    while let Some(node) = stack.pop() {
+        for child in node.children() {
+            match child {
+                RTreeNode::Parent(n) => {
+                    if box_distance2(q, &n.envelope()) <= reach * reach {
+                        stack.push(n);
+                    }
+                }
+                RTreeNode::Leaf(e) => {
+                    let arc = &index.arcs[e.data as usize];
+                    let lb = arc.chord_distance(q).1 - arc.sagitta_m;
+                    if lb <= reach {
+                        let rel = |v: [f64; 3]| [0, 1, 2].map(|k| (v[k] - q[k]) as f32);
+                        let (a, b) = (rel(arc.a3), rel(arc.b3));
+                        // f32 keeps 24 bits: each stored coordinate is within 2^-24 of its value.
+                        let size = a.iter().chain(&b).fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+                        let rounding = 2.0 * size * f64::from(f32::EPSILON) + 1e-3;
+                        found.push(Candidate {
+                            a,
+                            b,
+                            slack_m: (arc.sagitta_m + rounding) as f32 * (1.0 + f32::EPSILON),
+                            // Rounded down, so that it stays a lower bound.
+                            from_cell_m: (lb - r) as f32 - 1.0,
+                            arc: e.data,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| {
+        a.from_cell_m
+            .total_cmp(&b.from_cell_m)
+            .then(a.arc.cmp(&b.arc))
+    });
+    Cell {
+        centre: q,
+        candidates: found.into_boxed_slice(),
+    }
+}
+
+/// The nearest among a cell's candidates (which hold every segment that can be nearest there): the
+/// same answer as the tree search, without walking the tree.
+fn grid_nearest(index: &MetricIndex, cell: &Cell, p: [f64; 2]) -> Option<Hit> {
+    let q = index.frame.position(p);
+    let d = [0, 1, 2].map(|k| q[k] - cell.centre[k]);
+    let mut limit = f64::INFINITY;
+    let mut limit_chord = f64::INFINITY;
+    let mut open: Vec<(f64, u32)> = Vec::with_capacity(8);
+    for c in cell.candidates.iter() {
+        // Candidates come by their bound from the cell, which no point of the cell beats.
+        if c.from_cell_m as f64 > limit {
+            break;
+        }
+        let chord = c.chord_distance(d);
+        let slack = c.slack_m as f64;
+        let lb = chord - slack;
+        if lb <= limit {
+            // A point of the geodesic lies within twice the slack of the chord's foot.
+            let reach = chord + 2.0 * slack;
+            if reach < limit_chord {
+                limit_chord = reach;
+                limit = arc_upper_bound_m(reach);
+            }
+            open.push((lb, c.arc));
+        }
+    }
+    open.retain(|c| c.0 <= limit);
+    open.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut best: Option<Hit> = None;
+    let mut best_foot: Option<Foot> = None;
+    for (lb, i) in open {
+        if best.is_some_and(|b| lb > b.closest.distance_m) {
+            break;
+        }
+        let arc = &index.arcs[i as usize];
+        // From the full-precision chord, as the tree search starts: the same answer to the last bit.
+        let t = arc.chord_distance(q).0;
+        let foot = exact(arc, p, t, best_foot.as_ref());
+        let hit = Hit {
+            segment: arc.segment,
+            closest: foot.closest,
+        };
+        if better(&hit, &best) {
+            best = Some(hit);
+            best_foot = Some(foot);
+        }
+    }
+    best
+}
+
+/// Squared distance from `q` to the box, seen from above (east and north): projecting drops the vertical
+/// part of any straight line, so this never exceeds the straight-line distance to what the box holds.
+fn box_distance2(q: [f64; 3], env: &AABB<[f64; 2]>) -> f64 {
+    let (lo, hi) = (env.lower(), env.upper());
+    let mut near = 0.0;
+    for k in 0..2 {
+        let gap = (lo[k] - q[k]).max(q[k] - hi[k]).max(0.0);
+        near += gap * gap;
+    }
+    near
+}
+
+/// What waits in the search queue: a node of the tree, or a segment with its chord fraction.
+enum Pending<'t> {
+    Node(&'t rstar::ParentNode<Entry>),
+    Arc(u32, f64),
+}
+
+/// A queue item, ordered so that the smallest lower bound comes out first.
+struct Queued<'t>(f64, Pending<'t>);
+
+impl PartialEq for Queued<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Queued<'_> {}
+impl PartialOrd for Queued<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0)
     }
 }
 
 /// The segment of `index` nearest to `p`, if one lies within `max_m` metres.
 ///
-/// The tree yields segments by increasing straight-line (3-D) distance `d` from `p`. The geodesic
-/// distance to a segment is at least `d` less the segment's sagitta (a path on the surface is no
-/// shorter than the straight line, and the segment stays within its sagitta of its chord), so once
-/// `d` less the largest sagitta exceeds the best geodesic distance found, no later segment can be
-/// nearer. Exact geodesic distances ([`geodesy::closest_on_segment`]) are computed only for the
-/// segments whose bound does not already rule them out.
+/// Best-first over the tree: nodes and segments come out of the queue by increasing lower bound (the
+/// straight-line distance to a box that holds the geodesics, or to a segment's chord less its
+/// sagitta, never more than the geodesic distance), and the search stops once that bound exceeds the
+/// best exact distance found. Exact geodesic distances ([`geodesy::closest_on_segment_with`]) are
+/// computed only for segments whose bound does not rule them out; a segment that meets the best one
+/// at its nearest point is settled from the azimuths already known, without another geodesic.
 pub fn nearest(index: &MetricIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
-    let q = ecef(p);
+    // The grid answers the unbounded question; a tight bound is cheaper to search in the tree.
+    if let Some(grid) = &index.grid
+        && max_m >= 50_000.0
+        && let Some((cell, rect)) = grid.cell(p)
+    {
+        let cell = grid.cells[cell].get_or_init(|| cell_candidates(index, rect));
+        return grid_nearest(index, cell, p).filter(|h| h.closest.distance_m <= max_m);
+    }
+    tree_nearest(index, p, max_m)
+}
+
+pub(crate) fn tree_nearest(index: &MetricIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
+    if index.arcs.is_empty() {
+        return None;
+    }
+    let q = index.frame.position(p);
     let mut best: Option<Hit> = None;
-    for (entry, d2) in index.tree.nearest_neighbor_iter_with_distance_2(&q) {
-        let d = d2.sqrt();
-        let limit = best.map_or(max_m, |h| h.closest.distance_m);
-        if d - index.max_sagitta_m > limit {
+    let mut best_foot: Option<Foot> = None;
+    // No nearest can lie beyond this: the best exact distance, or an upper bound known before it.
+    let mut limit = max_m;
+    let mut queue: BinaryHeap<Queued> = BinaryHeap::with_capacity(64);
+    queue.push(Queued(0.0, Pending::Node(index.tree.root())));
+    while let Some(Queued(bound, pending)) = queue.pop() {
+        if bound > limit {
             break;
         }
-        let (r, a, b, (len, azi)) = entry.data;
-        if d - sagitta_m(entry.geom().length_2().sqrt()) > limit {
-            continue;
-        }
-        let hit = Hit {
-            segment: r,
-            closest: geodesy::closest_on_segment_with(p, a, b, len, azi),
-        };
-        if hit.closest.distance_m <= max_m && better(&hit, &best) {
-            best = Some(hit);
+        match pending {
+            Pending::Node(node) => {
+                for child in node.children() {
+                    match child {
+                        RTreeNode::Parent(n) => {
+                            let near2 = box_distance2(q, &n.envelope());
+                            if near2 <= limit * limit {
+                                queue.push(Queued(near2.sqrt(), Pending::Node(n)));
+                            }
+                        }
+                        RTreeNode::Leaf(e) => {
+                            let arc = &index.arcs[e.data as usize];
+                            let (t, chord) = arc.chord_distance(q);
+                            let lb = chord - arc.sagitta_m;
+                            if lb <= limit {
+                                // A point of the geodesic lies within the sagitta of the chord's foot.
+                                limit = limit.min(arc_upper_bound_m(chord + 2.0 * arc.sagitta_m));
+                                queue.push(Queued(lb, Pending::Arc(e.data, t)));
+                            }
+                        }
+                    }
+                }
+            }
+            Pending::Arc(i, t) => {
+                let arc = &index.arcs[i as usize];
+                let foot = exact(arc, p, t, best_foot.as_ref());
+                let hit = Hit {
+                    segment: arc.segment,
+                    closest: foot.closest,
+                };
+                if hit.closest.distance_m <= max_m && better(&hit, &best) {
+                    best = Some(hit);
+                    best_foot = Some(foot);
+                    limit = limit.min(hit.closest.distance_m);
+                }
+            }
         }
     }
     best
+}
+
+/// The nearest point of `arc` to `p`, from the chord fraction `t`. When the chord puts it at an end
+/// that is the best point found so far (two segments of a line meeting at the vertex nearest to `p`),
+/// the azimuths known there settle it without another geodesic, with the same answer the full
+/// evaluation would give.
+fn exact(arc: &Arc, p: [f64; 2], t: f64, best: Option<&Foot>) -> Foot {
+    let g = arc
+        .geodesic
+        .unwrap_or_else(|| geodesy::segment_geodesic(arc.a, arc.b));
+    if let Some(best) = best {
+        let end = if t <= 0.0 && arc.a == best.closest.point {
+            Some((true, g.azi_a, 0.0))
+        } else if t >= 1.0 && arc.b == best.closest.point {
+            Some((false, g.azi_b, g.len_m))
+        } else {
+            None
+        };
+        if let Some((at_start, azi_line, along_m)) = end {
+            let d = best.closest.distance_m;
+            let step = geodesy::foot_step_m(d, best.azi_from_p, azi_line);
+            if g.len_m < 1e-3 || geodesy::end_is_nearest(d, step, at_start) {
+                return Foot {
+                    closest: Closest {
+                        along_m,
+                        ..best.closest
+                    },
+                    azi_from_p: best.azi_from_p,
+                };
+            }
+        }
+    }
+    geodesy::closest_on_segment_with(p, arc.a, arc.b, &g, t)
 }
 
 #[cfg(test)]

@@ -219,31 +219,43 @@ fn line_parts(g: &geo::Geometry<f64>) -> Vec<&geo::LineString<f64>> {
     }
 }
 
+/// Every segment of the lines and multi-lines of `geoms` (split in parallel), each with its parent;
+/// other geometry types are ignored.
+pub fn segments_of<G: Borrow<geo::Geometry<f64>> + Sync>(
+    geoms: &[G],
+) -> Vec<([f64; 2], [f64; 2], SegmentRef)> {
+    geoms
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(feature, g)| {
+            line_parts(g.borrow())
+                .into_iter()
+                .enumerate()
+                .flat_map(move |(part, ls)| {
+                    ls.lines().enumerate().map(move |(segment, l)| {
+                        (
+                            [l.start.x, l.start.y],
+                            [l.end.x, l.end.y],
+                            SegmentRef {
+                                feature,
+                                part,
+                                segment,
+                            },
+                        )
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 impl SegmentIndex {
     /// Splits every line and multi-line of `geoms` into segments (in parallel) and bulk-loads them.
     /// Other geometry types are ignored.
     pub fn new<G: Borrow<geo::Geometry<f64>> + Sync>(geoms: &[G]) -> Self {
-        let entries: Vec<_> = geoms
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(feature, g)| {
-                line_parts(g.borrow())
-                    .into_iter()
-                    .enumerate()
-                    .flat_map(move |(part, ls)| {
-                        ls.lines().enumerate().map(move |(segment, l)| {
-                            GeomWithData::new(
-                                RLine::new([l.start.x, l.start.y], [l.end.x, l.end.y]),
-                                SegmentRef {
-                                    feature,
-                                    part,
-                                    segment,
-                                },
-                            )
-                        })
-                    })
-                    .collect::<Vec<_>>()
-            })
+        let entries: Vec<_> = segments_of(geoms)
+            .into_iter()
+            .map(|(a, b, r)| GeomWithData::new(RLine::new(a, b), r))
             .collect();
         SegmentIndex {
             tree: RTree::bulk_load(entries),

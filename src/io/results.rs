@@ -6,10 +6,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use super::IoError;
 use super::points::InputPoint;
+use crate::analysis::{Field, SiteFields};
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,22 +36,16 @@ impl Format {
     }
 }
 
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// Rows of `id`, `lon`, `lat` and the analysis fields, written as they come.
 pub struct ResultWriter {
     path: PathBuf,
     tmp: PathBuf,
     format: Format,
     out: Option<BufWriter<File>>,
-    keys: Option<Vec<String>>,
+    started: bool,
     rows: usize,
+    /// Scratch space for one formatted number.
+    number: Vec<u8>,
 }
 
 impl ResultWriter {
@@ -68,9 +61,10 @@ impl ResultWriter {
             path: path.to_owned(),
             tmp,
             format,
-            out: Some(BufWriter::new(file)),
-            keys: None,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            started: false,
             rows: 0,
+            number: Vec::with_capacity(32),
         })
     }
 
@@ -83,61 +77,95 @@ impl ResultWriter {
         }
     }
 
-    /// Appends rows; the first row fixes the columns.
-    pub fn write(&mut self, rows: &[(InputPoint, Map<String, Value>)]) -> Result<(), IoError> {
+    /// Appends rows: each input point with its analysis fields.
+    pub fn write<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'a InputPoint, SiteFields<'a>)>,
+    ) -> Result<(), IoError> {
         let result = self.write_inner(rows);
         result.map_err(|e| self.fail(e))
     }
 
-    fn write_inner(&mut self, rows: &[(InputPoint, Map<String, Value>)]) -> std::io::Result<()> {
+    fn start(&mut self) -> std::io::Result<()> {
         let Some(w) = self.out.as_mut() else {
             return Err(std::io::Error::other("the writer already failed"));
         };
-        if self.keys.is_none() && !rows.is_empty() {
-            let keys: Vec<String> = rows[0].1.keys().cloned().collect();
-            match self.format {
-                Format::Csv => {
-                    let mut header = vec!["id".to_owned(), "lon".into(), "lat".into()];
-                    header.extend(keys.iter().cloned());
-                    let mut csv = csv::Writer::from_writer(&mut *w);
-                    csv.write_record(&header).map_err(std::io::Error::other)?;
-                    csv.flush()?;
-                }
-                Format::GeoJson => {
-                    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?
-                }
-            }
-            self.keys = Some(keys);
-        }
-        let keys = self.keys.as_deref().unwrap_or_default();
         match self.format {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(&mut *w);
-                for (p, m) in rows {
-                    let mut rec = vec![
-                        p.id.clone(),
-                        p.location.lon().to_string(),
-                        p.location.lat().to_string(),
-                    ];
-                    rec.extend(keys.iter().map(|k| cell(m.get(k).unwrap_or(&Value::Null))));
-                    csv.write_record(&rec).map_err(std::io::Error::other)?;
+                csv.write_record(["id", "lon", "lat"].iter().chain(&SiteFields::NAMES))
+                    .map_err(std::io::Error::other)?;
+                csv.flush()?;
+            }
+            Format::GeoJson => w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?,
+        }
+        self.started = true;
+        Ok(())
+    }
+
+    fn write_inner<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'a InputPoint, SiteFields<'a>)>,
+    ) -> std::io::Result<()> {
+        if !self.started {
+            self.start()?;
+        }
+        let Some(w) = self.out.as_mut() else {
+            return Err(std::io::Error::other("the writer already failed"));
+        };
+        let number = &mut self.number;
+        match self.format {
+            Format::Csv => {
+                let mut csv = csv::Writer::from_writer(&mut *w);
+                for (p, fields) in rows {
+                    csv.write_field(&p.id).map_err(std::io::Error::other)?;
+                    for v in [p.location.lon(), p.location.lat()] {
+                        number.clear();
+                        write!(number, "{v}")?;
+                        csv.write_field(&number[..])
+                            .map_err(std::io::Error::other)?;
+                    }
+                    for v in fields.values() {
+                        match v {
+                            Field::Null => csv.write_field(""),
+                            Field::Text(t) => csv.write_field(t.as_bytes()),
+                            Field::Number(x) => {
+                                number.clear();
+                                serde_json::to_writer(&mut *number, &x)?;
+                                csv.write_field(&number[..])
+                            }
+                        }
+                        .map_err(std::io::Error::other)?;
+                    }
+                    csv.write_record(None::<&[u8]>)
+                        .map_err(std::io::Error::other)?;
                 }
                 csv.flush()?;
             }
             Format::GeoJson => {
-                for (p, m) in rows {
-                    let mut props = Map::new();
-                    props.insert("id".into(), p.id.clone().into());
-                    props.extend(m.clone());
-                    let f = serde_json::json!({
-                        "type": "Feature",
-                        "geometry": { "type": "Point", "coordinates": [p.location.lon(), p.location.lat()] },
-                        "properties": props,
-                    });
+                for (p, fields) in rows {
                     if self.rows > 0 {
                         w.write_all(b",\n")?;
                     }
-                    serde_json::to_writer(&mut *w, &f)?;
+                    w.write_all(
+                        b"{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[",
+                    )?;
+                    serde_json::to_writer(&mut *w, &p.location.lon())?;
+                    w.write_all(b",")?;
+                    serde_json::to_writer(&mut *w, &p.location.lat())?;
+                    w.write_all(b"]},\"properties\":{\"id\":")?;
+                    serde_json::to_writer(&mut *w, &p.id)?;
+                    for (k, v) in SiteFields::NAMES.iter().zip(fields.values()) {
+                        w.write_all(b",\"")?;
+                        w.write_all(k.as_bytes())?;
+                        w.write_all(b"\":")?;
+                        match v {
+                            Field::Null => w.write_all(b"null")?,
+                            Field::Text(t) => serde_json::to_writer(&mut *w, &*t)?,
+                            Field::Number(x) => serde_json::to_writer(&mut *w, &x)?,
+                        }
+                    }
+                    w.write_all(b"}}")?;
                     self.rows += 1;
                 }
             }
@@ -152,7 +180,7 @@ impl ResultWriter {
                 return Err(std::io::Error::other("the writer already failed"));
             };
             if self.format == Format::GeoJson {
-                if self.keys.is_none() {
+                if !self.started {
                     w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
                 }
                 w.write_all(b"\n]}\n")?;
