@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::analysis::Analyzer;
 use crate::analysis::nearest::PointIndex;
 use crate::analysis::runout::RunoutModel;
-use crate::analysis::{Analyzer, Assessment};
 use crate::catalog::{Catalog, Collection};
 use crate::model::{Site, SiteId};
 use crate::reference::seed::read_seed_sites;
@@ -579,42 +579,56 @@ pub fn analyze_file(
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
     // a sensible amount of memory all at once. Each chunk is written while the next is analysed.
     let mut writer = crate::io::results::ResultWriter::create(output)?;
-    let write =
-        |writer: &mut crate::io::results::ResultWriter,
-         (points, done): (&[crate::io::points::InputPoint], Vec<Assessment>)| {
-            writer.write(
-                points
-                    .iter()
-                    .zip(&done)
-                    .map(|(p, a)| (p, a.fields(p.country.as_deref()))),
-            )
-        };
-    let mut done: Option<(&[crate::io::points::InputPoint], Vec<Assessment>)> = None;
+    let format = writer.format();
+    let mut done: Option<Vec<std::io::Result<Vec<u8>>>> = None;
     for chunk in points.chunks(ANALYZE_CHUNK) {
         let previous = done.take();
-        let (assessed, written) = rayon::join(
+        let (rows, written) = rayon::join(
             || {
-                chunk
+                // In the order of a fine lon/lat grid, so that neighbours are analysed one after
+                // the other and find the reference data they share still in the cache; the rows
+                // keep their input order.
+                let mut order: Vec<u32> = (0..chunk.len() as u32).collect();
+                let cell = |p: &crate::io::points::InputPoint| {
+                    // Z-order of 0.05° cells: nearby in both directions, not only along a row.
+                    let q = |v: f64| ((v + 180.0) * 20.0) as u64;
+                    let spread = |mut v: u64| {
+                        v &= 0xFFFF;
+                        v = (v | (v << 8)) & 0x00FF_00FF;
+                        v = (v | (v << 4)) & 0x0F0F_0F0F;
+                        v = (v | (v << 2)) & 0x3333_3333;
+                        (v | (v << 1)) & 0x5555_5555
+                    };
+                    spread(q(p.location.lon())) | (spread(q(p.location.lat())) << 1)
+                };
+                order.par_sort_by_cached_key(|&i| cell(&chunk[i as usize]));
+                let mut rows: Vec<(u32, std::io::Result<Vec<u8>>)> = order
                     .par_iter()
-                    .map(|p| {
-                        let a = analyzer.assess(
-                            [p.location.lon(), p.location.lat()],
-                            p.country.as_deref(),
-                            p.volume_m3,
-                            p.dam_height_m,
-                        );
-                        progress();
-                        a
-                    })
-                    .collect::<Vec<_>>()
+                    .map_init(
+                        || crate::io::results::RowFormatter::new(format),
+                        |formatter, &i| {
+                            let p = &chunk[i as usize];
+                            let a = analyzer.assess(
+                                [p.location.lon(), p.location.lat()],
+                                p.country.as_deref(),
+                                p.volume_m3,
+                                p.dam_height_m,
+                            );
+                            progress();
+                            (i, formatter.row(p, a.fields(p.country.as_deref())))
+                        },
+                    )
+                    .collect();
+                rows.par_sort_unstable_by_key(|r| r.0);
+                rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
             },
-            || previous.map_or(Ok(()), |rows| write(&mut writer, rows)),
+            || previous.map_or(Ok(()), |rows| writer.write(&rows)),
         );
         written?;
-        done = Some((chunk, assessed));
+        done = Some(rows);
     }
     if let Some(rows) = done {
-        write(&mut writer, rows)?;
+        writer.write(&rows)?;
     }
     writer.finish()?;
     tracing::info!(
@@ -627,7 +641,7 @@ pub fn analyze_file(
 }
 
 /// How many points are analysed between writes.
-const ANALYZE_CHUNK: usize = 16_384;
+const ANALYZE_CHUNK: usize = 131_072;
 
 /// Why an analysis run failed.
 #[derive(Debug, Error)]

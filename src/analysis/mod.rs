@@ -225,6 +225,16 @@ impl Analyzer {
         }
     }
 
+    /// Candidate-grid cells filled so far and the candidates they list, per layer (rivers, main
+    /// rivers, borders).
+    pub fn grid_usage(&self) -> [(usize, usize); 3] {
+        [
+            self.rivers.metric.grid_usage(),
+            self.main_rivers.metric.grid_usage(),
+            self.borders.metric.grid_usage(),
+        ]
+    }
+
     /// How the river network was assembled.
     pub fn network_report(&self) -> &network::NetworkReport {
         &self.network.report

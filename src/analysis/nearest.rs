@@ -108,8 +108,76 @@ type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 pub struct MetricIndex {
     tree: RTree<Entry, Wide>,
     arcs: Vec<Arc>,
+    /// The arcs' chords, packed small enough to stay in cache for the grid's scans.
+    chords: Vec<Chord>,
     frame: Frame,
     grid: Option<Grid>,
+}
+
+/// A segment's chord in `f32` (frame coordinates), with a slack that covers both the sagitta and what
+/// the rounding moved the ends: the distance to it, less the slack, still bounds the geodesic one from
+/// below.
+#[derive(Debug, Clone, Copy)]
+struct Chord {
+    a: [f32; 3],
+    b: [f32; 3],
+    slack_m: f32,
+}
+
+impl Chord {
+    fn of(arc: &Arc) -> Chord {
+        let (a, b) = (arc.a3.map(|v| v as f32), arc.b3.map(|v| v as f32));
+        // Each coordinate is kept to 2^-24 of its size; moving the ends moves no point of the chord
+        // farther than the larger move.
+        let size = arc
+            .a3
+            .iter()
+            .chain(&arc.b3)
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let rounding = 2.0 * size * f64::from(f32::EPSILON) + 1e-3;
+        Chord {
+            a,
+            b,
+            slack_m: ((arc.sagitta_m + rounding) * (1.0 + 1e-6)) as f32,
+        }
+    }
+
+    /// Straight-line distance from `q` to the chord.
+    fn distance(&self, q: [f64; 3]) -> f64 {
+        let a = self.a.map(f64::from);
+        let b = self.b.map(f64::from);
+        let t = geodesy::chord_parameter(q, a, b);
+        let c = [0, 1, 2].map(|k| a[k] + t * (b[k] - a[k]) - q[k]);
+        (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt()
+    }
+}
+
+/// The arcs reordered along a Z-order curve of their middles, so that the segments of one place sit
+/// together in memory.
+fn in_space_order(mut arcs: Vec<Arc>) -> Vec<Arc> {
+    let mid = |a: &Arc| [(a.a3[0] + a.b3[0]) / 2.0, (a.a3[1] + a.b3[1]) / 2.0];
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for a in &arcs {
+        let m = mid(a);
+        for k in 0..2 {
+            lo[k] = lo[k].min(m[k]);
+            hi[k] = hi[k].max(m[k]);
+        }
+    }
+    let spread = |k: usize| (hi[k] - lo[k]).max(1.0);
+    let key = |a: &Arc| {
+        let m = mid(a);
+        let q = |k: usize| (((m[k] - lo[k]) / spread(k)) * 65535.0) as u32;
+        let spread_bits = |mut v: u32| {
+            v = (v | (v << 8)) & 0x00FF_00FF;
+            v = (v | (v << 4)) & 0x0F0F_0F0F;
+            v = (v | (v << 2)) & 0x3333_3333;
+            (v | (v << 1)) & 0x5555_5555
+        };
+        spread_bits(q(0)) | (spread_bits(q(1)) << 1)
+    };
+    arcs.par_sort_by_cached_key(key);
+    arcs
 }
 
 /// Earth-centred axes turned so that the third points up at the centre of the indexed segments and the
@@ -120,6 +188,9 @@ struct Frame {
     east: [f64; 3],
     north: [f64; 3],
     up: [f64; 3],
+    /// Subtracted from the third axis, so that positions near the surface are small numbers that
+    /// `f32` keeps to centimetres.
+    height: f64,
 }
 
 impl Frame {
@@ -130,14 +201,15 @@ impl Frame {
             east: [-sl, cl, 0.0],
             north: [-sp * cl, -sp * sl, cp],
             up: [cp * cl, cp * sl, sp],
+            height: geodesy::WGS84_A,
         }
     }
 
-    /// `p` in this frame's axes, metres from the Earth's centre.
+    /// `p` in this frame's axes, metres (from the Earth's centre, less `height` on the third).
     fn position(&self, p: [f64; 2]) -> [f64; 3] {
         let v = geodesy::ecef(p);
         let dot = |a: [f64; 3]| a[0] * v[0] + a[1] * v[1] + a[2] * v[2];
-        [dot(self.east), dot(self.north), dot(self.up)]
+        [dot(self.east), dot(self.north), dot(self.up) - self.height]
     }
 }
 
@@ -169,6 +241,8 @@ impl MetricIndex {
                 }
             })
             .collect();
+        let arcs = in_space_order(arcs);
+        let chords = arcs.iter().map(Chord::of).collect();
         let entries: Vec<Entry> = arcs
             .iter()
             .enumerate()
@@ -182,6 +256,7 @@ impl MetricIndex {
         MetricIndex {
             tree: RTree::bulk_load_with_params(entries),
             arcs,
+            chords,
             frame,
             grid: None,
         }
@@ -223,6 +298,16 @@ impl MetricIndex {
     /// Number of indexed segments.
     pub fn len(&self) -> usize {
         self.arcs.len()
+    }
+
+    /// Grid cells filled so far, and the candidates they list.
+    pub fn grid_usage(&self) -> (usize, usize) {
+        self.grid.as_ref().map_or((0, 0), |g| {
+            g.cells
+                .iter()
+                .filter_map(|c| c.get())
+                .fold((0, 0), |(n, k), c| (n + 1, k + c.len()))
+        })
     }
 
     /// Whether nothing is indexed.
@@ -267,34 +352,14 @@ struct Grid {
 }
 
 /// A cell's candidates: every segment that can be nearest to a point in it, nearest its centre first.
-#[derive(Debug, Clone)]
-struct Cell {
-    centre: [f64; 3],
-    candidates: Box<[Candidate]>,
-}
+type Cell = Box<[Candidate]>;
 
-/// A segment's chord relative to the cell's centre, packed so that a query reads its cell's list in one
-/// sweep instead of chasing every segment through memory.
+/// A segment that can be nearest somewhere in a cell, with a lower bound of its distance from any
+/// point of the cell (for an early stop).
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
-    a: [f32; 3],
-    b: [f32; 3],
-    /// The sagitta plus what rounding to `f32` may have moved the ends, metres.
-    slack_m: f32,
-    /// A lower bound of the distance from any point of the cell, metres.
-    from_cell_m: f32,
     arc: u32,
-}
-
-impl Candidate {
-    /// The straight-line distance from `d` (relative to the cell's centre) to the chord.
-    fn chord_distance(&self, d: [f64; 3]) -> f64 {
-        let a = self.a.map(f64::from);
-        let b = self.b.map(f64::from);
-        let t = geodesy::chord_parameter(d, a, b);
-        let c = [0, 1, 2].map(|k| a[k] + t * (b[k] - a[k]) - d[k]);
-        (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt()
-    }
+    from_cell_m: f32,
 }
 
 impl Clone for Grid {
@@ -353,10 +418,7 @@ fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
     let c = [(rect[0] + rect[2]) / 2.0, (rect[1] + rect[3]) / 2.0];
     let q = index.frame.position(c);
     let Some(hit) = tree_nearest(index, c, f64::INFINITY) else {
-        return Cell {
-            centre: q,
-            candidates: Box::new([]),
-        };
+        return Box::new([]);
     };
     let r = cell_radius_m(index, rect, q);
     let reach = hit.closest.distance_m + arc_upper_bound_m(r) + r;
@@ -374,18 +436,10 @@ fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
                     let arc = &index.arcs[e.data as usize];
                     let lb = arc.chord_distance(q).1 - arc.sagitta_m;
                     if lb <= reach {
-                        let rel = |v: [f64; 3]| [0, 1, 2].map(|k| (v[k] - q[k]) as f32);
-                        let (a, b) = (rel(arc.a3), rel(arc.b3));
-                        // f32 keeps 24 bits: each stored coordinate is within 2^-24 of its value.
-                        let size = a.iter().chain(&b).fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-                        let rounding = 2.0 * size * f64::from(f32::EPSILON) + 1e-3;
                         found.push(Candidate {
-                            a,
-                            b,
-                            slack_m: (arc.sagitta_m + rounding) as f32 * (1.0 + f32::EPSILON),
+                            arc: e.data,
                             // Rounded down, so that it stays a lower bound.
                             from_cell_m: (lb - r) as f32 - 1.0,
-                            arc: e.data,
                         });
                     }
                 }
@@ -397,31 +451,28 @@ fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
             .total_cmp(&b.from_cell_m)
             .then(a.arc.cmp(&b.arc))
     });
-    Cell {
-        centre: q,
-        candidates: found.into_boxed_slice(),
-    }
+    found.into_boxed_slice()
 }
 
 /// The nearest among a cell's candidates (which hold every segment that can be nearest there): the
 /// same answer as the tree search, without walking the tree.
 fn grid_nearest(index: &MetricIndex, cell: &Cell, p: [f64; 2]) -> Option<Hit> {
     let q = index.frame.position(p);
-    let d = [0, 1, 2].map(|k| q[k] - cell.centre[k]);
     let mut limit = f64::INFINITY;
     let mut limit_chord = f64::INFINITY;
     let mut open: Vec<(f64, u32)> = Vec::with_capacity(8);
-    for c in cell.candidates.iter() {
+    for c in cell.iter() {
         // Candidates come by their bound from the cell, which no point of the cell beats.
         if c.from_cell_m as f64 > limit {
             break;
         }
-        let chord = c.chord_distance(d);
-        let slack = c.slack_m as f64;
-        let lb = chord - slack;
+        let chord = &index.chords[c.arc as usize];
+        let d = chord.distance(q);
+        let slack = chord.slack_m as f64;
+        let lb = d - slack;
         if lb <= limit {
             // A point of the geodesic lies within twice the slack of the chord's foot.
-            let reach = chord + 2.0 * slack;
+            let reach = d + 2.0 * slack;
             if reach < limit_chord {
                 limit_chord = reach;
                 limit = arc_upper_bound_m(reach);

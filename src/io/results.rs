@@ -36,7 +36,100 @@ impl Format {
     }
 }
 
-/// Rows of `id`, `lon`, `lat` and the analysis fields, written as they come.
+/// Formats rows of `id`, `lon`, `lat` and the analysis fields; one per thread, so that rows are
+/// formatted in parallel and only copied in order by the [`ResultWriter`].
+pub struct RowFormatter {
+    format: Format,
+    csv: csv::Writer<Sink>,
+    row: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    /// Scratch space for one formatted number.
+    number: Vec<u8>,
+}
+
+impl RowFormatter {
+    /// A formatter for rows of a file in `format`.
+    pub fn new(format: Format) -> Self {
+        let row = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        RowFormatter {
+            format,
+            csv: csv::WriterBuilder::new()
+                .buffer_capacity(1024)
+                .from_writer(Sink(row.clone())),
+            row,
+            number: Vec::with_capacity(32),
+        }
+    }
+
+    /// One point and its fields as a row of the file (CSV line or GeoJSON feature).
+    pub fn row(&mut self, p: &InputPoint, fields: SiteFields<'_>) -> std::io::Result<Vec<u8>> {
+        match self.format {
+            Format::Csv => {
+                let (csv, number) = (&mut self.csv, &mut self.number);
+                let err = std::io::Error::other;
+                csv.write_field(&p.id).map_err(err)?;
+                for v in [p.location.lon(), p.location.lat()] {
+                    number.clear();
+                    write!(number, "{v}")?;
+                    csv.write_field(&number[..]).map_err(err)?;
+                }
+                for v in fields.values() {
+                    match v {
+                        Field::Null => csv.write_field(""),
+                        Field::Text(t) => csv.write_field(t.as_bytes()),
+                        Field::Number(x) => {
+                            number.clear();
+                            serde_json::to_writer(&mut *number, &x)?;
+                            csv.write_field(&number[..])
+                        }
+                    }
+                    .map_err(err)?;
+                }
+                csv.write_record(None::<&[u8]>).map_err(err)?;
+                csv.flush()?;
+                Ok(std::mem::take(&mut *self.row.borrow_mut()))
+            }
+            Format::GeoJson => {
+                let mut w = Vec::with_capacity(1024);
+                w.write_all(
+                    b"{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[",
+                )?;
+                serde_json::to_writer(&mut w, &p.location.lon())?;
+                w.write_all(b",")?;
+                serde_json::to_writer(&mut w, &p.location.lat())?;
+                w.write_all(b"]},\"properties\":{\"id\":")?;
+                serde_json::to_writer(&mut w, &p.id)?;
+                for (k, v) in SiteFields::NAMES.iter().zip(fields.values()) {
+                    w.write_all(b",\"")?;
+                    w.write_all(k.as_bytes())?;
+                    w.write_all(b"\":")?;
+                    match v {
+                        Field::Null => w.write_all(b"null")?,
+                        Field::Text(t) => serde_json::to_writer(&mut w, &*t)?,
+                        Field::Number(x) => serde_json::to_writer(&mut w, &x)?,
+                    }
+                }
+                w.write_all(b"}}")?;
+                Ok(w)
+            }
+        }
+    }
+}
+
+/// Where a formatter's CSV writer puts a row, for the formatter to take.
+struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The output file: a header, rows in order, and a footer, through a temporary file.
 pub struct ResultWriter {
     path: PathBuf,
     tmp: PathBuf,
@@ -44,8 +137,6 @@ pub struct ResultWriter {
     out: Option<BufWriter<File>>,
     started: bool,
     rows: usize,
-    /// Scratch space for one formatted number.
-    number: Vec<u8>,
 }
 
 impl ResultWriter {
@@ -64,8 +155,12 @@ impl ResultWriter {
             out: Some(BufWriter::with_capacity(1 << 20, file)),
             started: false,
             rows: 0,
-            number: Vec::with_capacity(32),
         })
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     fn fail(&mut self, e: impl std::fmt::Display) -> IoError {
@@ -77,11 +172,8 @@ impl ResultWriter {
         }
     }
 
-    /// Appends rows: each input point with its analysis fields.
-    pub fn write<'a>(
-        &mut self,
-        rows: impl IntoIterator<Item = (&'a InputPoint, SiteFields<'a>)>,
-    ) -> Result<(), IoError> {
+    /// Appends rows made by a [`RowFormatter`] (or the error that stopped one).
+    pub fn write(&mut self, rows: &[std::io::Result<Vec<u8>>]) -> Result<(), IoError> {
         let result = self.write_inner(rows);
         result.map_err(|e| self.fail(e))
     }
@@ -103,72 +195,22 @@ impl ResultWriter {
         Ok(())
     }
 
-    fn write_inner<'a>(
-        &mut self,
-        rows: impl IntoIterator<Item = (&'a InputPoint, SiteFields<'a>)>,
-    ) -> std::io::Result<()> {
+    fn write_inner(&mut self, rows: &[std::io::Result<Vec<u8>>]) -> std::io::Result<()> {
         if !self.started {
             self.start()?;
         }
         let Some(w) = self.out.as_mut() else {
             return Err(std::io::Error::other("the writer already failed"));
         };
-        let number = &mut self.number;
-        match self.format {
-            Format::Csv => {
-                let mut csv = csv::Writer::from_writer(&mut *w);
-                for (p, fields) in rows {
-                    csv.write_field(&p.id).map_err(std::io::Error::other)?;
-                    for v in [p.location.lon(), p.location.lat()] {
-                        number.clear();
-                        write!(number, "{v}")?;
-                        csv.write_field(&number[..])
-                            .map_err(std::io::Error::other)?;
-                    }
-                    for v in fields.values() {
-                        match v {
-                            Field::Null => csv.write_field(""),
-                            Field::Text(t) => csv.write_field(t.as_bytes()),
-                            Field::Number(x) => {
-                                number.clear();
-                                serde_json::to_writer(&mut *number, &x)?;
-                                csv.write_field(&number[..])
-                            }
-                        }
-                        .map_err(std::io::Error::other)?;
-                    }
-                    csv.write_record(None::<&[u8]>)
-                        .map_err(std::io::Error::other)?;
-                }
-                csv.flush()?;
+        for row in rows {
+            let row = row
+                .as_ref()
+                .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
+            if self.format == Format::GeoJson && self.rows > 0 {
+                w.write_all(b",\n")?;
             }
-            Format::GeoJson => {
-                for (p, fields) in rows {
-                    if self.rows > 0 {
-                        w.write_all(b",\n")?;
-                    }
-                    w.write_all(
-                        b"{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[",
-                    )?;
-                    serde_json::to_writer(&mut *w, &p.location.lon())?;
-                    w.write_all(b",")?;
-                    serde_json::to_writer(&mut *w, &p.location.lat())?;
-                    w.write_all(b"]},\"properties\":{\"id\":")?;
-                    serde_json::to_writer(&mut *w, &p.id)?;
-                    for (k, v) in SiteFields::NAMES.iter().zip(fields.values()) {
-                        w.write_all(b",\"")?;
-                        w.write_all(k.as_bytes())?;
-                        w.write_all(b"\":")?;
-                        match v {
-                            Field::Null => w.write_all(b"null")?,
-                            Field::Text(t) => serde_json::to_writer(&mut *w, &*t)?,
-                            Field::Number(x) => serde_json::to_writer(&mut *w, &x)?,
-                        }
-                    }
-                    w.write_all(b"}}")?;
-                    self.rows += 1;
-                }
-            }
+            w.write_all(row)?;
+            self.rows += 1;
         }
         Ok(())
     }
