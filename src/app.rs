@@ -635,6 +635,7 @@ pub fn analyze_file(
         points = points.len(),
         read_ms,
         analyse_and_write_ms = (t0.elapsed().as_millis() as u64).saturating_sub(read_ms),
+        candidate_grid = ?analyzer.grid_usage(),
         "analysis written"
     );
     Ok(points.len())
