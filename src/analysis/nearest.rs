@@ -188,8 +188,8 @@ struct Frame {
     east: [f64; 3],
     north: [f64; 3],
     up: [f64; 3],
-    /// Subtracted from the third axis, so that positions near the surface are small numbers that
-    /// `f32` keeps to centimetres.
+    /// Subtracted from the third axis, so that positions near the surface are numbers small enough
+    /// for `f32` to keep them to a fraction of a metre (the rounding goes into each chord's slack).
     height: f64,
 }
 
@@ -550,6 +550,9 @@ impl Ord for Queued<'_> {
 /// best exact distance found. Exact geodesic distances ([`geodesy::closest_on_segment_with`]) are
 /// computed only for segments whose bound does not rule them out; a segment that meets the best one
 /// at its nearest point is settled from the azimuths already known, without another geodesic.
+///
+/// Where the index has a candidate grid ([`MetricIndex::with_grid`]) and the bound is not tight, the
+/// cell's list replaces the tree walk, with the same answer.
 pub fn nearest(index: &MetricIndex, p: [f64; 2], max_m: f64) -> Option<Hit> {
     // The grid answers the unbounded question; a tight bound is cheaper to search in the tree.
     if let Some(grid) = &index.grid
