@@ -148,6 +148,8 @@ pub struct Analyzer {
     /// The main rivers (named Natural Earth lines, GSHHG levels 1–2), and each one's index in `rivers`.
     main_rivers: LineSet,
     main_to_river: Vec<usize>,
+    /// Per river line, whether it is a main river.
+    river_is_main: Vec<bool>,
     borders: LineSet,
     countries: CountryLocator,
     network: network::RiverNetwork,
@@ -185,38 +187,49 @@ impl Analyzer {
             features: Vec::new(),
         };
         let layer = |id: &str| reference.layer(id).unwrap_or(&empty);
-        let ((rivers, borders), countries) = rayon::join(
+        // The network needs rivers and borders; countries and main rivers build beside it.
+        let (((rivers, borders), network), (countries, main_rivers)) = rayon::join(
             || {
-                rayon::join(
+                let (rivers, borders) = rayon::join(
                     || {
                         LineSet::new(layer("rivers"), |p| {
                             p.get("feature_class") != Some(&Value::from("Canal"))
                         })
                     },
                     || LineSet::new(layer("borders"), |_| true),
+                );
+                let mut network = network::RiverNetwork::new(&rivers, layer("water-bodies"));
+                network.prepare(&borders);
+                ((rivers, borders), network)
+            },
+            || {
+                rayon::join(
+                    || CountryLocator::new(layer("countries")),
+                    || LineSet::new(layer("rivers"), is_main_river),
                 )
             },
-            || CountryLocator::new(layer("countries")),
         );
-        let main_rivers = LineSet::new(layer("rivers"), is_main_river);
         let by_id: std::collections::HashMap<&str, usize> = rivers
             .ids
             .iter()
             .enumerate()
             .map(|(i, id)| (id.as_str(), i))
             .collect();
-        let main_to_river = main_rivers
+        let main_to_river: Vec<usize> = main_rivers
             .ids
             .iter()
             .map(|id| by_id.get(id.as_str()).copied().unwrap_or(usize::MAX))
             .collect();
-        let mut network = network::RiverNetwork::new(&rivers, layer("water-bodies"));
-        network.prepare(&borders);
+        let mut river_is_main = vec![false; rivers.ids.len()];
+        for &i in main_to_river.iter().filter(|&&i| i != usize::MAX) {
+            river_is_main[i] = true;
+        }
         tracing::info!(report = ?network.report, "river network built");
         Analyzer {
             rivers,
             main_rivers,
             main_to_river,
+            river_is_main,
             borders,
             countries,
             network,
@@ -372,7 +385,10 @@ impl Analyzer {
     /// nearest main river within the snap limit (a small line that far away is a guess, the main river
     /// it feeds is not).
     fn snap(&self, p: [f64; 2], nearest_hit: nearest::Hit) -> nearest::Hit {
-        if nearest_hit.closest.distance_m <= REGIONAL_SNAP_M {
+        // A main river nearest of all rivers is the nearest main river: no second search.
+        if nearest_hit.closest.distance_m <= REGIONAL_SNAP_M
+            || self.river_is_main[nearest_hit.segment.feature]
+        {
             return nearest_hit;
         }
         match nearest::nearest(&self.main_rivers.metric, p, self.snap_limit_m) {
@@ -779,6 +795,42 @@ mod tests {
                 assert_eq!(grid, tree, "{p:?}");
             }
         }
+    }
+
+    /// Taking a main river that is nearest of all rivers as the snap skips a search, not a result.
+    #[test]
+    fn regional_snap_equals_the_main_river_search() {
+        let analyzer = Analyzer::new(reference());
+        let mut rng = StdRng::seed_from_u64(0x5A1F);
+        let mut regional = 0;
+        for _ in 0..3_000 {
+            let p = [rng.random_range(60.0..78.0), rng.random_range(38.0..47.0)];
+            let hit = nearest::nearest(&analyzer.rivers.metric, p, f64::INFINITY).unwrap();
+            if hit.closest.distance_m <= REGIONAL_SNAP_M
+                || hit.closest.distance_m > analyzer.snap_limit_m
+            {
+                continue;
+            }
+            regional += 1;
+            let searched = nearest::nearest(&analyzer.main_rivers.metric, p, analyzer.snap_limit_m)
+                .filter(|h| analyzer.main_to_river[h.segment.feature] != usize::MAX)
+                .map_or(hit, |h| nearest::Hit {
+                    segment: index::SegmentRef {
+                        feature: analyzer.main_to_river[h.segment.feature],
+                        ..h.segment
+                    },
+                    closest: h.closest,
+                });
+            // The same segment and point; the two indexes' frames may differ in the last bits.
+            let snapped = analyzer.snap(p, hit);
+            assert_eq!(snapped.segment, searched.segment, "{p:?}");
+            assert!(
+                (snapped.closest.distance_m - searched.closest.distance_m).abs() < 1e-6
+                    && (snapped.closest.along_m - searched.closest.along_m).abs() < 1e-6,
+                "{p:?}: {snapped:?} vs {searched:?}"
+            );
+        }
+        assert!(regional > 500, "only {regional} regional points");
     }
 
     #[test]
