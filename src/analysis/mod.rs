@@ -662,7 +662,7 @@ impl<'a> SiteFields<'a> {
             r.released_volume_m3.map(|v| round(v, 0)).into(),
             r.distance_km.map(|v| round(v, 3)).into(),
             text(r.reaches_border),
-            r.note.as_deref().into(),
+            r.note.into(),
         ]
     }
 

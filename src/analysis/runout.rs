@@ -49,7 +49,7 @@ pub struct Runout {
     /// `true`, `false` or `unknown`.
     pub reaches_border: &'static str,
     /// What was missing, if anything.
-    pub note: Option<String>,
+    pub note: Option<&'static str>,
 }
 
 impl RunoutModel {
@@ -78,18 +78,15 @@ impl RunoutModel {
         border_km: Option<Option<f64>>,
     ) -> Runout {
         let (Some(vt), Some(h)) = (volume_m3, dam_height_m) else {
-            let missing: Vec<&str> = [
-                volume_m3.is_none().then_some("volume_m3"),
-                dam_height_m.is_none().then_some("dam_height_m"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
             return Runout {
                 released_volume_m3: None,
                 distance_km: None,
                 reaches_border: "unknown",
-                note: Some(format!("missing {}", missing.join(" and "))),
+                note: Some(match volume_m3 {
+                    None if dam_height_m.is_none() => "missing volume_m3 and dam_height_m",
+                    None => "missing volume_m3",
+                    Some(_) => "missing dam_height_m",
+                }),
             };
         };
         let vf_mm3 = self.released_volume.a * (vt / 1e6).powf(self.released_volume.b);
@@ -97,7 +94,7 @@ impl RunoutModel {
         let (reaches_border, note) = match border_km {
             Some(Some(km)) => (if dmax_km >= km { "true" } else { "false" }, None),
             Some(None) => ("false", None),
-            None => ("unknown", Some("no downstream path".to_owned())),
+            None => ("unknown", Some("no downstream path")),
         };
         Runout {
             released_volume_m3: Some(vf_mm3 * 1e6),
@@ -167,7 +164,16 @@ mod tests {
     fn missing_inputs_are_unknown_not_zero() {
         let r = RunoutModel::default().screen(Some(1e6), None, Some(Some(1.0)));
         assert_eq!((r.reaches_border, r.distance_km), ("unknown", None));
-        assert!(r.note.unwrap().contains("dam_height_m"));
+        assert_eq!(r.note, Some("missing dam_height_m"));
+        let m = RunoutModel::default();
+        assert_eq!(
+            m.screen(None, Some(20.0), None).note,
+            Some("missing volume_m3")
+        );
+        assert_eq!(
+            m.screen(None, None, None).note,
+            Some("missing volume_m3 and dam_height_m")
+        );
     }
 
     #[test]
