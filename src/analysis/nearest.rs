@@ -283,11 +283,24 @@ impl MetricIndex {
         let south = (lo[1] - GRID_MARGIN_DEG).max(-89.0);
         let east = (hi[0] + GRID_MARGIN_DEG).min(180.0);
         let north = (hi[1] + GRID_MARGIN_DEG).min(89.0);
-        let nx = ((east - west) / GRID_CELL_DEG).ceil().max(1.0) as usize;
-        let ny = ((north - south) / GRID_CELL_DEG).ceil().max(1.0) as usize;
+        // Coarser cells for layers that cover a continent or the world, so that the (mostly empty)
+        // grid stays small: at most GRID_MAX_CELLS cells.
+        let area = (east - west) * (north - south);
+        let mut cell_deg = GRID_CELL_DEG.max((area / GRID_MAX_CELLS as f64).sqrt());
+        let count = |deg: f64| {
+            (
+                ((east - west) / deg).ceil().max(1.0) as usize,
+                ((north - south) / deg).ceil().max(1.0) as usize,
+            )
+        };
+        while count(cell_deg).0 * count(cell_deg).1 > GRID_MAX_CELLS {
+            cell_deg *= 1.01;
+        }
+        let (nx, ny) = count(cell_deg);
         self.grid = Some(Grid {
             west,
             south,
+            cell_deg,
             nx,
             ny,
             cells: (0..nx * ny).map(|_| std::sync::OnceLock::new()).collect(),
@@ -336,8 +349,10 @@ fn centre(segments: &[([f64; 2], [f64; 2], SegmentRef)]) -> [f64; 2] {
     }
 }
 
-/// Cell size of the candidate grid, degrees.
+/// Cell size of the candidate grid, degrees (unless the layer is too wide for it).
 const GRID_CELL_DEG: f64 = 0.1;
+/// The most cells a candidate grid has (about 6 MB when empty).
+const GRID_MAX_CELLS: usize = 1 << 18;
 /// How far beyond the segments the candidate grid reaches, degrees; farther points search the tree.
 pub const GRID_MARGIN_DEG: f64 = 2.0;
 
@@ -346,6 +361,7 @@ pub const GRID_MARGIN_DEG: f64 = 2.0;
 struct Grid {
     west: f64,
     south: f64,
+    cell_deg: f64,
     nx: usize,
     ny: usize,
     cells: Vec<std::sync::OnceLock<Cell>>,
@@ -381,16 +397,16 @@ impl Clone for Grid {
 impl Grid {
     /// The cell holding `p`, and its corners `[west, south, east, north]`.
     fn cell(&self, p: [f64; 2]) -> Option<(usize, [f64; 4])> {
-        let i = ((p[0] - self.west) / GRID_CELL_DEG).floor();
-        let j = ((p[1] - self.south) / GRID_CELL_DEG).floor();
+        let i = ((p[0] - self.west) / self.cell_deg).floor();
+        let j = ((p[1] - self.south) / self.cell_deg).floor();
         if !(i >= 0.0 && j >= 0.0 && (i as usize) < self.nx && (j as usize) < self.ny) {
             return None;
         }
-        let w = self.west + i * GRID_CELL_DEG;
-        let s = self.south + j * GRID_CELL_DEG;
+        let w = self.west + i * self.cell_deg;
+        let s = self.south + j * self.cell_deg;
         Some((
             j as usize * self.nx + i as usize,
-            [w, s, w + GRID_CELL_DEG, s + GRID_CELL_DEG],
+            [w, s, w + self.cell_deg, s + self.cell_deg],
         ))
     }
 }
@@ -657,6 +673,46 @@ fn exact(arc: &Arc, p: [f64; 2], t: f64, best: Option<&Foot>) -> Foot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A layer spanning the world gets a coarser grid, not millions of cells, and the grid still gives
+    /// the tree's answers.
+    #[test]
+    fn a_world_wide_layer_gets_a_bounded_grid_with_the_same_answers() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(0x3011D);
+        let geoms: Vec<geo::Geometry<f64>> = (0..400)
+            .map(|_| {
+                let (x, y) = (
+                    rng.random_range(-175.0..175.0),
+                    rng.random_range(-70.0..80.0),
+                );
+                let pts: Vec<(f64, f64)> = (0..6)
+                    .map(|k| (x + k as f64 * 0.3, y + rng.random_range(-0.2..0.2)))
+                    .collect();
+                geo::Geometry::LineString(geo::LineString::from(pts))
+            })
+            .collect();
+        let index = MetricIndex::new(&SegmentIndex::new(&geoms)).with_grid();
+        let grid = index.grid.as_ref().unwrap();
+        assert!(
+            grid.cells.len() <= GRID_MAX_CELLS,
+            "{} cells",
+            grid.cells.len()
+        );
+        assert!(grid.cell_deg > GRID_CELL_DEG);
+        for _ in 0..1_500 {
+            let p = [
+                rng.random_range(-180.0..180.0),
+                rng.random_range(-80.0..85.0),
+            ];
+            assert_eq!(
+                nearest(&index, p, f64::INFINITY),
+                tree_nearest(&index, p, f64::INFINITY),
+                "{p:?}"
+            );
+        }
+    }
 
     #[test]
     fn finds_the_metric_nearest_not_the_degree_nearest() {
