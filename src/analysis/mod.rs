@@ -30,6 +30,9 @@ pub struct LineSet {
     ids: Vec<String>,
     properties: Vec<Map<String, Value>>,
     geometries: Vec<geo::Geometry<f64>>,
+    /// Looked up once here rather than in the properties for every point.
+    names: Vec<Option<String>>,
+    sides: Vec<(Option<String>, Option<String>)>,
 }
 
 impl LineSet {
@@ -42,13 +45,21 @@ impl LineSet {
             .collect();
         let geoms: Vec<&geo::Geometry<f64>> = kept.iter().map(|f| &f.geometry).collect();
         let index = SegmentIndex::new(&geoms);
-        LineSet {
+        let mut set = LineSet {
             metric: nearest::MetricIndex::new(&index).with_grid(),
             index,
             ids: kept.iter().map(|f| f.id.clone()).collect(),
             properties: kept.iter().map(|f| f.properties.clone()).collect(),
             geometries: kept.iter().map(|f| f.geometry.clone()).collect(),
-        }
+            names: Vec::new(),
+            sides: Vec::new(),
+        };
+        let text = |set: &LineSet, f: usize, key: &str| set.text(f, key).map(str::to_owned);
+        set.names = (0..kept.len()).map(|f| text(&set, f, "name")).collect();
+        set.sides = (0..kept.len())
+            .map(|f| (text(&set, f, "iso3_left"), text(&set, f, "iso3_right")))
+            .collect();
+        set
     }
 
     /// The features' geometries, in index order.
@@ -61,11 +72,21 @@ impl LineSet {
         self.index.len()
     }
 
-    fn text(&self, feature: usize, key: &str) -> Option<String> {
-        self.properties[feature]
-            .get(key)?
-            .as_str()
-            .map(str::to_owned)
+    fn text(&self, feature: usize, key: &str) -> Option<&str> {
+        self.properties[feature].get(key)?.as_str()
+    }
+
+    /// A line's `name`, if it has one.
+    fn name(&self, feature: usize) -> Option<&str> {
+        self.names[feature].as_deref()
+    }
+
+    /// A border line's two sides (`iso3_left`, `iso3_right`), if both are known.
+    fn sides(&self, feature: usize) -> Option<(&str, &str)> {
+        match &self.sides[feature] {
+            (Some(l), Some(r)) => Some((l, r)),
+            _ => None,
+        }
     }
 }
 
@@ -330,7 +351,7 @@ impl Analyzer {
             let f = h.segment.feature;
             NearestRiver {
                 id: self.rivers.ids[f].clone(),
-                name: self.rivers.text(f, "name"),
+                name: self.rivers.name(f).map(str::to_owned),
                 distance_m: h.closest.distance_m,
                 point: h.closest.point,
             }
@@ -351,8 +372,11 @@ impl Analyzer {
         let downstream = downstream.map(|hit| (hit, self.downstream(hit, own)));
         let border = nearest::nearest(&self.borders.metric, p, f64::INFINITY).map(|h| {
             let f = h.segment.feature;
-            let left = self.borders.text(f, "iso3_left").unwrap_or_default();
-            let right = self.borders.text(f, "iso3_right").unwrap_or_default();
+            let (left, right) = &self.borders.sides[f];
+            let (left, right) = (
+                left.clone().unwrap_or_default(),
+                right.clone().unwrap_or_default(),
+            );
             let neighbour_country = match own {
                 Some(c) if c == left => Some(right.clone()),
                 Some(c) if c == right => Some(left.clone()),

@@ -907,15 +907,13 @@ pub fn orient(
     let mut out = Vec::with_capacity(kept.len());
     for c in kept {
         let f = c.border;
-        let (Some(left), Some(right)) =
-            (borders.text(f, "iso3_left"), borders.text(f, "iso3_right"))
-        else {
+        let Some((left, right)) = borders.sides(f) else {
             continue;
         };
         let other = |x: &str| {
             (x == left)
-                .then(|| right.clone())
-                .or_else(|| (x == right).then(|| left.clone()))
+                .then(|| right.to_owned())
+                .or_else(|| (x == right).then(|| left.to_owned()))
         };
         let (from, to) = match current.as_deref().and_then(other) {
             Some(to) => (current.clone(), Some(to)),
