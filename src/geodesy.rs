@@ -148,8 +148,9 @@ pub fn end_is_nearest(d: f64, step: f64, at_start: bool) -> bool {
     inward <= 0.0 || gain_m(d, inward) <= negligible_m(d)
 }
 
-/// A distance error too small to matter: a thousandth of the tolerance (1 m or 0.1 %).
-fn negligible_m(d: f64) -> f64 {
+/// A distance error too small to matter: a thousandth of the tolerance (1 m or 0.1 %). A distance
+/// from [`closest_on_segment_with`] exceeds the true one by at most this.
+pub fn negligible_m(d: f64) -> f64 {
     1e-3 * (1e-3 * d).max(1.0)
 }
 

@@ -40,13 +40,23 @@ const MIN_CURVATURE_RADIUS: f64 =
     geodesy::WGS84_A * (1.0 - geodesy::WGS84_F * (2.0 - geodesy::WGS84_F));
 
 /// How far a geodesic segment whose end points are `chord` metres apart can stray from that chord.
+/// The sagitta of a circle of radius [`MIN_CURVATURE_RADIUS`] over the chord (no curve that bends
+/// less strays farther within a half circle), with a margin.
 fn sagitta_m(chord: f64) -> f64 {
-    1.01 * chord * chord / (8.0 * MIN_CURVATURE_RADIUS) + 0.01
+    let r = MIN_CURVATURE_RADIUS;
+    let half = chord / 2.0;
+    if half >= r {
+        return f64::INFINITY;
+    }
+    // r − √(r² − half²), written without cancellation.
+    1.01 * half * half / (r + (r * r - half * half).sqrt()) + 0.01
 }
 
 /// An upper bound of the geodesic length of a surface curve whose end points are `chord` metres apart:
 /// no geodesic bends more sharply than a circle of radius [`MIN_CURVATURE_RADIUS`], and (Schur's
-/// comparison theorem) a curve bent less has the longer chord for its length.
+/// comparison theorem) a curve bent less has the longer chord for its length. Raised by what
+/// [`geodesy::closest_on_segment_with`] may leave in its distances, so that a segment pruned against
+/// it can never have been computed nearer than the one that set it.
 fn arc_upper_bound_m(chord: f64) -> f64 {
     let r = MIN_CURVATURE_RADIUS;
     let x = chord / (2.0 * r);
@@ -54,7 +64,8 @@ fn arc_upper_bound_m(chord: f64) -> f64 {
         f64::INFINITY
     } else {
         // A little over the exact bound, for rounding.
-        2.0 * r * x.asin() * (1.0 + 1e-12) + 1e-6
+        let arc = 2.0 * r * x.asin() * (1.0 + 1e-12) + 1e-6;
+        arc + 1.01 * geodesy::negligible_m(arc)
     }
 }
 
@@ -427,9 +438,10 @@ fn cell_radius_m(index: &MetricIndex, rect: [f64; 4], centre: [f64; 3]) -> f64 {
 }
 
 /// The candidate list of a cell: every segment that could be nearest to some point of the cell. With
-/// `d` the nearest distance from the centre and `r` the cell's radius, a point of the cell has a segment
-/// within `d + r` (geodesic), and a segment can only be within that of the point if its chord comes
-/// within `d + r + r` of the centre (straight line, less its sagitta).
+/// `d` the nearest distance from the centre and `r` the cell's straight-line radius, a point of the
+/// cell has a segment within `d + g(r)` (geodesic, `g` = [`arc_upper_bound_m`]), and a segment can
+/// only be within that of the point if its chord, less its sagitta, comes within `d + g(r) + r` of the
+/// centre.
 fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
     let c = [(rect[0] + rect[2]) / 2.0, (rect[1] + rect[3]) / 2.0];
     let q = index.frame.position(c);
@@ -512,7 +524,8 @@ fn grid_nearest(index: &MetricIndex, cell: &Cell, p: [f64; 2]) -> Option<Hit> {
             segment: arc.segment,
             closest: foot.closest,
         };
-        if better(&hit, &best) {
+        // As the tree's `<= max_m` does: a distance that is not a number never wins.
+        if !hit.closest.distance_m.is_nan() && better(&hit, &best) {
             best = Some(hit);
             best_foot = Some(foot);
         }
@@ -645,7 +658,8 @@ fn exact(arc: &Arc, p: [f64; 2], t: f64, best: Option<&Foot>) -> Foot {
     let g = arc
         .geodesic
         .unwrap_or_else(|| geodesy::segment_geodesic(arc.a, arc.b));
-    if let Some(best) = best {
+    // A segment under a millimetre is always taken at its start by the full evaluation: no shortcut.
+    if let Some(best) = best.filter(|_| g.len_m >= 1e-3) {
         let end = if t <= 0.0 && arc.a == best.closest.point {
             Some((true, g.azi_a, 0.0))
         } else if t >= 1.0 && arc.b == best.closest.point {
@@ -656,7 +670,7 @@ fn exact(arc: &Arc, p: [f64; 2], t: f64, best: Option<&Foot>) -> Foot {
         if let Some((at_start, azi_line, along_m)) = end {
             let d = best.closest.distance_m;
             let step = geodesy::foot_step_m(d, best.azi_from_p, azi_line);
-            if g.len_m < 1e-3 || geodesy::end_is_nearest(d, step, at_start) {
+            if geodesy::end_is_nearest(d, step, at_start) {
                 return Foot {
                     closest: Closest {
                         along_m,
