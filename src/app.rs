@@ -590,16 +590,9 @@ pub fn analyze_file(
                 // keep their input order.
                 let mut order: Vec<u32> = (0..chunk.len() as u32).collect();
                 let cell = |p: &crate::io::points::InputPoint| {
-                    // Z-order of 0.05° cells: nearby in both directions, not only along a row.
-                    let q = |v: f64| ((v + 180.0) * 20.0) as u64;
-                    let spread = |mut v: u64| {
-                        v &= 0xFFFF;
-                        v = (v | (v << 8)) & 0x00FF_00FF;
-                        v = (v | (v << 4)) & 0x0F0F_0F0F;
-                        v = (v | (v << 2)) & 0x3333_3333;
-                        (v | (v << 1)) & 0x5555_5555
-                    };
-                    spread(q(p.location.lon())) | (spread(q(p.location.lat())) << 1)
+                    // 0.05° cells (7200 x 3600 cover the world in 16 bits each).
+                    let q = |v: f64| ((v + 180.0) * 20.0) as u16;
+                    crate::index::z_order(q(p.location.lon()), q(p.location.lat()))
                 };
                 order.par_sort_by_cached_key(|&i| cell(&chunk[i as usize]));
                 let mut rows: Vec<(u32, std::io::Result<Vec<u8>>)> = order

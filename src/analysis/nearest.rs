@@ -178,14 +178,8 @@ fn in_space_order(mut arcs: Vec<Arc>) -> Vec<Arc> {
     let spread = |k: usize| (hi[k] - lo[k]).max(1.0);
     let key = |a: &Arc| {
         let m = mid(a);
-        let q = |k: usize| (((m[k] - lo[k]) / spread(k)) * 65535.0) as u32;
-        let spread_bits = |mut v: u32| {
-            v = (v | (v << 8)) & 0x00FF_00FF;
-            v = (v | (v << 4)) & 0x0F0F_0F0F;
-            v = (v | (v << 2)) & 0x3333_3333;
-            (v | (v << 1)) & 0x5555_5555
-        };
-        spread_bits(q(0)) | (spread_bits(q(1)) << 1)
+        let q = |k: usize| (((m[k] - lo[k]) / spread(k)) * 65535.0) as u16;
+        crate::index::z_order(q(0), q(1))
     };
     arcs.par_sort_by_cached_key(key);
     arcs

@@ -193,6 +193,19 @@ impl FeatureIndex {
     }
 }
 
+/// The position of cell `(x, y)` along a Z-order (Morton) curve: cells near each other in both
+/// directions come near each other in the order, which keeps work on one place together in memory.
+pub fn z_order(x: u16, y: u16) -> u32 {
+    let spread = |v: u16| {
+        let mut v = u32::from(v);
+        v = (v | (v << 8)) & 0x00FF_00FF;
+        v = (v | (v << 4)) & 0x0F0F_0F0F;
+        v = (v | (v << 2)) & 0x3333_3333;
+        (v | (v << 1)) & 0x5555_5555
+    };
+    spread(x) | (spread(y) << 1)
+}
+
 /// Which feature, and which segment of it, an indexed segment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SegmentRef {
@@ -405,6 +418,16 @@ mod tests {
                 segment: 1
             }
         );
+    }
+
+    #[test]
+    fn z_order_interleaves_the_bits() {
+        assert_eq!(z_order(0, 0), 0);
+        assert_eq!(z_order(1, 0), 1);
+        assert_eq!(z_order(0, 1), 2);
+        assert_eq!(z_order(3, 3), 15);
+        assert_eq!(z_order(u16::MAX, 0), 0x5555_5555);
+        assert_eq!(z_order(0, u16::MAX), 0xAAAA_AAAA);
     }
 
     #[test]
