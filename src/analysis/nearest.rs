@@ -324,7 +324,7 @@ impl MetricIndex {
             g.cells
                 .iter()
                 .filter_map(|c| c.get())
-                .fold((0, 0), |(n, k), c| (n + 1, k + c.len()))
+                .fold((0, 0), |(n, k), c| (n + 1, k + c.candidates.len()))
         })
     }
 
@@ -373,14 +373,20 @@ struct Grid {
 }
 
 /// A cell's candidates: every segment that can be nearest to a point in it, nearest its centre first.
-type Cell = Box<[Candidate]>;
+#[derive(Debug, Clone)]
+struct Cell {
+    /// The centre, in the index's frame.
+    centre: [f64; 3],
+    candidates: Box<[Candidate]>,
+}
 
-/// A segment that can be nearest somewhere in a cell, with a lower bound of its distance from any
-/// point of the cell (for an early stop).
+/// A segment that can be nearest somewhere in a cell, with a lower bound of its distance from the
+/// cell's centre (less the distance from the centre, it bounds the distance from a point: an early
+/// stop).
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     arc: u32,
-    from_cell_m: f32,
+    from_centre_m: f32,
 }
 
 impl Clone for Grid {
@@ -440,7 +446,10 @@ fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
     let c = [(rect[0] + rect[2]) / 2.0, (rect[1] + rect[3]) / 2.0];
     let q = index.frame.position(c);
     let Some(hit) = tree_nearest(index, c, f64::INFINITY) else {
-        return Box::new([]);
+        return Cell {
+            centre: q,
+            candidates: Box::new([]),
+        };
     };
     let r = cell_radius_m(index, rect, q);
     let reach = hit.closest.distance_m + arc_upper_bound_m(r) + r;
@@ -461,7 +470,7 @@ fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
                         found.push(Candidate {
                             arc: e.data,
                             // Rounded down, so that it stays a lower bound.
-                            from_cell_m: (lb - r) as f32 - 1.0,
+                            from_centre_m: lb as f32 - 1.0,
                         });
                     }
                 }
@@ -469,23 +478,32 @@ fn cell_candidates(index: &MetricIndex, rect: [f64; 4]) -> Cell {
         }
     }
     found.sort_by(|a, b| {
-        a.from_cell_m
-            .total_cmp(&b.from_cell_m)
+        a.from_centre_m
+            .total_cmp(&b.from_centre_m)
             .then(a.arc.cmp(&b.arc))
     });
-    found.into_boxed_slice()
+    Cell {
+        centre: q,
+        candidates: found.into_boxed_slice(),
+    }
 }
 
 /// The nearest among a cell's candidates (which hold every segment that can be nearest there): the
 /// same answer as the tree search, without walking the tree.
 fn grid_nearest(index: &MetricIndex, cell: &Cell, p: [f64; 2]) -> Option<Hit> {
     let q = index.frame.position(p);
+    // A chord is no nearer to `q` than to the centre less this (triangle inequality).
+    let off_centre = (0..3)
+        .map(|k| (q[k] - cell.centre[k]).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let mut limit = f64::INFINITY;
     let mut limit_chord = f64::INFINITY;
     let mut open: Vec<(f64, u32)> = Vec::with_capacity(8);
-    for c in cell.iter() {
-        // Candidates come by their bound from the cell, which no point of the cell beats.
-        if c.from_cell_m as f64 > limit {
+    for c in cell.candidates.iter() {
+        // Candidates come by their bound from the centre: once that, less the offset, exceeds the
+        // limit, no later one can be nearest.
+        if c.from_centre_m as f64 - off_centre > limit {
             break;
         }
         let chord = &index.chords[c.arc as usize];
