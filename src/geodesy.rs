@@ -15,7 +15,7 @@ pub const WGS84_F: f64 = 1.0 / 298.257_223_563;
 const E2: f64 = WGS84_F * (2.0 - WGS84_F);
 /// The smallest meridional radius of curvature (at the equator), metres: no degree of latitude is
 /// shorter than this many metres × π/180.
-const MERIDIAN_RADIUS_MIN: f64 = WGS84_A * (1.0 - E2);
+pub const MERIDIAN_RADIUS_MIN: f64 = WGS84_A * (1.0 - E2);
 
 fn geodesic() -> &'static Geodesic {
     static G: OnceLock<Geodesic> = OnceLock::new();
@@ -113,6 +113,14 @@ pub fn chord_parameter(q: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
     }
     let t = ((q[0] - a[0]) * d[0] + (q[1] - a[1]) * d[1] + (q[2] - a[2]) * d[2]) / len2;
     t.clamp(0.0, 1.0)
+}
+
+/// The chord fraction of the foot from `q` to the chord from `a` to `b` ([`chord_parameter`]) and the
+/// straight-line distance to that foot (all Earth-centred, or in any frame turned from it).
+pub fn chord_foot(q: [f64; 3], a: [f64; 3], b: [f64; 3]) -> (f64, f64) {
+    let t = chord_parameter(q, a, b);
+    let c = [0, 1, 2].map(|k| a[k] + t * (b[k] - a[k]) - q[k]);
+    (t, (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
 }
 
 /// The nearest point of a segment and the azimuth (degrees) at that point of the geodesic arriving

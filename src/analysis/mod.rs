@@ -45,21 +45,21 @@ impl LineSet {
             .collect();
         let geoms: Vec<&geo::Geometry<f64>> = kept.iter().map(|f| &f.geometry).collect();
         let index = SegmentIndex::new(&geoms);
-        let mut set = LineSet {
+        let text = |f: &crate::reference::RefFeature, key: &str| {
+            f.properties.get(key)?.as_str().map(str::to_owned)
+        };
+        LineSet {
             metric: nearest::MetricIndex::new(&index).with_grid(),
             index,
             ids: kept.iter().map(|f| f.id.clone()).collect(),
             properties: kept.iter().map(|f| f.properties.clone()).collect(),
             geometries: kept.iter().map(|f| f.geometry.clone()).collect(),
-            names: Vec::new(),
-            sides: Vec::new(),
-        };
-        let text = |set: &LineSet, f: usize, key: &str| set.text(f, key).map(str::to_owned);
-        set.names = (0..kept.len()).map(|f| text(&set, f, "name")).collect();
-        set.sides = (0..kept.len())
-            .map(|f| (text(&set, f, "iso3_left"), text(&set, f, "iso3_right")))
-            .collect();
-        set
+            names: kept.iter().map(|f| text(f, "name")).collect(),
+            sides: kept
+                .iter()
+                .map(|f| (text(f, "iso3_left"), text(f, "iso3_right")))
+                .collect(),
+        }
     }
 
     /// The features' geometries, in index order.
@@ -70,10 +70,6 @@ impl LineSet {
     /// Number of indexed segments.
     pub fn segments(&self) -> usize {
         self.index.len()
-    }
-
-    fn text(&self, feature: usize, key: &str) -> Option<&str> {
-        self.properties[feature].get(key)?.as_str()
     }
 
     /// A line's `name`, if it has one.

@@ -36,8 +36,7 @@ fn better(candidate: &Hit, best: &Option<Hit>) -> bool {
 
 /// The smallest radius of curvature of the ellipsoid (meridional, at the equator), metres: no curve on
 /// the surface bends more sharply.
-const MIN_CURVATURE_RADIUS: f64 =
-    geodesy::WGS84_A * (1.0 - geodesy::WGS84_F * (2.0 - geodesy::WGS84_F));
+const MIN_CURVATURE_RADIUS: f64 = geodesy::MERIDIAN_RADIUS_MIN;
 
 /// How far a geodesic segment whose end points are `chord` metres apart can stray from that chord.
 /// The sagitta of a circle of radius [`MIN_CURVATURE_RADIUS`] over the chord (no curve that bends
@@ -88,13 +87,7 @@ impl Arc {
     /// sagitta, no point of the geodesic segment is nearer to `q` than that; plus twice the sagitta, some
     /// point of it is no farther (in a straight line).
     fn chord_distance(&self, q: [f64; 3]) -> (f64, f64) {
-        let t = geodesy::chord_parameter(q, self.a3, self.b3);
-        let c = [
-            self.a3[0] + t * (self.b3[0] - self.a3[0]) - q[0],
-            self.a3[1] + t * (self.b3[1] - self.a3[1]) - q[1],
-            self.a3[2] + t * (self.b3[2] - self.a3[2]) - q[2],
-        ];
-        (t, (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
+        geodesy::chord_foot(q, self.a3, self.b3)
     }
 }
 
@@ -155,11 +148,7 @@ impl Chord {
 
     /// Straight-line distance from `q` to the chord.
     fn distance(&self, q: [f64; 3]) -> f64 {
-        let a = self.a.map(f64::from);
-        let b = self.b.map(f64::from);
-        let t = geodesy::chord_parameter(q, a, b);
-        let c = [0, 1, 2].map(|k| a[k] + t * (b[k] - a[k]) - q[k]);
-        (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt()
+        geodesy::chord_foot(q, self.a.map(f64::from), self.b.map(f64::from)).1
     }
 }
 
@@ -167,14 +156,9 @@ impl Chord {
 /// together in memory.
 fn in_space_order(mut arcs: Vec<Arc>) -> Vec<Arc> {
     let mid = |a: &Arc| [(a.a3[0] + a.b3[0]) / 2.0, (a.a3[1] + a.b3[1]) / 2.0];
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for a in &arcs {
-        let m = mid(a);
-        for k in 0..2 {
-            lo[k] = lo[k].min(m[k]);
-            hi[k] = hi[k].max(m[k]);
-        }
-    }
+    let Some((lo, hi)) = extent(arcs.iter().map(mid)) else {
+        return arcs;
+    };
     let spread = |k: usize| (hi[k] - lo[k]).max(1.0);
     let key = |a: &Arc| {
         let m = mid(a);
@@ -193,10 +177,11 @@ struct Frame {
     east: [f64; 3],
     north: [f64; 3],
     up: [f64; 3],
-    /// Subtracted from the third axis, so that positions near the surface are numbers small enough
-    /// for `f32` to keep them to a fraction of a metre (the rounding goes into each chord's slack).
-    height: f64,
 }
+
+/// Subtracted from a frame's third axis, so that positions near the surface are numbers small enough
+/// for `f32` to keep them to a fraction of a metre (the rounding goes into each chord's slack).
+const FRAME_HEIGHT_M: f64 = geodesy::WGS84_A;
 
 impl Frame {
     fn at(p: [f64; 2]) -> Frame {
@@ -206,15 +191,18 @@ impl Frame {
             east: [-sl, cl, 0.0],
             north: [-sp * cl, -sp * sl, cp],
             up: [cp * cl, cp * sl, sp],
-            height: geodesy::WGS84_A,
         }
     }
 
-    /// `p` in this frame's axes, metres (from the Earth's centre, less `height` on the third).
+    /// `p` in this frame's axes, metres (from the Earth's centre, less [`FRAME_HEIGHT_M`] on the third).
     fn position(&self, p: [f64; 2]) -> [f64; 3] {
         let v = geodesy::ecef(p);
         let dot = |a: [f64; 3]| a[0] * v[0] + a[1] * v[1] + a[2] * v[2];
-        [dot(self.east), dot(self.north), dot(self.up) - self.height]
+        [
+            dot(self.east),
+            dot(self.north),
+            dot(self.up) - FRAME_HEIGHT_M,
+        ]
     }
 }
 
@@ -271,19 +259,9 @@ impl MetricIndex {
     /// for layers searched for every point: each cell, once first queried, lists the only segments
     /// that can be nearest to any point in it, and later queries there skip the tree.
     pub fn with_grid(mut self) -> Self {
-        let mut lo = [f64::INFINITY; 2];
-        let mut hi = [f64::NEG_INFINITY; 2];
-        for arc in &self.arcs {
-            for p in [arc.a, arc.b] {
-                for k in 0..2 {
-                    lo[k] = lo[k].min(p[k]);
-                    hi[k] = hi[k].max(p[k]);
-                }
-            }
-        }
-        if !lo[0].is_finite() {
+        let Some((lo, hi)) = extent(self.arcs.iter().flat_map(|arc| [arc.a, arc.b])) else {
             return self;
-        }
+        };
         let west = (lo[0] - GRID_MARGIN_DEG).max(-180.0);
         let south = (lo[1] - GRID_MARGIN_DEG).max(-89.0);
         let east = (hi[0] + GRID_MARGIN_DEG).min(180.0);
@@ -337,21 +315,20 @@ impl MetricIndex {
 /// The middle of the segments' extent in degrees (longitudes taken as they are: a frame for a layer that
 /// crosses the antimeridian is merely less tight, never wrong).
 fn centre(segments: &[([f64; 2], [f64; 2], SegmentRef)]) -> [f64; 2] {
-    let mut lo = [f64::INFINITY; 2];
-    let mut hi = [f64::NEG_INFINITY; 2];
-    for (a, b, _) in segments {
-        for p in [a, b] {
-            for k in 0..2 {
-                lo[k] = lo[k].min(p[k]);
-                hi[k] = hi[k].max(p[k]);
-            }
-        }
-    }
-    if lo[0].is_finite() {
+    extent(segments.iter().flat_map(|&(a, b, _)| [a, b])).map_or([0.0, 0.0], |(lo, hi)| {
         [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0]
-    } else {
-        [0.0, 0.0]
-    }
+    })
+}
+
+/// The smallest and largest of each coordinate of `points`, if there are any.
+fn extent(points: impl IntoIterator<Item = [f64; 2]>) -> Option<([f64; 2], [f64; 2])> {
+    points.into_iter().fold(None, |acc, p| {
+        let (lo, hi) = acc.unwrap_or((p, p));
+        Some((
+            [lo[0].min(p[0]), lo[1].min(p[1])],
+            [hi[0].max(p[0]), hi[1].max(p[1])],
+        ))
+    })
 }
 
 /// Cell size of the candidate grid, degrees (unless the layer is too wide for it).
@@ -362,7 +339,7 @@ const GRID_MAX_CELLS: usize = 1 << 18;
 pub const GRID_MARGIN_DEG: f64 = 2.0;
 
 /// Candidate lists over a lon/lat grid, each filled on first use.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Grid {
     west: f64,
     south: f64,
@@ -387,22 +364,6 @@ struct Cell {
 struct Candidate {
     arc: u32,
     from_centre_m: f32,
-}
-
-impl Clone for Grid {
-    fn clone(&self) -> Self {
-        Grid {
-            cells: self
-                .cells
-                .iter()
-                .map(|c| match c.get() {
-                    Some(v) => std::sync::OnceLock::from(v.clone()),
-                    None => std::sync::OnceLock::new(),
-                })
-                .collect(),
-            ..*self
-        }
-    }
 }
 
 impl Grid {

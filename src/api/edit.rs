@@ -18,9 +18,6 @@ use crate::model::{Site, SiteDraft, SiteId};
 use crate::reference::SITES;
 use crate::store::{Author, Change, Expect, Role, StoreError, Written};
 
-/// The site fields a client may send; everything the analysis adds is read-only and ignored.
-const SITE_FIELDS: &[&str] = Site::FIELDS;
-
 /// The header that carries a change's reason into the history.
 pub const REASON_HEADER: &str = "X-Change-Reason";
 
@@ -332,12 +329,13 @@ fn point_geometry(g: Option<&Value>) -> Result<Option<(f64, f64)>, ApiError> {
 fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Result<Site, ApiError> {
     let mut clean = Map::new();
     for (k, v) in props {
-        if SITE_FIELDS.contains(&k.as_str()) || k == "lon" || k == "lat" {
+        // The site fields a client may send; what the analysis adds is read-only and ignored.
+        if Site::FIELDS.contains(&k.as_str()) || k == "lon" || k == "lat" {
             clean.insert(k, v);
         } else if !computed.contains(&k) && k != "distance_m" {
             return Err(ApiError::bad_body(format!(
                 "properties.{k}: unknown field; a site has: {} (analysis fields are computed and ignored)",
-                SITE_FIELDS.join(", ")
+                Site::FIELDS.join(", ")
             )));
         }
     }
