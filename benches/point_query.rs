@@ -42,5 +42,29 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// Karney's inverse problem alone, on pairs 1–75 km apart in the basin (the distances the analysis
+/// prints): the floor under the per-point cost, as every printed distance is one of these.
+fn geodesic(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(11);
+    let pairs: Vec<([f64; 2], [f64; 2])> = points(1_024)
+        .into_iter()
+        .map(|p| {
+            let (d_deg, azi) = (
+                rng.random_range(0.01..0.7),
+                rng.random_range(0.0..std::f64::consts::TAU),
+            );
+            (p, [p[0] + d_deg * azi.cos(), p[1] + d_deg * azi.sin()])
+        })
+        .collect();
+    let mut k = 0;
+    c.bench_function("geodesic inverse (Karney), 1-75 km", |b| {
+        b.iter(|| {
+            k = (k + 1) % pairs.len();
+            let (p, q) = pairs[k];
+            tailings_atlas::geodesy::distance_m(p, q)
+        })
+    });
+}
+
+criterion_group!(benches, bench, geodesic);
 criterion_main!(benches);

@@ -550,14 +550,14 @@ mod tests {
 }
 
 /// Analyses every point of `input` (any vector file GDAL reads) against the reference layers of
-/// `data`, in parallel, and writes the results to `output` (CSV or GeoJSON). `progress` is told of
-/// each finished point. Returns how many points were analysed.
+/// `data`, in parallel, and writes the results to `output` (CSV or GeoJSON). `progress` is told how many
+/// more points are finished, in batches. Returns how many points were analysed.
 pub fn analyze_file(
     input: &Path,
     output: &Path,
     data: &Path,
     config: &AnalysisConfig,
-    progress: impl Fn() + Sync,
+    progress: impl Fn(u64) + Sync,
 ) -> Result<usize, AnalyzeError> {
     use rayon::prelude::*;
     // Check the output name before the work, not after.
@@ -598,8 +598,13 @@ pub fn analyze_file(
                 let mut rows: Vec<(u32, std::io::Result<Vec<u8>>)> = order
                     .par_iter()
                     .map_init(
-                        || crate::io::results::RowFormatter::new(format),
-                        |formatter, &i| {
+                        || {
+                            (
+                                crate::io::results::RowFormatter::new(format),
+                                Tally::new(&progress),
+                            )
+                        },
+                        |(formatter, tally), &i| {
                             let p = &chunk[i as usize];
                             let a = analyzer.assess(
                                 [p.location.lon(), p.location.lat()],
@@ -607,7 +612,7 @@ pub fn analyze_file(
                                 p.volume_m3,
                                 p.dam_height_m,
                             );
-                            progress();
+                            tally.add();
                             (i, formatter.row(p, a.fields(p.country.as_deref())))
                         },
                     )
@@ -632,6 +637,37 @@ pub fn analyze_file(
         "analysis written"
     );
     Ok(points.len())
+}
+
+/// Points counted on one thread, passed on to a progress callback in batches (and the rest when
+/// dropped): a shared counter touched for every point costs more than some analyses.
+struct Tally<'a, F: Fn(u64)> {
+    progress: &'a F,
+    pending: u64,
+}
+
+impl<'a, F: Fn(u64)> Tally<'a, F> {
+    fn new(progress: &'a F) -> Self {
+        Tally {
+            progress,
+            pending: 0,
+        }
+    }
+
+    fn add(&mut self) {
+        self.pending += 1;
+        if self.pending == 1024 {
+            (self.progress)(std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+impl<F: Fn(u64)> Drop for Tally<'_, F> {
+    fn drop(&mut self) {
+        if self.pending > 0 {
+            (self.progress)(self.pending);
+        }
+    }
 }
 
 /// How many points are analysed between writes.

@@ -593,7 +593,7 @@ fn analyze(input: &Path, out: &Path, analysis: &AnalysisArgs, sources: &Sources)
     );
     let t0 = std::time::Instant::now();
     let result =
-        tailings_atlas::app::analyze_file(input, out, &sources.data, &config, || bar.inc(1));
+        tailings_atlas::app::analyze_file(input, out, &sources.data, &config, |n| bar.inc(n));
     bar.finish_and_clear();
     match result {
         Ok(n) => {
