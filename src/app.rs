@@ -551,13 +551,14 @@ mod tests {
 
 /// Analyses every point of `input` (any vector file GDAL reads) against the reference layers of
 /// `data`, in parallel, and writes the results to `output` (CSV or GeoJSON). `progress` is told how many
-/// more points are finished, in batches. Returns how many points were analysed.
+/// points there are once they are read, then how many more are finished, in batches. Returns how many
+/// points were analysed.
 pub fn analyze_file(
     input: &Path,
     output: &Path,
     data: &Path,
     config: &AnalysisConfig,
-    progress: impl Fn(u64) + Sync,
+    progress: impl Fn(Progress) + Sync,
 ) -> Result<usize, AnalyzeError> {
     use rayon::prelude::*;
     // Check the output name before the work, not after.
@@ -576,6 +577,7 @@ pub fn analyze_file(
     );
     let (points, read_ms) = points;
     let (points, analyzer) = (points?, analyzer?);
+    progress(Progress::Total(points.len() as u64));
     // In chunks, written as they are done: the analysis fields of a million points would not fit in
     // a sensible amount of memory all at once. Each chunk is written while the next is analysed.
     let mut writer = crate::io::results::ResultWriter::create(output)?;
@@ -639,14 +641,23 @@ pub fn analyze_file(
     Ok(points.len())
 }
 
+/// What [`analyze_file`] reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The input is read: this many points will be analysed.
+    Total(u64),
+    /// This many more points are analysed.
+    Done(u64),
+}
+
 /// Points counted on one thread, passed on to a progress callback in batches (and the rest when
 /// dropped): a shared counter touched for every point costs more than some analyses.
-struct Tally<'a, F: Fn(u64)> {
+struct Tally<'a, F: Fn(Progress)> {
     progress: &'a F,
     pending: u64,
 }
 
-impl<'a, F: Fn(u64)> Tally<'a, F> {
+impl<'a, F: Fn(Progress)> Tally<'a, F> {
     fn new(progress: &'a F) -> Self {
         Tally {
             progress,
@@ -657,15 +668,15 @@ impl<'a, F: Fn(u64)> Tally<'a, F> {
     fn add(&mut self) {
         self.pending += 1;
         if self.pending == 1024 {
-            (self.progress)(std::mem::take(&mut self.pending));
+            (self.progress)(Progress::Done(std::mem::take(&mut self.pending)));
         }
     }
 }
 
-impl<F: Fn(u64)> Drop for Tally<'_, F> {
+impl<F: Fn(Progress)> Drop for Tally<'_, F> {
     fn drop(&mut self) {
         if self.pending > 0 {
-            (self.progress)(self.pending);
+            (self.progress)(Progress::Done(self.pending));
         }
     }
 }

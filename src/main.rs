@@ -584,16 +584,26 @@ fn analyze(input: &Path, out: &Path, analysis: &AnalysisArgs, sources: &Sources)
             return ExitCode::FAILURE;
         }
     };
+    // A spinner while the points and the reference layers are read, then a bar over the points.
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {pos} points analysed ({per_sec}) {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
+    bar.set_message("reading the points and the reference layers");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let t0 = std::time::Instant::now();
     let result =
-        tailings_atlas::app::analyze_file(input, out, &sources.data, &config, |n| bar.inc(n));
+        tailings_atlas::app::analyze_file(input, out, &sources.data, &config, |p| match p {
+            tailings_atlas::app::Progress::Total(n) => {
+                bar.disable_steady_tick();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {human_pos}/{human_len} points analysed, {eta} left",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar.set_length(n);
+                bar.reset_elapsed();
+            }
+            tailings_atlas::app::Progress::Done(n) => bar.inc(n),
+        });
     bar.finish_and_clear();
     match result {
         Ok(n) => {
