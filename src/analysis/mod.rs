@@ -607,17 +607,21 @@ impl Assessment {
 
 impl<'a> SiteFields<'a> {
     /// The field names, in the order [`SiteFields::values`] gives them.
-    pub const NAMES: [&'static str; 25] = [
+    pub const NAMES: [&'static str; 29] = [
         "located_country",
         "country_match",
         "country_check",
         "nearest_river_id",
         "nearest_river_name",
         "river_distance_m",
+        "nearest_river_lon",
+        "nearest_river_lat",
         "nearest_border_id",
         "border_countries",
         "neighbour_country",
         "border_distance_m",
+        "nearest_border_lon",
+        "nearest_border_lat",
         "downstream_status",
         "snap_distance_m",
         "drainage_confidence",
@@ -636,7 +640,7 @@ impl<'a> SiteFields<'a> {
     ];
 
     /// The values, in the order of [`SiteFields::NAMES`].
-    pub fn values(&self) -> [Field<'a>; 25] {
+    pub fn values(&self) -> [Field<'a>; 29] {
         let p = &self.assessment.proximity;
         let r = &self.assessment.runout;
         let text = |t: &'a str| Field::Text(t.into());
@@ -655,10 +659,15 @@ impl<'a> SiteFields<'a> {
             river.map(|r| r.id.as_str()).into(),
             river.and_then(|r| r.name.as_deref()).into(),
             river.map(|r| round(r.distance_m, 1)).into(),
+            // Coordinates to 1e-6° (about 0.1 m), as the distances are to 0.1 m.
+            river.map(|r| round(r.point[0], 6)).into(),
+            river.map(|r| round(r.point[1], 6)).into(),
             border.map(|b| b.id.as_str()).into(),
             border.map(|b| b.countries.join("-")).into(),
             border.and_then(|b| b.neighbour_country.as_deref()).into(),
             border.map(|b| round(b.distance_m, 1)).into(),
+            border.map(|b| round(b.point[0], 6)).into(),
+            border.map(|b| round(b.point[1], 6)).into(),
             text(&p.downstream_status),
             d.map(|d| round(d.snap_distance_m, 1)).into(),
             d.map(|d| d.drainage_confidence).into(),

@@ -133,12 +133,31 @@ async fn every_site_carries_its_exposure() {
         for key in [
             "located_country",
             "river_distance_m",
+            "nearest_river_lon",
+            "nearest_river_lat",
             "border_distance_m",
+            "nearest_border_lon",
+            "nearest_border_lat",
             "nearest_river_id",
             "border_countries",
             "neighbour_country",
         ] {
             assert!(!p[key].is_null(), "{id} lacks {key}");
+        }
+        // The nearest points printed are at the distances printed, from the site: 1e-6° of
+        // coordinate rounding is at most about 0.11 m, the distance's rounding 0.05 m.
+        let site = [p["lon"].as_f64().unwrap(), p["lat"].as_f64().unwrap()];
+        for what in ["river", "border"] {
+            let at = [
+                p[format!("nearest_{what}_lon")].as_f64().unwrap(),
+                p[format!("nearest_{what}_lat")].as_f64().unwrap(),
+            ];
+            let printed = p[format!("{what}_distance_m")].as_f64().unwrap();
+            let measured = tailings_atlas::geodesy::distance_m(site, at);
+            assert!(
+                (measured - printed).abs() < 0.2,
+                "{id}: {what} point {at:?} is {measured} m away, printed {printed} m"
+            );
         }
         // The seed's declared countries are all confirmed by the polygons.
         assert_eq!(p["country_check"], "matches", "{id}");

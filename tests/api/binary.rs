@@ -291,7 +291,11 @@ fn analyze_writes_csv_and_geojson_with_the_site_fields() {
     assert_eq!(&rows[2][col("downstream_countries")], "KAZ");
     for name in [
         "river_distance_m",
+        "nearest_river_lon",
+        "nearest_river_lat",
         "border_distance_m",
+        "nearest_border_lon",
+        "nearest_border_lat",
         "neighbour_country",
         "drainage_confidence",
     ] {
