@@ -365,7 +365,7 @@ impl Analyzer {
             ),
             Some(h) => (Some(self.snap(p, h)), "ok".to_owned()),
         };
-        let downstream = downstream.map(|hit| (hit, self.downstream(hit, own)));
+        let downstream = downstream.map(|hit| (hit, self.downstream(p, hit, own)));
         let border = nearest::nearest(&self.borders.metric, p, f64::INFINITY).map(|h| {
             let f = h.segment.feature;
             let (left, right) = &self.borders.sides[f];
@@ -440,16 +440,68 @@ impl Analyzer {
         }
     }
 
-    fn downstream(&self, hit: nearest::Hit, own: Option<&str>) -> Downstream {
+    /// Where the straight (lon/lat) line from `from` to `to`, which ends inside `country`, enters it
+    /// (to a millionth of the line, by bisection).
+    fn entry_point(&self, from: [f64; 2], to: [f64; 2], country: &str) -> [f64; 2] {
+        let at = |t: f64| {
+            [
+                from[0] + t * (to[0] - from[0]),
+                from[1] + t * (to[1] - from[1]),
+            ]
+        };
+        let inside = |t: f64| matches!(self.countries.locate(at(t), 0.0), CountryMatch::Inside(c) if c == country);
+        let (mut outside_t, mut inside_t) = (0.0, 1.0);
+        for _ in 0..20 {
+            let mid = (outside_t + inside_t) / 2.0;
+            if inside(mid) {
+                inside_t = mid;
+            } else {
+                outside_t = mid;
+            }
+        }
+        at(inside_t)
+    }
+
+    fn downstream(&self, site: [f64; 2], hit: nearest::Hit, own: Option<&str>) -> Downstream {
+        let snap_country = self.snap_country(&hit, own);
         let summary = self.network.summary(
             &self.borders,
             hit.segment,
             hit.closest.point,
             hit.closest.along_m,
-            self.snap_country(&hit, own).as_deref(),
+            snap_country.as_deref(),
             |p| self.locate(p),
         );
-        let crossings = summary.crossings;
+        // A snap into another country crosses a border before the river does: that crossing comes
+        // first, or the first crossing reported would be one the water meets after it has already
+        // left the site's country.
+        let crossings = match (own, snap_country.as_deref()) {
+            (Some(own), Some(snapped)) if own != snapped => {
+                let mut all = network::snap_leg_crossings(
+                    site,
+                    hit.closest.point,
+                    hit.closest.distance_m,
+                    &self.borders,
+                    own,
+                    |p| self.locate(p),
+                );
+                // Where the border lines leave a gap (a reservoir between the two polygons), the
+                // polygons still tell where the water enters the other country.
+                let reached = all.last().map_or(Some(own), |c| c.to.as_deref());
+                if reached != Some(snapped) {
+                    all.push(network::Crossing {
+                        border_id: None,
+                        point: self.entry_point(site, hit.closest.point, snapped),
+                        along_m: 0.0,
+                        from: reached.map(str::to_owned),
+                        to: Some(snapped.to_owned()),
+                    });
+                }
+                all.extend(summary.crossings);
+                all
+            }
+            _ => summary.crossings,
+        };
         let mut countries: Vec<String> = own.map(str::to_owned).into_iter().collect();
         // Where a crossing's upstream side differs from the last country, the water got there unseen
         // (a regional snap across a border, a missed line): the list says so by naming it.

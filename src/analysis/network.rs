@@ -755,7 +755,9 @@ pub struct WaterPass {
 /// Where the path crosses an international border line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Crossing {
-    pub border_id: String,
+    /// The border line crossed; `None` where the crossing is inferred from the country polygons, the
+    /// border lines leaving a gap there (a reservoir between the polygons).
+    pub border_id: Option<String>,
     pub point: [f64; 2],
     pub along_m: f64,
     /// ISO3 the water leaves, if it can be told.
@@ -804,6 +806,47 @@ fn point_at(walk: &Walk, target: f64) -> [f64; 2] {
 pub const SIDE_PROBE_M: f64 = 2_000.0;
 /// A river that stays this close to a border between two crossings of it runs along the border.
 pub const GRAZE_DISTANCE_M: f64 = 2_000.0;
+
+/// The borders crossed between a site and the point of the river it is snapped to, when that point
+/// lies in another country: the water leaves the site's country before it reaches the mapped river.
+/// The crossings are found where the straight (in lon/lat) snap line meets the border lines, as for
+/// the river's own segments, and oriented from `site_country`; they are all reported at 0 km along
+/// the river, which they precede.
+pub fn snap_leg_crossings(
+    site: [f64; 2],
+    snap_point: [f64; 2],
+    snap_m: f64,
+    borders: &LineSet,
+    site_country: &str,
+    locate: impl Fn([f64; 2]) -> Option<String>,
+) -> Vec<Crossing> {
+    // Along the leg, negative: metres before the river.
+    let raw = raw_crossings(&[site, snap_point], &[-snap_m, 0.0], borders);
+    let at = |along: f64| {
+        let t = if snap_m > 0.0 {
+            (1.0 + along / snap_m).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        [
+            site[0] + t * (snap_point[0] - site[0]),
+            site[1] + t * (snap_point[1] - site[1]),
+        ]
+    };
+    // Nothing tells whether a straight line between two crossings of one border stays near it:
+    // only crossings closer than GRAZE_MERGE_M cancel out.
+    let mut out = orient(
+        raw,
+        borders,
+        Some(site_country),
+        |a| locate(at(a)),
+        |_, _| true,
+    );
+    for c in &mut out {
+        c.along_m = 0.0;
+    }
+    out
+}
 
 /// The raw crossings of `borders` by the polyline `path` (with along-distances `along`), sorted.
 fn raw_crossings(path: &[[f64; 2]], along: &[f64], borders: &LineSet) -> Vec<RawCrossing> {
@@ -930,7 +973,7 @@ pub fn orient(
         };
         current = to.clone();
         out.push(Crossing {
-            border_id: borders.ids[f].clone(),
+            border_id: Some(borders.ids[f].clone()),
             point: c.point,
             along_m: c.along_m,
             from,

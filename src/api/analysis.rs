@@ -209,8 +209,9 @@ pub async fn nearest_sites(
     ))
 }
 
-/// `GET /collections/sites/items/{id}/downstream`: the path as a LineString, and the crossings and
-/// water bodies on it as Points, with their along-river distances.
+/// `GET /collections/sites/items/{id}/downstream`: the path as a LineString (from the site, by its snap
+/// to the river, then down the river), and the crossings and water bodies on it as Points, with their
+/// along-river distances.
 pub async fn downstream(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -251,10 +252,17 @@ pub async fn downstream(
         )));
     };
     let km = |m: f64| (m / 10.0).round() / 100.0;
+    // From the site: the first leg is the snap to the river, on which a border can already lie.
+    let mut line: Vec<[f64; 2]> = Vec::with_capacity(walk.path.len() + 1);
+    for p in std::iter::once([lon, lat]).chain(walk.path) {
+        if line.last() != Some(&p) {
+            line.push(p);
+        }
+    }
     let mut features = vec![json!({
         "type": "Feature",
         "id": format!("{id}/path"),
-        "geometry": { "type": "LineString", "coordinates": walk.path },
+        "geometry": { "type": "LineString", "coordinates": line },
         "properties": {
             "kind": "path",
             "site_id": id,

@@ -164,6 +164,79 @@ async fn every_site_carries_its_exposure() {
     }
 }
 
+/// The first crossing reported always leaves the site's own country, also when the site is snapped
+/// to a river across a border (before the fix, Kadamjai's first crossing was UZB -> TJK, 142 km down
+/// a river it reaches in Uzbekistan).
+#[actix_web::test]
+async fn the_first_crossing_leaves_the_sites_own_country() {
+    let doc = get(&default_state(), "/collections/sites/items?limit=100")
+        .await
+        .json();
+    let mut across = 0;
+    for f in doc["features"].as_array().unwrap() {
+        let p = &f["properties"];
+        let id = p["id"].as_str().unwrap();
+        let Some(countries) = p["downstream_countries"].as_str() else {
+            continue;
+        };
+        let countries: Vec<&str> = countries.split(',').collect();
+        assert_eq!(Some(countries[0]), p["located_country"].as_str(), "{id}");
+        if countries.len() < 2 {
+            assert!(p["first_crossing_from"].is_null(), "{id}");
+            continue;
+        }
+        assert_eq!(
+            p["first_crossing_from"].as_str(),
+            Some(countries[0]),
+            "{id}"
+        );
+        assert_eq!(p["first_crossing_to"].as_str(), Some(countries[1]), "{id}");
+        if p["downstream_border_km"] == 0.0 {
+            across += 1;
+        }
+    }
+    // Kadamjai, Khaidarkan, Shekaftar, Sumsar, Adrasman, Angren coal mine, Yangiabad.
+    assert!(across >= 5, "{across} sites snapped across a border");
+
+    let p = &site("kgz_kadamjai_tmf").await;
+    assert_eq!(p["first_crossing_from"], "KGZ");
+    assert_eq!(p["first_crossing_to"], "UZB");
+    assert_eq!(p["downstream_border_km"], 0.0);
+    // The crossing lies between the site and the river point, on the KGZ-UZB border.
+    let d = |q: [f64; 2]| {
+        let s = [p["lon"].as_f64().unwrap(), p["lat"].as_f64().unwrap()];
+        tailings_atlas::geodesy::distance_m(s, q)
+    };
+    let crossing = [
+        p["first_crossing_lon"].as_f64().unwrap(),
+        p["first_crossing_lat"].as_f64().unwrap(),
+    ];
+    assert!(
+        d(crossing) < p["snap_distance_m"].as_f64().unwrap(),
+        "{crossing:?}"
+    );
+
+    // Adrasman's snap line enters Uzbekistan at the Kayrakkum reservoir, where the border lines
+    // leave a gap: the crossing is placed by the polygons and names no border line.
+    let r = get(
+        &default_state(),
+        "/collections/sites/items/tjk_adrasman/downstream",
+    )
+    .await
+    .json();
+    let features = r["features"].as_array().unwrap();
+    let path = &features[0]["geometry"]["coordinates"];
+    assert_eq!(path[0][0], 69.98472, "the path starts at the site");
+    let first = features
+        .iter()
+        .find(|f| f["properties"]["kind"] == "crossing")
+        .unwrap();
+    assert_eq!(first["properties"]["from"], "TJK");
+    assert_eq!(first["properties"]["to"], "UZB");
+    assert_eq!(first["properties"]["along_km"], 0.0);
+    assert!(first["properties"]["border_id"].is_null());
+}
+
 async fn site(id: &str) -> serde_json::Value {
     let r = get(&default_state(), &format!("/collections/sites/items/{id}")).await;
     assert_eq!(r.status, StatusCode::OK, "{id}");
