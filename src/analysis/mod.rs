@@ -999,7 +999,8 @@ mod tests {
         assert_eq!(analyzer.network_report().reversed, 0);
         let p = analyzer.proximity(10.3, 10.82, Some("KGZ"));
         let d = p.downstream.expect("snaps to reach 101");
-        assert_eq!(d.river_id, "0", "the first reach (GDAL feature id 0)");
+        assert_eq!(d.river_id, "101", "a reach is known by its HYRIV_ID");
+        assert_eq!(p.river.as_ref().unwrap().id, "101");
         assert_eq!(d.countries, vec!["KGZ", "UZB"]);
         assert_eq!(d.terminal_water_body.as_deref(), Some("Test Lake"));
         // Along the stated lengths: all of reach 101 (30 km), then 4/7 of reach 102 (80 km) to the

@@ -30,8 +30,11 @@ fn json(v: FieldValue) -> Value {
     }
 }
 
-/// Reads the first layer of `path` as the reference layer `spec`. A feature's id is its `id` field,
-/// else its GDAL feature id; ids must be unique.
+/// The fields a feature's id is read from, in order of preference.
+const ID_FIELDS: [&str; 3] = ["id", "HYRIV_ID", "Hylak_id"];
+
+/// Reads the first layer of `path` as the reference layer `spec`. A feature's id is its `id` field
+/// (or `HYRIV_ID`, `Hylak_id`), else its GDAL feature id; ids must be unique.
 pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, ReferenceError> {
     let invalid = |reason: String| ReferenceError::Invalid {
         path: path.to_owned(),
@@ -53,11 +56,20 @@ pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, Ref
         for (name, value) in f.fields() {
             properties.insert(name, value.map_or(Value::Null, json));
         }
-        let id = match properties.get("id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(x)) => x.to_string(),
-            _ => f.fid().unwrap_or(n as u64).to_string(),
-        };
+        // The layer's own ids where it has them: `id`, else the id fields of the HydroSHEDS
+        // products users bring (a HydroRIVERS reach is known by its HYRIV_ID); else the feature's
+        // number in the file.
+        let id = ID_FIELDS
+            .iter()
+            .find_map(|k| match properties.get(*k) {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(Value::Number(x)) => Some(match x.as_f64() {
+                    Some(v) if v.fract() == 0.0 && v.abs() < 9e15 => format!("{}", v as i64),
+                    _ => x.to_string(),
+                }),
+                _ => None,
+            })
+            .unwrap_or_else(|| f.fid().unwrap_or(n as u64).to_string());
         if !seen.insert(id.clone()) {
             return Err(invalid(format!("duplicate feature id {id:?}")));
         }
