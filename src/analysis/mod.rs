@@ -170,11 +170,22 @@ pub struct Analyzer {
     borders: LineSet,
     countries: CountryLocator,
     network: network::RiverNetwork,
+    /// The border lines of each pair of countries (sorted ISO3 codes), indexed on first use.
+    border_pairs: std::sync::OnceLock<BorderPairs>,
     /// Sites farther than this from every river get no downstream result.
     pub snap_limit_m: f64,
     /// The runout screening's coefficients.
     pub runout: runout::RunoutModel,
 }
+
+/// The key of a pair of countries: both ISO3 codes in upper case, in order.
+fn pair_key(a: &str, b: &str) -> (String, String) {
+    let (a, b) = (a.to_ascii_uppercase(), b.to_ascii_uppercase());
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// Border segments grouped by the two countries they separate.
+type BorderPairs = std::collections::HashMap<(String, String), nearest::MetricIndex>;
 
 /// Beyond this snap distance the site's own stream is not in the data, and the receiving main river
 /// is assumed.
@@ -250,9 +261,37 @@ impl Analyzer {
             borders,
             countries,
             network,
+            border_pairs: std::sync::OnceLock::new(),
             snap_limit_m: DEFAULT_SNAP_LIMIT_M,
             runout: runout::RunoutModel::default(),
         }
+    }
+
+    /// The geodesic distance (metres) from `p` to the border between countries `a` and `b` (ISO3, in
+    /// either order), if they share a mapped border within `max_m`: "how far is this site from
+    /// Uzbekistan", where the nearest border of all may be another one.
+    pub fn border_distance_between(
+        &self,
+        p: [f64; 2],
+        a: &str,
+        b: &str,
+        max_m: f64,
+    ) -> Option<f64> {
+        let pairs = self.border_pairs.get_or_init(|| {
+            let mut segments: std::collections::HashMap<(String, String), Vec<_>> =
+                Default::default();
+            for seg in self.borders.index.iter() {
+                if let Some((l, r)) = self.borders.sides(seg.2.feature) {
+                    segments.entry(pair_key(l, r)).or_default().push(seg);
+                }
+            }
+            segments
+                .into_iter()
+                .map(|(k, segs)| (k, nearest::MetricIndex::from_segments(segs, true)))
+                .collect()
+        });
+        let index = pairs.get(&pair_key(a, b))?;
+        nearest::nearest(index, p, max_m).map(|h| h.closest.distance_m)
     }
 
     /// Candidate-grid cells filled so far and the candidates they list, per layer (rivers, main

@@ -10,6 +10,7 @@ use super::params::{self, Format};
 use super::respond::{self, GEOJSON, JSON};
 use crate::app::Live;
 use crate::catalog::Collection;
+use crate::model::SiteKind;
 use crate::reference::SITES;
 
 /// The largest `within_km` and `k` accepted.
@@ -127,40 +128,107 @@ pub async fn near_border(
         None => 10.0,
         v => number("within_km", v, 0.0, MAX_WITHIN_KM)?,
     };
-    let matches = |value: Option<&Value>, wanted: Option<&str>| match wanted {
-        None => true,
-        Some(w) => value
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.eq_ignore_ascii_case(w)),
+    let iso3 = |param: &str| {
+        get(param)
+            .map(|raw| {
+                let v = raw.trim();
+                if v.len() == 3 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    Ok(v.to_ascii_uppercase())
+                } else {
+                    Err(ApiError::bad_parameter(
+                        param,
+                        format!("{raw:?} is not an ISO 3166-1 alpha-3 country code (such as KGZ)"),
+                    ))
+                }
+            })
+            .transpose()
     };
-    let live = state.service.live();
-    let c = sites(&live)?;
-    let mut hits: Vec<(f64, usize)> = c
-        .features
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| {
-            let d = f.properties.get("border_distance_m")?.as_f64()?;
-            let p = &f.properties;
-            (d <= within_km * 1_000.0
-                && matches(p.get("country"), get("country"))
-                && matches(p.get("neighbour_country"), get("neighbour"))
-                && matches(p.get("kind"), get("kind")))
-            .then_some((d, i))
+    let country = iso3("country")?;
+    let neighbour = iso3("neighbour")?;
+    let kind = get("kind")
+        .map(|raw| {
+            raw.trim()
+                .to_ascii_lowercase()
+                .parse::<SiteKind>()
+                .map_err(|_| {
+                    ApiError::bad_parameter(
+                        "kind",
+                        format!(
+                            "{raw:?} is not a site kind (one of: {})",
+                            SiteKind::ALL
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })
         })
-        .collect();
-    hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let features = hits
-        .iter()
-        .map(|&(_, i)| serde_json::from_str(c.features[i].geojson.get()))
-        .collect::<Result<Vec<Value>, _>>()
-        .map_err(|_| ApiError::internal())?;
+        .transpose()?;
+    let st = state.clone();
+    // With a neighbour, each site's distance to that neighbour's border is searched: on the blocking
+    // pool, as it grows with the inventory.
+    let features = web::block(move || {
+        let live = st.service.live();
+        let c = sites(&live)?;
+        let max_m = within_km * 1_000.0;
+        let mut hits: Vec<(f64, usize, Option<String>)> = Vec::new();
+        for (i, f) in c.features.iter().enumerate() {
+            let p = &f.properties;
+            if country
+                .as_deref()
+                .is_some_and(|w| text(p, "country") != Some(w))
+                || kind.is_some_and(|k| text(p, "kind") != Some(k.as_str()))
+            {
+                continue;
+            }
+            let (distance, neighbour) = match &neighbour {
+                None => (
+                    p.get("border_distance_m").and_then(Value::as_f64),
+                    text(p, "neighbour_country").map(str::to_owned),
+                ),
+                Some(nb) => {
+                    // The border between the site's country and that neighbour, which need not be
+                    // the site's nearest border.
+                    let own = text(p, "located_country").or(text(p, "country"));
+                    let d = match (own, &f.geometry) {
+                        (Some(own), geo::Geometry::Point(pt)) => st
+                            .service
+                            .analyzer
+                            .border_distance_between([pt.x(), pt.y()], own, nb, max_m),
+                        _ => None,
+                    };
+                    (d, Some(nb.clone()))
+                }
+            };
+            if let Some(d) = distance.filter(|d| *d <= max_m) {
+                hits.push((d, i, neighbour));
+            }
+        }
+        hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        hits.into_iter()
+            .map(|(d, i, neighbour)| {
+                let mut f: Value = serde_json::from_str(c.features[i].geojson.get())
+                    .map_err(|_| ApiError::internal())?;
+                f["properties"]["distance_m"] = json!((d * 10.0).round() / 10.0);
+                f["properties"]["neighbour"] = json!(neighbour);
+                Ok(f)
+            })
+            .collect::<Result<Vec<Value>, ApiError>>()
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
     let n = features.len();
     Ok(respond::send(
         &req,
         GEOJSON,
         feature_collection(features, n),
     ))
+}
+
+/// A text property, if it is one.
+fn text<'a>(p: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
+    p.get(key).and_then(Value::as_str)
 }
 
 /// `GET /analysis/nearest?lon=&lat=&k=5`

@@ -192,6 +192,53 @@ fn add_edit_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+/// The analysis endpoints and a site's downstream path.
+fn add_analysis_paths(paths: &mut Map<String, Value>) {
+    let number = |name: &str, required: bool, description: &str, min: f64, max: f64| {
+        json!({ "name": name, "in": "query", "required": required, "description": description,
+            "schema": { "type": "number", "minimum": min, "maximum": max } })
+    };
+    let iso3 = |name: &str, description: &str| {
+        json!({ "name": name, "in": "query", "required": false, "description": description,
+            "schema": { "type": "string", "pattern": "^[A-Za-z]{3}$" } })
+    };
+    let lon = number("lon", true, "Longitude, WGS 84 degrees.", -180.0, 180.0);
+    let lat = number("lat", true, "Latitude, WGS 84 degrees.", -90.0, 90.0);
+    let bad = json!({ "$ref": "#/components/responses/BadRequest" });
+    let body = |description: &str, media: &str| json!({ "description": description, "content": { media: { "schema": { "type": "object" } } } });
+    paths.insert(
+        "/analysis/proximity".into(),
+        json!({ "get": { "summary": "A point's exposure: its country, nearest river and nearest international border (geodesic metres, nearest points as coordinates) and the path downstream",
+            "parameters": [lon, lat],
+            "responses": { "200": body("The full result", "application/json"), "400": bad } } }),
+    );
+    paths.insert(
+        "/analysis/near-border".into(),
+        json!({ "get": { "summary": "The sites within a geodesic distance of a border, nearest first, each with `distance_m` and `neighbour`",
+            "parameters": [
+                number("within_km", false, "Kilometres (default 10).", 0.0, 1000.0),
+                iso3("country", "Only sites of this country (ISO3)."),
+                iso3("neighbour", "Distance to the border between the site's country and this one (ISO3), rather than to the nearest border."),
+                { "name": "kind", "in": "query", "required": false,
+                  "schema": { "type": "string", "enum": ["tailings", "hazardous_site"] } } ],
+            "responses": { "200": body("A FeatureCollection of sites", "application/geo+json"), "400": bad } } }),
+    );
+    paths.insert(
+        "/analysis/nearest".into(),
+        json!({ "get": { "summary": "The k sites nearest a point, with their geodesic `distance_m`",
+            "parameters": [lon, lat, { "name": "k", "in": "query", "required": false,
+                "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 5 } }],
+            "responses": { "200": body("A FeatureCollection of sites", "application/geo+json"), "400": bad } } }),
+    );
+    paths.insert(
+        "/collections/sites/items/{featureId}/downstream".into(),
+        json!({ "get": { "summary": "A site's path downstream as a LineString (from the site, by its snap to the river), with its border crossings and water bodies as Points and their along-river `along_km`",
+            "parameters": [{ "$ref": "#/components/parameters/featureId" }],
+            "responses": { "200": body("A FeatureCollection", "application/geo+json"), "400": bad,
+                "404": { "$ref": "#/components/responses/NotFound" } } } }),
+    );
+}
+
 /// The whole document for this catalog.
 pub fn document(catalog: &Catalog) -> Value {
     let f = json!({ "$ref": "#/components/parameters/f" });
@@ -285,6 +332,7 @@ pub fn document(catalog: &Catalog) -> Value {
         );
     }
     add_edit_paths(&mut paths);
+    add_analysis_paths(&mut paths);
     paths.insert(
         "/health".into(),
         json!({ "get": { "summary": "Readiness: 200 once the indexes are built",

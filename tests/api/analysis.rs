@@ -39,6 +39,9 @@ async fn analysis_parameters_are_checked() {
         ("/analysis/near-border?within_km=-1", "within_km"),
         ("/analysis/near-border?within_km=1001", "within_km"),
         ("/analysis/near-border?within_km=ten", "within_km"),
+        ("/analysis/near-border?kind=mine", "kind"),
+        ("/analysis/near-border?country=KG", "country"),
+        ("/analysis/near-border?neighbour=U2B", "neighbour"),
         ("/analysis/nearest?lon=72&lat=41&k=1001", "k"),
         ("/analysis/nearest?lon=72&lat=41&k=0", "k"),
         ("/analysis/nearest?lon=72&lat=41&k=-2", "k"),
@@ -90,12 +93,60 @@ async fn sites_near_a_border_nearest_first() {
         assert_eq!(
             (
                 p["country"].as_str(),
-                p["neighbour_country"].as_str(),
+                p["neighbour"].as_str(),
                 p["kind"].as_str()
             ),
             (Some("KGZ"), Some("UZB"), Some("tailings"))
         );
+        // No border is nearer than the nearest of all.
+        let d = p["distance_m"].as_f64().unwrap();
+        assert!(d <= 30_000.0 && d >= p["border_distance_m"].as_f64().unwrap() - 0.1);
     }
+
+    // The distance to the named neighbour's border, not to the nearest border: Degmay's nearest
+    // border is Kyrgyzstan's, 10 km away; Uzbekistan's is 34 km away.
+    let doc = get(
+        &state,
+        "/analysis/near-border?within_km=35&country=TJK&neighbour=UZB",
+    )
+    .await
+    .json();
+    let features = doc["features"].as_array().unwrap();
+    let degmay = features
+        .iter()
+        .find(|f| f["id"] == "tjk_degmay")
+        .expect("Degmay is within 35 km of Uzbekistan");
+    let p = &degmay["properties"];
+    assert_eq!(p["neighbour_country"], "KGZ");
+    assert_eq!(p["neighbour"], "UZB");
+    let d = p["distance_m"].as_f64().unwrap();
+    assert!((30_000.0..35_000.0).contains(&d), "{d}");
+    let distances: Vec<f64> = features
+        .iter()
+        .map(|f| f["properties"]["distance_m"].as_f64().unwrap())
+        .collect();
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    // Where the nearest border is the neighbour's, both distances agree.
+    for f in features {
+        let p = &f["properties"];
+        if p["neighbour_country"] == "UZB" {
+            assert_eq!(p["distance_m"], p["border_distance_m"], "{}", f["id"]);
+        }
+    }
+    // Within 10 km of Uzbekistan, Degmay is not.
+    let doc = get(
+        &state,
+        "/analysis/near-border?within_km=10&country=TJK&neighbour=uzb",
+    )
+    .await
+    .json();
+    assert!(
+        doc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] != "tjk_degmay")
+    );
 }
 
 #[actix_web::test]

@@ -55,6 +55,14 @@ async fn api_is_an_openapi_30_document_covering_every_collection() {
         let items = &doc["paths"][format!("/collections/{id}/items")]["get"];
         assert!(items.is_object(), "no items path for {id}");
     }
+    for path in [
+        "/analysis/proximity",
+        "/analysis/near-border",
+        "/analysis/nearest",
+        "/collections/sites/items/{featureId}/downstream",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "no {path}");
+    }
     // Every $ref must resolve inside the document.
     let text = r.text();
     for piece in text.split("\"$ref\":\"#/").skip(1) {
