@@ -136,11 +136,18 @@ fn read_plain_csv(path: &Path) -> Option<Result<Vec<InputPoint>, IoError>> {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
         };
-        let coord = |i: usize| cell(Some(i)).and_then(|v| v.parse::<f64>().ok());
-        let (Some(x), Some(y)) = (coord(xi), coord(yi)) else {
-            return Some(Err(row_err(
-                "no point: the geometry (or the lon/lat columns) is missing or not numeric".into(),
-            )));
+        let coord = |i: usize| {
+            let name = headers.get(i).unwrap_or("").trim();
+            match cell(Some(i)) {
+                None => Err(format!("no point: field `{name}` is empty")),
+                Some(t) => t
+                    .parse::<f64>()
+                    .map_err(|_| format!("field `{name}`: {t:?} is not a number")),
+            }
+        };
+        let (x, y) = match (coord(xi), coord(yi)) {
+            (Ok(x), Ok(y)) => (x, y),
+            (Err(e), _) | (_, Err(e)) => return Some(Err(row_err(e))),
         };
         let location = match Wgs84Point::new(x, y) {
             Ok(l) => l,
@@ -313,6 +320,19 @@ mod tests {
             assert_eq!(fast, gdal);
             assert!(fast.contains(needle) && fast.contains("row: 2"), "{fast}");
         }
+        // A coordinate that is not a number: the same row refused; the plain reader, which still
+        // has the column, names it.
+        let bad_coordinate = dir.join("bad_coordinate.csv");
+        std::fs::write(&bad_coordinate, "id,lon,lat\na,72,41\nb,7x2,41\n").unwrap();
+        let (fast, gdal) = both(&bad_coordinate);
+        assert!(
+            fast.contains("row: 2") && gdal.contains("row: 2"),
+            "{fast} {gdal}"
+        );
+        assert!(
+            fast.contains("field `lon`") && fast.contains("7x2"),
+            "{fast}"
+        );
         // A .prj next to the file means another CRS: GDAL reads it.
         std::fs::write(dir.join("random.prj"), "GEOGCS[]").unwrap();
         assert!(read_plain_csv(&path).is_none());

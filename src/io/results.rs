@@ -231,13 +231,14 @@ impl ResultWriter {
     /// Completes the file and moves it into place.
     pub fn finish(mut self) -> Result<(), IoError> {
         let result = (|| -> std::io::Result<()> {
+            // No rows: still a file with its header (CSV) or an empty collection (GeoJSON).
+            if !self.started {
+                self.start()?;
+            }
             let Some(mut w) = self.out.take() else {
                 return Err(std::io::Error::other("the writer already failed"));
             };
             if self.format == Format::GeoJson {
-                if !self.started {
-                    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-                }
                 w.write_all(b"\n]}\n")?;
             }
             w.flush()?;
@@ -261,6 +262,24 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+
+    /// No rows still make a complete file: the CSV header, or an empty FeatureCollection.
+    #[test]
+    fn an_empty_result_is_a_file_with_its_header() {
+        let dir = std::env::temp_dir().join(format!("atlas-results-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("empty.csv");
+        ResultWriter::create(&csv).unwrap().finish().unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(text.starts_with("id,lon,lat,located_country,"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        let json = dir.join("empty.geojson");
+        ResultWriter::create(&json).unwrap().finish().unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(doc["features"].as_array().map(Vec::len), Some(0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn decimals_are_written_as_display_writes_them() {
