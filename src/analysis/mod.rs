@@ -681,7 +681,8 @@ impl From<Option<f64>> for Field<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct SiteFields<'a> {
     assessment: &'a Assessment,
-    declared_country: &'a str,
+    /// The country the site or point is declared in, if any.
+    declared_country: Option<&'a str>,
 }
 
 impl Assessment {
@@ -689,16 +690,14 @@ impl Assessment {
     pub fn fields<'a>(&'a self, own_country: Option<&'a str>) -> SiteFields<'a> {
         SiteFields {
             assessment: self,
-            declared_country: own_country
-                .or(self.proximity.country.as_deref())
-                .unwrap_or(""),
+            declared_country: own_country,
         }
     }
 }
 
 impl<'a> SiteFields<'a> {
     /// The field names, in the order [`SiteFields::values`] gives them.
-    pub const NAMES: [&'static str; 29] = [
+    pub const NAMES: [&'static str; 30] = [
         "located_country",
         "country_match",
         "country_check",
@@ -715,6 +714,7 @@ impl<'a> SiteFields<'a> {
         "nearest_border_lat",
         "downstream_status",
         "snap_distance_m",
+        "snap_river_id",
         "drainage_confidence",
         "downstream_countries",
         "first_crossing_from",
@@ -731,7 +731,7 @@ impl<'a> SiteFields<'a> {
     ];
 
     /// The values, in the order of [`SiteFields::NAMES`].
-    pub fn values(&self) -> [Field<'a>; 29] {
+    pub fn values(&self) -> [Field<'a>; 30] {
         let p = &self.assessment.proximity;
         let r = &self.assessment.runout;
         let text = |t: &'a str| Field::Text(t.into());
@@ -743,7 +743,8 @@ impl<'a> SiteFields<'a> {
             p.country.as_deref().into(),
             text(p.country_match),
             text(match &p.country {
-                Some(c) if c == self.declared_country => "matches",
+                Some(_) if self.declared_country.is_none() => "not declared",
+                Some(c) if Some(c.as_str()) == self.declared_country => "matches",
                 Some(_) => "differs",
                 None => "unknown",
             }),
@@ -761,6 +762,8 @@ impl<'a> SiteFields<'a> {
             border.map(|b| round(b.point[1], 6)).into(),
             text(&p.downstream_status),
             d.map(|d| round(d.snap_distance_m, 1)).into(),
+            // The river the path starts on: for a `regional` snap, a main river, not the nearest one.
+            d.map(|d| d.river_id.as_str()).into(),
             d.map(|d| d.drainage_confidence).into(),
             d.map(|d| d.countries.join(",")).into(),
             first.and_then(|c| c.from.as_deref()).into(),
@@ -803,6 +806,21 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use std::sync::OnceLock;
+
+    /// The declared country is checked against the polygon only where there is one to check.
+    #[test]
+    fn country_check_compares_with_the_declared_country() {
+        let analyzer = Analyzer::new(reference());
+        let check = |declared: Option<&str>| {
+            analyzer.point_analysis([72.448, 41.246], declared, None, None)["country_check"].clone()
+        };
+        assert_eq!(check(Some("KGZ")), "matches");
+        assert_eq!(check(Some("UZB")), "differs");
+        assert_eq!(check(None), "not declared");
+        // In the sea off Antarctica: no polygon to compare with.
+        let far = analyzer.point_analysis([0.0, -70.0], Some("KGZ"), None, None);
+        assert_eq!(far["country_check"], "unknown");
+    }
 
     fn reference() -> &'static ReferenceData {
         static R: OnceLock<ReferenceData> = OnceLock::new();

@@ -36,7 +36,10 @@ impl Format {
     }
 }
 
-/// Formats rows of `id`, `lon`, `lat` and the analysis fields; one per thread, so that rows are
+/// The columns of a row before the analysis fields: the point and the inputs it was analysed with.
+pub const INPUT_COLUMNS: [&str; 6] = ["id", "lon", "lat", "country", "volume_m3", "dam_height_m"];
+
+/// Formats rows of the [`INPUT_COLUMNS`] and the analysis fields; one per thread, so that rows are
 /// formatted in parallel and only copied in order by the [`ResultWriter`].
 pub struct RowFormatter {
     format: Format,
@@ -72,6 +75,16 @@ impl RowFormatter {
                     write_decimal(number, v)?;
                     csv.write_field(&number[..]).map_err(err)?;
                 }
+                // The inputs the analysis used, as read: the runout fields are checked against them.
+                csv.write_field(p.country.as_deref().unwrap_or(""))
+                    .map_err(err)?;
+                for v in [p.volume_m3, p.dam_height_m] {
+                    number.clear();
+                    if let Some(v) = v {
+                        write_decimal(number, v)?;
+                    }
+                    csv.write_field(&number[..]).map_err(err)?;
+                }
                 for v in fields.values() {
                     match v {
                         Field::Null => csv.write_field(""),
@@ -98,6 +111,12 @@ impl RowFormatter {
                 serde_json::to_writer(&mut w, &p.location.lat())?;
                 w.write_all(b"]},\"properties\":{\"id\":")?;
                 serde_json::to_writer(&mut w, &p.id)?;
+                w.write_all(b",\"country\":")?;
+                serde_json::to_writer(&mut w, &p.country)?;
+                w.write_all(b",\"volume_m3\":")?;
+                serde_json::to_writer(&mut w, &p.volume_m3)?;
+                w.write_all(b",\"dam_height_m\":")?;
+                serde_json::to_writer(&mut w, &p.dam_height_m)?;
                 for (k, v) in SiteFields::NAMES.iter().zip(fields.values()) {
                     w.write_all(b",\"")?;
                     w.write_all(k.as_bytes())?;
@@ -198,7 +217,7 @@ impl ResultWriter {
         match self.format {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(&mut *w);
-                csv.write_record(["id", "lon", "lat"].iter().chain(&SiteFields::NAMES))
+                csv.write_record(INPUT_COLUMNS.iter().chain(&SiteFields::NAMES))
                     .map_err(std::io::Error::other)?;
                 csv.flush()?;
             }
@@ -271,7 +290,10 @@ mod tests {
         let csv = dir.join("empty.csv");
         ResultWriter::create(&csv).unwrap().finish().unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
-        assert!(text.starts_with("id,lon,lat,located_country,"), "{text}");
+        assert!(
+            text.starts_with("id,lon,lat,country,volume_m3,dam_height_m,located_country,"),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 1);
         let json = dir.join("empty.geojson");
         ResultWriter::create(&json).unwrap().finish().unwrap();

@@ -244,6 +244,7 @@ pub const SHAPEFILE_NAMES: &[(&str, &str)] = &[
     ("nearest_border_lat", "border_lat"),
     ("downstream_status", "ds_status"),
     ("snap_distance_m", "snap_m"),
+    ("snap_river_id", "snap_river"),
     ("drainage_confidence", "drain_conf"),
     ("downstream_countries", "ds_cntries"),
     ("first_crossing_from", "cross_from"),

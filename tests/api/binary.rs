@@ -289,6 +289,13 @@ fn analyze_writes_csv_and_geojson_with_the_site_fields() {
     assert_eq!(&rows[0][col("downstream_countries")], "KGZ,UZB,TJK,UZB,KAZ");
     assert_eq!(&rows[1][col("runout_reaches_border")], "true");
     assert_eq!(&rows[2][col("downstream_countries")], "KAZ");
+    // The inputs come back as read, beside the fields computed from them.
+    assert_eq!(&rows[1][col("country")], "TJK");
+    assert_eq!(&rows[1][col("volume_m3")], "20000000");
+    assert_eq!(&rows[1][col("dam_height_m")], "40");
+    assert_eq!(&rows[0][col("volume_m3")], "");
+    assert_eq!(&rows[0][col("country_check")], "matches");
+    assert!(!rows[0][col("snap_river_id")].is_empty());
     for name in [
         "river_distance_m",
         "nearest_river_lon",
