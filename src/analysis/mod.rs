@@ -479,26 +479,101 @@ impl Analyzer {
         }
     }
 
-    /// Where the straight (lon/lat) line from `from` to `to`, which ends inside `country`, enters it
-    /// (to a millionth of the line, by bisection).
-    fn entry_point(&self, from: [f64; 2], to: [f64; 2], country: &str) -> [f64; 2] {
+    /// Where the straight (lon/lat) line from a site in `own` to its snap point in another country
+    /// first leaves `own` (by the polygons, within the 5 km tolerance that bridges reservoirs: sampled
+    /// every ~500 m, then by bisection), and the border line met there, if one is within 2 km.
+    fn leaving_point(
+        &self,
+        site: [f64; 2],
+        snap: [f64; 2],
+        own: &str,
+    ) -> ([f64; 2], Option<String>) {
         let at = |t: f64| {
             [
-                from[0] + t * (to[0] - from[0]),
-                from[1] + t * (to[1] - from[1]),
+                site[0] + t * (snap[0] - site[0]),
+                site[1] + t * (snap[1] - site[1]),
             ]
         };
-        let inside = |t: f64| matches!(self.countries.locate(at(t), 0.0), CountryMatch::Inside(c) if c == country);
-        let (mut outside_t, mut inside_t) = (0.0, 1.0);
-        for _ in 0..20 {
-            let mid = (outside_t + inside_t) / 2.0;
-            if inside(mid) {
-                inside_t = mid;
+        let in_own = |t: f64| self.locate(at(t)).as_deref() == Some(own);
+        let steps = ((snap[0] - site[0]).abs().max((snap[1] - site[1]).abs()) / 0.005)
+            .ceil()
+            .clamp(1.0, 4000.0) as usize;
+        let out = (1..=steps)
+            .map(|k| k as f64 / steps as f64)
+            .find(|&t| !in_own(t))
+            .unwrap_or(1.0);
+        let (mut lo, mut hi) = (out - 1.0 / steps as f64, out);
+        for _ in 0..30 {
+            let mid = (lo + hi) / 2.0;
+            if in_own(mid) {
+                lo = mid;
             } else {
-                outside_t = mid;
+                hi = mid;
             }
         }
-        at(inside_t)
+        let point = at(hi);
+        let border_id = network::border_lines_met(site, snap, &self.borders)
+            .into_iter()
+            .map(|(q, id)| (crate::geodesy::distance_m(point, q), id))
+            .filter(|(d, _)| *d <= 2_000.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id);
+        (point, border_id)
+    }
+
+    /// Where the river leaves a country without crossing a border line (the lines leave gaps
+    /// between the polygons at reservoirs), the crossing is placed by the polygons: along the river,
+    /// by bisection between the last crossing and the next one, and has no `border_id`. Rare; the
+    /// walk is made only then.
+    fn with_unseen_crossings(
+        &self,
+        crossings: Vec<network::Crossing>,
+        own: Option<&str>,
+        hit: &nearest::Hit,
+    ) -> Vec<network::Crossing> {
+        let unseen = |current: Option<&str>, c: &network::Crossing| matches!((current, c.from.as_deref()), (Some(a), Some(b)) if a != b);
+        let mut current = own;
+        if !crossings.iter().any(|c| {
+            let gap = unseen(current, c);
+            current = c.to.as_deref();
+            gap
+        }) {
+            return crossings;
+        }
+        let walk = self
+            .network
+            .walk(hit.segment, hit.closest.point, hit.closest.along_m);
+        let mut out = Vec::with_capacity(crossings.len() + 1);
+        let (mut current, mut since_m) = (own.map(str::to_owned), 0.0);
+        for c in crossings {
+            if unseen(current.as_deref(), &c)
+                && let Some(entered) = c.from.as_deref()
+            {
+                // From where the water is still in `current` to where it is in `entered`.
+                let is_in =
+                    |a: f64| self.locate(network::point_at(&walk, a)).as_deref() == Some(entered);
+                let (mut lo, mut hi) = (since_m, c.along_m);
+                for _ in 0..30 {
+                    let mid = (lo + hi) / 2.0;
+                    if is_in(mid) {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                out.push(network::Crossing {
+                    border_id: None,
+                    point: network::point_at(&walk, hi),
+                    along_m: hi,
+                    from: current.clone(),
+                    to: Some(entered.to_owned()),
+                });
+            }
+            current = c.to.clone();
+            since_m = c.along_m;
+            out.push(c);
+        }
+        out
     }
 
     fn downstream(&self, site: [f64; 2], hit: nearest::Hit, own: Option<&str>) -> Downstream {
@@ -513,34 +588,38 @@ impl Analyzer {
         );
         // A snap into another country crosses a border before the river does: that crossing comes
         // first, or the first crossing reported would be one the water meets after it has already
-        // left the site's country.
+        // left the site's country. One crossing, straight to the snap point's country: a straight
+        // line is no evidence of the way the water takes through any country between.
         let crossings = match (own, snap_country.as_deref()) {
             (Some(own), Some(snapped)) if own != snapped => {
-                let mut all = network::snap_leg_crossings(
-                    site,
-                    hit.closest.point,
-                    hit.closest.distance_m,
-                    &self.borders,
-                    own,
-                    |p| self.locate(p),
-                );
-                // Where the border lines leave a gap (a reservoir between the two polygons), the
-                // polygons still tell where the water enters the other country.
-                let reached = all.last().map_or(Some(own), |c| c.to.as_deref());
-                if reached != Some(snapped) {
-                    all.push(network::Crossing {
-                        border_id: None,
-                        point: self.entry_point(site, hit.closest.point, snapped),
+                let (point, border_id) = self.leaving_point(site, hit.closest.point, own);
+                let mut river = summary.crossings;
+                // A site beside a border river, snapped to a point just across the line, whose
+                // river crosses back within GRAZE_MERGE_M: a grazing, dropped as two river
+                // crossings would be.
+                let back = river.first().is_some_and(|next| {
+                    next.along_m < network::GRAZE_MERGE_M
+                        && next.from.as_deref() == Some(snapped)
+                        && next.to.as_deref() == Some(own)
+                });
+                if back {
+                    river.remove(0);
+                    river
+                } else {
+                    let mut all = vec![network::Crossing {
+                        border_id,
+                        point,
                         along_m: 0.0,
-                        from: reached.map(str::to_owned),
+                        from: Some(own.to_owned()),
                         to: Some(snapped.to_owned()),
-                    });
+                    }];
+                    all.extend(river);
+                    all
                 }
-                all.extend(summary.crossings);
-                all
             }
             _ => summary.crossings,
         };
+        let crossings = self.with_unseen_crossings(crossings, own, &hit);
         let mut countries: Vec<String> = own.map(str::to_owned).into_iter().collect();
         // Where a crossing's upstream side differs from the last country, the water got there unseen
         // (a regional snap across a border, a missed line): the list says so by naming it.
@@ -987,6 +1066,97 @@ mod tests {
         assert_eq!(drainage_confidence(2_000.0), "direct");
         assert_eq!(drainage_confidence(2_000.1), "near");
         assert_eq!(drainage_confidence(15_000.1), "regional");
+    }
+
+    /// The distance to the border between two given countries is the brute-force minimum over that
+    /// border's segments, wherever the point is.
+    #[test]
+    fn border_distance_between_two_countries_is_the_brute_force_minimum() {
+        let analyzer = Analyzer::new(reference());
+        let mut rng = StdRng::seed_from_u64(0xB0_4DE2);
+        for (a, b) in [
+            ("KGZ", "UZB"),
+            ("UZB", "TJK"),
+            ("KAZ", "UZB"),
+            ("KGZ", "TJK"),
+        ] {
+            let segments: Vec<_> = analyzer
+                .borders
+                .index
+                .iter()
+                .filter(|s| {
+                    analyzer
+                        .borders
+                        .sides(s.2.feature)
+                        .is_some_and(|(l, r)| (l, r) == (a, b) || (l, r) == (b, a))
+                })
+                .collect();
+            assert!(!segments.is_empty(), "{a}-{b}");
+            for _ in 0..200 {
+                let p = [rng.random_range(60.0..78.0), rng.random_range(38.0..47.0)];
+                let brute = segments
+                    .iter()
+                    .map(|s| crate::geodesy::closest_on_segment(p, s.0, s.1).distance_m)
+                    .fold(f64::INFINITY, f64::min);
+                let got = analyzer
+                    .border_distance_between(p, a, b, f64::INFINITY)
+                    .unwrap();
+                assert!(
+                    (got - brute).abs() <= 1e-3 + 1e-6 * brute,
+                    "{p:?} {a}-{b}: {got} vs {brute}"
+                );
+                // Bounded: only within the limit.
+                assert_eq!(
+                    analyzer.border_distance_between(p, b, a, brute * 0.99),
+                    None,
+                    "{p:?}"
+                );
+            }
+        }
+        assert_eq!(
+            analyzer.border_distance_between([70.0, 41.0], "KGZ", "FRA", 1e7),
+            None
+        );
+    }
+
+    /// The water leaves the site's country first; a crossing onto the snap point is never undone
+    /// at once by the river crossing back (a border river, a grazing); the countries follow the
+    /// crossings.
+    #[test]
+    fn crossings_start_from_the_sites_country_and_do_not_zigzag() {
+        let analyzer = Analyzer::new(reference());
+        let mut rng = StdRng::seed_from_u64(0x5_1A9);
+        let (mut leg, mut checked) = (0, 0);
+        for _ in 0..4_000 {
+            let p = [rng.random_range(60.0..78.0), rng.random_range(38.0..47.0)];
+            let prox = analyzer.proximity(p[0], p[1], None);
+            let (Some(own), Some(d)) = (prox.country.as_deref(), prox.downstream.as_ref()) else {
+                continue;
+            };
+            checked += 1;
+            assert_eq!(d.countries.first().map(String::as_str), Some(own), "{p:?}");
+            let Some(first) = d.crossings.first() else {
+                continue;
+            };
+            assert_eq!(first.from.as_deref(), Some(own), "{p:?}: {:?}", d.crossings);
+            if first.along_m == 0.0 {
+                leg += 1;
+            }
+            // Crossings on the snap line (at 0 km) never undo each other, nor does the river undo
+            // the last of them within GRAZE_MERGE_M.
+            for w in d.crossings.windows(2) {
+                // They chain: each starts where the previous one ended (unless that is unknown).
+                if w[0].to.is_some() {
+                    assert_eq!(w[1].from, w[0].to, "{p:?}: {:?}", d.crossings);
+                }
+                let undone = w[0].along_m == 0.0
+                    && w[1].along_m < network::GRAZE_MERGE_M
+                    && w[1].from == w[0].to
+                    && w[1].to == w[0].from;
+                assert!(!undone, "{p:?}: {:?}", d.crossings);
+            }
+        }
+        assert!(checked > 2_000 && leg > 100, "{checked} {leg}");
     }
 
     /// The per-line precomputation gives what walking the whole path gives.

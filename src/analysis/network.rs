@@ -779,10 +779,9 @@ fn intersection(p1: [f64; 2], p2: [f64; 2], q1: [f64; 2], q2: [f64; 2]) -> Optio
     ((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&u)).then_some(t)
 }
 
-#[cfg(test)]
 /// The point at along-river distance `target` on the path (planar interpolation between vertices,
 /// good enough to stand on one side of a border), clamped to the path.
-fn point_at(walk: &Walk, target: f64) -> [f64; 2] {
+pub fn point_at(walk: &Walk, target: f64) -> [f64; 2] {
     let n = walk.path.len();
     if n < 2 {
         return walk.path.first().copied().unwrap_or([0.0, 0.0]);
@@ -807,45 +806,13 @@ pub const SIDE_PROBE_M: f64 = 2_000.0;
 /// A river that stays this close to a border between two crossings of it runs along the border.
 pub const GRAZE_DISTANCE_M: f64 = 2_000.0;
 
-/// The borders crossed between a site and the point of the river it is snapped to, when that point
-/// lies in another country: the water leaves the site's country before it reaches the mapped river.
-/// The crossings are found where the straight (in lon/lat) snap line meets the border lines, as for
-/// the river's own segments, and oriented from `site_country`; they are all reported at 0 km along
-/// the river, which they precede.
-pub fn snap_leg_crossings(
-    site: [f64; 2],
-    snap_point: [f64; 2],
-    snap_m: f64,
-    borders: &LineSet,
-    site_country: &str,
-    locate: impl Fn([f64; 2]) -> Option<String>,
-) -> Vec<Crossing> {
-    // Along the leg, negative: metres before the river.
-    let raw = raw_crossings(&[site, snap_point], &[-snap_m, 0.0], borders);
-    let at = |along: f64| {
-        let t = if snap_m > 0.0 {
-            (1.0 + along / snap_m).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        [
-            site[0] + t * (snap_point[0] - site[0]),
-            site[1] + t * (snap_point[1] - site[1]),
-        ]
-    };
-    // Nothing tells whether a straight line between two crossings of one border stays near it:
-    // only crossings closer than GRAZE_MERGE_M cancel out.
-    let mut out = orient(
-        raw,
-        borders,
-        Some(site_country),
-        |a| locate(at(a)),
-        |_, _| true,
-    );
-    for c in &mut out {
-        c.along_m = 0.0;
-    }
-    out
+/// Where the straight (lon/lat) line from `a` to `b` meets border lines: each point and the border
+/// line's id.
+pub fn border_lines_met(a: [f64; 2], b: [f64; 2], borders: &LineSet) -> Vec<([f64; 2], String)> {
+    raw_crossings(&[a, b], &[0.0, 1.0], borders)
+        .into_iter()
+        .map(|c| (c.point, borders.ids[c.border].clone()))
+        .collect()
 }
 
 /// The raw crossings of `borders` by the polyline `path` (with along-distances `along`), sorted.

@@ -167,49 +167,78 @@ pub async fn near_border(
         .transpose()?;
     let st = state.clone();
     // With a neighbour, each site's distance to that neighbour's border is searched: on the blocking
-    // pool, as it grows with the inventory.
+    // pool, as it grows with the inventory, and without holding the published state meanwhile.
     let features = web::block(move || {
-        let live = st.service.live();
-        let c = sites(&live)?;
+        let text = |p: &serde_json::Map<String, Value>, k: &str| {
+            p.get(k).and_then(Value::as_str).map(str::to_owned)
+        };
+        // What the search needs, copied out.
+        struct Candidate {
+            id: String,
+            point: Option<[f64; 2]>,
+            own: Option<String>,
+            border_m: Option<f64>,
+            nearest_neighbour: Option<String>,
+        }
+        let candidates: Vec<Candidate> = {
+            let live = st.service.live();
+            let c = sites(&live)?;
+            c.features
+                .iter()
+                .filter(|f| {
+                    let p = &f.properties;
+                    country
+                        .as_deref()
+                        .is_none_or(|w| text(p, "country").as_deref() == Some(w))
+                        && kind.is_none_or(|k| text(p, "kind").as_deref() == Some(k.as_str()))
+                })
+                .map(|f| Candidate {
+                    id: f.id.clone(),
+                    point: match f.geometry {
+                        geo::Geometry::Point(pt) => Some([pt.x(), pt.y()]),
+                        _ => None,
+                    },
+                    own: text(&f.properties, "located_country")
+                        .or_else(|| text(&f.properties, "country")),
+                    border_m: f
+                        .properties
+                        .get("border_distance_m")
+                        .and_then(Value::as_f64),
+                    nearest_neighbour: text(&f.properties, "neighbour_country"),
+                })
+                .collect()
+        };
         let max_m = within_km * 1_000.0;
-        let mut hits: Vec<(f64, usize, Option<String>)> = Vec::new();
-        for (i, f) in c.features.iter().enumerate() {
-            let p = &f.properties;
-            if country
-                .as_deref()
-                .is_some_and(|w| text(p, "country") != Some(w))
-                || kind.is_some_and(|k| text(p, "kind") != Some(k.as_str()))
-            {
-                continue;
-            }
-            let (distance, neighbour) = match &neighbour {
-                None => (
-                    p.get("border_distance_m").and_then(Value::as_f64),
-                    text(p, "neighbour_country").map(str::to_owned),
-                ),
-                Some(nb) => {
+        let mut hits: Vec<(f64, String, Option<String>)> = candidates
+            .into_iter()
+            .filter_map(|c| {
+                let (distance, neighbour) = match &neighbour {
+                    None => (c.border_m, c.nearest_neighbour),
                     // The border between the site's country and that neighbour, which need not be
                     // the site's nearest border.
-                    let own = text(p, "located_country").or(text(p, "country"));
-                    let d = match (own, &f.geometry) {
-                        (Some(own), geo::Geometry::Point(pt)) => st
-                            .service
-                            .analyzer
-                            .border_distance_between([pt.x(), pt.y()], own, nb, max_m),
-                        _ => None,
-                    };
-                    (d, Some(nb.clone()))
-                }
-            };
-            if let Some(d) = distance.filter(|d| *d <= max_m) {
-                hits.push((d, i, neighbour));
-            }
-        }
+                    Some(nb) => (
+                        c.point.zip(c.own.as_deref()).and_then(|(p, own)| {
+                            st.service
+                                .analyzer
+                                .border_distance_between(p, own, nb, max_m)
+                        }),
+                        Some(nb.clone()),
+                    ),
+                };
+                distance
+                    .filter(|d| *d <= max_m)
+                    .map(|d| (d, c.id, neighbour))
+            })
+            .collect();
         hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let live = st.service.live();
+        let c = sites(&live)?;
         hits.into_iter()
-            .map(|(d, i, neighbour)| {
-                let mut f: Value = serde_json::from_str(c.features[i].geojson.get())
-                    .map_err(|_| ApiError::internal())?;
+            // A site removed since it was measured is left out.
+            .filter_map(|(d, id, neighbour)| Some((d, c.feature(&id)?, neighbour)))
+            .map(|(d, f, neighbour)| {
+                let mut f: Value =
+                    serde_json::from_str(f.geojson.get()).map_err(|_| ApiError::internal())?;
                 f["properties"]["distance_m"] = json!((d * 10.0).round() / 10.0);
                 f["properties"]["neighbour"] = json!(neighbour);
                 Ok(f)
@@ -224,11 +253,6 @@ pub async fn near_border(
         GEOJSON,
         feature_collection(features, n),
     ))
-}
-
-/// A text property, if it is one.
-fn text<'a>(p: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
-    p.get(key).and_then(Value::as_str)
 }
 
 /// `GET /analysis/nearest?lon=&lat=&k=5`

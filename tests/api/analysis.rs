@@ -130,7 +130,11 @@ async fn sites_near_a_border_nearest_first() {
     for f in features {
         let p = &f["properties"];
         if p["neighbour_country"] == "UZB" {
-            assert_eq!(p["distance_m"], p["border_distance_m"], "{}", f["id"]);
+            let (a, b) = (
+                p["distance_m"].as_f64().unwrap(),
+                p["border_distance_m"].as_f64().unwrap(),
+            );
+            assert!((a - b).abs() <= 0.1, "{}: {a} vs {b}", f["id"]);
         }
     }
     // Within 10 km of Uzbekistan, Degmay is not.
