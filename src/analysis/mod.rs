@@ -480,8 +480,8 @@ impl Analyzer {
     }
 
     /// Where the straight (lon/lat) line from a site in `own` to its snap point in another country
-    /// first leaves `own` (by the polygons, within the 5 km tolerance that bridges reservoirs: sampled
-    /// every ~500 m, then by bisection), and the border line met there, if one is within 2 km.
+    /// first enters another country's polygon (sampled every ~2 km, then by bisection to half a
+    /// metre), and the border line there, if one is within 2 km of that point.
     fn leaving_point(
         &self,
         site: [f64; 2],
@@ -494,16 +494,19 @@ impl Analyzer {
                 site[1] + t * (snap[1] - site[1]),
             ]
         };
-        let in_own = |t: f64| self.locate(at(t)).as_deref() == Some(own);
-        let steps = ((snap[0] - site[0]).abs().max((snap[1] - site[1]).abs()) / 0.005)
+        // Still in `own` until inside another country's polygon: a gap between the polygons (a
+        // reservoir) is not taken for a border.
+        let in_own = |t: f64| !matches!(self.countries.locate(at(t), 0.0), CountryMatch::Inside(c) if c != own);
+        let steps = ((snap[0] - site[0]).abs().max((snap[1] - site[1]).abs()) / 0.02)
             .ceil()
-            .clamp(1.0, 4000.0) as usize;
+            .clamp(1.0, 1000.0) as usize;
         let out = (1..=steps)
             .map(|k| k as f64 / steps as f64)
             .find(|&t| !in_own(t))
             .unwrap_or(1.0);
         let (mut lo, mut hi) = (out - 1.0 / steps as f64, out);
-        for _ in 0..30 {
+        // 2 km / 2^12: to half a metre.
+        for _ in 0..12 {
             let mid = (lo + hi) / 2.0;
             if in_own(mid) {
                 lo = mid;
@@ -512,12 +515,8 @@ impl Analyzer {
             }
         }
         let point = at(hi);
-        let border_id = network::border_lines_met(site, snap, &self.borders)
-            .into_iter()
-            .map(|(q, id)| (crate::geodesy::distance_m(point, q), id))
-            .filter(|(d, _)| *d <= 2_000.0)
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, id)| id);
+        let border_id = nearest::nearest(&self.borders.metric, point, 2_000.0)
+            .map(|h| self.borders.ids[h.segment.feature].clone());
         (point, border_id)
     }
 
@@ -540,18 +539,27 @@ impl Analyzer {
         }) {
             return crossings;
         }
-        let walk = self
-            .network
-            .walk(hit.segment, hit.closest.point, hit.closest.along_m);
+        let last_m = crossings.last().map_or(0.0, |c| c.along_m);
+        let walk = self.network.walk_until(
+            hit.segment,
+            hit.closest.point,
+            hit.closest.along_m,
+            last_m + 1.0,
+        );
         let mut out = Vec::with_capacity(crossings.len() + 1);
         let (mut current, mut since_m) = (own.map(str::to_owned), 0.0);
         for c in crossings {
             if unseen(current.as_deref(), &c)
                 && let Some(entered) = c.from.as_deref()
             {
-                // From where the water is still in `current` to where it is in `entered`.
-                let is_in =
-                    |a: f64| self.locate(network::point_at(&walk, a)).as_deref() == Some(entered);
+                // From where the water is still in `current` to where it is inside the polygon of
+                // `entered` (a gap between the polygons is not yet `entered`).
+                let is_in = |a: f64| {
+                    matches!(
+                        self.countries.locate(network::point_at(&walk, a), 0.0),
+                        CountryMatch::Inside(c) if c == entered
+                    )
+                };
                 let (mut lo, mut hi) = (since_m, c.along_m);
                 for _ in 0..30 {
                     let mid = (lo + hi) / 2.0;

@@ -629,6 +629,18 @@ impl RiverNetwork {
 
     /// The walk downstream from the point `start` on segment `seg` of the river lines.
     pub fn walk(&self, seg: SegmentRef, start: [f64; 2], along_in_segment_m: f64) -> Walk {
+        self.walk_until(seg, start, along_in_segment_m, f64::INFINITY)
+    }
+
+    /// [`RiverNetwork::walk`], stopped at the first vertex at least `limit_m` downstream (its end is
+    /// then `NetworkEnds`, whatever lies beyond).
+    pub fn walk_until(
+        &self,
+        seg: SegmentRef,
+        start: [f64; 2],
+        along_in_segment_m: f64,
+        limit_m: f64,
+    ) -> Walk {
         let mut path = vec![start];
         let mut along = Vec::new();
         along.push(0.0);
@@ -639,7 +651,7 @@ impl RiverNetwork {
         let mut offset =
             self.lines[line].cum_m[seg.segment] + along_in_segment_m * self.lines[line].scale;
         let mut visited = vec![false; self.lines.len()];
-        let end = loop {
+        let end = 'walk: loop {
             visited[line] = true;
             let l = &self.lines[line];
             for v in from_vertex..l.coords.len() {
@@ -647,6 +659,9 @@ impl RiverNetwork {
                 offset = l.cum_m[v];
                 path.push(l.coords[v]);
                 along.push(total);
+                if total >= limit_m {
+                    break 'walk WalkEnd::NetworkEnds;
+                }
             }
             match l.next {
                 Some((next_line, vertex)) => {
@@ -805,15 +820,6 @@ pub fn point_at(walk: &Walk, target: f64) -> [f64; 2] {
 pub const SIDE_PROBE_M: f64 = 2_000.0;
 /// A river that stays this close to a border between two crossings of it runs along the border.
 pub const GRAZE_DISTANCE_M: f64 = 2_000.0;
-
-/// Where the straight (lon/lat) line from `a` to `b` meets border lines: each point and the border
-/// line's id.
-pub fn border_lines_met(a: [f64; 2], b: [f64; 2], borders: &LineSet) -> Vec<([f64; 2], String)> {
-    raw_crossings(&[a, b], &[0.0, 1.0], borders)
-        .into_iter()
-        .map(|c| (c.point, borders.ids[c.border].clone()))
-        .collect()
-}
 
 /// The raw crossings of `borders` by the polyline `path` (with along-distances `along`), sorted.
 fn raw_crossings(path: &[[f64; 2]], along: &[f64], borders: &LineSet) -> Vec<RawCrossing> {
