@@ -178,6 +178,20 @@ pub struct Analyzer {
     pub runout: runout::RunoutModel,
 }
 
+/// Where `entered` starts to hold between `lo` (where it does not) and `hi` (where it does), to
+/// `(hi - lo) / 2^steps`: the end where it holds.
+fn bisect(mut lo: f64, mut hi: f64, steps: usize, entered: impl Fn(f64) -> bool) -> f64 {
+    for _ in 0..steps {
+        let mid = (lo + hi) / 2.0;
+        if entered(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
 /// The key of a pair of countries: both ISO3 codes in upper case, in order.
 fn pair_key(a: &str, b: &str) -> (String, String) {
     let (a, b) = (a.to_ascii_uppercase(), b.to_ascii_uppercase());
@@ -504,17 +518,8 @@ impl Analyzer {
             .map(|k| k as f64 / steps as f64)
             .find(|&t| !in_own(t))
             .unwrap_or(1.0);
-        let (mut lo, mut hi) = (out - 1.0 / steps as f64, out);
         // 2 km / 2^12: to half a metre.
-        for _ in 0..12 {
-            let mid = (lo + hi) / 2.0;
-            if in_own(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        let point = at(hi);
+        let point = at(bisect(out - 1.0 / steps as f64, out, 12, |t| !in_own(t)));
         let border_id = nearest::nearest(&self.borders.metric, point, 2_000.0)
             .map(|h| self.borders.ids[h.segment.feature].clone());
         (point, border_id)
@@ -560,15 +565,7 @@ impl Analyzer {
                         CountryMatch::Inside(c) if c == entered
                     )
                 };
-                let (mut lo, mut hi) = (since_m, c.along_m);
-                for _ in 0..30 {
-                    let mid = (lo + hi) / 2.0;
-                    if is_in(mid) {
-                        hi = mid;
-                    } else {
-                        lo = mid;
-                    }
-                }
+                let hi = bisect(since_m, c.along_m, 30, is_in);
                 out.push(network::Crossing {
                     border_id: None,
                     point: network::point_at(&walk, hi),
