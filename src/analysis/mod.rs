@@ -626,8 +626,8 @@ impl Analyzer {
         };
         let crossings = self.with_unseen_crossings(crossings, own, &hit);
         let mut countries: Vec<String> = own.map(str::to_owned).into_iter().collect();
-        // Where a crossing's upstream side differs from the last country, the water got there unseen
-        // (a regional snap across a border, a missed line): the list says so by naming it.
+        // The crossings chain from `own`; where one could not be oriented (`unknown`), or `own` is
+        // not known, the next crossing's upstream side names where the water is again.
         let steps = crossings.iter().flat_map(|c| {
             [
                 c.from.clone(),

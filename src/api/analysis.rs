@@ -169,9 +169,6 @@ pub async fn near_border(
     // With a neighbour, each site's distance to that neighbour's border is searched: on the blocking
     // pool, as it grows with the inventory, and without holding the published state meanwhile.
     let features = web::block(move || {
-        let text = |p: &serde_json::Map<String, Value>, k: &str| {
-            p.get(k).and_then(Value::as_str).map(str::to_owned)
-        };
         // What the search needs, copied out.
         struct Candidate {
             id: String,
@@ -189,22 +186,23 @@ pub async fn near_border(
                     let p = &f.properties;
                     country
                         .as_deref()
-                        .is_none_or(|w| text(p, "country").as_deref() == Some(w))
-                        && kind.is_none_or(|k| text(p, "kind").as_deref() == Some(k.as_str()))
+                        .is_none_or(|w| text(p, "country") == Some(w))
+                        && kind.is_none_or(|k| text(p, "kind") == Some(k.as_str()))
                 })
-                .map(|f| Candidate {
-                    id: f.id.clone(),
-                    point: match f.geometry {
-                        geo::Geometry::Point(pt) => Some([pt.x(), pt.y()]),
-                        _ => None,
-                    },
-                    own: text(&f.properties, "located_country")
-                        .or_else(|| text(&f.properties, "country")),
-                    border_m: f
-                        .properties
-                        .get("border_distance_m")
-                        .and_then(Value::as_f64),
-                    nearest_neighbour: text(&f.properties, "neighbour_country"),
+                .map(|f| {
+                    let p = &f.properties;
+                    Candidate {
+                        id: f.id.clone(),
+                        point: match f.geometry {
+                            geo::Geometry::Point(pt) => Some([pt.x(), pt.y()]),
+                            _ => None,
+                        },
+                        own: text(p, "located_country")
+                            .or(text(p, "country"))
+                            .map(str::to_owned),
+                        border_m: p.get("border_distance_m").and_then(Value::as_f64),
+                        nearest_neighbour: text(p, "neighbour_country").map(str::to_owned),
+                    }
                 })
                 .collect()
         };
@@ -253,6 +251,11 @@ pub async fn near_border(
         GEOJSON,
         feature_collection(features, n),
     ))
+}
+
+/// A text property, if it is one.
+fn text<'a>(p: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
+    p.get(key).and_then(Value::as_str)
 }
 
 /// `GET /analysis/nearest?lon=&lat=&k=5`
