@@ -101,12 +101,12 @@ fn main() {
     );
 
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    let reference = tailings_atlas::reference::ReferenceData::load(&data).unwrap();
+    let reference = tailings_atlas::io::layers::load_reference_dir(&data).unwrap();
     let sites =
         tailings_atlas::reference::seed::read_seed_sites(&data.join("sites/seed_sites.csv"))
             .unwrap();
     time("ReferenceData::load, default data", reps, || {
-        tailings_atlas::reference::ReferenceData::load(&data).unwrap()
+        tailings_atlas::io::layers::load_reference_dir(&data).unwrap()
     });
     time("Catalog::build, default data", reps, || {
         tailings_atlas::catalog::Catalog::build(&sites, &[], &reference).unwrap()

@@ -18,7 +18,7 @@ fn points(n: usize) -> Vec<[f64; 2]> {
 
 fn bench(c: &mut Criterion) {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    let reference = ReferenceData::load(&data).expect("default data");
+    let reference = tailings_atlas::io::layers::load_reference_dir(&data).expect("default data");
     let analyzer = Analyzer::new(&reference);
     let pts = points(1_024);
     let mut i = 0;

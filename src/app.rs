@@ -95,7 +95,7 @@ pub fn analyzer_for(data: &Path, config: &AnalysisConfig) -> Result<Analyzer, St
 
 /// Reads the reference layers at `paths`, blaming `--data` for what fails.
 fn load_reference(paths: &LayerPaths, data: &Path) -> Result<ReferenceData, StartupError> {
-    ReferenceData::load_from(paths).map_err(|source| StartupError::Data {
+    crate::io::layers::load_reference(paths).map_err(|source| StartupError::Data {
         dir: data.to_owned(),
         source,
     })
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn a_changed_site_is_reanalysed_and_reindexed() {
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let reference = ReferenceData::load(&data).unwrap();
+        let reference = crate::io::layers::load_reference_dir(&data).unwrap();
         let sites = read_seed_sites(&data.join(SITES_SPEC.file)).unwrap();
         let service = Service::new(Atlas::build(&sites, &reference).unwrap());
         let changed = |site: &Site, revision: i64| {

@@ -909,8 +909,10 @@ mod tests {
     fn reference() -> &'static ReferenceData {
         static R: OnceLock<ReferenceData> = OnceLock::new();
         R.get_or_init(|| {
-            ReferenceData::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
-                .unwrap()
+            crate::io::layers::load_reference_dir(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data"),
+            )
+            .unwrap()
         })
     }
 
@@ -1226,7 +1228,7 @@ mod tests {
         let paths = crate::reference::LayerPaths::in_dir(std::path::Path::new("/nonexistent"))
             .with_overrides(&dir.join("layers.json"))
             .unwrap();
-        let reference = ReferenceData::load_from(&paths).unwrap();
+        let reference = crate::io::layers::load_reference(&paths).unwrap();
         let analyzer = Analyzer::new(&reference);
         assert_eq!(analyzer.network_report().reversed, 0);
         let p = analyzer.proximity(10.3, 10.82, Some("KGZ"));

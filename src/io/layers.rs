@@ -8,7 +8,9 @@ use gdal::vector::{FieldValue, LayerAccess};
 use geo::BoundingRect;
 use serde_json::{Map, Value};
 
-use crate::reference::{LayerSpec, RefFeature, RefLayer, ReferenceError};
+use crate::reference::{
+    LayerPaths, LayerSpec, REFERENCE_LAYERS, RefFeature, RefLayer, ReferenceData, ReferenceError,
+};
 
 fn json(v: FieldValue) -> Value {
     match v {
@@ -99,4 +101,34 @@ pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, Ref
         features,
         user_source: None,
     })
+}
+
+/// Reads every layer in [`REFERENCE_LAYERS`] from the data directory `dir`, in parallel.
+pub fn load_reference_dir(dir: &Path) -> Result<ReferenceData, ReferenceError> {
+    load_reference(&LayerPaths::in_dir(dir))
+}
+
+/// Reads every layer from the files `paths` names, through GDAL, in parallel.
+pub fn load_reference(paths: &LayerPaths) -> Result<ReferenceData, ReferenceError> {
+    use rayon::prelude::*;
+    let layers = paths
+        .files
+        .par_iter()
+        .map(|(id, file)| {
+            let spec = REFERENCE_LAYERS
+                .iter()
+                .find(|s| s.id == *id)
+                .ok_or_else(|| ReferenceError::invalid(file, format!("unknown layer {id:?}")))?;
+            let mut layer = read_layer(spec, file)?;
+            if paths.replaced.contains(id) {
+                layer.user_source = Some(file.display().to_string());
+            }
+            Ok(layer)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let notices = paths
+        .notices
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    Ok(ReferenceData { layers, notices })
 }

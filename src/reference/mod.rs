@@ -1,5 +1,6 @@
-//! The reference layers (countries, borders, rivers, water bodies) and the seed inventory, as read from
-//! the data directory: what each layer is, where it came from, and how to load it.
+//! The reference layers (countries, borders, rivers, water bodies) and the seed inventory: what each
+//! layer is, where it comes from and under which terms, and where its file is. Reading the files
+//! through GDAL lives in [`crate::io::layers`]; nothing here knows GDAL.
 
 pub mod seed;
 
@@ -21,7 +22,8 @@ pub enum ReferenceError {
 }
 
 impl ReferenceError {
-    fn invalid(path: &Path, reason: impl Into<String>) -> Self {
+    /// The file at `path` is not what the layer needs, for `reason`.
+    pub fn invalid(path: &Path, reason: impl Into<String>) -> Self {
         ReferenceError::Invalid {
             path: path.to_owned(),
             reason: reason.into(),
@@ -227,38 +229,6 @@ impl LayerPaths {
 }
 
 impl ReferenceData {
-    /// Reads every layer in [`REFERENCE_LAYERS`] from `dir`, in parallel.
-    pub fn load(dir: &Path) -> Result<Self, ReferenceError> {
-        ReferenceData::load_from(&LayerPaths::in_dir(dir))
-    }
-
-    /// Reads every layer from the files `paths` names, through GDAL, in parallel.
-    pub fn load_from(paths: &LayerPaths) -> Result<Self, ReferenceError> {
-        use rayon::prelude::*;
-        let layers = paths
-            .files
-            .par_iter()
-            .map(|(id, file)| {
-                let spec = REFERENCE_LAYERS
-                    .iter()
-                    .find(|s| s.id == *id)
-                    .ok_or_else(|| {
-                        ReferenceError::invalid(file, format!("unknown layer {id:?}"))
-                    })?;
-                let mut layer = crate::io::layers::read_layer(spec, file)?;
-                if paths.replaced.contains(id) {
-                    layer.user_source = Some(file.display().to_string());
-                }
-                Ok(layer)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let notices = paths
-            .notices
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok());
-        Ok(ReferenceData { layers, notices })
-    }
-
     /// The layer with this collection id.
     pub fn layer(&self, id: &str) -> Option<&RefLayer> {
         self.layers.iter().find(|l| l.spec.id == id)
