@@ -105,7 +105,7 @@ fn main() {
     let sites =
         tailings_atlas::reference::seed::read_seed_sites(&data.join("sites/seed_sites.csv"))
             .unwrap();
-    time("ReferenceData::load, default data", reps, || {
+    time("io::layers::load_reference_dir, default data", reps, || {
         tailings_atlas::io::layers::load_reference_dir(&data).unwrap()
     });
     time("Catalog::build, default data", reps, || {

@@ -7,7 +7,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tailings_atlas::analysis::Analyzer;
-use tailings_atlas::reference::ReferenceData;
 
 fn points(n: usize) -> Vec<[f64; 2]> {
     let mut rng = StdRng::seed_from_u64(7);

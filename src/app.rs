@@ -65,12 +65,12 @@ pub struct AnalysisConfig {
 impl AnalysisConfig {
     /// An analyzer over `reference` with these settings.
     pub fn analyzer(&self, reference: &ReferenceData) -> Analyzer {
-        let mut analyzer = Analyzer::new(reference);
-        analyzer.runout = self.runout.clone();
-        if let Some(m) = self.snap_limit_m {
-            analyzer.snap_limit_m = m;
+        let builder = Analyzer::builder(reference).runout(self.runout.clone());
+        match self.snap_limit_m {
+            Some(m) => builder.snap_limit_m(m),
+            None => builder,
         }
-        analyzer
+        .build()
     }
 
     /// Where the reference layers of `data` (and `--layers`) are: checked before any work starts.
@@ -610,12 +610,12 @@ pub fn analyze_file(
                             let p = &chunk[i as usize];
                             let a = analyzer.assess(
                                 [p.location.lon(), p.location.lat()],
-                                p.country.as_deref(),
+                                p.country.as_ref(),
                                 p.volume_m3,
                                 p.dam_height_m,
                             );
                             tally.add();
-                            (i, formatter.row(p, a.fields(p.country.as_deref())))
+                            (i, formatter.row(p, a.fields(p.country.as_ref())))
                         },
                     )
                     .collect();

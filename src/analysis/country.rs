@@ -6,15 +6,16 @@ use rstar::{AABB, RTree};
 
 use super::nearest;
 use crate::index::segments_of;
+use crate::model::Iso3;
 use crate::reference::RefLayer;
 
 /// The result of locating a point.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CountryMatch {
-    /// Inside this country's polygon (ISO3).
-    Inside(String),
+    /// Inside this country's polygon.
+    Inside(Iso3),
     /// In no polygon, but this country's is the nearest, at this many metres (within the tolerance).
-    Nearest(String, f64),
+    Nearest(Iso3, f64),
     /// In no polygon and none within the tolerance.
     None,
 }
@@ -26,7 +27,7 @@ pub struct CountryLocator {
     edges: RTree<GeomWithData<RLine<[f64; 2]>, usize>>,
     /// The same edges for nearest searches.
     boundaries: nearest::MetricIndex,
-    iso3: Vec<String>,
+    iso3: Vec<Iso3>,
     east: f64,
     grid: Grid,
 }
@@ -129,21 +130,30 @@ fn rings(g: &geo::Geometry<f64>) -> Vec<&geo::LineString<f64>> {
 }
 
 impl CountryLocator {
-    /// Indexes the polygons of `layer`, whose features carry `iso3`.
+    /// Indexes the polygons of `layer`, whose features carry `iso3` (else their id is taken for the
+    /// code). A polygon without a valid ISO 3166-1 alpha-3 code names no country and is left out.
     pub fn new(layer: &RefLayer) -> Self {
-        let iso3: Vec<String> = layer
+        let coded: Vec<(Iso3, &crate::reference::RefFeature)> = layer
             .features
             .iter()
-            .map(|f| {
-                f.properties
+            .filter_map(|f| {
+                let code = f
+                    .properties
                     .get("iso3")
                     .and_then(|v| v.as_str())
-                    .unwrap_or(&f.id)
-                    .to_owned()
+                    .unwrap_or(&f.id);
+                match Iso3::parse(code, "iso3") {
+                    Ok(c) => Some((c, f)),
+                    Err(e) => {
+                        tracing::warn!(feature = %f.id, error = %e, "country polygon left out");
+                        None
+                    }
+                }
             })
             .collect();
-        let entries: Vec<_> = layer
-            .features
+        let iso3: Vec<Iso3> = coded.iter().map(|(c, _)| c.clone()).collect();
+        let features: Vec<&crate::reference::RefFeature> = coded.iter().map(|(_, f)| *f).collect();
+        let entries: Vec<_> = features
             .iter()
             .enumerate()
             .flat_map(|(i, f)| {
@@ -160,8 +170,7 @@ impl CountryLocator {
             .map(|e| e.geom().from[0].max(e.geom().to[0]))
             .fold(f64::NEG_INFINITY, f64::max);
         // Ring boundaries as lines, for the nearest-polygon fallback.
-        let boundary_geoms: Vec<geo::Geometry<f64>> = layer
-            .features
+        let boundary_geoms: Vec<geo::Geometry<f64>> = features
             .iter()
             .map(|f| {
                 geo::Geometry::MultiLineString(geo::MultiLineString(
@@ -181,7 +190,7 @@ impl CountryLocator {
     }
 
     /// The position of a country (ISO3) among the polygons.
-    pub fn index_of(&self, iso3: &str) -> Option<usize> {
+    pub fn index_of(&self, iso3: &Iso3) -> Option<usize> {
         self.iso3.iter().position(|c| c == iso3)
     }
 
@@ -353,7 +362,9 @@ mod tests {
             assert_eq!(got, expected, "{p:?}");
         }
         match locator.locate([2.0, 2.0], 200_000.0) {
-            CountryMatch::Nearest(c, d) => assert!(c == "AAA" && d > 100_000.0 && d < 112_000.0),
+            CountryMatch::Nearest(c, d) => {
+                assert!(c.as_str() == "AAA" && d > 100_000.0 && d < 112_000.0)
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::LineSet;
 use crate::geodesy;
 use crate::index::SegmentRef;
+use crate::model::Iso3;
 use crate::reference::RefLayer;
 
 /// How far apart a line's end and the vertex it flows into may be.
@@ -543,8 +544,8 @@ impl RiverNetwork {
         seg: SegmentRef,
         start: [f64; 2],
         along_in_segment_m: f64,
-        start_country: Option<&str>,
-        locate: impl Fn([f64; 2]) -> Option<String>,
+        start_country: Option<&Iso3>,
+        locate: impl Fn([f64; 2]) -> Option<Iso3>,
     ) -> Summary {
         let first = &self.lines[seg.feature];
         let from_m = first.cum_m[seg.segment] + along_in_segment_m * first.scale;
@@ -775,10 +776,10 @@ pub struct Crossing {
     pub border_id: Option<String>,
     pub point: [f64; 2],
     pub along_m: f64,
-    /// ISO3 the water leaves, if it can be told.
-    pub from: Option<String>,
-    /// ISO3 the water enters, if it can be told.
-    pub to: Option<String>,
+    /// The country the water leaves, if it can be told.
+    pub from: Option<Iso3>,
+    /// The country the water enters, if it can be told.
+    pub to: Option<Iso3>,
 }
 
 fn intersection(p1: [f64; 2], p2: [f64; 2], q1: [f64; 2], q2: [f64; 2]) -> Option<f64> {
@@ -871,8 +872,8 @@ pub struct RawCrossing {
 pub fn crossings(
     walk: &Walk,
     borders: &LineSet,
-    start_country: Option<&str>,
-    locate: impl Fn([f64; 2]) -> Option<String>,
+    start_country: Option<&Iso3>,
+    locate: impl Fn([f64; 2]) -> Option<Iso3>,
 ) -> Vec<Crossing> {
     let raw = raw_crossings(&walk.path, &walk.along_m, borders);
     let far_between = |from: f64, to: f64| {
@@ -904,8 +905,8 @@ pub fn crossings(
 pub fn orient(
     raw: Vec<RawCrossing>,
     borders: &LineSet,
-    start_country: Option<&str>,
-    locate_at: impl Fn(f64) -> Option<String>,
+    start_country: Option<&Iso3>,
+    locate_at: impl Fn(f64) -> Option<Iso3>,
     far_between: impl Fn(f64, f64) -> bool,
 ) -> Vec<Crossing> {
     let mut kept: Vec<RawCrossing> = Vec::new();
@@ -919,27 +920,25 @@ pub fn orient(
         }
         kept.push(c);
     }
-    let mut current = start_country.map(str::to_owned);
+    let mut current = start_country.cloned();
     let mut out = Vec::with_capacity(kept.len());
     for c in kept {
         let f = c.border;
         let Some((left, right)) = borders.sides(f) else {
             continue;
         };
-        let other = |x: &str| {
+        let other = |x: &Iso3| {
             (x == left)
-                .then(|| right.to_owned())
-                .or_else(|| (x == right).then(|| left.to_owned()))
+                .then(|| right.clone())
+                .or_else(|| (x == right).then(|| left.clone()))
         };
-        let (from, to) = match current.as_deref().and_then(other) {
+        let (from, to) = match current.as_ref().and_then(other) {
             Some(to) => (current.clone(), Some(to)),
             None => {
                 let before = locate_at(c.along_m - SIDE_PROBE_M);
                 let after = locate_at(c.along_m + SIDE_PROBE_M);
                 match (before, after) {
-                    (Some(b), Some(a)) if other(&b).as_deref() == Some(a.as_str()) => {
-                        (Some(b), Some(a))
-                    }
+                    (Some(b), Some(a)) if other(&b).as_ref() == Some(&a) => (Some(b), Some(a)),
                     _ => (current.clone(), None),
                 }
             }

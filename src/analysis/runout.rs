@@ -39,6 +39,34 @@ pub struct RunoutModel {
     runout_distance: Power,
 }
 
+/// Whether a runout reaches the first border crossing downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReachesBorder {
+    /// The runout distance is at least the along-river distance to the first crossing.
+    Yes,
+    /// It is shorter, or no border lies downstream.
+    No,
+    /// An input is missing, or the site has no downstream path.
+    Unknown,
+}
+
+impl ReachesBorder {
+    /// `true`, `false` or `unknown`, as written in files and properties.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReachesBorder::Yes => "true",
+            ReachesBorder::No => "false",
+            ReachesBorder::Unknown => "unknown",
+        }
+    }
+}
+
+impl Serialize for ReachesBorder {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// The screening result for one facility.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Runout {
@@ -46,8 +74,8 @@ pub struct Runout {
     pub released_volume_m3: Option<f64>,
     /// Runout distance Dmax, kilometres, when computable.
     pub distance_km: Option<f64>,
-    /// `true`, `false` or `unknown`.
-    pub reaches_border: &'static str,
+    /// Whether the runout reaches the first border downstream.
+    pub reaches_border: ReachesBorder,
     /// What was missing, if anything.
     pub note: Option<&'static str>,
 }
@@ -81,7 +109,7 @@ impl RunoutModel {
             return Runout {
                 released_volume_m3: None,
                 distance_km: None,
-                reaches_border: "unknown",
+                reaches_border: ReachesBorder::Unknown,
                 note: Some(match volume_m3 {
                     None if dam_height_m.is_none() => "missing volume_m3 and dam_height_m",
                     None => "missing volume_m3",
@@ -92,9 +120,9 @@ impl RunoutModel {
         let vf_mm3 = self.released_volume.a * (vt / 1e6).powf(self.released_volume.b);
         let dmax_km = self.runout_distance.a * (h * vf_mm3).powf(self.runout_distance.b);
         let (reaches_border, note) = match border_km {
-            Some(Some(km)) => (if dmax_km >= km { "true" } else { "false" }, None),
-            Some(None) => ("false", None),
-            None => ("unknown", Some("no downstream path")),
+            Some(Some(km)) if dmax_km >= km => (ReachesBorder::Yes, None),
+            Some(_) => (ReachesBorder::No, None),
+            None => (ReachesBorder::Unknown, Some("no downstream path")),
         };
         Runout {
             released_volume_m3: Some(vf_mm3 * 1e6),
@@ -144,18 +172,23 @@ mod tests {
         let r = m.screen(Some(2e6), Some(20.0), Some(Some(dmax - 0.1)));
         assert!((r.released_volume_m3.unwrap() - vf * 1e6).abs() < 1e-6);
         assert!((r.distance_km.unwrap() - dmax).abs() < 1e-12);
-        assert_eq!(r.reaches_border, "true");
+        assert_eq!(r.reaches_border.as_str(), "true");
         assert_eq!(
             m.screen(Some(2e6), Some(20.0), Some(Some(dmax + 0.1)))
-                .reaches_border,
+                .reaches_border
+                .as_str(),
             "false"
         );
         assert_eq!(
-            m.screen(Some(2e6), Some(20.0), Some(None)).reaches_border,
+            m.screen(Some(2e6), Some(20.0), Some(None))
+                .reaches_border
+                .as_str(),
             "false"
         );
         assert_eq!(
-            m.screen(Some(2e6), Some(20.0), None).reaches_border,
+            m.screen(Some(2e6), Some(20.0), None)
+                .reaches_border
+                .as_str(),
             "unknown"
         );
     }
@@ -163,7 +196,10 @@ mod tests {
     #[test]
     fn missing_inputs_are_unknown_not_zero() {
         let r = RunoutModel::default().screen(Some(1e6), None, Some(Some(1.0)));
-        assert_eq!((r.reaches_border, r.distance_km), ("unknown", None));
+        assert_eq!(
+            (r.reaches_border.as_str(), r.distance_km),
+            ("unknown", None)
+        );
         assert_eq!(r.note, Some("missing dam_height_m"));
         let m = RunoutModel::default();
         assert_eq!(

@@ -79,10 +79,10 @@ async fn analyse(
     state: &web::Data<AppState>,
     lon: f64,
     lat: f64,
-    own: Option<String>,
+    own: Option<crate::model::Iso3>,
 ) -> Result<crate::analysis::Proximity, ApiError> {
     let state = state.clone();
-    web::block(move || state.service.analyzer.proximity(lon, lat, own.as_deref()))
+    web::block(move || state.service.analyzer.proximity(lon, lat, own.as_ref()))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "analysis task failed");
@@ -216,9 +216,11 @@ pub async fn near_border(
                     // the site's nearest border.
                     Some(nb) => (
                         c.point.zip(c.own.as_deref()).and_then(|(p, own)| {
+                            let own = crate::model::Iso3::parse(own, "country").ok()?;
+                            let nb = crate::model::Iso3::parse(nb, "neighbour").ok()?;
                             st.service
                                 .analyzer
-                                .border_distance_between(p, own, nb, max_m)
+                                .border_distance_between(p, &own, &nb, max_m)
                         }),
                         Some(nb.clone()),
                     ),
@@ -328,7 +330,7 @@ pub async fn downstream(
             .properties
             .get("country")
             .and_then(Value::as_str)
-            .map(str::to_owned);
+            .and_then(|c| crate::model::Iso3::parse(c, "country").ok());
         (pt, own)
     };
     let st = state.clone();
@@ -336,7 +338,7 @@ pub async fn downstream(
     let (result, path) = web::block(move || {
         st.service
             .analyzer
-            .proximity_with_path(lon, lat, own.as_deref())
+            .proximity_with_path(lon, lat, own.as_ref())
     })
     .await
     .map_err(|_| ApiError::internal())?;
@@ -364,7 +366,7 @@ pub async fn downstream(
             "river_id": d.river_id,
             "snap_distance_m": (d.snap_distance_m * 10.0).round() / 10.0,
             "drainage_confidence": d.drainage_confidence,
-            "downstream_countries": d.countries.join(","),
+            "downstream_countries": d.countries_text(),
             "downstream_border_km": d.downstream_border_km,
             "terminal_water_body": d.terminal_water_body,
             "end": d.end,

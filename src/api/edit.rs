@@ -220,7 +220,7 @@ fn authorize(
         let located = state
             .service
             .analyzer
-            .locate_country(site.location.lon(), site.location.lat());
+            .locate_country([site.location.lon(), site.location.lat()]);
         let Some(located) = located else {
             return Err(ApiError::forbidden(format!(
                 "token {} may change sites in {} only; site {} lies in no country of the reference \

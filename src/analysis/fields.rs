@@ -1,0 +1,182 @@
+//! A point's analysis as flat fields (GIS clients want columns, not nested objects): the edge where
+//! the typed [`Assessment`] is written out, to files by `analyze` and to GeoJSON properties.
+
+use serde_json::{Map, Value};
+
+use super::{Assessment, CountryCheck, DownstreamStatus};
+use crate::model::Iso3;
+
+/// A border side's code, or nothing where the layer does not give it.
+fn side(c: &Option<Iso3>) -> &str {
+    c.as_ref().map_or("", Iso3::as_str)
+}
+
+fn round(v: f64, decimals: i32) -> f64 {
+    let k = 10f64.powi(decimals);
+    (v * k).round() / k
+}
+
+/// One value of a site's flat analysis fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<'a> {
+    Null,
+    Text(std::borrow::Cow<'a, str>),
+    Number(f64),
+}
+
+impl Field<'_> {
+    /// As a JSON value: text as a string, numbers as numbers.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Field::Null => Value::Null,
+            Field::Text(t) => Value::String(t.to_string()),
+            Field::Number(v) => Value::from(*v),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Field<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Field::Null, |t| Field::Text(t.into()))
+    }
+}
+
+impl From<Option<String>> for Field<'_> {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Field::Null, |t| Field::Text(t.into()))
+    }
+}
+
+impl From<Option<f64>> for Field<'_> {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Field::Null, Field::Number)
+    }
+}
+
+/// A site's analysis as flat fields (GIS clients want columns, not nested objects), borrowed from its
+/// [`Assessment`]: written straight to files by `analyze`, turned into properties for the API.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteFields<'a> {
+    assessment: &'a Assessment,
+    /// The country the site or point is declared in, if any.
+    declared_country: Option<&'a Iso3>,
+}
+
+impl Assessment {
+    /// The flat fields; `own_country` is the declared country, if known.
+    pub fn fields<'a>(&'a self, own_country: Option<&'a Iso3>) -> SiteFields<'a> {
+        SiteFields {
+            assessment: self,
+            declared_country: own_country,
+        }
+    }
+}
+
+impl<'a> SiteFields<'a> {
+    /// The field names, in the order [`SiteFields::values`] gives them.
+    pub const NAMES: [&'static str; 30] = [
+        "located_country",
+        "country_match",
+        "country_check",
+        "nearest_river_id",
+        "nearest_river_name",
+        "river_distance_m",
+        "nearest_river_lon",
+        "nearest_river_lat",
+        "nearest_border_id",
+        "border_countries",
+        "neighbour_country",
+        "border_distance_m",
+        "nearest_border_lon",
+        "nearest_border_lat",
+        "downstream_status",
+        "snap_distance_m",
+        "snap_river_id",
+        "drainage_confidence",
+        "downstream_countries",
+        "first_crossing_from",
+        "first_crossing_to",
+        "first_crossing_lon",
+        "first_crossing_lat",
+        "downstream_border_km",
+        "downstream_water_bodies",
+        "terminal_water_body",
+        "runout_released_volume_m3",
+        "runout_distance_km",
+        "runout_reaches_border",
+        "runout_note",
+    ];
+
+    /// The values, in the order of [`SiteFields::NAMES`].
+    pub fn values(&self) -> [Field<'a>; 30] {
+        let p = &self.assessment.proximity;
+        let r = &self.assessment.runout;
+        let text = |t: &'a str| Field::Text(t.into());
+        let river = p.river.as_ref();
+        let border = p.border.as_ref();
+        let d = p.downstream.as_ref();
+        let first = d.and_then(|d| d.crossings.first());
+        [
+            p.country.as_ref().map(Iso3::as_str).into(),
+            text(p.country_match.as_str()),
+            text(CountryCheck::of(p.country.as_ref(), self.declared_country).as_str()),
+            river.map(|r| r.id.as_str()).into(),
+            river.and_then(|r| r.name.as_deref()).into(),
+            river.map(|r| round(r.distance_m, 1)).into(),
+            // Coordinates to 1e-6° (about 0.1 m), as the distances are to 0.1 m.
+            river.map(|r| round(r.point[0], 6)).into(),
+            river.map(|r| round(r.point[1], 6)).into(),
+            border.map(|b| b.id.as_str()).into(),
+            border
+                .map(|b| {
+                    let [l, r] = &b.countries;
+                    format!("{}-{}", side(l), side(r))
+                })
+                .into(),
+            border
+                .and_then(|b| b.neighbour_country.as_ref().map(Iso3::as_str))
+                .into(),
+            border.map(|b| round(b.distance_m, 1)).into(),
+            border.map(|b| round(b.point[0], 6)).into(),
+            border.map(|b| round(b.point[1], 6)).into(),
+            match p.downstream_status {
+                DownstreamStatus::Ok => text("ok"),
+                other => Field::Text(other.to_string().into()),
+            },
+            d.map(|d| round(d.snap_distance_m, 1)).into(),
+            // The river the path starts on: for a `regional` snap, a main river, not the nearest one.
+            d.map(|d| d.river_id.as_str()).into(),
+            d.map(|d| d.drainage_confidence.as_str()).into(),
+            d.map(|d| d.countries_text()).into(),
+            first.and_then(|c| c.from.as_ref().map(Iso3::as_str)).into(),
+            first.and_then(|c| c.to.as_ref().map(Iso3::as_str)).into(),
+            first.map(|c| round(c.point[0], 6)).into(),
+            first.map(|c| round(c.point[1], 6)).into(),
+            d.and_then(|d| d.downstream_border_km)
+                .map(|v| round(v, 3))
+                .into(),
+            d.map(|d| {
+                d.water_bodies
+                    .iter()
+                    .map(|w| w.name.as_deref().unwrap_or(&w.id))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .into(),
+            d.and_then(|d| d.terminal_water_body.as_deref()).into(),
+            r.released_volume_m3.map(|v| round(v, 0)).into(),
+            r.distance_km.map(|v| round(v, 3)).into(),
+            text(r.reaches_border.as_str()),
+            r.note.into(),
+        ]
+    }
+
+    /// The fields as JSON properties.
+    pub fn to_map(&self) -> Map<String, Value> {
+        Self::NAMES
+            .iter()
+            .zip(self.values())
+            .map(|(k, v)| ((*k).to_owned(), v.to_value()))
+            .collect()
+    }
+}
