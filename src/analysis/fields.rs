@@ -74,38 +74,7 @@ impl Assessment {
 
 impl<'a> SiteFields<'a> {
     /// The field names, in the order [`SiteFields::values`] gives them.
-    pub const NAMES: [&'static str; 30] = [
-        "located_country",
-        "country_match",
-        "country_check",
-        "nearest_river_id",
-        "nearest_river_name",
-        "river_distance_m",
-        "nearest_river_lon",
-        "nearest_river_lat",
-        "nearest_border_id",
-        "border_countries",
-        "neighbour_country",
-        "border_distance_m",
-        "nearest_border_lon",
-        "nearest_border_lat",
-        "downstream_status",
-        "snap_distance_m",
-        "snap_river_id",
-        "drainage_confidence",
-        "downstream_countries",
-        "first_crossing_from",
-        "first_crossing_to",
-        "first_crossing_lon",
-        "first_crossing_lat",
-        "downstream_border_km",
-        "downstream_water_bodies",
-        "terminal_water_body",
-        "runout_released_volume_m3",
-        "runout_distance_km",
-        "runout_reaches_border",
-        "runout_note",
-    ];
+    pub const NAMES: [&'static str; 30] = crate::schema::ANALYSIS_FIELD_NAMES;
 
     /// The values, in the order of [`SiteFields::NAMES`].
     pub fn values(&self) -> [Field<'a>; 30] {

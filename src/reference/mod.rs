@@ -84,7 +84,7 @@ pub const SITES_SPEC: LayerSpec = LayerSpec {
             license_url: "https://creativecommons.org/licenses/by/4.0/",
         },
     ],
-    queryables: &["kind", "country", "status", "precision", "receiving_river"],
+    queryables: &crate::schema::SITE_QUERYABLES,
 };
 
 /// The reference layers, in the order they are listed.
