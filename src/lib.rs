@@ -26,5 +26,6 @@ pub mod io;
 pub mod model;
 pub mod reference;
 pub mod schema;
+pub mod service;
 pub mod store;
 pub mod transfer;

@@ -1,0 +1,11 @@
+//! The service layer: typed library functions that the HTTP API and the CLI both call. Start-up
+//! ([`startup`]), the live published state ([`Service`]), point files analysed in bulk
+//! ([`analyze`]).
+
+pub mod analyze;
+mod live;
+pub mod startup;
+
+pub use analyze::{AnalyzeError, Progress, analyze_file};
+pub use live::{Live, Service, Update};
+pub use startup::{AnalysisConfig, Atlas, StartupError, analyzer_for, load, load_with, open_store};
