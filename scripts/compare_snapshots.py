@@ -73,7 +73,7 @@ def describe(path: str, a: bytes, b: bytes, lines: int) -> str:
     except UnicodeDecodeError:
         return f"  binary files differ ({len(a)} and {len(b)} bytes)"
     ra, rb = readable(ta), readable(tb)
-    diff = list(difflib.unified_diff(ra, rb, f"A/{path}", f"B/{path}", n=2, lineterm=""))
+    diff = list(difflib.unified_diff(ra, rb, f"A/{path}", f"B/{path}", n=3, lineterm=""))
     if not diff:
         # Same JSON values, or a difference of line endings only: show the raw bytes.
         return "  same content once JSON is parsed; the bytes differ:\n" + first_difference(ta, tb)

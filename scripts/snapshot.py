@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Records everything a tailings-atlas binary produces on the default data, for before/after checks.
 
-    scripts/snapshot.py BIN OUTDIR [--keep-temp]
+    scripts/snapshot.py BIN OUTDIR [--keep-temp] [--repo DIR]
 
 Starts `BIN serve --bind 127.0.0.1:0` on a fresh store in a temporary directory (seeded from the
 repository's `data/`), records the responses to a fixed list of HTTP requests (reads, analysis,
@@ -12,12 +12,22 @@ errors, exports, then edits with tokens made by the CLI), runs the CLI (export, 
 Every HTTP request carries `Host: 127.0.0.1:8080`, so the links in the bodies (and the ETags,
 which hash the bodies) do not depend on the port the server happened to get.
 
-Only what legitimately varies between runs is normalised (see `Normaliser`): the digits of
-`timeStamp`, history `at`, `Date` and token `created`/`revoked` times (the shape is kept, so a
-change of format still shows), token ids and secrets, the port in `http://127.0.0.1:PORT`, the
-temporary directory and repository paths, and durations in CLI messages and log lines (log lines
-also lose their ANSI colours). Binary exports (GeoPackage, FlatGeobuf, zipped Shapefile) carry
-timestamps, so they are recorded as `ogrinfo -al -so` and `ogrinfo -al` dumps, not as bytes.
+Only what legitimately varies between runs is normalised (see `Normaliser`):
+- the digits of `timeStamp`, history `at`, token `created`/`revoked` and `Date` times (the shape
+  is kept, so a change of format still shows); the DBF date in a Shapefile's `ogrinfo` dump;
+- token ids and secrets (TOKEN1, TOKEN2... in order of creation);
+- the port in `http://127.0.0.1:PORT`, the temporary directory (TMP) and repository (REPO) paths;
+- durations in CLI messages (`in 0.42 s`, `1234 rows/s`) and log lines (`load_ms=`), whose
+  timestamps and ANSI colours go too;
+- an ETag that is exactly the server's hash of a body whose normalised parts vary (history `at`
+  times, or a `timeStamp` inside the hash: /downstream, /analysis/*) is shown as
+  `W/"SIPHASH(body as sent, before normalisation)"`; every other ETag is kept as sent;
+- the lists in `Access-Control-Expose-Headers`/`-Allow-Methods`/`-Allow-Headers` are sorted
+  (actix-cors keeps them in a HashSet: their order changes from worker to worker);
+- in logs/serve.txt, the store watcher's "published changes" lines (it wakes every second) and
+  the requests that wait for it are left out, and the shutdown lines after SIGTERM are sorted.
+Binary exports (GeoPackage, FlatGeobuf, zipped Shapefile) carry timestamps, so they are recorded
+as `ogrinfo -al -so` and `ogrinfo -al` dumps, not as bytes. Everything else is kept byte for byte.
 
 Standard library only (Python 3.11), plus `ogrinfo` from gdal-bin.
 """
@@ -30,6 +40,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -81,6 +92,8 @@ FILTERS = {
 }
 FERGANA_BBOX = "70.5,40.2,73.0,41.5"
 FEATURES_PER_COLLECTION = 3
+WAIT_QUERY = "?f=json"  # marks the requests that wait for the store watcher
+WATCHER_LINE = "published changes from the store"
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
 HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT")
@@ -130,17 +143,14 @@ def body_etag(body: bytes) -> str:
 
 def timestamp_shape(match: re.Match) -> str:
     """2026-12-02T07:14:40.381Z -> YYYY-MM-DDThh:mm:ss.fffZ: the digits go, the format stays."""
-    s = match.group(0)
-    date, rest = s[:10], s[11:]
+    rest = match.group(0)[19:]
     out = "YYYY-MM-DDThh:mm:ss"
-    rest = rest[8:]
     m = re.match(r"\.(\d+)", rest)
     if m:
         out += "." + "f" * len(m.group(1))
         rest = rest[m.end():]
     if rest and rest != "Z":
         rest = rest[0] + "hh:mm"
-    assert len(date) == 10
     return out + rest
 
 
@@ -151,15 +161,22 @@ class Normaliser:
         self.paths = sorted({str(tmp), os.path.realpath(tmp), str(REPO)}, key=len, reverse=True)
         self.names = {str(tmp): "TMP", os.path.realpath(tmp): "TMP", str(REPO): "REPO"}
         self.tokens: dict[str, str] = {}  # token id -> TOKENn, in order of creation
+        self.ports = [HOST_HEADER.split(":")[1]]  # and the server's, once it is known
 
     def add_token(self, token_id: str) -> None:
         self.tokens.setdefault(token_id, f"TOKEN{len(self.tokens) + 1}")
 
+    def host(self, text: str) -> str:
+        """The server's address: its port varies, and every request says `Host: 127.0.0.1:8080`."""
+        for port in self.ports:
+            text = text.replace(f"http://127.0.0.1:{port}", "http://HOST")
+            text = re.sub(rf"127\.0\.0\.1:{port}\b", "HOST", text)
+        return text
+
     def common(self, text: str) -> str:
         for p in self.paths:
             text = text.replace(p, self.names[p])
-        text = re.sub(r"http://127\.0\.0\.1:\d+", "http://HOST", text)
-        text = re.sub(r"127\.0\.0\.1:\d+", "HOST", text)
+        text = self.host(text)
         for token_id, name in self.tokens.items():
             text = re.sub(rf"ta_{token_id}_[0-9a-f]+", f"ta_{name}_SECRET", text)
             text = text.replace(token_id, name)
@@ -261,7 +278,9 @@ class Snapshot:
                 ["ogrinfo", "-ro", *args, src], capture_output=True, text=True, timeout=120
             )
             parts.append(f"=== ogrinfo {' '.join(args)} (exit {r.returncode})\n")
-            parts.append(self.norm.common(r.stdout))
+            # A DBF header records the day it was written.
+            out = re.sub(r"(DBF_DATE_LAST_UPDATE=)\d{4}-\d\d-\d\d", r"\1YYYY-MM-DD", r.stdout)
+            parts.append(self.norm.common(out))
             if r.stderr:
                 parts.append("=== ogrinfo stderr\n" + self.norm.common(r.stderr))
         return "".join(parts)
@@ -288,6 +307,7 @@ class Snapshot:
                 m = re.search(r"listening on http://([0-9.]+):(\d+)", line)
                 if m and not found.is_set():
                     self.addr = (m.group(1), int(m.group(2)))
+                    self.norm.ports.append(m.group(2))
                     found.set()
             found.set()
 
@@ -377,7 +397,7 @@ class Snapshot:
             text = self.norm.body(raw_text)
             # An ETag hashed from a body whose times (or token ids) vary from run to run varies
             # with them; when it is exactly that hash, say so instead of printing it.
-            if text != raw_text and by_name.get("etag") == [body_etag(data_shown)]:
+            if text != self.norm.host(raw_text) and by_name.get("etag") == [body_etag(data_shown)]:
                 shown_headers["etag"] = ['W/"SIPHASH(body as sent, before normalisation)"']
         names = RECORDED_HEADERS + sorted(n for n in by_name if n.startswith("access-control-"))
         for n in names + ["date"]:
@@ -534,7 +554,7 @@ class Snapshot:
         for m in re.finditer(r"\bta_([0-9a-f]{12})_[0-9a-f]+", stdout):
             self.norm.add_token(m.group(1))
         messages, logs = self.norm.split_stderr(stderr)
-        shown = " ".join(self.norm.common(a) for a in args)
+        shown = shlex.join(self.norm.common(a) for a in cmd[1:])
         parts = [f"=== command\ntailings-atlas {shown}\n", f"=== exit {r.returncode}\n",
                  "=== stdout\n", self.norm.cli(stdout), "=== stderr\n", messages,
                  "=== log (stderr: tracing lines, normalised)\n", logs]
@@ -764,15 +784,20 @@ class Snapshot:
         # A CLI import beside the service, then what the service shows of it once it noticed.
         self.cli("import-sites-lonlat", ["import", "tests/fixtures/import/sites_lonlat.csv",
                                          "--actor", "snapshot", "--reason", "snapshot run"])
-        self.cli("import-sites-lonlat-again", ["import", "tests/fixtures/import/sites_lonlat.csv",
-                                               "--actor", "snapshot"])
+        # The service publishes another process's writes within about a second; wait for it
+        # (these requests are left out of logs/serve.txt: how many it takes depends on timing).
         deadline = time.monotonic() + 30
-        while self.raw("GET", f"{items}/kgz_mailuu_suu_tp3")[0] != 200:
+        while self.raw("GET", f"{items}/kgz_mailuu_suu_tp3{WAIT_QUERY}")[0] != 200:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         self.http("GET", f"{items}/kgz_mailuu_suu_tp3", variant="after-cli-import")
         self.http("GET", f"{items}/kgz_mailuu_suu_tp3/history", variant="after-cli-import")
+        self.http("GET", f"{items}/tjk_degmay", variant="after-cli-import")
+        # The same file again changes nothing; give the watcher time to show it if it did.
+        self.cli("import-sites-lonlat-again", ["import", "tests/fixtures/import/sites_lonlat.csv",
+                                               "--actor", "snapshot"])
+        time.sleep(1.5)
         self.http("GET", f"{items}?limit=10000", variant="after-everything")
         self.http("GET", f"{items}?f=csv", variant="after-everything")
         self.http("GET", "/health", variant="after-everything")
@@ -792,7 +817,11 @@ class Snapshot:
 
     def logs(self) -> None:
         raw = self.server_log.read_text(encoding="utf-8", errors="backslashreplace")
+        wait = f"path=/collections/sites/items/kgz_mailuu_suu_tp3 query={WAIT_QUERY[1:]} "
         lines = [self.norm.log(line) for line in raw.splitlines(keepends=True)]
+        # The store watcher wakes every second and also re-reads the service's own writes, so
+        # where its "published changes" lines fall, and their counts, depend on timing.
+        lines = [line for line in lines if wait not in line and WATCHER_LINE not in line]
         # After SIGTERM, actix's worker and accept threads log their shutdown in a racy order.
         stop = next((i for i, line in enumerate(lines) if "SIGTERM received" in line), None)
         if stop is not None:
@@ -841,11 +870,16 @@ def cli_env() -> dict[str, str]:
 
 
 def main() -> int:
+    global REPO
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("binary", type=Path, help="the tailings-atlas binary")
     ap.add_argument("outdir", type=Path, help="where to write the snapshot (new or empty)")
     ap.add_argument("--keep-temp", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--repo", type=Path, default=REPO,
+                    help="where data/, config/ and tests/fixtures/ are read (default: this script's "
+                         "repository)")
     a = ap.parse_args()
+    REPO = a.repo.resolve()
     binary = a.binary.resolve()
     if not os.access(binary, os.X_OK):
         print(f"error: {a.binary}: not an executable", file=sys.stderr)
@@ -858,6 +892,7 @@ def main() -> int:
         return 2
 
     def stop(signum, _frame):
+        print(f"interrupted by signal {signum}; {a.outdir} is incomplete", file=sys.stderr)
         raise SystemExit(128 + signum)
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
