@@ -59,12 +59,12 @@ impl From<Option<f64>> for Field<'_> {
 pub struct SiteFields<'a> {
     assessment: &'a Assessment,
     /// The country the site or point is declared in, if any.
-    declared_country: Option<&'a Iso3>,
+    declared_country: Option<&'a str>,
 }
 
 impl Assessment {
     /// The flat fields; `own_country` is the declared country, if known.
-    pub fn fields<'a>(&'a self, own_country: Option<&'a Iso3>) -> SiteFields<'a> {
+    pub fn fields<'a>(&'a self, own_country: Option<&'a str>) -> SiteFields<'a> {
         SiteFields {
             assessment: self,
             declared_country: own_country,

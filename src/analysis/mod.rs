@@ -666,7 +666,7 @@ impl Analyzer {
         dam_height_m: Option<f64>,
     ) -> Map<String, Value> {
         self.assess(p, own_country, volume_m3, dam_height_m)
-            .fields(own_country)
+            .fields(own_country.map(Iso3::as_str))
             .to_map()
     }
 

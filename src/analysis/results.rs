@@ -44,12 +44,12 @@ pub enum CountryCheck {
 }
 
 impl CountryCheck {
-    /// Compares the located country with the declared one.
-    pub fn of(located: Option<&Iso3>, declared: Option<&Iso3>) -> Self {
+    /// Compares the located country with the declared one (as declared: a code, or not).
+    pub fn of(located: Option<&Iso3>, declared: Option<&str>) -> Self {
         match (located, declared) {
             (None, _) => CountryCheck::Unknown,
             (Some(_), None) => CountryCheck::NotDeclared,
-            (Some(l), Some(d)) if l == d => CountryCheck::Matches,
+            (Some(l), Some(d)) if l.as_str() == d => CountryCheck::Matches,
             (Some(_), Some(_)) => CountryCheck::Differs,
         }
     }
@@ -253,14 +253,19 @@ mod tests {
         let kgz = Iso3::parse("KGZ", "country").unwrap();
         let uzb = Iso3::parse("UZB", "country").unwrap();
         assert_eq!(
-            CountryCheck::of(Some(&kgz), Some(&kgz)),
+            CountryCheck::of(Some(&kgz), Some("KGZ")),
             CountryCheck::Matches
         );
         assert_eq!(
-            CountryCheck::of(Some(&kgz), Some(&uzb)),
+            CountryCheck::of(Some(&kgz), Some(uzb.as_str())),
+            CountryCheck::Differs
+        );
+        // A declared country that is no code at all differs from every located one.
+        assert_eq!(
+            CountryCheck::of(Some(&kgz), Some("Kyrgyzstan")),
             CountryCheck::Differs
         );
         assert_eq!(CountryCheck::of(Some(&kgz), None).as_str(), "not declared");
-        assert_eq!(CountryCheck::of(None, Some(&kgz)), CountryCheck::Unknown);
+        assert_eq!(CountryCheck::of(None, Some("KGZ")), CountryCheck::Unknown);
     }
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use super::IoError;
 use super::points::InputPoint;
 use crate::analysis::{Field, SiteFields};
-use crate::model::Iso3;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +76,7 @@ impl RowFormatter {
                     csv.write_field(&number[..]).map_err(err)?;
                 }
                 // The inputs the analysis used, as read: the runout fields are checked against them.
-                csv.write_field(p.country.as_ref().map_or("", Iso3::as_str))
+                csv.write_field(p.country.as_deref().unwrap_or(""))
                     .map_err(err)?;
                 for v in [p.volume_m3, p.dam_height_m] {
                     number.clear();

@@ -5,6 +5,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::analysis::Analyzer;
+use crate::model::{Iso3, Site};
+
 use super::startup::{AnalysisConfig, StartupError, load_reference};
 
 /// Analyses every point of `input` (any vector file GDAL reads) against the reference layers of
@@ -66,14 +69,20 @@ pub fn analyze_file(
                         },
                         |(formatter, tally), &i| {
                             let p = &chunk[i as usize];
+                            // A declared country that is no ISO3 code is compared as text
+                            // (it differs), and takes no part in the analysis.
+                            let declared = p
+                                .country
+                                .as_deref()
+                                .and_then(|c| Iso3::parse(c, "country").ok());
                             let a = analyzer.assess(
                                 [p.location.lon(), p.location.lat()],
-                                p.country.as_ref(),
+                                declared.as_ref(),
                                 p.volume_m3,
                                 p.dam_height_m,
                             );
                             tally.add();
-                            (i, formatter.row(p, a.fields(p.country.as_ref())))
+                            (i, formatter.row(p, a.fields(p.country.as_deref())))
                         },
                     )
                     .collect();
@@ -149,4 +158,74 @@ pub enum AnalyzeError {
     Io(#[from] crate::io::IoError),
     #[error(transparent)]
     Startup(#[from] StartupError),
+}
+
+/// How many of some sites drain across a border, and how many lie near one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposure {
+    /// Sites whose water is known to enter another country (the first crossing has a known side).
+    pub drain_across_border: usize,
+    /// Sites within the given distance of an international border (to the 0.1 m printed).
+    pub near_border: usize,
+}
+
+/// The transboundary exposure of `sites`, analysed in parallel.
+pub fn exposure(analyzer: &Analyzer, sites: &[Site], near_border_m: f64) -> Exposure {
+    use rayon::prelude::*;
+    let (drain_across_border, near_border) = sites
+        .par_iter()
+        .map(|site| {
+            let p = analyzer.proximity(
+                site.location.lon(),
+                site.location.lat(),
+                Some(&site.country),
+            );
+            let crosses = p
+                .downstream
+                .as_ref()
+                .and_then(|d| d.crossings.first())
+                .is_some_and(|c| c.to.is_some());
+            // As printed: to 0.1 m.
+            let near = p
+                .border
+                .is_some_and(|b| (b.distance_m * 10.0).round() / 10.0 <= near_border_m);
+            (usize::from(crosses), usize::from(near))
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Exposure {
+        drain_across_border,
+        near_border,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed count is what the published properties say.
+    #[test]
+    fn exposure_counts_what_the_properties_say() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let reference = crate::io::layers::load_reference_dir(&data).unwrap();
+        let sites =
+            crate::reference::seed::read_seed_sites(&data.join(crate::reference::SITES_SPEC.file))
+                .unwrap();
+        let analyzer = Analyzer::new(&reference);
+        let maps = analyzer.analyse_sites(&sites);
+        let crossing = maps
+            .iter()
+            .filter(|m| !m["first_crossing_to"].is_null())
+            .count();
+        let near = maps
+            .iter()
+            .filter(|m| {
+                m["border_distance_m"]
+                    .as_f64()
+                    .is_some_and(|d| d <= 10_000.0)
+            })
+            .count();
+        let e = exposure(&analyzer, &sites, 10_000.0);
+        assert_eq!((e.drain_across_border, e.near_border), (crossing, near));
+        assert!(crossing > 0 && near > 0, "{e:?}");
+    }
 }

@@ -30,6 +30,8 @@ pub enum StartupError {
     Layers(ReferenceError),
     #[error("--store: {0}")]
     Store(#[from] StoreError),
+    #[error("--store: {0}")]
+    StoreLocation(String),
     #[error("cannot serialise features: {0}")]
     Serialise(#[from] serde_json::Error),
 }
@@ -72,6 +74,12 @@ impl AnalysisConfig {
         .build()
     }
 
+    /// Checks, before any work starts, that `data` is a directory and that the layers file (if any)
+    /// names known layers.
+    pub fn check(&self, data: &Path) -> Result<(), StartupError> {
+        self.layer_paths(data).map(|_| ())
+    }
+
     /// Where the reference layers of `data` (and `--layers`) are: checked before any work starts.
     pub(crate) fn layer_paths(&self, data: &Path) -> Result<LayerPaths, StartupError> {
         if !data.is_dir() {
@@ -101,6 +109,29 @@ pub(crate) fn load_reference(
         dir: data.to_owned(),
         source,
     })
+}
+
+/// Checks that a store can be opened or created at `store`: an existing file, or a new one in an
+/// existing directory.
+pub fn check_store_location(store: &Path) -> Result<(), StartupError> {
+    if store.is_dir() {
+        return Err(StartupError::StoreLocation(format!(
+            "{} is a directory, not a GeoPackage file",
+            store.display()
+        )));
+    }
+    let parent = store.parent().filter(|p| !p.as_os_str().is_empty());
+    if !store.exists() && parent.is_some_and(|p| !p.is_dir()) {
+        return Err(StartupError::StoreLocation(format!(
+            "{}: the directory {} does not exist",
+            store.display(),
+            parent
+                .map(Path::display)
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// Opens (and on first use creates and seeds) the store at `store`, with the seed file of `data`.

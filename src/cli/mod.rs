@@ -1,0 +1,277 @@
+//! The subcommands, one module each: each parses its flags into the library's types, calls one
+//! service function, and reports. `main.rs` only parses the command line and calls [`run`].
+
+mod analyze;
+mod export;
+mod import;
+mod serve;
+mod token;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tailings_atlas::analysis::runout::RunoutModel;
+use tailings_atlas::service::AnalysisConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "tailings-atlas",
+    version,
+    about = "Syr Darya tailings and hazardous-site atlas"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The flags every subcommand that reads the store or the data takes.
+#[derive(Args)]
+struct Sources {
+    /// GeoPackage holding the inventory; created and seeded from --data on first start.
+    #[arg(long, default_value = "atlas.gpkg", global = true)]
+    store: PathBuf,
+    /// Directory with the reference layers and the seed inventory.
+    #[arg(long, default_value = "data", global = true)]
+    data: PathBuf,
+}
+
+/// The flags that shape the analysis.
+#[derive(Args)]
+struct AnalysisArgs {
+    /// Runout regression coefficients (JSON, see config/runout.json); default: the shipped ones.
+    #[arg(long)]
+    runout_config: Option<PathBuf>,
+    /// Other reference layers (JSON: {"rivers": "hydrorivers.gpkg", ...}, any GDAL format);
+    /// default: the files of --data.
+    #[arg(long)]
+    layers: Option<PathBuf>,
+    /// Sites farther than this from every river get no downstream result.
+    #[arg(long, default_value_t = 100.0, value_parser = parse_snap_km, allow_negative_numbers = true)]
+    snap_limit_km: f64,
+}
+
+fn parse_snap_km(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && (0.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside [0, 1000]"))
+    }
+}
+
+impl AnalysisArgs {
+    fn config(&self) -> Result<AnalysisConfig, String> {
+        let runout = match &self.runout_config {
+            Some(path) => read_runout(path).map_err(|e| format!("--runout-config: {e}"))?,
+            None => RunoutModel::default(),
+        };
+        Ok(AnalysisConfig {
+            runout,
+            layers: self.layers.clone(),
+            snap_limit_m: Some(self.snap_limit_km * 1000.0),
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse every point of a file (GeoJSON, CSV with lon/lat, GeoPackage, any GDAL vector format)
+    /// and write CSV or GeoJSON with the same fields as the sites.
+    Analyze {
+        /// The points to analyse.
+        input: PathBuf,
+        /// Where to write the results: .csv, .geojson or .json.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Serve the inventory and reference layers as OGC API - Features.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// HTTP worker threads (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        workers: Option<u64>,
+        /// Public URL prefix for links (e.g. https://atlas.example.org); default: from each request.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Largest request body accepted (edits, imports), in megabytes.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        max_body_mb: u64,
+        /// Require a token (any role) for reads too; by default reads are public.
+        #[arg(long)]
+        private_reads: bool,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Import sites from any vector file GDAL reads (GeoJSON, CSV with lon/lat or WKT, zipped
+    /// Shapefile, GeoPackage, KML, FlatGeobuf, XLSX…) into the store: every row is validated first;
+    /// sites are upserted by id in one transaction.
+    Import {
+        /// The file to import.
+        file: PathBuf,
+        /// Field mapping (JSON; see config/mappings/global-tailings-portal.json).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Read a site field from a column: --map name="TSF Name" (repeatable).
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        map: Vec<String>,
+        /// Give a site field one value for every row: --set kind=tailings (repeatable).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Import the valid rows even if some are invalid (those are listed).
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Validate and report only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who is importing, for the history (default: cli:$USER).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Why, for the history.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Export the inventory with every attribute and analysis field.
+    Export {
+        /// gpkg, shp (zipped), kml, csv, fgb or geojson.
+        #[arg(long)]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Manage the API tokens kept in the store.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        #[command(flatten)]
+        sources: Sources,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TokenAction {
+    /// Create a token and print it (once: only its hash is kept).
+    Create {
+        /// reader, editor or admin.
+        #[arg(long)]
+        role: String,
+        /// For editors: the ISO3 codes of the countries whose sites the token may change (KGZ,TJK).
+        #[arg(long, value_delimiter = ',')]
+        countries: Vec<String>,
+        /// Who holds the token; recorded in the history of every change made with it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (never their secrets).
+    List,
+    /// Revoke a token by its id (as `token list` shows it).
+    Revoke { id: String },
+}
+
+/// Logs to stderr (`RUST_LOG`, `ATLAS_LOG_FORMAT=json`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("ATLAS_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the subcommand `cli` names.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Analyze {
+            input,
+            out,
+            analysis,
+            sources,
+        } => analyze::run(&input, &out, &analysis, &sources),
+        Command::Serve {
+            bind,
+            workers,
+            base_url,
+            max_body_mb,
+            private_reads,
+            analysis,
+            sources,
+        } => serve::run(
+            &bind,
+            workers,
+            base_url.as_deref(),
+            &serve::ServeLimits {
+                max_body_bytes: (max_body_mb * 1024 * 1024) as usize,
+                private_reads,
+            },
+            &analysis,
+            &sources,
+        ),
+        Command::Token { action, sources } => token::run(action, &sources),
+        Command::Import {
+            file,
+            mapping,
+            map,
+            set,
+            skip_invalid,
+            dry_run,
+            actor,
+            reason,
+            analysis,
+            sources,
+        } => import::run(
+            &file,
+            &import::ImportArgs {
+                mapping,
+                map,
+                set,
+                options: tailings_atlas::transfer::ImportOptions {
+                    dry_run,
+                    skip_invalid,
+                    allowed_drivers: None,
+                },
+                actor,
+                reason,
+            },
+            &analysis,
+            &sources,
+        ),
+        Command::Export {
+            format,
+            out,
+            analysis,
+            sources,
+        } => export::run(&format, &out, &analysis, &sources),
+    }
+}
+
+pub(crate) fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn read_runout(path: &Path) -> Result<RunoutModel, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    RunoutModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}

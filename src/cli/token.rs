@@ -1,0 +1,92 @@
+//! `tailings-atlas token create|list|revoke`: the API tokens kept in the store.
+
+use std::process::ExitCode;
+
+use super::{Sources, TokenAction, fail};
+
+pub(super) fn run(action: TokenAction, sources: &Sources) -> ExitCode {
+    use tailings_atlas::store::{Role, TokenStore};
+    let store = match tailings_atlas::service::open_store(&sources.store, &sources.data) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match action {
+        TokenAction::Create {
+            role,
+            countries,
+            name,
+        } => {
+            let role: Role = match role.parse() {
+                Ok(r) => r,
+                Err(e) => return fail(format!("--role: {e}")),
+            };
+            let mut codes = Vec::new();
+            for c in countries.iter().filter(|c| !c.trim().is_empty()) {
+                match tailings_atlas::model::Iso3::parse(c, "countries") {
+                    Ok(code) => codes.push(code.as_str().to_owned()),
+                    Err(e) => return fail(format!("--countries: {e}")),
+                }
+            }
+            if role == Role::Editor && codes.is_empty() {
+                return fail(
+                    "--countries: an editor needs at least one country (e.g. --countries KGZ,TJK)",
+                );
+            }
+            if role != Role::Editor && !codes.is_empty() {
+                return fail(format!(
+                    "--countries: only editors are limited to countries; a {} token is not",
+                    role.as_str()
+                ));
+            }
+            if name.trim().is_empty() {
+                return fail("--name: must not be empty");
+            }
+            let (record, text) = match tailings_atlas::auth::new_token(name.trim(), role, &codes) {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = store.add_token(&record) {
+                return fail(e);
+            }
+            eprintln!(
+                "created token {} ({}{}) for {:?}; it is shown only now:",
+                record.token_id,
+                role.as_str(),
+                if codes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", codes.join(","))
+                },
+                record.name
+            );
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        TokenAction::List => match store.tokens() {
+            Ok(tokens) => {
+                println!("id\trole\tcountries\tname\tcreated\trevoked");
+                for t in tokens {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        t.token_id,
+                        t.role.as_str(),
+                        t.countries.join(","),
+                        t.name,
+                        t.created_at,
+                        t.revoked_at.as_deref().unwrap_or("-")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        TokenAction::Revoke { id } => match store.revoke_token(id.trim()) {
+            Ok(true) => {
+                eprintln!("revoked token {id}");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => fail(format!("no active token {id:?} (see `token list`)")),
+            Err(e) => fail(e),
+        },
+    }
+}
