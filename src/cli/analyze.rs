@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{AnalysisArgs, Sources};
+use super::{AnalysisArgs, Sources, fail};
 use tailings_atlas::service::{Progress, analyze_file};
 
 pub(super) fn run(
@@ -14,10 +14,7 @@ pub(super) fn run(
 ) -> ExitCode {
     let config = match analysis.config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     // A spinner while the points and the reference layers are read, then a bar over the points.
     let bar = indicatif::ProgressBar::new_spinner();
@@ -48,9 +45,6 @@ pub(super) fn run(
             );
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::{AnalysisArgs, Sources};
+use super::{AnalysisArgs, Sources, fail};
 use tailings_atlas::api::{self, AppState};
 use tailings_atlas::service::load_with;
 
@@ -42,43 +42,29 @@ pub(super) fn run(
 ) -> ExitCode {
     let config = match analysis.config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let base_url = match base_url.map(api::check_base_url).transpose() {
         Ok(u) => u,
-        Err(e) => {
-            eprintln!("error: --base-url: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format!("--base-url: {e}")),
     };
     // Every argument is checked before the socket is bound: a mistake is reported at once, not
     // after a client found the port taken.
     if let Err(e) = config.check(&sources.data) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+        return fail(e);
     }
     if let Err(e) = tailings_atlas::service::startup::check_store_location(&sources.store) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+        return fail(e);
     }
     // Bind before loading: a taken port fails at once, and clients that connect during start-up
     // wait in the backlog instead of being refused.
     let listeners = match listen(bind) {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: --bind {bind}: cannot listen: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format!("--bind {bind}: cannot listen: {e}")),
     };
     let atlas = match load_with(&sources.store, &sources.data, &config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let mut state = AppState::new(atlas).with_max_body_bytes(limits.max_body_bytes);
     if limits.private_reads {
@@ -100,9 +86,6 @@ pub(super) fn run(
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
 }
