@@ -8,7 +8,8 @@
 //! constant time, and the token's row is re-read on every request so a revocation applies at once.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use rand::RngCore;
@@ -100,6 +101,28 @@ pub struct Authenticator {
     store: Arc<dyn TokenStore>,
     /// token id → SHA-256 of a token text that argon2 accepted.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// How many argon2 verifications ran (known or unknown id alike).
+    verifications: AtomicU64,
+}
+
+/// An argon2id hash made with the same parameters as every token's, of a secret no token has:
+/// verified against when a token id is unknown, so that an unknown id costs what a wrong secret
+/// does and token ids cannot be told apart by timing.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut secret = [0u8; 24];
+        rand::rng().fill_bytes(&mut secret);
+        Argon2::default()
+            .hash_password(hex(&secret).as_bytes())
+            .map(|h| h.to_string())
+            // Hashing fresh bytes cannot fail; a constant PHC string keeps the cost if it ever did.
+            .unwrap_or_else(|_| {
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                 8ALwR0yUp9iOBGTuTtMBRk9uO7kI9DzOQhxCGFyxv8M"
+                    .to_owned()
+            })
+    })
 }
 
 impl Authenticator {
@@ -107,7 +130,13 @@ impl Authenticator {
         Authenticator {
             store,
             verified: Mutex::new(HashMap::new()),
+            verifications: AtomicU64::new(0),
         }
+    }
+
+    /// How many argon2 verifications this authenticator has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// The grant of `token` (the text after `Bearer `).
@@ -118,24 +147,29 @@ impl Authenticator {
         if id.is_empty() || secret.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AuthError::Malformed);
         }
-        let record = self.store.token(id)?.ok_or(AuthError::Invalid)?;
+        let record = self.store.token(id)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let cached = self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .copied();
+        let cached = record.as_ref().and_then(|_| {
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(id)
+                .copied()
+        });
         let ok = match cached {
-            Some(known) => bool::from(known.ct_eq(&digest)),
-            None => {
+            Some(known) if bool::from(known.ct_eq(&digest)) => true,
+            // Not verified before, a wrong secret, or an unknown id: the same argon2 work each time.
+            _ => {
                 // argon2's own comparison is constant-time. One verification at a time: each takes
                 // ~19 MiB and tens of milliseconds, so a flood of bad tokens costs one core, not all.
                 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
                 let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+                let hash = record.as_ref().map_or(dummy_hash(), |r| r.hash.as_str());
+                self.verifications.fetch_add(1, Ordering::Relaxed);
                 let ok = Argon2::default()
-                    .verify_password(secret.as_bytes(), record.hash.as_str())
-                    .is_ok();
+                    .verify_password(secret.as_bytes(), hash)
+                    .is_ok()
+                    && record.is_some();
                 if ok {
                     self.verified
                         .lock()
@@ -145,9 +179,9 @@ impl Authenticator {
                 ok
             }
         };
-        if !ok {
+        let Some(record) = record.filter(|_| ok) else {
             return Err(AuthError::Invalid);
-        }
+        };
         if record.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
@@ -230,5 +264,41 @@ mod tests {
         ));
         store.revoke_token(&record.token_id).unwrap();
         assert!(matches!(auth.authenticate(&token), Err(AuthError::Revoked)));
+    }
+
+    #[test]
+    fn unknown_ids_and_wrong_secrets_cost_one_verification_each() {
+        let store = Arc::new(Memory::default());
+        let (record, token) = new_token("Alice", Role::Admin, &[]).unwrap();
+        store.add_token(&record).unwrap();
+        let auth = Authenticator::new(store);
+        let spent = |f: &dyn Fn()| {
+            let before = auth.verifications();
+            f();
+            auth.verifications() - before
+        };
+        // An id no token has goes through the same argon2 verification as a wrong secret.
+        assert_eq!(
+            spent(&|| assert!(matches!(
+                auth.authenticate("ta_0123456789ab_00112233"),
+                Err(AuthError::Invalid)
+            ))),
+            1
+        );
+        let wrong = format!("ta_{}_00112233", record.token_id);
+        assert_eq!(
+            spent(&|| assert!(matches!(auth.authenticate(&wrong), Err(AuthError::Invalid)))),
+            1
+        );
+        // The first good check pays once, later ones are remembered; a wrong secret still pays.
+        assert_eq!(spent(&|| assert!(auth.authenticate(&token).is_ok())), 1);
+        assert_eq!(spent(&|| assert!(auth.authenticate(&token).is_ok())), 0);
+        assert_eq!(
+            spent(&|| assert!(matches!(auth.authenticate(&wrong), Err(AuthError::Invalid)))),
+            1
+        );
+        // The dummy hash has the parameters of a real one.
+        let params = |h: &str| h.rsplitn(3, '$').last().unwrap().to_owned();
+        assert_eq!(params(dummy_hash()), params(&record.hash));
     }
 }

@@ -54,23 +54,30 @@ fn check_token(state: &AppState, token: &str) -> Result<Grant, ApiError> {
     })
 }
 
-/// The grant of the request's bearer token.
-pub fn grant(req: &HttpRequest, state: &AppState) -> Result<Grant, ApiError> {
-    let token = bearer(req, state)?;
-    check_token(state, &token)
+/// The grant of the request's bearer token, checked on the blocking pool (a first check of a token
+/// costs an argon2 verification, and the token lookup may wait for the store). The token is read
+/// from the headers now; the returned future holds no reference to the request, so middleware can
+/// await it before the handler runs.
+pub fn grant(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> impl std::future::Future<Output = Result<Grant, ApiError>> + use<> {
+    let token = bearer(req, state);
+    let st = state.clone();
+    async move {
+        let token = token?;
+        web::block(move || check_token(&st, &token))
+            .await
+            .map_err(|_| ApiError::internal())?
+    }
 }
 
-/// [`grant`] on the blocking pool: a first check of a token costs an argon2 verification, and the
-/// token lookup may wait for the store.
+/// [`grant`], awaited.
 pub async fn grant_blocking(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Grant, ApiError> {
-    let token = bearer(req, state)?;
-    let st = state.clone();
-    web::block(move || check_token(&st, &token))
-        .await
-        .map_err(|_| ApiError::internal())?
+    grant(req, state).await
 }
 
 /// Maps a refused or failed store write to HTTP.

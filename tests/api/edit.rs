@@ -130,6 +130,17 @@ async fn change(
     .await
 }
 
+/// `GET uri` with a bearer token.
+async fn get_as(e: &Env, uri: &str, token: &str) -> Reply {
+    call(
+        &e.state,
+        atest::TestRequest::get()
+            .uri(uri)
+            .insert_header(("Authorization", format!("Bearer {token}"))),
+    )
+    .await
+}
+
 fn etag(r: &Reply) -> String {
     r.header("etag").expect("an ETag")
 }
@@ -571,6 +582,20 @@ async fn private_reads_need_a_token_and_discovery_stays_open() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
+    // Checked on the blocking pool: a single item, an unknown token id, a forged secret.
+    let r = get_as(&e, "/collections/sites/items/kgz_sumsar", &e.reader).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_error(
+        &get_as(&e, "/collections/sites/items", "ta_0123456789ab_secret").await,
+        401,
+        "not valid",
+    );
+    let forged = format!("{}x", &e.reader[..e.reader.len() - 1]);
+    assert_error(
+        &get_as(&e, "/collections/sites/items", &forged).await,
+        401,
+        "not valid",
+    );
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
