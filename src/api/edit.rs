@@ -165,22 +165,40 @@ fn if_match(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
     let value = req
         .headers()
         .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             ApiError::precondition_required(
                 "If-Match is required to change a site: send the ETag of the version you edited",
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            ApiError::bad_body(
+                "If-Match: not a list of ETags (only visible ASCII is allowed); send the ETag as \
+                 the site's GET gave it, such as \"28\"",
             )
         })?;
     if value.trim() == "*" {
         return Ok(current);
     }
+    let mut weak = false;
     for tag in value.split(',') {
-        let bare = tag.trim().trim_start_matches("W/").trim_matches('"');
-        if let Ok(r) = bare.parse::<i64>()
+        let tag = tag.trim();
+        // RFC 9110 compares If-Match strongly: a weak tag never matches.
+        if tag.starts_with("W/") {
+            weak = true;
+            continue;
+        }
+        if let Ok(r) = tag.trim_matches('"').parse::<i64>()
             && r == current
         {
             return Ok(r);
         }
+    }
+    if weak {
+        return Err(ApiError::precondition_failed(format!(
+            "If-Match: {value}: a weak ETag (W/…) never matches, as If-Match compares strongly \
+             (RFC 9110); send the ETag \"{current}\" of the current version if that is what you edited"
+        )));
     }
     Err(ApiError::precondition_failed(format!(
         "If-Match: {value} is not the current version of this site (ETag \"{current}\"); it was changed \

@@ -747,3 +747,71 @@ async fn review_cases_ids_merge_reasons_restore_and_rights() {
     assert_error(&r, 403, "reader");
     std::fs::remove_dir_all(&e.dir).ok();
 }
+
+#[actix_web::test]
+async fn if_match_compares_strongly_and_refuses_unreadable_values() {
+    let e = env("edit-if-match");
+    let r = post(&e, &e.kgz, &feature(Some("kgz_tags"), 72.45, 41.25, "KGZ")).await;
+    let tag = etag(&r);
+    let weak = format!("W/{tag}");
+    let patch = json!({"properties": {"name": "Renamed"}});
+    for method in [
+        actix_web::http::Method::PUT,
+        actix_web::http::Method::PATCH,
+        actix_web::http::Method::DELETE,
+    ] {
+        let body = match method.as_str() {
+            "PUT" => Some(feature(Some("kgz_tags"), 72.45, 41.25, "KGZ")),
+            "PATCH" => Some(patch.clone()),
+            _ => None,
+        };
+        let r = change(
+            &e,
+            method.clone(),
+            "kgz_tags",
+            &e.kgz,
+            Some(&weak),
+            body.clone(),
+        )
+        .await;
+        assert_error(&r, 412, "If-Match");
+        let r = call(
+            &e.state,
+            send(
+                method.clone(),
+                "/collections/sites/items/kgz_tags",
+                Some(&e.kgz),
+                match method.as_str() {
+                    "PATCH" => Some("application/merge-patch+json"),
+                    "PUT" => Some("application/geo+json"),
+                    _ => None,
+                },
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )
+            .insert_header((
+                "If-Match",
+                actix_web::http::header::HeaderValue::from_bytes("\"ä\"".as_bytes()).unwrap(),
+            )),
+        )
+        .await;
+        assert_error(&r, 400, "If-Match");
+        assert!(
+            !r.json()["description"]
+                .as_str()
+                .unwrap()
+                .contains("required")
+        );
+    }
+    // The site is as it was; a strong tag in a list still matches.
+    let r = change(
+        &e,
+        actix_web::http::Method::PATCH,
+        "kgz_tags",
+        &e.kgz,
+        Some(&format!("{weak}, \"999999\", {tag}")),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    std::fs::remove_dir_all(&e.dir).ok();
+}
