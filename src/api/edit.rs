@@ -337,6 +337,9 @@ fn point_geometry(g: Option<&Value>) -> Result<Option<(f64, f64)>, ApiError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad_body("geometry.coordinates: missing or not an array"))?;
     match coords.as_slice() {
+        [_, _, z] if !z.is_number() => Err(ApiError::bad_body(format!(
+            "geometry.coordinates: a third value is an elevation and must be a number, got {z}"
+        ))),
         [x, y] | [x, y, _] => match (x.as_f64(), y.as_f64()) {
             (Some(x), Some(y)) => Ok(Some((x, y))),
             _ => Err(ApiError::bad_body(

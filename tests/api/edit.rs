@@ -448,6 +448,18 @@ async fn bad_bodies_get_a_4xx_naming_the_field_and_write_nothing() {
             "geometry.coordinates",
         ),
         (
+            with(&|v| v["geometry"]["coordinates"] = json!([72.45, 41.25, "x"])),
+            "application/geo+json",
+            400,
+            "geometry.coordinates",
+        ),
+        (
+            with(&|v| v["geometry"]["coordinates"] = json!([72.45, 41.25, null])),
+            "application/geo+json",
+            400,
+            "geometry.coordinates",
+        ),
+        (
             with(&|v| v["properties"]["kind"] = json!("mine")),
             "application/geo+json",
             400,
