@@ -16,7 +16,7 @@ use super::respond::{self, GEOJSON, JSON};
 use crate::auth::{AuthError, Grant};
 use crate::model::{Site, SiteDraft, SiteId};
 use crate::reference::SITES;
-use crate::store::{Author, Change, Expect, Role, StoreError, Written};
+use crate::store::{Author, Change, Expect, Op, Role, StoreError, Written};
 
 /// The header that carries a change's reason into the history.
 pub const REASON_HEADER: &str = "X-Change-Reason";
@@ -809,16 +809,25 @@ pub async fn restore(
     let target = site_from(version.properties.clone(), &state.computed_fields).map_err(|e| {
         ApiError::bad_body(format!("version {}: {}", version.version, e.description))
     })?;
+    // The state the restore replaces: the live site, or the one the latest delete removed (a delete
+    // records the state it removed). An editor must hold the rights to it as to the restored one.
+    let replaced = match &live {
+        Some(s) => Some(s.site.clone()),
+        None => versions
+            .iter()
+            .find(|v| v.op == Op::Delete)
+            .map(|v| {
+                site_from(v.properties.clone(), &state.computed_fields).map_err(|e| {
+                    ApiError::bad_body(format!("version {}: {}", v.version, e.description))
+                })
+            })
+            .transpose()?,
+    };
     let expect = match &live {
         None => Expect::Absent,
         Some(s) => Expect::Revision(if_match(&req, s.revision)?),
     };
-    authorize(
-        &state,
-        &grant,
-        live.as_ref().map(|s| &s.site),
-        Some(&target),
-    )?;
+    authorize(&state, &grant, replaced.as_ref(), Some(&target))?;
     let change = Change::Restore {
         id: sid.clone(),
         version: version.version,

@@ -141,6 +141,21 @@ async fn get_as(e: &Env, uri: &str, token: &str) -> Reply {
     .await
 }
 
+/// `POST …/{id}/restore` with a raw body.
+async fn restore(e: &Env, id: &str, token: &str, body: &str) -> Reply {
+    call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            &format!("/collections/sites/items/{id}/restore"),
+            Some(token),
+            (!body.is_empty()).then_some("application/json"),
+            body.to_owned(),
+        ),
+    )
+    .await
+}
+
 fn etag(r: &Reply) -> String {
     r.header("etag").expect("an ETag")
 }
@@ -757,6 +772,57 @@ async fn review_cases_ids_merge_reasons_restore_and_rights() {
     )
     .await;
     assert_error(&r, 403, "reader");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn restore_is_judged_on_the_deleted_state_too() {
+    let e = env("edit-restore-rights");
+    // A site created in Kyrgyzstan, moved by the admin to Uzbekistan, then deleted.
+    let r = post(
+        &e,
+        &e.admin,
+        &feature(Some("kgz_wander"), 72.45, 41.25, "KGZ"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let created = etag(&r).trim_matches('"').parse::<i64>().unwrap();
+    let r = change(
+        &e,
+        actix_web::http::Method::PUT,
+        "kgz_wander",
+        &e.admin,
+        Some(&etag(&r)),
+        Some(feature(Some("kgz_wander"), 69.24, 41.31, "UZB")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_wander",
+        &e.admin,
+        Some(&etag(&r)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // The KGZ editor may not bring back a site that was Uzbek when deleted, even by naming its
+    // older Kyrgyz version.
+    let body = format!("{{\"version\": {created}}}");
+    assert_error(&restore(&e, "kgz_wander", &e.kgz, &body).await, 403, "UZB");
+    assert_error(&restore(&e, "kgz_wander", &e.kgz, "").await, 403, "UZB");
+    assert_eq!(
+        get(&e.state, "/collections/sites/items/kgz_wander")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // The admin may.
+    assert_eq!(
+        restore(&e, "kgz_wander", &e.admin, &body).await.status,
+        StatusCode::OK
+    );
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
