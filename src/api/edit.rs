@@ -269,10 +269,21 @@ fn authorize(
     Ok(())
 }
 
+/// A JSON body, refusing a key repeated in any object (`properties.name: duplicate key`) rather than
+/// silently keeping the last value.
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    crate::service::edits::parse_json(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_body(e.to_string())
+        } else {
+            ApiError::bad_body(format!("the body is not valid JSON: {e}"))
+        }
+    })
+}
+
 /// The flat site properties of a GeoJSON Feature body, with the position from its Point geometry.
 fn feature_properties(body: &[u8]) -> Result<(Option<String>, Map<String, Value>), ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+    let value = json_body(body)?;
     let Value::Object(mut feature) = value else {
         return Err(ApiError::bad_body(
             "the body must be a GeoJSON Feature object",
@@ -633,8 +644,7 @@ pub async fn patch(
     )?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let (old, revision) = current(&state, &id)?;
-    let patch: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+    let patch = json_body(&body)?;
     let Value::Object(patch) = patch else {
         return Err(ApiError::bad_body(
             "the body must be a JSON object (a merge patch of the feature)",
@@ -760,8 +770,7 @@ pub async fn restore(
         None
     } else {
         check_content_type(&req, &["application/json"])?;
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+        let v = json_body(&body)?;
         let Value::Object(members) = &v else {
             return Err(ApiError::bad_body(
                 "the body must be a JSON object such as {\"version\": 12}",

@@ -893,3 +893,58 @@ async fn if_match_compares_strongly_and_refuses_unreadable_values() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     std::fs::remove_dir_all(&e.dir).ok();
 }
+
+#[actix_web::test]
+async fn duplicate_keys_in_edit_bodies_are_refused() {
+    let e = env("edit-dup-keys");
+    let store = e.state.service.store.clone().unwrap();
+    let text = feature(Some("kgz_dup"), 72.45, 41.25, "KGZ").to_string();
+    let dup_name = text.replacen("\"name\":", "\"name\":\"First\",\"name\":", 1);
+    assert!(dup_name.contains("First"));
+    let before = store.latest_revision().unwrap();
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            "/collections/sites/items",
+            Some(&e.kgz),
+            Some("application/geo+json"),
+            dup_name,
+        ),
+    )
+    .await;
+    assert_error(&r, 400, "properties.name: duplicate key");
+    let dup_top = text.replacen("{", "{\"id\":\"kgz_other\",", 1);
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            "/collections/sites/items",
+            Some(&e.kgz),
+            Some("application/geo+json"),
+            dup_top,
+        ),
+    )
+    .await;
+    assert_error(&r, 400, "id: duplicate key");
+    assert_eq!(store.latest_revision().unwrap(), before);
+    // A merge patch and a restore body.
+    let r = post(&e, &e.kgz, &feature(Some("kgz_dup"), 72.45, 41.25, "KGZ")).await;
+    let tag = etag(&r);
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::PATCH,
+            "/collections/sites/items/kgz_dup",
+            Some(&e.kgz),
+            Some("application/merge-patch+json"),
+            r#"{"properties": {"attributes": {"a": 1, "a": 2}}}"#,
+        )
+        .insert_header(("If-Match", tag.as_str())),
+    )
+    .await;
+    assert_error(&r, 400, "properties.attributes.a: duplicate key");
+    let r = restore(&e, "kgz_dup", &e.kgz, r#"{"version": 1, "version": 2}"#).await;
+    assert_error(&r, 400, "version: duplicate key");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
