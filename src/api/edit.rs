@@ -410,9 +410,9 @@ fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Result<Si
     Site::try_from(draft).map_err(|e| ApiError::bad_body(format!("properties.{e}")))
 }
 
-/// `{country}_{name}` as an id (transliterated), unique among the published sites and the ids of
-/// deleted ones.
-fn derive_id(state: &AppState, props: &Map<String, Value>) -> Result<String, ApiError> {
+/// `{country}_{name}` as an id (transliterated): the base from which the store picks the first
+/// free id (`base`, `base-2`, …) inside its write.
+fn derive_base(props: &Map<String, Value>) -> Result<String, ApiError> {
     let text = |k: &str| props.get(k).and_then(Value::as_str).unwrap_or("").trim();
     let (country, name) = (text("country"), text("name"));
     if country.is_empty() || name.is_empty() {
@@ -423,29 +423,7 @@ fn derive_id(state: &AppState, props: &Map<String, Value>) -> Result<String, Api
     let slug =
         crate::io::sites_file::derive_id(&format!("{}_", country.to_ascii_lowercase()), name)
             .map_err(|e| ApiError::bad_body(format!("id: missing, and {e}")))?;
-    let slug: String = slug.chars().take(100).collect();
-    let taken = |id: &str| -> Result<bool, ApiError> {
-        let published = state
-            .service
-            .live()
-            .catalog
-            .collection(SITES)
-            .is_some_and(|c| c.feature(id).is_some());
-        if published {
-            return Ok(true);
-        }
-        match (&state.service.store, SiteId::parse(id)) {
-            (Some(store), Ok(sid)) => Ok(!store.history(&sid).map_err(store_error)?.is_empty()),
-            _ => Ok(false),
-        }
-    };
-    let mut id = slug.clone();
-    let mut n = 2;
-    while taken(&id)? {
-        id = format!("{slug}-{n}");
-        n += 1;
-    }
-    Ok(id)
+    Ok(slug.chars().take(100).collect())
 }
 
 fn sites_only(cid: &str, req: &HttpRequest) -> Result<(), ApiError> {
@@ -553,21 +531,25 @@ pub async fn create(
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let (fid, mut props) = feature_properties(&body)?;
     let prop_id = props.get("id").and_then(Value::as_str).map(str::to_owned);
-    let id = match (fid, prop_id) {
+    let (id, derived) = match (fid, prop_id) {
         (Some(a), Some(b)) if a != b => {
             return Err(ApiError::bad_body(format!(
                 "id: the feature id {a:?} and properties.id {b:?} differ"
             )));
         }
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => derive_id(&state, &props)?,
+        (Some(a), _) | (None, Some(a)) => (a, false),
+        (None, None) => (derive_base(&props)?, true),
     };
     props.insert("id".into(), id.into());
     let site = site_from(props, &state.computed_fields)?;
     authorize(&state, &grant, None, Some(&site))?;
-    let change = Change::Put {
-        site,
-        expect: Expect::Absent,
+    let change = if derived {
+        Change::CreateDerived { site }
+    } else {
+        Change::Put {
+            site,
+            expect: Expect::Absent,
+        }
     };
     let written = write(&state, change, author(&req, grant.actor())?).await?;
     feature_response(&state, &req, StatusCode::CREATED, &written)

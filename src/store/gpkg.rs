@@ -356,6 +356,16 @@ impl GpkgStore {
             .map_err(|e| self.sql(e))
     }
 
+    /// Whether a site, live or deleted, has the id `id`.
+    fn id_taken(&self, conn: &Connection, id: &str) -> Result<bool, StoreError> {
+        conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sites WHERE id = ?1) \
+             OR EXISTS (SELECT 1 FROM site_versions WHERE site_id = ?1)",
+        )
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+        .map_err(|e| self.sql(e))
+    }
+
     /// The site recorded by `version` of `id`.
     fn snapshot(&self, conn: &Connection, id: &SiteId, version: i64) -> Result<Site, StoreError> {
         let text: Option<String> = conn
@@ -491,6 +501,29 @@ impl GpkgStore {
                     id: id.clone(),
                     op: rev.map(|_| Op::Restore),
                     revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
+                    site: Some(site),
+                })
+            }
+            Change::CreateDerived { site } => {
+                let base = site.id.as_str();
+                let mut n = 1;
+                let id = loop {
+                    let candidate = match n {
+                        1 => base.to_owned(),
+                        n => format!("{base}-{n}"),
+                    };
+                    if !self.id_taken(conn, &candidate)? {
+                        break SiteId::parse(&candidate)
+                            .map_err(|_| StoreError::Exists { id: base.to_owned() })?;
+                    }
+                    n += 1;
+                };
+                let site = Site { id, ..site.clone() };
+                let rev = self.put_in(conn, &site, None, Op::Create, at, author)?;
+                Ok(Written {
+                    id: site.id.clone(),
+                    op: rev.map(|_| Op::Create),
+                    revision: rev.unwrap_or(0),
                     site: Some(site),
                 })
             }

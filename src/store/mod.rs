@@ -153,6 +153,10 @@ pub enum Change {
         id: SiteId,
         expect: Expect,
     },
+    /// Create the site under the first id of `site.id`, `site.id-2`, `site.id-3`, … that no site,
+    /// live or deleted, has: chosen inside the write's transaction, so concurrent creates of the same
+    /// name each get their own id. [`Written::id`] tells which.
+    CreateDerived { site: Site },
 }
 
 /// The outcome of one change.

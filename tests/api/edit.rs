@@ -827,6 +827,40 @@ async fn restore_is_judged_on_the_deleted_state_too() {
 }
 
 #[actix_web::test]
+async fn concurrent_creates_without_an_id_each_get_their_own() {
+    let e = env("edit-race");
+    let mut f = feature(None, 72.45, 41.25, "KGZ");
+    f["properties"]["name"] = json!("Race tailings");
+    // The token is verified once beforehand, so the twenty requests do not queue behind argon2.
+    let r = post(&e, &e.kgz, &feature(Some("kgz_warm"), 72.45, 41.25, "KGZ")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let replies = futures_util::future::join_all((0..20).map(|_| post(&e, &e.kgz, &f))).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.insert(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 20, "{ids:?}");
+    assert!(ids.contains("kgz_race-tailings") && ids.contains("kgz_race-tailings-20"));
+    // A deleted site's id stays taken.
+    let tag = etag(&get(&e.state, "/collections/sites/items/kgz_race-tailings").await);
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_race-tailings",
+        &e.kgz,
+        Some(&tag),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = post(&e, &e.kgz, &f).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["id"], "kgz_race-tailings-21");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
 async fn if_match_compares_strongly_and_refuses_unreadable_values() {
     let e = env("edit-if-match");
     let r = post(&e, &e.kgz, &feature(Some("kgz_tags"), 72.45, 41.25, "KGZ")).await;
