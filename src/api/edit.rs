@@ -724,10 +724,24 @@ pub async fn history(
         .clone()
         .ok_or_else(|| ApiError::not_found("this service keeps no history (no store)"))?;
     let sid = SiteId::parse(&id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
-    let versions = web::block(move || store.history(&sid))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(store_error)?;
+    // Who made a change is shown to authenticated readers; others see what kind of token did.
+    let named = match req.headers().contains_key(header::AUTHORIZATION) {
+        true => Some(grant_blocking(&req, &state).await?),
+        false => None,
+    };
+    let versions = web::block(move || {
+        let mut versions = store.history(&sid)?;
+        if named.is_none() {
+            let tokens = store.tokens()?;
+            for v in &mut versions {
+                v.actor = crate::service::edits::public_actor(&v.actor, &tokens);
+            }
+        }
+        Ok::<_, StoreError>(versions)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(store_error)?;
     if versions.is_empty() {
         return Err(ApiError::not_found(format!(
             "no site {id:?} has ever existed"

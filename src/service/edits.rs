@@ -1,7 +1,32 @@
 //! Changes to the inventory as library functions, free of HTTP.
 
+use crate::store::{Role, TokenRecord};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+
+/// How the history shows `actor` to a reader without a token: a token's holder is not named, only
+/// the role and, for an editor, the countries of the token (`editor (KGZ, TJK)`, `admin`); the
+/// store's own actors (`seed`, `migration`) stay as they are; a command-line import (`cli:$USER`
+/// or `--actor NAME`, which may name a person) shows as `cli`.
+pub fn public_actor(actor: &str, tokens: &[TokenRecord]) -> String {
+    if let Some(token_id) = token_of(actor) {
+        return match tokens.iter().find(|t| t.token_id == token_id) {
+            Some(t) if t.role == Role::Editor => format!("editor ({})", t.countries.join(", ")),
+            Some(t) => t.role.as_str().to_owned(),
+            None => "token".to_owned(),
+        };
+    }
+    match actor {
+        "seed" | "migration" => actor.to_owned(),
+        _ => "cli".to_owned(),
+    }
+}
+
+/// The token id of an actor recorded for a token (`Ainura (token 1a2b3c4d5e6f)`).
+fn token_of(actor: &str) -> Option<&str> {
+    let (_, id) = actor.strip_suffix(')')?.rsplit_once(" (token ")?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
 
 /// JSON text as a value, refusing a key repeated in any object: the error (a data error, see
 /// [`serde_json::Error::is_data`]) names it by its path, as in `properties.name: duplicate key`.
@@ -103,6 +128,31 @@ impl<'de> Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_actors_name_no_person() {
+        let token = |id: &str, role: Role, countries: &[&str]| TokenRecord {
+            token_id: id.into(),
+            name: "Ainura (MChS)".into(),
+            role,
+            countries: countries.iter().map(|c| c.to_string()).collect(),
+            hash: String::new(),
+            created_at: String::new(),
+            revoked_at: None,
+        };
+        let tokens = [
+            token("0a1b", Role::Editor, &["KGZ", "TJK"]),
+            token("ffff", Role::Admin, &[]),
+        ];
+        let shown = |a: &str| public_actor(a, &tokens);
+        assert_eq!(shown("Ainura (MChS) (token 0a1b)"), "editor (KGZ, TJK)");
+        assert_eq!(shown("Basin secretariat (token ffff)"), "admin");
+        assert_eq!(shown("Gone (token 1234)"), "token");
+        assert_eq!(shown("seed"), "seed");
+        assert_eq!(shown("migration"), "migration");
+        assert_eq!(shown("cli:alice"), "cli");
+        assert_eq!(shown("Bakyt Asanov"), "cli");
+    }
 
     #[test]
     fn parses_as_serde_json_does_and_names_repeated_keys() {

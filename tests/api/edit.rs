@@ -292,9 +292,14 @@ async fn create_replace_patch_delete_restore_with_history() {
             .status,
         StatusCode::NOT_FOUND
     );
-    let h = get(&e.state, "/collections/sites/items/kgz_test_tsf/history")
-        .await
-        .json();
+    // Token names are shown to authenticated readers of the history.
+    let h = get_as(
+        &e,
+        "/collections/sites/items/kgz_test_tsf/history",
+        &e.reader,
+    )
+    .await
+    .json();
     let ops: Vec<&str> = h["versions"]
         .as_array()
         .unwrap()
@@ -980,5 +985,49 @@ async fn duplicate_keys_in_edit_bodies_are_refused() {
     assert_error(&r, 400, "properties.attributes.a: duplicate key");
     let r = restore(&e, "kgz_dup", &e.kgz, r#"{"version": 1, "version": 2}"#).await;
     assert_error(&r, 400, "version: duplicate key");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn history_names_token_holders_only_to_authenticated_readers() {
+    let e = env("edit-history-names");
+    let r = post(&e, &e.kgz, &feature(Some("kgz_named"), 72.45, 41.25, "KGZ")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = change(
+        &e,
+        actix_web::http::Method::PATCH,
+        "kgz_named",
+        &e.admin,
+        Some(&etag(&r)),
+        Some(json!({"properties": {"name": "Renamed"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let uri = "/collections/sites/items/kgz_named/history";
+    let anonymous = get(&e.state, uri).await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert!(!anonymous.text().contains("Ainura") && !anonymous.text().contains("Admin ("));
+    let kgz_id = e.kgz.split('_').nth(1).unwrap();
+    assert!(!anonymous.text().contains(kgz_id), "no token ids either");
+    let h = anonymous.json();
+    assert_eq!(h["versions"][0]["actor"], "admin");
+    assert_eq!(h["versions"][1]["actor"], "editor (KGZ)");
+    // Any valid token sees who.
+    let h = get_as(&e, uri, &e.reader).await.json();
+    assert_eq!(
+        h["versions"][0]["actor"].as_str().unwrap(),
+        format!("Admin (token {})", e.admin.split('_').nth(1).unwrap())
+    );
+    assert_eq!(
+        h["versions"][1]["actor"].as_str().unwrap(),
+        format!("Ainura (token {kgz_id})")
+    );
+    // A bad token is refused rather than silently shown the anonymous view.
+    assert_error(&get_as(&e, uri, "ta_ffff_abc").await, 401, "not valid");
+    // Seeded sites show their seed actor to everyone.
+    let h = get(&e.state, "/collections/sites/items/kgz_sumsar/history")
+        .await
+        .json();
+    assert_eq!(h["versions"][0]["actor"], "seed");
     std::fs::remove_dir_all(&e.dir).ok();
 }
