@@ -540,7 +540,11 @@ fn token(action: TokenAction, sources: &Sources) -> ExitCode {
                         "{}\t{}\t{}\t{}\t{}\t{}",
                         t.token_id,
                         t.role.as_str(),
-                        t.countries.join(","),
+                        t.countries
+                            .iter()
+                            .map(|c| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
                         t.name,
                         t.created_at,
                         t.revoked_at.as_deref().unwrap_or("-")

@@ -21,7 +21,7 @@ use super::{
     Author, Change, Expect, Op, Role, Seed, SiteStore, StoreError, Stored, TokenRecord, TokenStore,
     Version, Written, diff_properties,
 };
-use crate::model::{Site, SiteDraft, SiteId};
+use crate::model::{Iso3, Site, SiteDraft, SiteId};
 
 const LAYER: &str = "sites";
 /// A key/value attribute table about the store itself.
@@ -513,8 +513,9 @@ impl GpkgStore {
                         n => format!("{base}-{n}"),
                     };
                     if !self.id_taken(conn, &candidate)? {
-                        break SiteId::parse(&candidate)
-                            .map_err(|_| StoreError::Exists { id: base.to_owned() })?;
+                        break SiteId::parse(&candidate).map_err(|_| StoreError::Exists {
+                            id: base.to_owned(),
+                        })?;
                     }
                     n += 1;
                 };
@@ -818,7 +819,11 @@ impl TokenStore for GpkgStore {
                 t.token_id,
                 t.name,
                 t.role.as_str(),
-                t.countries.join(","),
+                t.countries
+                    .iter()
+                    .map(Iso3::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 t.hash,
                 t.created_at,
                 t.revoked_at
@@ -873,18 +878,21 @@ impl TokenStore for GpkgStore {
 fn token_row(r: &rusqlite::Row) -> rusqlite::Result<Result<TokenRecord, String>> {
     let role: String = r.get(2)?;
     let countries: String = r.get(3)?;
-    Ok(role.parse::<Role>().map(|role| TokenRecord {
-        token_id: r.get(0).unwrap_or_default(),
-        name: r.get(1).unwrap_or_default(),
-        role,
-        countries: countries
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        hash: r.get(4).unwrap_or_default(),
-        created_at: r.get(5).unwrap_or_default(),
-        revoked_at: r.get(6).unwrap_or_default(),
+    let countries = countries
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| Iso3::parse(c, "countries").map_err(|e| format!("token: {e}")))
+        .collect::<Result<Vec<_>, _>>();
+    Ok(role.parse::<Role>().and_then(|role| {
+        Ok(TokenRecord {
+            token_id: r.get(0).unwrap_or_default(),
+            name: r.get(1).unwrap_or_default(),
+            role,
+            countries: countries?,
+            hash: r.get(4).unwrap_or_default(),
+            created_at: r.get(5).unwrap_or_default(),
+            revoked_at: r.get(6).unwrap_or_default(),
+        })
     }))
 }
 

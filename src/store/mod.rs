@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::model::{ModelError, Site, SiteId};
+use crate::model::{Iso3, ModelError, Site, SiteId};
 
 /// Why the store failed or refused a write.
 #[derive(Debug, Error)]
@@ -156,7 +156,9 @@ pub enum Change {
     /// Create the site under the first id of `site.id`, `site.id-2`, `site.id-3`, … that no site,
     /// live or deleted, has: chosen inside the write's transaction, so concurrent creates of the same
     /// name each get their own id. [`Written::id`] tells which.
-    CreateDerived { site: Site },
+    CreateDerived {
+        site: Site,
+    },
 }
 
 /// The outcome of one change.
@@ -245,8 +247,8 @@ pub struct TokenRecord {
     pub token_id: String,
     pub name: String,
     pub role: Role,
-    /// ISO3 codes an editor may change sites in.
-    pub countries: Vec<String>,
+    /// The countries an editor may change sites in.
+    pub countries: Vec<Iso3>,
     /// PHC string (argon2id).
     #[serde(skip)]
     pub hash: String,

@@ -1,6 +1,6 @@
 //! Who may do what: API tokens (made, hashed with argon2id and checked here; kept by a
-//! [`TokenStore`]) and the rights they grant. Free of HTTP: the API layer maps [`AuthError`] to 401
-//! and a refused [`Grant`] check to 403.
+//! [`TokenStore`]) and the rights they grant ([`policy`]). Free of HTTP: the API layer maps
+//! [`AuthError`] to 401 and a [`policy::Denied`] to 403.
 //!
 //! A token reads `ta_<id>_<secret>`. The id is public (it names the token in `token list` and in the
 //! history); only an argon2id hash of the secret is stored. A verified token is remembered as a
@@ -17,7 +17,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
+use crate::model::{Iso3, ModelError};
 use crate::store::{Role, StoreError, TokenRecord, TokenStore};
+
+pub mod policy;
+
+pub use policy::{Denied, may_change};
 
 /// Why a request is not authenticated.
 #[derive(Debug, Error)]
@@ -34,6 +39,15 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error("cannot hash the token: {0}")]
     Hash(String),
+    /// A country of a new token is not an ISO3 code.
+    #[error("--countries: {0}")]
+    Country(#[source] ModelError),
+    #[error("--countries: an editor needs at least one country (e.g. --countries KGZ,TJK)")]
+    EditorWithoutCountries,
+    #[error("--countries: only editors are limited to countries; a {} token is not", .0.as_str())]
+    CountriesWithoutEditor(Role),
+    #[error("--name: must not be empty")]
+    EmptyName,
 }
 
 /// What an authenticated token may do.
@@ -42,7 +56,7 @@ pub struct Grant {
     pub token_id: String,
     pub name: String,
     pub role: Role,
-    pub countries: Vec<String>,
+    pub countries: Vec<Iso3>,
 }
 
 impl Grant {
@@ -51,14 +65,11 @@ impl Grant {
         format!("{} (token {})", self.name, self.token_id)
     }
 
-    /// Whether this token may change sites in `country` (ISO3).
-    pub fn covers(&self, country: &str) -> bool {
+    /// Whether this token may change sites in `country`.
+    pub fn covers(&self, country: &Iso3) -> bool {
         match self.role {
             Role::Admin => true,
-            Role::Editor => self
-                .countries
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(country)),
+            Role::Editor => self.countries.contains(country),
             Role::Reader => false,
         }
     }
@@ -68,13 +79,30 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A new token for `name` with `role` over `countries`: the record to store, and the token text to
-/// hand out once.
-pub fn new_token(
+/// A new token for `name` with `role` over `countries` (ISO3 codes, any case; blank entries are
+/// ignored): the record to store, and the token text to hand out once. An editor needs at least one
+/// country and the other roles none; the name must not be blank.
+pub fn new_token<S: AsRef<str>>(
     name: &str,
     role: Role,
-    countries: &[String],
+    countries: &[S],
 ) -> Result<(TokenRecord, String), AuthError> {
+    let countries = countries
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| Iso3::parse(c, "countries"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(AuthError::Country)?;
+    match (role, countries.is_empty()) {
+        (Role::Editor, true) => return Err(AuthError::EditorWithoutCountries),
+        (Role::Admin | Role::Reader, false) => return Err(AuthError::CountriesWithoutEditor(role)),
+        _ => {}
+    }
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AuthError::EmptyName);
+    }
     let mut id = [0u8; 6];
     let mut secret = [0u8; 24];
     rand::rng().fill_bytes(&mut id);
@@ -88,7 +116,7 @@ pub fn new_token(
         token_id: id.clone(),
         name: name.to_owned(),
         role,
-        countries: countries.iter().map(|c| c.to_ascii_uppercase()).collect(),
+        countries,
         hash,
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         revoked_at: None,
@@ -233,7 +261,7 @@ mod tests {
     #[test]
     fn tokens_verify_and_revoke() {
         let store = Arc::new(Memory::default());
-        let (record, token) = new_token("Alice", Role::Editor, &["kgz".into()]).unwrap();
+        let (record, token) = new_token("Alice", Role::Editor, &["kgz"]).unwrap();
         assert!(
             !record.hash.contains(&token[10..]),
             "the secret is not stored"
@@ -242,8 +270,9 @@ mod tests {
         store.add_token(&record).unwrap();
         let auth = Authenticator::new(store.clone());
         let grant = auth.authenticate(&token).unwrap();
-        assert_eq!(grant.countries, vec!["KGZ"]);
-        assert!(grant.covers("KGZ") && !grant.covers("UZB"));
+        let code = |c: &str| Iso3::parse(c, "country").unwrap();
+        assert_eq!(grant.countries, vec![code("KGZ")]);
+        assert!(grant.covers(&code("KGZ")) && !grant.covers(&code("UZB")));
         // Cached path gives the same answer; a changed secret fails on both paths.
         assert!(auth.authenticate(&token).is_ok());
         let mut wrong = token.clone();
@@ -267,9 +296,43 @@ mod tests {
     }
 
     #[test]
+    fn new_tokens_follow_the_role_rules_with_the_cli_messages() {
+        let err = |role, countries: &[&str], name| new_token(name, role, countries).unwrap_err();
+        assert_eq!(
+            err(Role::Editor, &[], "A").to_string(),
+            "--countries: an editor needs at least one country (e.g. --countries KGZ,TJK)"
+        );
+        assert_eq!(
+            err(Role::Editor, &[" ", ""], "A").to_string(),
+            "--countries: an editor needs at least one country (e.g. --countries KGZ,TJK)"
+        );
+        assert_eq!(
+            err(Role::Admin, &["KGZ"], "A").to_string(),
+            "--countries: only editors are limited to countries; a admin token is not"
+        );
+        assert_eq!(
+            err(Role::Reader, &["KGZ"], "A").to_string(),
+            "--countries: only editors are limited to countries; a reader token is not"
+        );
+        assert!(
+            err(Role::Editor, &["KG"], "A")
+                .to_string()
+                .starts_with("--countries: field `countries`")
+        );
+        assert_eq!(
+            err(Role::Editor, &["KGZ"], "  ").to_string(),
+            "--name: must not be empty"
+        );
+        let (record, _) = new_token(" Ainura ", Role::Editor, &["kgz", "TJK"]).unwrap();
+        assert_eq!(record.name, "Ainura");
+        let codes: Vec<&str> = record.countries.iter().map(Iso3::as_str).collect();
+        assert_eq!(codes, ["KGZ", "TJK"]);
+    }
+
+    #[test]
     fn unknown_ids_and_wrong_secrets_cost_one_verification_each() {
         let store = Arc::new(Memory::default());
-        let (record, token) = new_token("Alice", Role::Admin, &[]).unwrap();
+        let (record, token) = new_token::<&str>("Alice", Role::Admin, &[]).unwrap();
         store.add_token(&record).unwrap();
         let auth = Authenticator::new(store);
         let spent = |f: &dyn Fn()| {
