@@ -272,7 +272,7 @@ pub fn history_and_change_tracking(factory: &Factory) {
     assert!(seen > 0);
     assert!(store.changed_since(seen).unwrap().is_empty());
     assert!(store.history(&sid("never")).unwrap().is_empty());
-    let mut feed = store.changes(Duration::from_millis(10)).unwrap();
+    let mut feed = store.changes(seen, Duration::from_millis(10)).unwrap();
     let mut progress = 0;
     let counter = std::sync::atomic::AtomicUsize::new(0);
     let written = store
@@ -303,6 +303,9 @@ pub fn history_and_change_tracking(factory: &Factory) {
         ]
     );
     assert_eq!(feed.next().unwrap().unwrap(), latest);
+    // A feed made after the write, from the revision read before it, misses nothing.
+    let mut late = store.changes(seen, Duration::from_millis(10)).unwrap();
+    assert_eq!(late.next().unwrap().unwrap(), latest);
     let h = store.history(&sid("a")).unwrap();
     assert_eq!(
         h.iter().map(|v| v.op).collect::<Vec<_>>(),

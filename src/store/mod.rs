@@ -299,9 +299,10 @@ pub trait SiteStore: Send + Sync {
     /// The [`Seed::origin`] the store was created from, if it recorded one.
     fn seed_origin(&self) -> Result<Option<String>, StoreError>;
 
-    /// A feed of the changes made from now on, by this process or another; `interval` is how
-    /// often a backend that must poll looks (the GeoPackage does, on its own connection).
-    fn changes(&self, interval: Duration) -> Result<ChangeFeed, StoreError>;
+    /// A feed of the changes after revision `since` (say, the one the caller last read, so that
+    /// nothing written in between is missed), by this process or another; `interval` is how often a
+    /// backend that must poll looks (the GeoPackage does, on a connection of its own).
+    fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError>;
 }
 
 /// What a token may do.

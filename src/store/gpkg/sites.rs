@@ -156,7 +156,7 @@ impl SiteStore for GpkgStore {
 
     /// Polls the version counter on a connection of its own, so it never waits for this store's
     /// reads or writes.
-    fn changes(&self, interval: Duration) -> Result<ChangeFeed, StoreError> {
+    fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError> {
         let conn = GpkgStore::open_connection(&self.path).map_err(|e| self.err(e))?;
         let path = self.path.display().to_string();
         let latest = move || {
@@ -175,11 +175,7 @@ impl SiteStore for GpkgStore {
                 },
             })
         };
-        Ok(ChangeFeed::polling(
-            interval,
-            self.latest_revision()?,
-            latest,
-        ))
+        Ok(ChangeFeed::polling(interval, since, latest))
     }
 
     fn latest_revision(&self) -> Result<i64, StoreError> {
