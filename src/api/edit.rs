@@ -2,24 +2,25 @@
 //! the sites collection, a site's history and its restoration. Every change needs a bearer token
 //! with the right to the site's country, and every change to an existing site needs `If-Match` with
 //! the site's current ETag, so that two editors never silently overwrite each other.
-
-use std::collections::HashSet;
+//!
+//! The handlers read the request (headers, body) and call one function of [`crate::service::edits`]
+//! on the blocking pool, which does the checks and the write.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
 use super::respond::{self, GEOJSON, JSON};
 use crate::auth::{AuthError, Grant};
-use crate::model::{Site, SiteDraft, SiteId};
+use crate::model::Wgs84Point;
 use crate::reference::SITES;
-use crate::store::{Author, Change, Expect, Role, StoreError, Written};
+use crate::service::edits::{self, EditError, EditRequest, Edits, IfMatch};
+use crate::store::{Author, Change, StoreError, Written};
 
-/// The header that carries a change's reason into the history.
-pub const REASON_HEADER: &str = "X-Change-Reason";
+pub use crate::service::edits::REASON_HEADER;
 
 /// The bearer token of the request (401 without a usable one; 405 on a service that cannot be changed).
 fn bearer(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
@@ -54,23 +55,30 @@ fn check_token(state: &AppState, token: &str) -> Result<Grant, ApiError> {
     })
 }
 
-/// The grant of the request's bearer token.
-pub fn grant(req: &HttpRequest, state: &AppState) -> Result<Grant, ApiError> {
-    let token = bearer(req, state)?;
-    check_token(state, &token)
+/// The grant of the request's bearer token, checked on the blocking pool (a first check of a token
+/// costs an argon2 verification, and the token lookup may wait for the store). The token is read
+/// from the headers now; the returned future holds no reference to the request, so middleware can
+/// await it before the handler runs.
+pub fn grant(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> impl std::future::Future<Output = Result<Grant, ApiError>> + use<> {
+    let token = bearer(req, state);
+    let st = state.clone();
+    async move {
+        let token = token?;
+        web::block(move || check_token(&st, &token))
+            .await
+            .map_err(|_| ApiError::internal())?
+    }
 }
 
-/// [`grant`] on the blocking pool: a first check of a token costs an argon2 verification, and the
-/// token lookup may wait for the store.
+/// [`grant`], awaited.
 pub async fn grant_blocking(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Grant, ApiError> {
-    let token = bearer(req, state)?;
-    let st = state.clone();
-    web::block(move || check_token(&st, &token))
-        .await
-        .map_err(|_| ApiError::internal())?
+    grant(req, state).await
 }
 
 /// Maps a refused or failed store write to HTTP.
@@ -153,260 +161,61 @@ pub fn check_content_type(req: &HttpRequest, allowed: &[&str]) -> Result<(), Api
     }
 }
 
-/// The revision named by `If-Match` (428 without one).
-fn if_match(req: &HttpRequest, current: i64) -> Result<i64, ApiError> {
-    let value = req
-        .headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::precondition_required(
-                "If-Match is required to change a site: send the ETag of the version you edited",
-            )
-        })?;
-    if value.trim() == "*" {
-        return Ok(current);
-    }
-    for tag in value.split(',') {
-        let bare = tag.trim().trim_start_matches("W/").trim_matches('"');
-        if let Ok(r) = bare.parse::<i64>()
-            && r == current
-        {
-            return Ok(r);
-        }
-    }
-    Err(ApiError::precondition_failed(format!(
-        "If-Match: {value} is not the current version of this site (ETag \"{current}\"); it was changed \
-         by someone else: fetch it again and re-apply your change"
-    )))
-}
-
 /// The change's author: the token, and the reason from `X-Change-Reason` (UTF-8, so reasons in
 /// Russian, Kyrgyz, Kazakh, Tajik or Uzbek are kept).
 pub fn author(req: &HttpRequest, actor: String) -> Result<Author, ApiError> {
-    let reason = match req.headers().get(REASON_HEADER) {
-        None => None,
-        Some(v) => Some(
-            std::str::from_utf8(v.as_bytes())
-                .map_err(|_| ApiError::bad_body(format!("{REASON_HEADER}: not UTF-8 text")))?
-                .trim()
-                .to_owned(),
-        )
-        .filter(|s| !s.is_empty()),
-    };
+    let reason = edits::reason_text(req.headers().get(REASON_HEADER).map(|v| v.as_bytes()))
+        .map_err(edit_error)?;
     Ok(Author { actor, reason })
 }
 
-/// 403 unless `grant` covers every state of the change: the old site (if any) and the new one, each
-/// by its declared country and by the country its position falls in.
-fn authorize(
-    state: &AppState,
-    grant: &Grant,
-    old: Option<&Site>,
-    new: Option<&Site>,
-) -> Result<(), ApiError> {
-    match grant.role {
-        Role::Admin => return Ok(()),
-        Role::Reader => {
-            return Err(ApiError::forbidden(format!(
-                "token {} has the reader role and may not change sites",
-                grant.token_id
-            )));
-        }
-        Role::Editor => {}
+/// Maps a refused or failed edit to HTTP.
+fn edit_error(e: EditError) -> ApiError {
+    match e {
+        EditError::Invalid(m) => ApiError::bad_body(m),
+        EditError::NotFound(m) => ApiError::not_found(m),
+        EditError::Denied(d) => ApiError::forbidden(d.to_string()),
+        EditError::PreconditionRequired(m) => ApiError::precondition_required(m),
+        EditError::PreconditionFailed(m) => ApiError::precondition_failed(m),
+        EditError::Store(e) => store_error(e),
     }
-    for site in old.into_iter().chain(new) {
-        let declared = site.country.as_str();
-        let located = state
-            .service
-            .analyzer
-            .locate_country([site.location.lon(), site.location.lat()]);
-        let Some(located) = located else {
-            return Err(ApiError::forbidden(format!(
-                "token {} may change sites in {} only; site {} lies in no country of the reference \
-                 layer (within its tolerance), which only an admin may edit",
-                grant.token_id,
-                grant.countries.join(", "),
-                site.id
-            )));
+}
+
+/// Who asks, on what condition (`If-Match`) and why (`X-Change-Reason`).
+fn edit_request(req: &HttpRequest, grant: Grant) -> EditRequest {
+    let headers = req.headers();
+    EditRequest {
+        grant,
+        if_match: IfMatch::from_header(headers.get(header::IF_MATCH).map(|v| v.as_bytes())),
+        reason: headers.get(REASON_HEADER).map(|v| v.as_bytes().to_vec()),
+    }
+}
+
+/// Runs an edit on the blocking pool (store reads and writes, re-analysis and GDAL are not for the
+/// executor), writing through the service so that the change is published.
+async fn run<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    edit: impl FnOnce(&Edits) -> Result<T, EditError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    web::block(move || {
+        let Some(store) = st.service.store.as_deref() else {
+            return Err(EditError::NotFound(
+                "this service keeps no store; nothing can be changed".into(),
+            ));
         };
-        for (what, c) in [("country", declared), ("location", located.as_str())] {
-            if !grant.covers(c) {
-                return Err(ApiError::forbidden(format!(
-                    "token {} may change sites in {} only; site {} has {what} {c}",
-                    grant.token_id,
-                    grant.countries.join(", "),
-                    site.id
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The flat site properties of a GeoJSON Feature body, with the position from its Point geometry.
-fn feature_properties(body: &[u8]) -> Result<(Option<String>, Map<String, Value>), ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(mut feature) = value else {
-        return Err(ApiError::bad_body(
-            "the body must be a GeoJSON Feature object",
-        ));
-    };
-    match feature.get("type") {
-        Some(Value::String(t)) if t == "Feature" => {}
-        other => {
-            return Err(ApiError::bad_body(format!(
-                "type: expected \"Feature\", got {}",
-                other.map_or("nothing".to_owned(), Value::to_string)
-            )));
-        }
-    }
-    let id = match feature.remove("id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            return Err(ApiError::bad_body(format!(
-                "id: must be a string, got {other}"
-            )));
-        }
-    };
-    let mut props = match feature.remove("properties") {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => Map::new(),
-        Some(other) => {
-            return Err(ApiError::bad_body(format!(
-                "properties: must be an object, got {other}"
-            )));
-        }
-    };
-    if let Some((lon, lat)) = point_geometry(feature.get("geometry"))? {
-        props.insert("lon".into(), lon.into());
-        props.insert("lat".into(), lat.into());
-    }
-    Ok((id, props))
-}
-
-/// A Point geometry's position; `None` if there is no geometry.
-fn point_geometry(g: Option<&Value>) -> Result<Option<(f64, f64)>, ApiError> {
-    let g = match g {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(g)) => g,
-        Some(other) => {
-            return Err(ApiError::bad_body(format!(
-                "geometry: must be a GeoJSON geometry object, got {other}"
-            )));
-        }
-    };
-    match g.get("type").and_then(Value::as_str) {
-        Some("Point") => {}
-        Some(other) => {
-            return Err(ApiError::bad_body(format!(
-                "geometry: sites are points; expected a Point, got {other}"
-            )));
-        }
-        None => return Err(ApiError::bad_body("geometry.type: missing")),
-    }
-    let coords = g
-        .get("coordinates")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::bad_body("geometry.coordinates: missing or not an array"))?;
-    match coords.as_slice() {
-        [x, y] | [x, y, _] => match (x.as_f64(), y.as_f64()) {
-            (Some(x), Some(y)) => Ok(Some((x, y))),
-            _ => Err(ApiError::bad_body(
-                "geometry.coordinates: longitude and latitude must be numbers",
-            )),
-        },
-        _ => Err(ApiError::bad_body(format!(
-            "geometry.coordinates: a Point has 2 (or 3) numbers, got {}",
-            coords.len()
-        ))),
-    }
-}
-
-/// A valid site from flat properties: analysis fields are dropped, unknown ones refused.
-fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Result<Site, ApiError> {
-    let mut clean = Map::new();
-    for (k, v) in props {
-        // The site fields a client may send; what the analysis adds is read-only and ignored.
-        if Site::FIELDS.contains(&k.as_str()) || k == "lon" || k == "lat" {
-            clean.insert(k, v);
-        } else if !computed.contains(&k) && k != "distance_m" {
-            return Err(ApiError::bad_body(format!(
-                "properties.{k}: unknown field; a site has: {} (analysis fields are computed and ignored)",
-                Site::FIELDS.join(", ")
-            )));
-        }
-    }
-    // Lists and the free attributes: null means empty.
-    for k in ["substances", "sources"] {
-        if clean.get(k).is_some_and(Value::is_null) {
-            clean.insert(k.into(), Value::Array(vec![]));
-        }
-    }
-    if clean.get("attributes").is_some_and(Value::is_null) {
-        clean.insert("attributes".into(), Value::Object(Map::new()));
-    }
-    for (k, v) in &clean {
-        let expected = match k.as_str() {
-            "lon" | "lat" | "volume_m3" | "tonnage_t" | "dam_height_m" | "area_m2" => {
-                (!(v.is_null() || v.is_number())).then_some("a number")
-            }
-            "substances" | "sources" => {
-                (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
-                    .then_some("a list of strings")
-            }
-            "attributes" => (!v.is_object()).then_some("an object"),
-            _ => (!(v.is_null() || v.is_string())).then_some("a string"),
-        };
-        if let Some(expected) = expected {
-            return Err(ApiError::bad_body(format!(
-                "properties.{k}: expected {expected}, got {v}"
-            )));
-        }
-    }
-    let draft: SiteDraft = serde_json::from_value(Value::Object(clean))
-        .map_err(|e| ApiError::bad_body(format!("properties: {e}")))?;
-    Site::try_from(draft).map_err(|e| ApiError::bad_body(format!("properties.{e}")))
-}
-
-/// `{country}_{name}` as an id (transliterated), unique among the published sites and the ids of
-/// deleted ones.
-fn derive_id(state: &AppState, props: &Map<String, Value>) -> Result<String, ApiError> {
-    let text = |k: &str| props.get(k).and_then(Value::as_str).unwrap_or("").trim();
-    let (country, name) = (text("country"), text("name"));
-    if country.is_empty() || name.is_empty() {
-        return Err(ApiError::bad_body(
-            "id: missing, and no country and name to derive one from",
-        ));
-    }
-    let slug =
-        crate::io::sites_file::derive_id(&format!("{}_", country.to_ascii_lowercase()), name)
-            .map_err(|e| ApiError::bad_body(format!("id: missing, and {e}")))?;
-    let slug: String = slug.chars().take(100).collect();
-    let taken = |id: &str| -> Result<bool, ApiError> {
-        let published = state
-            .service
-            .live()
-            .catalog
-            .collection(SITES)
-            .is_some_and(|c| c.feature(id).is_some());
-        if published {
-            return Ok(true);
-        }
-        match (&state.service.store, SiteId::parse(id)) {
-            (Some(store), Ok(sid)) => Ok(!store.history(&sid).map_err(store_error)?.is_empty()),
-            _ => Ok(false),
-        }
-    };
-    let mut id = slug.clone();
-    let mut n = 2;
-    while taken(&id)? {
-        id = format!("{slug}-{n}");
-        n += 1;
-    }
-    Ok(id)
+        let write = |changes: &[Change], author: &Author| st.service.write(changes, author);
+        let locate = |p: &Wgs84Point| st.service.analyzer.locate_country([p.lon(), p.lat()]);
+        edit(&Edits {
+            store,
+            write: &write,
+            locate: &locate,
+            computed: &st.computed_fields,
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(edit_error)
 }
 
 fn sites_only(cid: &str, req: &HttpRequest) -> Result<(), ApiError> {
@@ -419,36 +228,6 @@ fn sites_only(cid: &str, req: &HttpRequest) -> Result<(), ApiError> {
             "GET, HEAD",
         ))
     }
-}
-
-/// The published site and its revision.
-fn current(state: &AppState, id: &str) -> Result<(Site, i64), ApiError> {
-    let store = state
-        .service
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found(format!("no site {id:?}")))?;
-    let sid = SiteId::parse(id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
-    match store.get(&sid).map_err(store_error)? {
-        Some(s) => Ok((s.site, s.revision)),
-        None => Err(ApiError::not_found(format!(
-            "no site {id:?} (a deleted site can be restored from its history)"
-        ))),
-    }
-}
-
-/// Runs a write on the blocking pool (SQLite commits and re-analysis are not for the executor).
-async fn write(
-    state: &web::Data<AppState>,
-    change: Change,
-    author: Author,
-) -> Result<Written, ApiError> {
-    let st = state.clone();
-    let written = web::block(move || st.service.write(&[change], &author))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(store_error)?;
-    written.into_iter().next().ok_or_else(ApiError::internal)
 }
 
 /// The site as written, with its analysis, as GeoJSON with its ETag: the published feature when it
@@ -512,25 +291,8 @@ pub async fn create(
     let grant = grant_blocking(&req, &state).await?;
     check_content_type(&req, FEATURE_TYPES)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let (fid, mut props) = feature_properties(&body)?;
-    let prop_id = props.get("id").and_then(Value::as_str).map(str::to_owned);
-    let id = match (fid, prop_id) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::bad_body(format!(
-                "id: the feature id {a:?} and properties.id {b:?} differ"
-            )));
-        }
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => derive_id(&state, &props)?,
-    };
-    props.insert("id".into(), id.into());
-    let site = site_from(props, &state.computed_fields)?;
-    authorize(&state, &grant, None, Some(&site))?;
-    let change = Change::Put {
-        site,
-        expect: Expect::Absent,
-    };
-    let written = write(&state, change, author(&req, grant.actor())?).await?;
+    let request = edit_request(&req, grant);
+    let written = run(&state, move |e| e.create(&request, &body)).await?;
     feature_response(&state, &req, StatusCode::CREATED, &written)
 }
 
@@ -546,42 +308,9 @@ pub async fn replace(
     let grant = grant_blocking(&req, &state).await?;
     check_content_type(&req, FEATURE_TYPES)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let (old, revision) = current(&state, &id)?;
-    let (fid, mut props) = feature_properties(&body)?;
-    for given in [
-        fid,
-        props.get("id").and_then(Value::as_str).map(str::to_owned),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if given != id {
-            return Err(ApiError::bad_body(format!(
-                "id: the body's id {given:?} is not the site {id:?} of the URL; ids cannot change"
-            )));
-        }
-    }
-    props.insert("id".into(), id.clone().into());
-    let site = site_from(props, &state.computed_fields)?;
-    replace_checked(&state, &req, &grant, (old, revision), site).await
-}
-
-/// Replaces `old` (at `revision`) by `site`: rights first, then `If-Match`, then the write.
-async fn replace_checked(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    grant: &Grant,
-    (old, revision): (Site, i64),
-    site: Site,
-) -> Result<HttpResponse, ApiError> {
-    authorize(state, grant, Some(&old), Some(&site))?;
-    let expected = if_match(req, revision)?;
-    let change = Change::Put {
-        site,
-        expect: Expect::Revision(expected),
-    };
-    let written = write(state, change, author(req, grant.actor())?).await?;
-    feature_response(state, req, StatusCode::OK, &written)
+    let request = edit_request(&req, grant);
+    let written = run(&state, move |e| e.replace(&request, &id, &body)).await?;
+    feature_response(&state, &req, StatusCode::OK, &written)
 }
 
 /// `PATCH /collections/sites/items/{id}`: a JSON merge patch (RFC 7396) of the feature; `null`
@@ -604,70 +333,9 @@ pub async fn patch(
         ],
     )?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let (old, revision) = current(&state, &id)?;
-    let patch: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(patch) = patch else {
-        return Err(ApiError::bad_body(
-            "the body must be a JSON object (a merge patch of the feature)",
-        ));
-    };
-    let mut props = old.properties();
-    for (k, v) in &patch {
-        match k.as_str() {
-            "type" | "links" => {}
-            "id" if v.as_str() == Some(id.as_str()) => {}
-            "id" => return Err(ApiError::bad_body("id: ids cannot change")),
-            "properties" => {
-                let Value::Object(p) = v else {
-                    return Err(ApiError::bad_body("properties: must be an object"));
-                };
-                for (pk, pv) in p {
-                    if pk == "id" && pv.as_str() != Some(id.as_str()) {
-                        return Err(ApiError::bad_body("properties.id: ids cannot change"));
-                    }
-                    match (props.get_mut(pk), pv) {
-                        // RFC 7396: objects merge member by member, `null` removes a member.
-                        (Some(Value::Object(target)), Value::Object(patch)) => {
-                            merge_patch(target, patch)
-                        }
-                        _ => {
-                            props.insert(pk.clone(), pv.clone());
-                        }
-                    }
-                }
-            }
-            "geometry" => match point_geometry(Some(v))? {
-                Some((lon, lat)) => {
-                    props.insert("lon".into(), lon.into());
-                    props.insert("lat".into(), lat.into());
-                }
-                None => return Err(ApiError::bad_body("geometry: a site cannot lose its point")),
-            },
-            other => {
-                return Err(ApiError::bad_body(format!(
-                    "{other}: not a member of a feature patch (use properties, geometry)"
-                )));
-            }
-        }
-    }
-    let site = site_from(props, &state.computed_fields)?;
-    replace_checked(&state, &req, &grant, (old, revision), site).await
-}
-
-/// Applies a JSON merge patch (RFC 7396) to an object.
-fn merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
-    for (k, v) in patch {
-        match (target.get_mut(k), v) {
-            (_, Value::Null) => {
-                target.remove(k);
-            }
-            (Some(Value::Object(t)), Value::Object(p)) => merge_patch(t, p),
-            _ => {
-                target.insert(k.clone(), v.clone());
-            }
-        }
-    }
+    let request = edit_request(&req, grant);
+    let written = run(&state, move |e| e.patch(&request, &id, &body)).await?;
+    feature_response(&state, &req, StatusCode::OK, &written)
 }
 
 /// `DELETE /collections/sites/items/{id}`: the site leaves the items but stays in its history.
@@ -679,18 +347,13 @@ pub async fn delete(
     let (cid, id) = path.into_inner();
     sites_only(&cid, &req)?;
     let grant = grant_blocking(&req, &state).await?;
-    let (old, revision) = current(&state, &id)?;
-    authorize(&state, &grant, Some(&old), None)?;
-    let expected = if_match(&req, revision)?;
-    let change = Change::Delete {
-        id: old.id.clone(),
-        expect: Expect::Revision(expected),
-    };
-    write(&state, change, author(&req, grant.actor())?).await?;
+    let request = edit_request(&req, grant);
+    run(&state, move |e| e.delete(&request, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /collections/sites/items/{id}/history`: `{"versions": [...]}`, newest first.
+/// `GET /collections/sites/items/{id}/history`: `{"versions": [...]}`, newest first. Token holders
+/// are named to authenticated readers only.
 pub async fn history(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -698,21 +361,17 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     crate::api::params::format_only(req.query_string())?;
     let id = path.into_inner();
-    let store = state
-        .service
-        .store
-        .clone()
-        .ok_or_else(|| ApiError::not_found("this service keeps no history (no store)"))?;
-    let sid = SiteId::parse(&id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
-    let versions = web::block(move || store.history(&sid))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(store_error)?;
-    if versions.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no site {id:?} has ever existed"
-        )));
+    if state.service.store.is_none() {
+        return Err(ApiError::not_found(
+            "this service keeps no history (no store)",
+        ));
     }
+    let named = req.headers().contains_key(header::AUTHORIZATION);
+    if named {
+        grant_blocking(&req, &state).await?;
+    }
+    let site_id = id.clone();
+    let versions = run(&state, move |e| e.history(&site_id, named)).await?;
     let body = json!({ "site_id": id, "versions": versions }).to_string();
     Ok(respond::send(&req, JSON, body))
 }
@@ -732,70 +391,41 @@ pub async fn restore(
         None
     } else {
         check_content_type(&req, &["application/json"])?;
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
-        let Value::Object(members) = &v else {
-            return Err(ApiError::bad_body(
-                "the body must be a JSON object such as {\"version\": 12}",
-            ));
-        };
-        if let Some(k) = members.keys().find(|k| *k != "version") {
-            return Err(ApiError::bad_body(format!(
-                "{k}: unknown member; the body may only name the `version` to restore"
-            )));
-        }
-        match v.get("version") {
-            None | Some(Value::Null) => None,
-            Some(n) => Some(n.as_i64().ok_or_else(|| {
-                ApiError::bad_body(format!("version: must be an integer, got {n}"))
-            })?),
-        }
+        restore_version(&body)?
     };
-    let store = state
-        .service
-        .store
-        .clone()
-        .ok_or_else(|| ApiError::not_found("this service keeps no history (no store)"))?;
-    let sid = SiteId::parse(&id).map_err(|_| ApiError::not_found(format!("no site {id:?}")))?;
-    let versions = store.history(&sid).map_err(store_error)?;
-    if versions.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no site {id:?} has ever existed"
+    if state.service.store.is_none() {
+        return Err(ApiError::not_found(
+            "this service keeps no history (no store)",
+        ));
+    }
+    let request = edit_request(&req, grant);
+    let written = run(&state, move |e| e.restore(&request, &id, requested)).await?;
+    feature_response(&state, &req, StatusCode::OK, &written)
+}
+
+/// The version a restore body (`{"version": 12}`) names, if any.
+fn restore_version(body: &[u8]) -> Result<Option<i64>, ApiError> {
+    let v = edits::parse_json(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_body(e.to_string())
+        } else {
+            ApiError::bad_body(format!("the body is not valid JSON: {e}"))
+        }
+    })?;
+    let Value::Object(members) = &v else {
+        return Err(ApiError::bad_body(
+            "the body must be a JSON object such as {\"version\": 12}",
+        ));
+    };
+    if let Some(k) = members.keys().find(|k| *k != "version") {
+        return Err(ApiError::bad_body(format!(
+            "{k}: unknown member; the body may only name the `version` to restore"
         )));
     }
-    let live = store.get(&sid).map_err(store_error)?;
-    // By default: the newest version that is not the current state (a delete records the state it
-    // removed, so after a delete that is the deleted site).
-    let version = match requested {
-        Some(v) => versions
-            .iter()
-            .find(|x| x.version == v)
-            .ok_or_else(|| ApiError::not_found(format!("site {id:?} has no version {v}")))?,
-        None => match &live {
-            None => &versions[0],
-            Some(_) => versions.get(1).ok_or_else(|| {
-                ApiError::bad_body("version: the site has only one version; nothing to restore")
-            })?,
-        },
-    };
-    let target = site_from(version.properties.clone(), &state.computed_fields).map_err(|e| {
-        ApiError::bad_body(format!("version {}: {}", version.version, e.description))
-    })?;
-    let expect = match &live {
-        None => Expect::Absent,
-        Some(s) => Expect::Revision(if_match(&req, s.revision)?),
-    };
-    authorize(
-        &state,
-        &grant,
-        live.as_ref().map(|s| &s.site),
-        Some(&target),
-    )?;
-    let change = Change::Restore {
-        id: sid.clone(),
-        version: version.version,
-        expect,
-    };
-    let written = write(&state, change, author(&req, grant.actor())?).await?;
-    feature_response(&state, &req, StatusCode::OK, &written)
+    match v.get("version") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => Ok(Some(n.as_i64().ok_or_else(|| {
+            ApiError::bad_body(format!("version: must be an integer, got {n}"))
+        })?)),
+    }
 }

@@ -263,22 +263,20 @@ pub fn app_with(
         // Reads need a token only when the operator said so; the landing page, conformance, API
         // definition and health stay open so clients can discover the service.
         .wrap_fn(|req, srv| {
-            let refusal = req.app_data::<web::Data<AppState>>().and_then(|state| {
+            let check = req.app_data::<web::Data<AppState>>().and_then(|state| {
                 let open = state.public_reads
                     || !matches!(*req.method(), Method::GET | Method::HEAD)
                     || matches!(req.path(), "/" | "/conformance" | "/api" | "/health");
-                if open {
-                    return None;
-                }
-                edit::grant(req.request(), state).err()
+                // The token is checked on the blocking pool (argon2, a store lookup).
+                (!open).then(|| edit::grant(req.request(), state))
             });
-            let fut = refusal.is_none().then(|| srv.call(req));
+            // Routing happens now; the handler runs only when `fut` is first polled, after the check.
+            let fut = srv.call(req);
             async move {
-                match (refusal, fut) {
-                    (Some(e), _) => Err(e.into()),
-                    (None, Some(fut)) => fut.await,
-                    (None, None) => Err(ApiError::internal().into()),
+                if let Some(check) = check {
+                    check.await?;
                 }
+                fut.await
             }
         })
         .wrap(middleware::Compress::default())

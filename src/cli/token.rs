@@ -20,28 +20,8 @@ pub(super) fn run(action: TokenAction, sources: &Sources) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(format!("--role: {e}")),
             };
-            let mut codes = Vec::new();
-            for c in countries.iter().filter(|c| !c.trim().is_empty()) {
-                match tailings_atlas::model::Iso3::parse(c, "countries") {
-                    Ok(code) => codes.push(code.as_str().to_owned()),
-                    Err(e) => return fail(format!("--countries: {e}")),
-                }
-            }
-            if role == Role::Editor && codes.is_empty() {
-                return fail(
-                    "--countries: an editor needs at least one country (e.g. --countries KGZ,TJK)",
-                );
-            }
-            if role != Role::Editor && !codes.is_empty() {
-                return fail(format!(
-                    "--countries: only editors are limited to countries; a {} token is not",
-                    role.as_str()
-                ));
-            }
-            if name.trim().is_empty() {
-                return fail("--name: must not be empty");
-            }
-            let (record, text) = match tailings_atlas::auth::new_token(name.trim(), role, &codes) {
+            // The rules (an editor needs countries, other roles none, a name) are the token's own.
+            let (record, text) = match tailings_atlas::auth::new_token(&name, role, &countries) {
                 Ok(t) => t,
                 Err(e) => return fail(e),
             };
@@ -52,10 +32,10 @@ pub(super) fn run(action: TokenAction, sources: &Sources) -> ExitCode {
                 "created token {} ({}{}) for {:?}; it is shown only now:",
                 record.token_id,
                 role.as_str(),
-                if codes.is_empty() {
+                if record.countries.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", codes.join(","))
+                    format!(": {}", countries_text(&record.countries))
                 },
                 record.name
             );
@@ -70,7 +50,7 @@ pub(super) fn run(action: TokenAction, sources: &Sources) -> ExitCode {
                         "{}\t{}\t{}\t{}\t{}\t{}",
                         t.token_id,
                         t.role.as_str(),
-                        t.countries.join(","),
+                        countries_text(&t.countries),
                         t.name,
                         t.created_at,
                         t.revoked_at.as_deref().unwrap_or("-")
@@ -89,4 +69,9 @@ pub(super) fn run(action: TokenAction, sources: &Sources) -> ExitCode {
             Err(e) => fail(e),
         },
     }
+}
+
+fn countries_text(countries: &[tailings_atlas::model::Iso3]) -> String {
+    let codes: Vec<&str> = countries.iter().map(|c| c.as_str()).collect();
+    codes.join(",")
 }

@@ -1,8 +1,9 @@
 //! The service layer: typed library functions that the HTTP API and the CLI both call. Start-up
-//! ([`startup`]), the live published state ([`Service`]), point files analysed in bulk
-//! ([`analyze`]).
+//! ([`startup`]), the live published state ([`Service`]), edits with their authorization
+//! ([`edits`]), point files analysed in bulk ([`analyze`]).
 
 pub mod analyze;
+pub mod edits;
 mod live;
 pub mod startup;
 

@@ -1,20 +1,28 @@
 //! Durable storage of the inventory of record. [`SiteStore`] is the boundary for sites and their
 //! history, [`TokenStore`] for API tokens; [`GpkgStore`] implements both on one GeoPackage file, so
 //! the file itself opens in QGIS and a PostGIS backend can follow without touching the API layer.
+//! [`open`] picks the backend from the store's location.
 //!
 //! Every write is one transaction; every change to a site is kept as a [`Version`] (who, when, what
 //! changed, why), so nothing is ever lost: a deleted site stays in its history and can be restored.
+//! A store also tells of changes made by any process ([`SiteStore::changes`]).
+//!
+//! [`conformance`] holds the tests every backend must pass.
 
 mod gpkg;
 mod gpkg_blob;
 
 pub use gpkg::GpkgStore;
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::model::{ModelError, Site, SiteId};
+use crate::model::{Iso3, ModelError, Site, SiteId};
 
 /// Why the store failed or refused a write.
 #[derive(Debug, Error)]
@@ -48,6 +56,94 @@ pub enum StoreError {
     /// Another process held the store's write lock for too long.
     #[error("store {path} is busy (another process is writing); try again")]
     Busy { path: String },
+    /// The location names a kind of store this build cannot open.
+    #[error("store {location}: {reason}")]
+    Unsupported { location: String, reason: String },
+}
+
+/// Opens the store at `location`: a `postgresql://` or `postgres://` URL names a PostGIS database
+/// (not available in this build yet: a clear error), anything else is the path of a GeoPackage,
+/// created and seeded with what `seed` returns if it does not exist (see
+/// [`GpkgStore::open_or_create`]).
+pub fn open<F, E>(location: &str, seed: F) -> Result<Arc<dyn Store>, StoreError>
+where
+    F: FnOnce() -> Result<Seed, E>,
+    E: std::fmt::Display,
+{
+    let scheme = location
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgresql" | "postgres") => Err(StoreError::Unsupported {
+            // The URL may carry a password: name the kind of store only.
+            location: "PostGIS URL".into(),
+            reason: "PostGIS store not available in this build yet; use a GeoPackage path".into(),
+        }),
+        Some(other)
+            if !other.is_empty()
+                && other
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            Err(StoreError::Unsupported {
+                location: format!("{other}:// URL"),
+                reason: "not a kind of store this build knows; use a GeoPackage path".into(),
+            })
+        }
+        _ => Ok(Arc::new(GpkgStore::open_or_create(
+            Path::new(location),
+            seed,
+        )?)),
+    }
+}
+
+/// Tells of changes to a store, from whichever process: an iterator that blocks until the store's
+/// latest revision (see [`SiteStore::latest_revision`]) has grown past the last one it gave, then
+/// yields the new one (or an error, after which it goes on trying). Made by [`SiteStore::changes`].
+pub struct ChangeFeed {
+    next: Box<dyn FnMut() -> Result<i64, StoreError> + Send>,
+}
+
+impl ChangeFeed {
+    /// A feed whose `next` blocks until the next change and returns its revision (for a backend
+    /// that is told of changes, such as PostgreSQL's `LISTEN`).
+    pub fn new(next: impl FnMut() -> Result<i64, StoreError> + Send + 'static) -> Self {
+        ChangeFeed {
+            next: Box::new(next),
+        }
+    }
+
+    /// A feed that asks `latest` every `interval` and yields when the answer grows past `seen`.
+    pub fn polling(
+        interval: Duration,
+        mut seen: i64,
+        mut latest: impl FnMut() -> Result<i64, StoreError> + Send + 'static,
+    ) -> Self {
+        ChangeFeed::new(move || {
+            loop {
+                std::thread::sleep(interval);
+                let now = latest()?;
+                if now > seen {
+                    seen = now;
+                    return Ok(now);
+                }
+            }
+        })
+    }
+}
+
+impl Iterator for ChangeFeed {
+    type Item = Result<i64, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some((self.next)())
+    }
+}
+
+impl std::fmt::Debug for ChangeFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeFeed").finish_non_exhaustive()
+    }
 }
 
 /// The sites a new store starts with, and a fingerprint of where they came from.
@@ -153,6 +249,12 @@ pub enum Change {
         id: SiteId,
         expect: Expect,
     },
+    /// Create the site under the first id of `site.id`, `site.id-2`, `site.id-3`, … that no site,
+    /// live or deleted, has: chosen inside the write's transaction, so concurrent creates of the same
+    /// name each get their own id. [`Written::id`] tells which.
+    CreateDerived {
+        site: Site,
+    },
 }
 
 /// The outcome of one change.
@@ -196,6 +298,11 @@ pub trait SiteStore: Send + Sync {
 
     /// The [`Seed::origin`] the store was created from, if it recorded one.
     fn seed_origin(&self) -> Result<Option<String>, StoreError>;
+
+    /// A feed of the changes after revision `since` (say, the one the caller last read, so that
+    /// nothing written in between is missed), by this process or another; `interval` is how often a
+    /// backend that must poll looks (the GeoPackage does, on a connection of its own).
+    fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError>;
 }
 
 /// What a token may do.
@@ -241,8 +348,8 @@ pub struct TokenRecord {
     pub token_id: String,
     pub name: String,
     pub role: Role,
-    /// ISO3 codes an editor may change sites in.
-    pub countries: Vec<String>,
+    /// The countries an editor may change sites in.
+    pub countries: Vec<Iso3>,
     /// PHC string (argon2id).
     #[serde(skip)]
     pub hash: String,
@@ -291,4 +398,51 @@ pub fn diff_properties(
         }
     }
     out
+}
+
+// Last in the file: code after the first `#[cfg(test)]` counts as tests (tests/architecture.rs).
+#[cfg(test)]
+pub mod conformance;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_picks_the_backend_from_the_location() {
+        let dir = std::env::temp_dir().join(format!("atlas-store-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("atlas.gpkg");
+        let seed = || {
+            Ok::<_, String>(Seed {
+                sites: vec![conformance::site("a", 71.0)],
+                origin: "test".into(),
+            })
+        };
+        let store = open(path.to_str().unwrap(), seed).unwrap();
+        assert_eq!(store.load_sites().unwrap().len(), 1);
+        assert_eq!(store.seed_origin().unwrap().as_deref(), Some("test"));
+        drop(store);
+        for url in [
+            "postgresql://atlas:s3cret@db.example.org/atlas",
+            "postgres://atlas:s3cret@db.example.org/atlas",
+            "PostgreSQL://db/atlas",
+        ] {
+            let e = open(url, || Err::<Seed, _>("must not seed")).err().unwrap();
+            let text = e.to_string();
+            assert!(matches!(e, StoreError::Unsupported { .. }), "{text}");
+            assert!(
+                text.contains("PostGIS store not available in this build yet"),
+                "{text}"
+            );
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+        let e = open("ftp://host/atlas.gpkg", || Err::<Seed, _>("must not seed"))
+            .err()
+            .unwrap();
+        assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
+        assert!(!dir.join("ftp:").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -130,6 +130,32 @@ async fn change(
     .await
 }
 
+/// `GET uri` with a bearer token.
+async fn get_as(e: &Env, uri: &str, token: &str) -> Reply {
+    call(
+        &e.state,
+        atest::TestRequest::get()
+            .uri(uri)
+            .insert_header(("Authorization", format!("Bearer {token}"))),
+    )
+    .await
+}
+
+/// `POST …/{id}/restore` with a raw body.
+async fn restore(e: &Env, id: &str, token: &str, body: &str) -> Reply {
+    call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            &format!("/collections/sites/items/{id}/restore"),
+            Some(token),
+            (!body.is_empty()).then_some("application/json"),
+            body.to_owned(),
+        ),
+    )
+    .await
+}
+
 fn etag(r: &Reply) -> String {
     r.header("etag").expect("an ETag")
 }
@@ -266,9 +292,14 @@ async fn create_replace_patch_delete_restore_with_history() {
             .status,
         StatusCode::NOT_FOUND
     );
-    let h = get(&e.state, "/collections/sites/items/kgz_test_tsf/history")
-        .await
-        .json();
+    // Token names are shown to authenticated readers of the history.
+    let h = get_as(
+        &e,
+        "/collections/sites/items/kgz_test_tsf/history",
+        &e.reader,
+    )
+    .await
+    .json();
     let ops: Vec<&str> = h["versions"]
         .as_array()
         .unwrap()
@@ -437,6 +468,18 @@ async fn bad_bodies_get_a_4xx_naming_the_field_and_write_nothing() {
             "geometry.coordinates",
         ),
         (
+            with(&|v| v["geometry"]["coordinates"] = json!([72.45, 41.25, "x"])),
+            "application/geo+json",
+            400,
+            "geometry.coordinates",
+        ),
+        (
+            with(&|v| v["geometry"]["coordinates"] = json!([72.45, 41.25, null])),
+            "application/geo+json",
+            400,
+            "geometry.coordinates",
+        ),
+        (
             with(&|v| v["properties"]["kind"] = json!("mine")),
             "application/geo+json",
             400,
@@ -571,6 +614,20 @@ async fn private_reads_need_a_token_and_discovery_stays_open() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
+    // Checked on the blocking pool: a single item, an unknown token id, a forged secret.
+    let r = get_as(&e, "/collections/sites/items/kgz_sumsar", &e.reader).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_error(
+        &get_as(&e, "/collections/sites/items", "ta_0123456789ab_secret").await,
+        401,
+        "not valid",
+    );
+    let forged = format!("{}x", &e.reader[..e.reader.len() - 1]);
+    assert_error(
+        &get_as(&e, "/collections/sites/items", &forged).await,
+        401,
+        "not valid",
+    );
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
@@ -720,5 +777,257 @@ async fn review_cases_ids_merge_reasons_restore_and_rights() {
     )
     .await;
     assert_error(&r, 403, "reader");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn restore_is_judged_on_the_deleted_state_too() {
+    let e = env("edit-restore-rights");
+    // A site created in Kyrgyzstan, moved by the admin to Uzbekistan, then deleted.
+    let r = post(
+        &e,
+        &e.admin,
+        &feature(Some("kgz_wander"), 72.45, 41.25, "KGZ"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let created = etag(&r).trim_matches('"').parse::<i64>().unwrap();
+    let r = change(
+        &e,
+        actix_web::http::Method::PUT,
+        "kgz_wander",
+        &e.admin,
+        Some(&etag(&r)),
+        Some(feature(Some("kgz_wander"), 69.24, 41.31, "UZB")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_wander",
+        &e.admin,
+        Some(&etag(&r)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // The KGZ editor may not bring back a site that was Uzbek when deleted, even by naming its
+    // older Kyrgyz version.
+    let body = format!("{{\"version\": {created}}}");
+    assert_error(&restore(&e, "kgz_wander", &e.kgz, &body).await, 403, "UZB");
+    assert_error(&restore(&e, "kgz_wander", &e.kgz, "").await, 403, "UZB");
+    assert_eq!(
+        get(&e.state, "/collections/sites/items/kgz_wander")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // The admin may.
+    assert_eq!(
+        restore(&e, "kgz_wander", &e.admin, &body).await.status,
+        StatusCode::OK
+    );
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn concurrent_creates_without_an_id_each_get_their_own() {
+    let e = env("edit-race");
+    let mut f = feature(None, 72.45, 41.25, "KGZ");
+    f["properties"]["name"] = json!("Race tailings");
+    // The token is verified once beforehand, so the twenty requests do not queue behind argon2.
+    let r = post(&e, &e.kgz, &feature(Some("kgz_warm"), 72.45, 41.25, "KGZ")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let replies = futures_util::future::join_all((0..20).map(|_| post(&e, &e.kgz, &f))).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.insert(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 20, "{ids:?}");
+    assert!(ids.contains("kgz_race-tailings") && ids.contains("kgz_race-tailings-20"));
+    // A deleted site's id stays taken.
+    let tag = etag(&get(&e.state, "/collections/sites/items/kgz_race-tailings").await);
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_race-tailings",
+        &e.kgz,
+        Some(&tag),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = post(&e, &e.kgz, &f).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["id"], "kgz_race-tailings-21");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn if_match_compares_strongly_and_refuses_unreadable_values() {
+    let e = env("edit-if-match");
+    let r = post(&e, &e.kgz, &feature(Some("kgz_tags"), 72.45, 41.25, "KGZ")).await;
+    let tag = etag(&r);
+    let weak = format!("W/{tag}");
+    let patch = json!({"properties": {"name": "Renamed"}});
+    for method in [
+        actix_web::http::Method::PUT,
+        actix_web::http::Method::PATCH,
+        actix_web::http::Method::DELETE,
+    ] {
+        let body = match method.as_str() {
+            "PUT" => Some(feature(Some("kgz_tags"), 72.45, 41.25, "KGZ")),
+            "PATCH" => Some(patch.clone()),
+            _ => None,
+        };
+        let r = change(
+            &e,
+            method.clone(),
+            "kgz_tags",
+            &e.kgz,
+            Some(&weak),
+            body.clone(),
+        )
+        .await;
+        assert_error(&r, 412, "If-Match");
+        let r = call(
+            &e.state,
+            send(
+                method.clone(),
+                "/collections/sites/items/kgz_tags",
+                Some(&e.kgz),
+                match method.as_str() {
+                    "PATCH" => Some("application/merge-patch+json"),
+                    "PUT" => Some("application/geo+json"),
+                    _ => None,
+                },
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )
+            .insert_header((
+                "If-Match",
+                actix_web::http::header::HeaderValue::from_bytes("\"ä\"".as_bytes()).unwrap(),
+            )),
+        )
+        .await;
+        assert_error(&r, 400, "If-Match");
+        assert!(
+            !r.json()["description"]
+                .as_str()
+                .unwrap()
+                .contains("required")
+        );
+    }
+    // The site is as it was; a strong tag in a list still matches.
+    let r = change(
+        &e,
+        actix_web::http::Method::PATCH,
+        "kgz_tags",
+        &e.kgz,
+        Some(&format!("{weak}, \"999999\", {tag}")),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn duplicate_keys_in_edit_bodies_are_refused() {
+    let e = env("edit-dup-keys");
+    let store = e.state.service.store.clone().unwrap();
+    let text = feature(Some("kgz_dup"), 72.45, 41.25, "KGZ").to_string();
+    let dup_name = text.replacen("\"name\":", "\"name\":\"First\",\"name\":", 1);
+    assert!(dup_name.contains("First"));
+    let before = store.latest_revision().unwrap();
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            "/collections/sites/items",
+            Some(&e.kgz),
+            Some("application/geo+json"),
+            dup_name,
+        ),
+    )
+    .await;
+    assert_error(&r, 400, "properties.name: duplicate key");
+    let dup_top = text.replacen("{", "{\"id\":\"kgz_other\",", 1);
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::POST,
+            "/collections/sites/items",
+            Some(&e.kgz),
+            Some("application/geo+json"),
+            dup_top,
+        ),
+    )
+    .await;
+    assert_error(&r, 400, "id: duplicate key");
+    assert_eq!(store.latest_revision().unwrap(), before);
+    // A merge patch and a restore body.
+    let r = post(&e, &e.kgz, &feature(Some("kgz_dup"), 72.45, 41.25, "KGZ")).await;
+    let tag = etag(&r);
+    let r = call(
+        &e.state,
+        send(
+            actix_web::http::Method::PATCH,
+            "/collections/sites/items/kgz_dup",
+            Some(&e.kgz),
+            Some("application/merge-patch+json"),
+            r#"{"properties": {"attributes": {"a": 1, "a": 2}}}"#,
+        )
+        .insert_header(("If-Match", tag.as_str())),
+    )
+    .await;
+    assert_error(&r, 400, "properties.attributes.a: duplicate key");
+    let r = restore(&e, "kgz_dup", &e.kgz, r#"{"version": 1, "version": 2}"#).await;
+    assert_error(&r, 400, "version: duplicate key");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn history_names_token_holders_only_to_authenticated_readers() {
+    let e = env("edit-history-names");
+    let r = post(&e, &e.kgz, &feature(Some("kgz_named"), 72.45, 41.25, "KGZ")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = change(
+        &e,
+        actix_web::http::Method::PATCH,
+        "kgz_named",
+        &e.admin,
+        Some(&etag(&r)),
+        Some(json!({"properties": {"name": "Renamed"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let uri = "/collections/sites/items/kgz_named/history";
+    let anonymous = get(&e.state, uri).await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert!(!anonymous.text().contains("Ainura") && !anonymous.text().contains("Admin ("));
+    let kgz_id = e.kgz.split('_').nth(1).unwrap();
+    assert!(!anonymous.text().contains(kgz_id), "no token ids either");
+    let h = anonymous.json();
+    assert_eq!(h["versions"][0]["actor"], "admin");
+    assert_eq!(h["versions"][1]["actor"], "editor (KGZ)");
+    // Any valid token sees who.
+    let h = get_as(&e, uri, &e.reader).await.json();
+    assert_eq!(
+        h["versions"][0]["actor"].as_str().unwrap(),
+        format!("Admin (token {})", e.admin.split('_').nth(1).unwrap())
+    );
+    assert_eq!(
+        h["versions"][1]["actor"].as_str().unwrap(),
+        format!("Ainura (token {kgz_id})")
+    );
+    // A bad token is refused rather than silently shown the anonymous view.
+    assert_error(&get_as(&e, uri, "ta_ffff_abc").await, 401, "not valid");
+    // Seeded sites show their seed actor to everyone.
+    let h = get(&e.state, "/collections/sites/items/kgz_sumsar/history")
+        .await
+        .json();
+    assert_eq!(h["versions"][0]["actor"], "seed");
     std::fs::remove_dir_all(&e.dir).ok();
 }

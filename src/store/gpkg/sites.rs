@@ -1,0 +1,213 @@
+//! The GeoPackage as a [`SiteStore`].
+
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, TransactionBehavior};
+use serde_json::{Map, Value};
+
+use super::{COLUMNS, GpkgStore, META, now};
+use crate::model::SiteId;
+use crate::store::{
+    Author, Change, ChangeFeed, Op, SiteStore, StoreError, Stored, Version, Written,
+    diff_properties,
+};
+
+impl SiteStore for GpkgStore {
+    fn seed_origin(&self) -> Result<Option<String>, StoreError> {
+        let conn = self.read();
+        let has_meta: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE name = ?1",
+                [META],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        if !has_meta {
+            return Ok(None);
+        }
+        conn.query_row(
+            &format!("SELECT value FROM {META} WHERE key = 'seed_origin'"),
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sql(e))
+    }
+
+    fn load_sites(&self) -> Result<Vec<Stored>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id) \
+                 FROM sites ORDER BY id"
+            ))
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(self.row_to_site(r)))
+            .map_err(|e| self.sql(e))?;
+        let mut sites = Vec::new();
+        for row in rows {
+            sites.push(row.map_err(|e| self.sql(e))??);
+        }
+        if let Some(w) = sites.windows(2).find(|w| w[0].site.id == w[1].site.id) {
+            return Err(StoreError::DuplicateId {
+                path: self.path.display().to_string(),
+                id: w[0].site.id.to_string(),
+            });
+        }
+        Ok(sites)
+    }
+
+    fn get(&self, id: &SiteId) -> Result<Option<Stored>, StoreError> {
+        let conn = self.read();
+        self.get_in(&conn, id.as_str())
+    }
+
+    fn write(
+        &self,
+        changes: &[Change],
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Written>, StoreError> {
+        let mut conn = self.lock();
+        // IMMEDIATE: take the write lock now (waiting up to the busy timeout), not at the first write,
+        // when another writer could already have made our reads stale.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
+        let at = now();
+        let mut out = Vec::with_capacity(changes.len());
+        for change in changes {
+            out.push(self.apply(&tx, change, &at, author)?);
+            progress();
+        }
+        if out.iter().any(|w| w.op.is_some()) {
+            // QGIS zooms to the layer's extent from gpkg_contents.
+            tx.execute(
+                "UPDATE gpkg_contents SET last_change = ?1, \
+                 min_x = (SELECT min(minx) FROM rtree_sites_geom), max_x = (SELECT max(maxx) FROM rtree_sites_geom), \
+                 min_y = (SELECT min(miny) FROM rtree_sites_geom), max_y = (SELECT max(maxy) FROM rtree_sites_geom) \
+                 WHERE table_name = 'sites'",
+                [&at],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(out)
+    }
+
+    fn history(&self, id: &SiteId) -> Result<Vec<Version>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT version, op, at, actor, reason, snapshot FROM site_versions \
+                 WHERE site_id = ?1 ORDER BY version",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([id.as_str()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let object = |text: &str| match serde_json::from_str(text) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        // What changed is not stored: it is the difference between consecutive snapshots, which
+        // keeps each version small (imports write one per site).
+        let mut out = Vec::new();
+        let mut previous: Option<Map<String, Value>> = None;
+        for row in rows {
+            let (version, op, at, actor, reason, snapshot) = row.map_err(|e| self.sql(e))?;
+            let op = Op::parse(&op).ok_or_else(|| self.err(format!("unknown op {op:?}")))?;
+            let properties = object(&snapshot);
+            let changes = match op {
+                Op::Delete => {
+                    previous = None;
+                    diff_properties(Some(&properties), None)
+                }
+                _ => {
+                    let c = diff_properties(previous.as_ref(), Some(&properties));
+                    previous = Some(properties.clone());
+                    c
+                }
+            };
+            out.push(Version {
+                version,
+                site_id: id.to_string(),
+                op,
+                at,
+                actor,
+                reason,
+                changes,
+                properties,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Polls the version counter on a connection of its own, so it never waits for this store's
+    /// reads or writes.
+    fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError> {
+        let conn = GpkgStore::open_connection(&self.path).map_err(|e| self.err(e))?;
+        let path = self.path.display().to_string();
+        let latest = move || {
+            conn.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM site_versions",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    StoreError::Busy { path: path.clone() }
+                }
+                _ => StoreError::Backend {
+                    path: path.clone(),
+                    message: e.to_string(),
+                },
+            })
+        };
+        Ok(ChangeFeed::polling(interval, since, latest))
+    }
+
+    fn latest_revision(&self) -> Result<i64, StoreError> {
+        let conn = self.read();
+        conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM site_versions",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.sql(e))
+    }
+
+    fn changed_since(&self, revision: i64) -> Result<Vec<(SiteId, i64)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT site_id, MAX(version) FROM site_versions WHERE version > ?1 GROUP BY site_id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let ids = stmt
+            .query_map([revision], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql(e))?;
+        ids.into_iter()
+            .map(|(id, v)| {
+                SiteId::parse(&id)
+                    .map(|id| (id, v))
+                    .map_err(|e| self.err(e.to_string()))
+            })
+            .collect()
+    }
+}
