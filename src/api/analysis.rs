@@ -35,12 +35,20 @@ fn take<'a>(
 
 fn number(param: &str, value: Option<&str>, min: f64, max: f64) -> Result<f64, ApiError> {
     let raw = value.ok_or_else(|| ApiError::bad_parameter(param, "is required"))?;
-    let v: f64 = raw
-        .trim()
+    let text = raw.trim();
+    let v: f64 = text
         .parse()
         .ok()
-        .filter(|v: &f64| v.is_finite())
+        .filter(|v: &f64| !v.is_nan())
+        // `inf` and `infinity` are words, not numbers; digits too many for a float are a number.
+        .filter(|v: &f64| v.is_finite() || !text.to_ascii_lowercase().contains("inf"))
         .ok_or_else(|| ApiError::bad_parameter(param, format!("{raw:?} is not a number")))?;
+    if v.is_infinite() {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("{text} is outside [{min}, {max}]"),
+        ));
+    }
     if v < min || v > max {
         return Err(ApiError::bad_parameter(
             param,
@@ -48,6 +56,27 @@ fn number(param: &str, value: Option<&str>, min: f64, max: f64) -> Result<f64, A
         ));
     }
     Ok(v)
+}
+
+/// An integer in `[min, max]`. Any integer outside, however many digits it has, is out of range;
+/// anything else is not an integer.
+fn integer(param: &str, raw: &str, min: usize, max: usize) -> Result<usize, ApiError> {
+    let text = raw.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("{raw:?} is not a positive integer"),
+        ));
+    }
+    // All digits: the only parse failure left is overflow, which is out of range too.
+    match digits.parse::<usize>() {
+        Ok(n) if !text.starts_with('-') && (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_parameter(
+            param,
+            format!("{text} is out of range [{min}, {max}]"),
+        )),
+    }
 }
 
 fn point(get: &impl Fn(&str) -> Option<String>) -> Result<[f64; 2], ApiError> {
@@ -268,18 +297,7 @@ pub async fn nearest_sites(
     only_json(get("f"))?;
     let k = match get("k") {
         None => 5,
-        Some(raw) => {
-            let k: usize = raw.trim().parse().map_err(|_| {
-                ApiError::bad_parameter("k", format!("{raw:?} is not a positive integer"))
-            })?;
-            if k == 0 || k > MAX_K {
-                return Err(ApiError::bad_parameter(
-                    "k",
-                    format!("{k} is outside [1, {MAX_K}]"),
-                ));
-            }
-            k
-        }
+        Some(raw) => integer("k", raw, 1, MAX_K)?,
     };
     let get = |k: &str| get(k).map(str::to_owned);
     let p = point(&get)?;
