@@ -132,6 +132,36 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     ApiError::method_not_allowed(req.method().as_str(), req.path()).error_response()
 }
 
+/// The collections whose items can be created, replaced, changed and deleted: only the inventory.
+pub const EDITABLE_COLLECTIONS: &[&str] = &[crate::reference::SITES];
+
+/// The methods `/collections/{cid}/items` supports: the one place that knows which are editable.
+pub fn items_allow(cid: &str) -> &'static str {
+    if EDITABLE_COLLECTIONS.contains(&cid) {
+        "GET, HEAD, POST"
+    } else {
+        "GET, HEAD"
+    }
+}
+
+/// The methods `/collections/{cid}/items/{fid}` supports.
+pub fn item_allow(cid: &str) -> &'static str {
+    if EDITABLE_COLLECTIONS.contains(&cid) {
+        "GET, HEAD, PUT, PATCH, DELETE"
+    } else {
+        "GET, HEAD"
+    }
+}
+
+/// The 405 answer of a collection's items resource, whose methods depend on the collection.
+fn not_allowed_in_collection(allow: fn(&str) -> &'static str) -> actix_web::Route {
+    web::to(move |req: HttpRequest| async move {
+        let cid = req.match_info().get("id").unwrap_or_default();
+        ApiError::method_not_allowed_on(req.method().as_str(), req.path(), allow(cid))
+            .error_response()
+    })
+}
+
 /// The 405 answer of a resource that supports `allow`.
 fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move |req: HttpRequest| async move {
@@ -163,7 +193,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::route().method(Method::GET).to(handlers::items))
                 .route(web::route().method(Method::HEAD).to(handlers::items))
                 .route(web::route().method(Method::POST).to(edit::create))
-                .default_service(not_allowed("GET, HEAD, POST")),
+                .default_service(not_allowed_in_collection(items_allow)),
         )
         .service(
             web::resource("/collections/{id}/items/{fid}")
@@ -172,7 +202,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::route().method(Method::PUT).to(edit::replace))
                 .route(web::route().method(Method::PATCH).to(edit::patch))
                 .route(web::route().method(Method::DELETE).to(edit::delete))
-                .default_service(not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
+                .default_service(not_allowed_in_collection(item_allow)),
         )
         .service(get_resource(
             "/collections/sites/items/{fid}/history",
