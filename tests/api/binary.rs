@@ -146,10 +146,18 @@ fn qgis_loads_every_layer() {
     assert!(stdout.contains("sites: valid, 27 features"), "{stdout}");
 }
 
-/// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr.
+/// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr. Unless the
+/// arguments name one, the address is port 0: some arguments are checked only after binding, and the
+/// default port may be taken by a running service.
 fn serve_fails(args: &[&str]) -> String {
+    let bind: &[&str] = if args.contains(&"--bind") {
+        &[]
+    } else {
+        &["--bind", "127.0.0.1:0"]
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
         .arg("serve")
+        .args(bind)
         .args(args)
         .output()
         .unwrap();
