@@ -181,6 +181,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The OGC exception body.
+    pub fn body(&self) -> String {
+        json!({ "code": self.code, "description": self.description }).to_string()
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -197,8 +204,6 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"tailings-atlas\"",
             ));
         }
-        builder
-            .content_type("application/json")
-            .body(json!({ "code": self.code, "description": self.description }).to_string())
+        builder.content_type("application/json").body(self.body())
     }
 }
