@@ -25,5 +25,6 @@ pub mod index;
 pub mod io;
 pub mod model;
 pub mod reference;
+pub mod service;
 pub mod store;
 pub mod transfer;
