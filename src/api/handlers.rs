@@ -8,7 +8,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::html::{self, esc};
 use super::params::{self, CRS84, Format};
-use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI};
+use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI, Tagged};
 use crate::catalog::{Catalog, Collection};
 
 /// The conformance classes we implement.
@@ -108,8 +108,7 @@ pub async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     Ok(match respond::negotiate(&req, f) {
         Format::Json => respond::send(&req, OPENAPI, state.openapi.clone()),
         Format::Html => {
-            let doc: Value =
-                serde_json::from_str(&state.openapi).map_err(|_| ApiError::internal())?;
+            let doc: Value = serde_json::from_str(&state.openapi)?;
             let mut rows = String::new();
             if let Some(paths) = doc["paths"].as_object() {
                 for (path, ops) in paths {
@@ -271,51 +270,55 @@ pub async fn collections(
 ) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
     let base = state.base_url(&req);
-    Ok(match respond::negotiate(&req, f) {
-        Format::Json => {
-            let docs: Vec<Value> = state
-                .service
-                .live()
-                .catalog
-                .collections
-                .iter()
-                .map(|c| collection_doc(&base, c))
-                .collect();
-            let doc = json!({
-                "links": [
-                    link(format!("{base}/collections"), "self", JSON, "Collections"),
-                    link(format!("{base}/collections?f=html"), "alternate", "text/html", "Collections as HTML"),
-                ],
-                "collections": docs,
-            });
-            respond::send(&req, JSON, doc.to_string())
-        }
-        Format::Html => {
-            let rows: String = state
-                .service
-                .live()
-                .catalog
-                .collections
-                .iter()
-                .map(|c| {
-                    format!(
-                        "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
-                        esc(c.spec.title),
-                        c.features.len(),
-                        id = c.id()
-                    )
-                })
-                .collect();
-            let trail = [("/".to_owned(), "Home".to_owned())];
-            let body =
-                format!("<table><tr><th>id</th><th>title</th><th>features</th></tr>{rows}</table>");
-            respond::send(
-                &req,
-                HTML,
-                html::page("Collections", &trail, &body, "/collections?f=json"),
-            )
+    let format = respond::negotiate(&req, f);
+    let st = state.clone();
+    // The published state's lock can wait for a bulk publish: read it on the blocking pool.
+    let body = web::block(move || {
+        let live = st.service.live();
+        match format {
+            Format::Json => {
+                let docs: Vec<Value> = live
+                    .catalog
+                    .collections
+                    .iter()
+                    .map(|c| collection_doc(&base, c))
+                    .collect();
+                let doc = json!({
+                    "links": [
+                        link(format!("{base}/collections"), "self", JSON, "Collections"),
+                        link(format!("{base}/collections?f=html"), "alternate", "text/html", "Collections as HTML"),
+                    ],
+                    "collections": docs,
+                });
+                respond::tagged(JSON, doc.to_string())
+            }
+            Format::Html => {
+                let rows: String = live
+                    .catalog
+                    .collections
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
+                            esc(c.spec.title),
+                            c.features.len(),
+                            id = c.id()
+                        )
+                    })
+                    .collect();
+                let trail = [("/".to_owned(), "Home".to_owned())];
+                let body = format!(
+                    "<table><tr><th>id</th><th>title</th><th>features</th></tr>{rows}</table>"
+                );
+                respond::tagged(
+                    HTML,
+                    html::page("Collections", &trail, &body, "/collections?f=json"),
+                )
+            }
         }
     })
+    .await?;
+    Ok(body.send(&req))
 }
 
 /// `GET /collections/{id}`
@@ -325,27 +328,30 @@ pub async fn collection(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
-    let live = state.service.live();
-    let c = collection_or_404(&live.catalog, &path)?;
-    Ok(match respond::negotiate(&req, f) {
-        Format::Json => respond::send(
-            &req,
-            JSON,
-            collection_doc(&state.base_url(&req), c).to_string(),
-        ),
-        Format::Html => {
-            let trail = [
-                ("/".to_owned(), "Home".to_owned()),
-                ("/collections?f=html".to_owned(), "Collections".to_owned()),
-            ];
-            let json_href = format!("/collections/{}?f=json", c.id());
-            respond::send(
-                &req,
-                HTML,
-                html::page(c.spec.title, &trail, &collection_html(c), &json_href),
-            )
-        }
+    let base = state.base_url(&req);
+    let format = respond::negotiate(&req, f);
+    let id = path.into_inner();
+    let st = state.clone();
+    let body = web::block(move || -> Result<Tagged, ApiError> {
+        let live = st.service.live();
+        let c = collection_or_404(&live.catalog, &id)?;
+        Ok(match format {
+            Format::Json => respond::tagged(JSON, collection_doc(&base, c).to_string()),
+            Format::Html => {
+                let trail = [
+                    ("/".to_owned(), "Home".to_owned()),
+                    ("/collections?f=html".to_owned(), "Collections".to_owned()),
+                ];
+                let json_href = format!("/collections/{}?f=json", c.id());
+                respond::tagged(
+                    HTML,
+                    html::page(c.spec.title, &trail, &collection_html(c), &json_href),
+                )
+            }
+        })
     })
+    .await??;
+    Ok(body.send(&req))
 }
 
 /// A query string equal to the request's but for the given overrides.
@@ -393,43 +399,54 @@ pub async fn items(
             return super::transfer::export(&state, format, pairs).await;
         }
     }
-    let live = state.service.live();
-    let c = collection_or_404(&live.catalog, &path)?;
-    let p = params::parse_items(req.query_string(), c.spec.queryables)?;
-    let matched = c.select(&p.selection);
-    let rows: Vec<usize> = matched
-        .iter()
-        .skip(p.offset)
-        .take(p.limit)
-        .copied()
-        .collect();
-    let limit = p.limit.to_string();
-    let end = p.offset.saturating_add(rows.len());
-    let next =
-        (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
-    // From past the end, "previous" is the last full page, not another empty one.
-    let prev = (p.offset > 0).then(|| {
-        let start = p.offset.min(matched.len()).saturating_sub(p.limit);
-        [("offset", start.to_string()), ("limit", limit.clone())]
-    });
+    let query = req.query_string().to_owned();
+    // What `f` does not say, the Accept header does.
+    let accepted = respond::negotiate(&req, None);
     let base = state.base_url(&req);
-    let page = Page {
-        collection: c,
-        rows,
-        matched: matched.len(),
-        offset: p.offset,
-        pairs: &p.pairs,
-        items_url: format!("{base}/collections/{}/items", c.id()),
-        next,
-        prev,
-    };
-    Ok(match respond::negotiate(&req, p.format) {
-        Format::Json => items_json(&req, &base, &page),
-        Format::Html => items_html(&req, &page),
+    let cid = path.into_inner();
+    let st = state.clone();
+    // Selecting and serialising a page of up to 10,000 features, under the published state's lock:
+    // on the blocking pool.
+    let body = web::block(move || -> Result<Tagged, ApiError> {
+        let live = st.service.live();
+        let c = collection_or_404(&live.catalog, &cid)?;
+        let p = params::parse_items(&query, c.spec.queryables)?;
+        let matched = c.select(&p.selection);
+        let rows: Vec<usize> = matched
+            .iter()
+            .skip(p.offset)
+            .take(p.limit)
+            .copied()
+            .collect();
+        let limit = p.limit.to_string();
+        let end = p.offset.saturating_add(rows.len());
+        let next =
+            (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
+        // From past the end, "previous" is the last full page, not another empty one.
+        let prev = (p.offset > 0).then(|| {
+            let start = p.offset.min(matched.len()).saturating_sub(p.limit);
+            [("offset", start.to_string()), ("limit", limit.clone())]
+        });
+        let page = Page {
+            collection: c,
+            rows,
+            matched: matched.len(),
+            offset: p.offset,
+            pairs: &p.pairs,
+            items_url: format!("{base}/collections/{}/items", c.id()),
+            next,
+            prev,
+        };
+        Ok(match p.format.unwrap_or(accepted) {
+            Format::Json => items_json(&base, &page),
+            Format::Html => items_html(&page),
+        })
     })
+    .await??;
+    Ok(body.send(&req))
 }
 
-fn items_json(req: &HttpRequest, base: &str, page: &Page) -> HttpResponse {
+fn items_json(base: &str, page: &Page) -> Tagged {
     let c = page.collection;
     let mut links = vec![
         link(page.href("json", &[]), "self", GEOJSON, "This page"),
@@ -478,10 +495,14 @@ fn items_json(req: &HttpRequest, base: &str, page: &Page) -> HttpResponse {
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     ));
     head.push_str(&features);
-    respond::with_etag(req, GEOJSON, tag, head)
+    Tagged {
+        content_type: GEOJSON,
+        tag,
+        body: head,
+    }
 }
 
-fn items_html(req: &HttpRequest, page: &Page) -> HttpResponse {
+fn items_html(page: &Page) -> Tagged {
     let c = page.collection;
     let title_key = ["name", "id"]
         .into_iter()
@@ -549,7 +570,7 @@ fn items_html(req: &HttpRequest, page: &Page) -> HttpResponse {
         c.id(),
         query_with(page.pairs, &[("f", "json".into())])
     );
-    respond::send(req, HTML, html::page("Features", &trail, &body, &json_href))
+    respond::tagged(HTML, html::page("Features", &trail, &body, &json_href))
 }
 
 /// `GET /collections/{id}/items/{fid}`
@@ -560,17 +581,30 @@ pub async fn item(
 ) -> Result<HttpResponse, ApiError> {
     let (cid, fid) = path.into_inner();
     let f = params::format_only(req.query_string())?;
-    let live = state.service.live();
-    let c = collection_or_404(&live.catalog, &cid)?;
-    let feature = c
-        .feature(&fid)
-        .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
     let base = state.base_url(&req);
-    Ok(match respond::negotiate(&req, f) {
+    let format = respond::negotiate(&req, f);
+    let st = state.clone();
+    let body = web::block(move || item_body(&st, &cid, &fid, &base, format)).await??;
+    Ok(body.send(&req))
+}
+
+/// One feature in `format`, from the published state (which may wait for a bulk publish).
+fn item_body(
+    state: &AppState,
+    cid: &str,
+    fid: &str,
+    base: &str,
+    format: Format,
+) -> Result<Tagged, ApiError> {
+    let live = state.service.live();
+    let c = collection_or_404(&live.catalog, cid)?;
+    let feature = c
+        .feature(fid)
+        .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
+    Ok(match format {
         Format::Json => {
-            let mut doc: Value =
-                serde_json::from_str(feature.geojson.get()).map_err(|_| ApiError::internal())?;
-            let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(&fid));
+            let mut doc: Value = serde_json::from_str(feature.geojson.get())?;
+            let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(fid));
             doc["links"] = json!([
                 link(
                     format!("{item_url}?f=json"),
@@ -593,8 +627,12 @@ pub async fn item(
             ]);
             match feature.revision {
                 // A site's ETag is its version in the store: what If-Match must name to change it.
-                Some(r) => respond::with_etag(&req, GEOJSON, format!("\"{r}\""), doc.to_string()),
-                None => respond::send(&req, GEOJSON, doc.to_string()),
+                Some(r) => Tagged {
+                    content_type: GEOJSON,
+                    tag: format!("\"{r}\""),
+                    body: doc.to_string(),
+                },
+                None => respond::tagged(GEOJSON, doc.to_string()),
             }
         }
         Format::Html => {
@@ -633,7 +671,7 @@ pub async fn item(
                 "/collections/{cid}/items/{}?f=json",
                 respond::segment(&feature.id)
             );
-            respond::send(&req, HTML, html::page(&title, &trail, &body, &json_href))
+            respond::tagged(HTML, html::page(&title, &trail, &body, &json_href))
         }
     })
 }
@@ -654,31 +692,35 @@ fn geometry_kind(g: &geo::Geometry<f64>) -> &'static str {
 }
 
 /// `GET /health`: the indexes are built before the server binds, so answering at all means ready.
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let counts: serde_json::Map<String, Value> = state
-        .service
-        .live()
-        .catalog
-        .collections
-        .iter()
-        .map(|c| (c.id().to_owned(), c.features.len().into()))
-        .collect();
-    let segments: serde_json::Map<String, Value> = state
-        .service
-        .analyzer
-        .segment_counts()
-        .iter()
-        .map(|(id, n)| ((*id).to_owned(), (*n).into()))
-        .collect();
-    HttpResponse::Ok().content_type(JSON).body(
+pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let st = state.clone();
+    // The published state's lock can wait for a bulk publish: read it on the blocking pool.
+    let body = web::block(move || {
+        let counts: serde_json::Map<String, Value> = st
+            .service
+            .live()
+            .catalog
+            .collections
+            .iter()
+            .map(|c| (c.id().to_owned(), c.features.len().into()))
+            .collect();
+        let segments: serde_json::Map<String, Value> = st
+            .service
+            .analyzer
+            .segment_counts()
+            .iter()
+            .map(|(id, n)| ((*id).to_owned(), (*n).into()))
+            .collect();
         json!({
             "status": "ok",
             "collections": counts,
             "segment_index": segments,
-            "river_network": state.service.analyzer.network_summary(),
+            "river_network": st.service.analyzer.network_summary(),
         })
-        .to_string(),
-    )
+        .to_string()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type(JSON).body(body))
 }
 
 /// `GET /attribution`: the data directory's README, with every source and licence.
@@ -687,12 +729,9 @@ pub async fn attribution(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     params::format_only(req.query_string())?;
-    let text = state
-        .service
-        .live()
-        .catalog
-        .notices
-        .clone()
+    let st = state.clone();
+    let text = web::block(move || st.service.live().catalog.notices.clone())
+        .await?
         .ok_or_else(|| ApiError::not_found("this data directory has no README.md"))?;
     Ok(respond::send(&req, "text/markdown; charset=utf-8", text))
 }
