@@ -7,6 +7,7 @@ pub mod edit;
 pub mod error;
 mod handlers;
 mod html;
+mod items;
 mod openapi;
 pub mod params;
 mod respond;
@@ -192,15 +193,15 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/collections/{id}", handlers::collection))
         .service(
             web::resource("/collections/{id}/items")
-                .route(web::route().method(Method::GET).to(handlers::items))
-                .route(web::route().method(Method::HEAD).to(handlers::items))
+                .route(web::route().method(Method::GET).to(items::items))
+                .route(web::route().method(Method::HEAD).to(items::items))
                 .route(web::route().method(Method::POST).to(edit::create))
                 .default_service(not_allowed_in_collection(items_allow)),
         )
         .service(
             web::resource("/collections/{id}/items/{fid}")
-                .route(web::route().method(Method::GET).to(handlers::item))
-                .route(web::route().method(Method::HEAD).to(handlers::item))
+                .route(web::route().method(Method::GET).to(items::item))
+                .route(web::route().method(Method::HEAD).to(items::item))
                 .route(web::route().method(Method::PUT).to(edit::replace))
                 .route(web::route().method(Method::PATCH).to(edit::patch))
                 .route(web::route().method(Method::DELETE).to(edit::delete))
