@@ -23,6 +23,8 @@ use super::error::ApiError;
 pub const MAX_TARGET_BYTES: usize = 65_534;
 /// The largest request head (request line and header fields) actix reads: its h1 buffer size.
 pub const MAX_HEAD_BYTES: usize = 128 * 1024;
+/// The most header fields actix parses in one request.
+pub const MAX_HEADER_FIELDS: usize = 96;
 /// After answering a refused head, how much of the rest of the request is read and dropped, and for
 /// how long, so that closing does not reset the connection before the client has read the answer.
 const DRAIN_BYTES: usize = 1024 * 1024;
@@ -37,6 +39,8 @@ pub enum Refusal {
     LineTooLong,
     /// The head is as large as [`MAX_HEAD_BYTES`] and not over.
     HeadTooLarge,
+    /// The head has more than [`MAX_HEADER_FIELDS`] header fields.
+    TooManyFields,
 }
 
 impl Refusal {
@@ -53,6 +57,10 @@ impl Refusal {
             Refusal::HeadTooLarge => ApiError::from_status(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "the request line and headers are too long (limit 128 KiB)",
+            ),
+            Refusal::TooManyFields => ApiError::from_status(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("the request has too many header fields (limit {MAX_HEADER_FIELDS})"),
             ),
         }
     }
@@ -107,6 +115,8 @@ struct Head {
     line_done: bool,
     /// The header section, to read the body's framing from when the head ends.
     fields: Vec<u8>,
+    /// Header lines begun.
+    lines: usize,
 }
 
 /// Follows the framing of the requests on one connection.
@@ -257,6 +267,14 @@ impl Framing {
                             }
                         }
                         continue;
+                    }
+                    let line_start = head.fields.last().is_none_or(|&p| p == b'\n');
+                    if line_start && b != b'\r' && b != b'\n' {
+                        head.lines += 1;
+                        // actix refuses at the first byte of one field too many.
+                        if head.lines > MAX_HEADER_FIELDS {
+                            return Err((head_start, Refusal::TooManyFields));
+                        }
                     }
                     head.fields.push(b);
                     let f = &head.fields;
@@ -433,13 +451,27 @@ mod tests {
     fn heads_that_fill_the_buffer_are_refused() {
         let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
         while head.len() < MAX_HEAD_BYTES {
-            head.extend(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+            head.extend(format!("X-Filler: {}\r\n", "f".repeat(4000)).bytes());
         }
         assert_eq!(feed_all(&[&head]), Err((0, 0, Refusal::HeadTooLarge)));
         let mut small = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
         small.extend(std::iter::repeat_n(b'y', 100_000).collect::<Vec<_>>());
         small.extend(b": 1\r\n\r\n");
         assert_eq!(feed_all(&[&small]), Ok(()));
+    }
+
+    #[test]
+    fn heads_with_too_many_fields_are_refused() {
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for n in 1..MAX_HEADER_FIELDS {
+            head.extend(format!("X-{n}: 1\r\n").bytes());
+        }
+        let full = head.len();
+        assert_eq!(feed_all(&[&head, b"\r\n"]), Ok(()), "96 fields pass");
+        head.extend(b"X-97: 1\r\n\r\n");
+        assert_eq!(feed_all(&[&head]), Err((0, 0, Refusal::TooManyFields)));
+        let (a, b) = head.split_at(full);
+        assert_eq!(feed_all(&[a, b]), Err((1, 0, Refusal::TooManyFields)));
     }
 
     #[test]

@@ -140,6 +140,18 @@ fn over_long_request_heads_get_ogc_exceptions() {
     assert!(head.contains("content-type: application/json"), "{head}");
     assert!(doc["description"].as_str().unwrap().contains("too long"));
 
+    // More header fields than actix parses.
+    let fields: String = (0..100).map(|n| format!("X-Field-{n}: 1\r\n")).collect();
+    let request = format!("GET /collections HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+    let (status, _, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    assert_eq!(status, 431);
+    assert!(
+        doc["description"]
+            .as_str()
+            .unwrap()
+            .contains("header fields")
+    );
+
     // Just under the limit is still served.
     let fits = format!("/collections/sites/items?country={}", "a".repeat(60_000));
     let (status, body) = http_get(&server.addr, &fits);
