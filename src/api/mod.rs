@@ -138,9 +138,15 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 /// The collections whose items can be created, replaced, changed and deleted: only the inventory.
 pub const EDITABLE_COLLECTIONS: &[&str] = &[crate::reference::SITES];
 
-/// The methods `/collections/{cid}/items` supports: the one place that knows which are editable.
-pub fn items_allow(cid: &str) -> &'static str {
-    if EDITABLE_COLLECTIONS.contains(&cid) {
+/// Whether collection `cid` can be changed here: it is the inventory, and the service has a store
+/// (and so tokens) to change it with. The one place that knows; the `Allow` headers follow from it.
+pub fn editable(state: &AppState, cid: &str) -> bool {
+    state.auth.is_some() && EDITABLE_COLLECTIONS.contains(&cid)
+}
+
+/// The methods `/collections/{cid}/items` supports.
+pub fn items_allow(state: &AppState, cid: &str) -> &'static str {
+    if editable(state, cid) {
         "GET, HEAD, POST"
     } else {
         "GET, HEAD"
@@ -148,8 +154,8 @@ pub fn items_allow(cid: &str) -> &'static str {
 }
 
 /// The methods `/collections/{cid}/items/{fid}` supports.
-pub fn item_allow(cid: &str) -> &'static str {
-    if EDITABLE_COLLECTIONS.contains(&cid) {
+pub fn item_allow(state: &AppState, cid: &str) -> &'static str {
+    if editable(state, cid) {
         "GET, HEAD, PUT, PATCH, DELETE"
     } else {
         "GET, HEAD"
@@ -157,12 +163,14 @@ pub fn item_allow(cid: &str) -> &'static str {
 }
 
 /// The 405 answer of a collection's items resource, whose methods depend on the collection.
-fn not_allowed_in_collection(allow: fn(&str) -> &'static str) -> actix_web::Route {
-    web::to(move |req: HttpRequest| async move {
-        let cid = req.match_info().get("id").unwrap_or_default();
-        ApiError::method_not_allowed_on(req.method().as_str(), req.path(), allow(cid))
-            .error_response()
-    })
+fn not_allowed_in_collection(allow: fn(&AppState, &str) -> &'static str) -> actix_web::Route {
+    web::to(
+        move |req: HttpRequest, state: web::Data<AppState>| async move {
+            let cid = req.match_info().get("id").unwrap_or_default();
+            ApiError::method_not_allowed_on(req.method().as_str(), req.path(), allow(&state, cid))
+                .error_response()
+        },
+    )
 }
 
 /// The 405 answer of a resource that supports `allow`.

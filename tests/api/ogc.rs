@@ -778,4 +778,17 @@ async fn read_only_collections_allow_only_get_and_head() {
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
         assert_eq!(r.header("allow").as_deref(), Some(allow), "{method} {uri}");
     }
+    // Without a store nothing is editable, the inventory included.
+    let state = random_state(&random_sites(13, 3));
+    for method in [Method::TRACE, Method::POST] {
+        let r = call(
+            &state,
+            atest::TestRequest::default()
+                .method(method.clone())
+                .uri("/collections/sites/items"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"), "{method}");
+    }
 }
