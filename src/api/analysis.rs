@@ -10,12 +10,12 @@ use super::params::{self, Format};
 use super::respond::{self, GEOJSON, JSON};
 use crate::app::Live;
 use crate::catalog::Collection;
-use crate::model::SiteKind;
+use crate::model::{Iso3, SiteKind};
 use crate::reference::SITES;
+use crate::service::queries;
 
-/// The largest `within_km` and `k` accepted.
+/// The largest `within_km` accepted.
 const MAX_WITHIN_KM: f64 = 1_000.0;
-const MAX_K: usize = 1_000;
 
 /// Reads the named parameters of `query`; any other parameter is an error.
 fn take<'a>(
@@ -35,12 +35,20 @@ fn take<'a>(
 
 fn number(param: &str, value: Option<&str>, min: f64, max: f64) -> Result<f64, ApiError> {
     let raw = value.ok_or_else(|| ApiError::bad_parameter(param, "is required"))?;
-    let v: f64 = raw
-        .trim()
+    let text = raw.trim();
+    let v: f64 = text
         .parse()
         .ok()
-        .filter(|v: &f64| v.is_finite())
+        .filter(|v: &f64| !v.is_nan())
+        // `inf` and `infinity` are words, not numbers; digits too many for a float are a number.
+        .filter(|v: &f64| v.is_finite() || !text.to_ascii_lowercase().contains("inf"))
         .ok_or_else(|| ApiError::bad_parameter(param, format!("{raw:?} is not a number")))?;
+    if v.is_infinite() {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("{text} is outside [{min}, {max}]"),
+        ));
+    }
     if v < min || v > max {
         return Err(ApiError::bad_parameter(
             param,
@@ -48,6 +56,27 @@ fn number(param: &str, value: Option<&str>, min: f64, max: f64) -> Result<f64, A
         ));
     }
     Ok(v)
+}
+
+/// An integer in `[min, max]`. Any integer outside, however many digits it has, is out of range;
+/// anything else is not an integer.
+fn integer(param: &str, raw: &str, min: usize, max: usize) -> Result<usize, ApiError> {
+    let text = raw.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_parameter(
+            param,
+            format!("{raw:?} is not a positive integer"),
+        ));
+    }
+    // All digits: the only parse failure left is overflow, which is out of range too.
+    match digits.parse::<usize>() {
+        Ok(n) if !text.starts_with('-') && (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_parameter(
+            param,
+            format!("{text} is out of range [{min}, {max}]"),
+        )),
+    }
 }
 
 fn point(get: &impl Fn(&str) -> Option<String>) -> Result<[f64; 2], ApiError> {
@@ -82,12 +111,7 @@ async fn analyse(
     own: Option<crate::model::Iso3>,
 ) -> Result<crate::analysis::Proximity, ApiError> {
     let state = state.clone();
-    web::block(move || state.service.analyzer.proximity(lon, lat, own.as_ref()))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "analysis task failed");
-            ApiError::internal()
-        })
+    Ok(web::block(move || state.service.analyzer.proximity(lon, lat, own.as_ref())).await?)
 }
 
 /// `GET /analysis/proximity?lon=&lat=`
@@ -101,7 +125,7 @@ pub async fn proximity(
     let get = |k: &str| get(k).map(str::to_owned);
     let [lon, lat] = point(&get)?;
     let result = analyse(&state, lon, lat, None).await?;
-    let body = serde_json::to_string(&result).map_err(|_| ApiError::internal())?;
+    let body = serde_json::to_string(&result)?;
     Ok(respond::send(&req, JSON, body))
 }
 
@@ -131,15 +155,12 @@ pub async fn near_border(
     let iso3 = |param: &str| {
         get(param)
             .map(|raw| {
-                let v = raw.trim();
-                if v.len() == 3 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    Ok(v.to_ascii_uppercase())
-                } else {
-                    Err(ApiError::bad_parameter(
+                Iso3::parse(raw, "country").map_err(|_| {
+                    ApiError::bad_parameter(
                         param,
                         format!("{raw:?} is not an ISO 3166-1 alpha-3 country code (such as KGZ)"),
-                    ))
-                }
+                    )
+                })
             })
             .transpose()
     };
@@ -165,88 +186,27 @@ pub async fn near_border(
                 })
         })
         .transpose()?;
+    let query = queries::NearBorderQuery {
+        within_m: within_km * 1_000.0,
+        country,
+        neighbour,
+        kind,
+    };
     let st = state.clone();
     // With a neighbour, each site's distance to that neighbour's border is searched: on the blocking
-    // pool, as it grows with the inventory, and without holding the published state meanwhile.
-    let features = web::block(move || {
-        // What the search needs, copied out.
-        struct Candidate {
-            id: String,
-            point: Option<[f64; 2]>,
-            own: Option<String>,
-            border_m: Option<f64>,
-            nearest_neighbour: Option<String>,
-        }
-        let candidates: Vec<Candidate> = {
-            let live = st.service.live();
-            let c = sites(&live)?;
-            c.features
-                .iter()
-                .filter(|f| {
-                    let p = &f.properties;
-                    country
-                        .as_deref()
-                        .is_none_or(|w| text(p, "country") == Some(w))
-                        && kind.is_none_or(|k| text(p, "kind") == Some(k.as_str()))
-                })
-                .map(|f| {
-                    let p = &f.properties;
-                    Candidate {
-                        id: f.id.clone(),
-                        point: match f.geometry {
-                            geo::Geometry::Point(pt) => Some([pt.x(), pt.y()]),
-                            _ => None,
-                        },
-                        own: text(p, "located_country")
-                            .or(text(p, "country"))
-                            .map(str::to_owned),
-                        border_m: p.get("border_distance_m").and_then(Value::as_f64),
-                        nearest_neighbour: text(p, "neighbour_country").map(str::to_owned),
-                    }
-                })
-                .collect()
-        };
-        let max_m = within_km * 1_000.0;
-        let mut hits: Vec<(f64, String, Option<String>)> = candidates
+    // pool, as it grows with the inventory.
+    let features = web::block(move || -> Result<Vec<Value>, ApiError> {
+        queries::near_border(&st.service, &query)?
             .into_iter()
-            .filter_map(|c| {
-                let (distance, neighbour) = match &neighbour {
-                    None => (c.border_m, c.nearest_neighbour),
-                    // The border between the site's country and that neighbour, which need not be
-                    // the site's nearest border.
-                    Some(nb) => (
-                        c.point.zip(c.own.as_deref()).and_then(|(p, own)| {
-                            let own = crate::model::Iso3::parse(own, "country").ok()?;
-                            let nb = crate::model::Iso3::parse(nb, "neighbour").ok()?;
-                            st.service
-                                .analyzer
-                                .border_distance_between(p, &own, &nb, max_m)
-                        }),
-                        Some(nb.clone()),
-                    ),
-                };
-                distance
-                    .filter(|d| *d <= max_m)
-                    .map(|d| (d, c.id, neighbour))
-            })
-            .collect();
-        hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let live = st.service.live();
-        let c = sites(&live)?;
-        hits.into_iter()
-            // A site removed since it was measured is left out.
-            .filter_map(|(d, id, neighbour)| Some((d, c.feature(&id)?, neighbour)))
-            .map(|(d, f, neighbour)| {
-                let mut f: Value =
-                    serde_json::from_str(f.geojson.get()).map_err(|_| ApiError::internal())?;
-                f["properties"]["distance_m"] = json!((d * 10.0).round() / 10.0);
-                f["properties"]["neighbour"] = json!(neighbour);
+            .map(|hit| {
+                let mut f: Value = serde_json::from_str(hit.geojson.get())?;
+                f["properties"]["distance_m"] = json!(round_dm(hit.distance_m));
+                f["properties"]["neighbour"] = json!(hit.neighbour);
                 Ok(f)
             })
-            .collect::<Result<Vec<Value>, ApiError>>()
+            .collect()
     })
-    .await
-    .map_err(|_| ApiError::internal())??;
+    .await??;
     let n = features.len();
     Ok(respond::send(
         &req,
@@ -255,9 +215,9 @@ pub async fn near_border(
     ))
 }
 
-/// A text property, if it is one.
-fn text<'a>(p: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
-    p.get(key).and_then(Value::as_str)
+/// Metres to the decimetre, as every analysis distance is published.
+fn round_dm(m: f64) -> f64 {
+    (m * 10.0).round() / 10.0
 }
 
 /// `GET /analysis/nearest?lon=&lat=&k=5`
@@ -270,35 +230,28 @@ pub async fn nearest_sites(
     only_json(get("f"))?;
     let k = match get("k") {
         None => 5,
-        Some(raw) => {
-            let k: usize = raw.trim().parse().map_err(|_| {
-                ApiError::bad_parameter("k", format!("{raw:?} is not a positive integer"))
-            })?;
-            if k == 0 || k > MAX_K {
-                return Err(ApiError::bad_parameter(
-                    "k",
-                    format!("{k} is outside [1, {MAX_K}]"),
-                ));
-            }
-            k
-        }
+        Some(raw) => integer("k", raw, 1, queries::MAX_K)?,
     };
     let get = |k: &str| get(k).map(str::to_owned);
-    let p = point(&get)?;
-    let live = state.service.live();
-    let c = sites(&live)?;
-    let features = live
-        .site_points
-        .nearest_k(p, k)
-        .into_iter()
-        .map(|(i, d)| {
-            let mut f: Value = serde_json::from_str(c.features[i].geojson.get())?;
-            f["properties"]["distance_m"] = json!((d * 10.0).round() / 10.0);
-            Ok(f)
-        })
-        .collect::<Result<Vec<Value>, serde_json::Error>>()
-        .map_err(|_| ApiError::internal())?;
-    let n = c.features.len();
+    let query = queries::NearestQuery {
+        point: point(&get)?,
+        k,
+    };
+    let st = state.clone();
+    let (features, n) = web::block(move || -> Result<(Vec<Value>, usize), ApiError> {
+        let nearest = queries::nearest_sites(&st.service, &query)?;
+        let features = nearest
+            .hits
+            .into_iter()
+            .map(|hit| {
+                let mut f: Value = serde_json::from_str(hit.geojson.get())?;
+                f["properties"]["distance_m"] = json!(round_dm(hit.distance_m));
+                Ok(f)
+            })
+            .collect::<Result<Vec<Value>, ApiError>>()?;
+        Ok((features, nearest.searched))
+    })
+    .await??;
     Ok(respond::send(
         &req,
         GEOJSON,
@@ -316,32 +269,37 @@ pub async fn downstream(
 ) -> Result<HttpResponse, ApiError> {
     params::format_only(req.query_string()).and_then(|f| only_json(f.map(|_| "json")))?;
     let id = path.into_inner();
-    // Copied out: the lock must not be held across the await below.
-    let (pt, own) = {
-        let live = state.service.live();
-        let c = sites(&live)?;
-        let site = c
-            .feature(&id)
-            .ok_or_else(|| ApiError::not_found(format!("no site {id:?}")))?;
-        let geo::Geometry::Point(pt) = site.geometry else {
-            return Err(ApiError::internal());
-        };
-        let own = site
-            .properties
-            .get("country")
-            .and_then(Value::as_str)
-            .and_then(|c| crate::model::Iso3::parse(c, "country").ok());
-        (pt, own)
-    };
     let st = state.clone();
-    let (lon, lat) = (pt.x(), pt.y());
-    let (result, path) = web::block(move || {
-        st.service
+    let site_id = id.clone();
+    // The lookup waits for the published state's lock, and the walk takes milliseconds: both on the
+    // blocking pool.
+    let (lon, lat, result, path) = web::block(move || {
+        let (pt, own) = {
+            let live = st.service.live();
+            let c = sites(&live)?;
+            let site = c
+                .feature(&site_id)
+                .ok_or_else(|| ApiError::not_found(format!("no site {site_id:?}")))?;
+            let geo::Geometry::Point(pt) = site.geometry else {
+                return Err(ApiError::internal_from(format_args!(
+                    "site {site_id:?} is published with a geometry other than a point"
+                )));
+            };
+            let own = site
+                .properties
+                .get("country")
+                .and_then(Value::as_str)
+                .and_then(|c| crate::model::Iso3::parse(c, "country").ok());
+            (pt, own)
+        };
+        let (lon, lat) = (pt.x(), pt.y());
+        let (result, path) = st
+            .service
             .analyzer
-            .proximity_with_path(lon, lat, own.as_ref())
+            .proximity_with_path(lon, lat, own.as_ref());
+        Ok::<_, ApiError>((lon, lat, result, path))
     })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    .await??;
     let (Some(d), Some(walk)) = (result.downstream, path) else {
         return Err(ApiError::not_found(format!(
             "site {id:?} has no downstream path: {}",

@@ -18,7 +18,7 @@ use crate::auth::{AuthError, Grant};
 use crate::model::Wgs84Point;
 use crate::reference::SITES;
 use crate::service::edits::{self, EditError, EditRequest, Edits, IfMatch};
-use crate::store::{Author, Change, StoreError, Written};
+use crate::store::{Author, Change, Written};
 
 pub use crate::service::edits::REASON_HEADER;
 
@@ -46,13 +46,11 @@ fn bearer(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
 
 fn check_token(state: &AppState, token: &str) -> Result<Grant, ApiError> {
     let Some(auth) = &state.auth else {
-        return Err(ApiError::internal());
+        return Err(ApiError::internal_from(
+            "a token was checked on a service without a store",
+        ));
     };
-    auth.authenticate(token).map_err(|e| match e {
-        AuthError::Store(e) => store_error(e),
-        AuthError::Hash(_) => ApiError::internal(),
-        e => ApiError::unauthorized(e.to_string()),
-    })
+    Ok(auth.authenticate(token)?)
 }
 
 /// The grant of the request's bearer token, checked on the blocking pool (a first check of a token
@@ -67,9 +65,7 @@ pub fn grant(
     let st = state.clone();
     async move {
         let token = token?;
-        web::block(move || check_token(&st, &token))
-            .await
-            .map_err(|_| ApiError::internal())?
+        web::block(move || check_token(&st, &token)).await?
     }
 }
 
@@ -79,24 +75,6 @@ pub async fn grant_blocking(
     state: &web::Data<AppState>,
 ) -> Result<Grant, ApiError> {
     grant(req, state).await
-}
-
-/// Maps a refused or failed store write to HTTP.
-pub fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict { .. } => ApiError::precondition_failed(format!(
-            "If-Match: {e}; fetch the site again and re-apply your change"
-        )),
-        StoreError::NotFound { .. } | StoreError::NoSuchVersion { .. } => {
-            ApiError::not_found(e.to_string())
-        }
-        StoreError::Exists { .. } | StoreError::Deleted { .. } => ApiError::conflict(e.to_string()),
-        StoreError::Busy { .. } => ApiError::busy(e.to_string()),
-        other => {
-            tracing::error!(error = %other, "store write failed");
-            ApiError::internal()
-        }
-    }
 }
 
 /// 413 for a body over `limit` bytes.
@@ -164,21 +142,8 @@ pub fn check_content_type(req: &HttpRequest, allowed: &[&str]) -> Result<(), Api
 /// The change's author: the token, and the reason from `X-Change-Reason` (UTF-8, so reasons in
 /// Russian, Kyrgyz, Kazakh, Tajik or Uzbek are kept).
 pub fn author(req: &HttpRequest, actor: String) -> Result<Author, ApiError> {
-    let reason = edits::reason_text(req.headers().get(REASON_HEADER).map(|v| v.as_bytes()))
-        .map_err(edit_error)?;
+    let reason = edits::reason_text(req.headers().get(REASON_HEADER).map(|v| v.as_bytes()))?;
     Ok(Author { actor, reason })
-}
-
-/// Maps a refused or failed edit to HTTP.
-fn edit_error(e: EditError) -> ApiError {
-    match e {
-        EditError::Invalid(m) => ApiError::bad_body(m),
-        EditError::NotFound(m) => ApiError::not_found(m),
-        EditError::Denied(d) => ApiError::forbidden(d.to_string()),
-        EditError::PreconditionRequired(m) => ApiError::precondition_required(m),
-        EditError::PreconditionFailed(m) => ApiError::precondition_failed(m),
-        EditError::Store(e) => store_error(e),
-    }
 }
 
 /// Who asks, on what condition (`If-Match`) and why (`X-Change-Reason`).
@@ -198,7 +163,7 @@ async fn run<T: Send + 'static>(
     edit: impl FnOnce(&Edits) -> Result<T, EditError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let st = state.clone();
-    web::block(move || {
+    Ok(web::block(move || {
         let Some(store) = st.service.store.as_deref() else {
             return Err(EditError::NotFound(
                 "this service keeps no store; nothing can be changed".into(),
@@ -213,13 +178,11 @@ async fn run<T: Send + 'static>(
             computed: &st.computed_fields,
         })
     })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(edit_error)
+    .await??)
 }
 
-fn sites_only(cid: &str, req: &HttpRequest) -> Result<(), ApiError> {
-    if cid == SITES {
+fn sites_only(state: &AppState, cid: &str, req: &HttpRequest) -> Result<(), ApiError> {
+    if super::editable(state, cid) {
         Ok(())
     } else {
         Err(ApiError::method_not_allowed_on(
@@ -260,7 +223,11 @@ fn feature_response(
             })
             .to_string()
         }
-        (None, None) => return Err(ApiError::internal()),
+        (None, None) => {
+            return Err(ApiError::internal_from(format_args!(
+                "site {id} was written, but is neither published nor returned"
+            )));
+        }
     };
     let mut res = HttpResponse::build(status);
     res.content_type(GEOJSON);
@@ -287,7 +254,7 @@ pub async fn create(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    sites_only(&path, &req)?;
+    sites_only(&state, &path, &req)?;
     let grant = grant_blocking(&req, &state).await?;
     check_content_type(&req, FEATURE_TYPES)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
@@ -304,7 +271,7 @@ pub async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
-    sites_only(&cid, &req)?;
+    sites_only(&state, &cid, &req)?;
     let grant = grant_blocking(&req, &state).await?;
     check_content_type(&req, FEATURE_TYPES)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
@@ -322,7 +289,7 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
-    sites_only(&cid, &req)?;
+    sites_only(&state, &cid, &req)?;
     let grant = grant_blocking(&req, &state).await?;
     check_content_type(
         &req,
@@ -345,7 +312,7 @@ pub async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
-    sites_only(&cid, &req)?;
+    sites_only(&state, &cid, &req)?;
     let grant = grant_blocking(&req, &state).await?;
     let request = edit_request(&req, grant);
     run(&state, move |e| e.delete(&request, &id)).await?;

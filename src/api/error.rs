@@ -1,9 +1,16 @@
 //! The API's error type and its one mapping to HTTP: an OGC exception body (`code`, `description`).
+//! The status for each error of the lower modules is chosen here and only here (the `From` impls),
+//! and an internal error is logged with its cause before the bare 500 goes out.
 
+use actix_web::error::BlockingError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use thiserror::Error;
+
+use crate::auth::AuthError;
+use crate::service::queries::QueryError;
+use crate::store::StoreError;
 
 /// An error answered to a client, with its status and OGC exception code.
 #[derive(Debug, Clone, Error)]
@@ -179,6 +186,92 @@ impl ApiError {
             allow: "GET, HEAD",
         }
     }
+
+    /// [`ApiError::internal`], after logging `cause`: the client learns nothing of it, the log all.
+    pub fn internal_from(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::internal()
+    }
+}
+
+/// The one mapping of store errors to HTTP (the same as `edit::store_error`).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => ApiError::precondition_failed(format!(
+                "If-Match: {e}; fetch the site again and re-apply your change"
+            )),
+            StoreError::NotFound { .. } | StoreError::NoSuchVersion { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            StoreError::Exists { .. } | StoreError::Deleted { .. } => {
+                ApiError::conflict(e.to_string())
+            }
+            StoreError::Busy { .. } => {
+                ApiError::busy("the store is busy (another process is writing); try again")
+            }
+            other => {
+                tracing::error!(error = %other, "store write failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// A refused token is a 401; a store or hashing failure behind it is internal.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::Hash(_) => ApiError::internal_from(e),
+            e => ApiError::unauthorized(e.to_string()),
+        }
+    }
+}
+
+/// The blocking pool is gone or the task panicked: internal.
+impl From<crate::service::edits::EditError> for ApiError {
+    fn from(e: crate::service::edits::EditError) -> Self {
+        use crate::service::edits::EditError;
+        match e {
+            EditError::Invalid(m) => ApiError::bad_body(m),
+            EditError::NotFound(m) => ApiError::not_found(m),
+            EditError::Denied(d) => ApiError::forbidden(d.to_string()),
+            EditError::PreconditionRequired(m) => ApiError::precondition_required(m),
+            EditError::PreconditionFailed(m) => ApiError::precondition_failed(m),
+            EditError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<BlockingError> for ApiError {
+    fn from(e: BlockingError) -> Self {
+        ApiError::internal_from(format_args!("blocking task failed: {e}"))
+    }
+}
+
+/// Our own JSON failing to (de)serialise is a bug, not the client's: internal.
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::internal_from(format_args!("JSON: {e}"))
+    }
+}
+
+/// A query's bad input is the client's parameter; a missing sites collection is a 404.
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::BadParameter { param, reason } => ApiError::bad_parameter(param, reason),
+            QueryError::NoSites => ApiError::not_found(e.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// The OGC exception body.
+    pub fn body(&self) -> String {
+        json!({ "code": self.code, "description": self.description }).to_string()
+    }
 }
 
 impl ResponseError for ApiError {
@@ -197,8 +290,135 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"tailings-atlas\"",
             ));
         }
-        builder
-            .content_type("application/json")
-            .body(json!({ "code": self.code, "description": self.description }).to_string())
+        builder.content_type("application/json").body(self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn store_errors() -> Vec<StoreError> {
+        let id = || "kgz_sumsar".to_owned();
+        vec![
+            StoreError::Backend {
+                path: "/srv/atlas.gpkg".into(),
+                message: "disk I/O error".into(),
+            },
+            StoreError::DuplicateId {
+                path: "/srv/atlas.gpkg".into(),
+                id: id(),
+            },
+            StoreError::Conflict {
+                id: id(),
+                expected: 3,
+                actual: 4,
+            },
+            StoreError::NotFound { id: id() },
+            StoreError::Exists { id: id() },
+            StoreError::Deleted { id: id() },
+            StoreError::NoSuchVersion {
+                id: id(),
+                version: 9,
+            },
+            StoreError::Busy {
+                path: "/srv/atlas.gpkg".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn store_errors_map_to_their_statuses() {
+        let ours: Vec<ApiError> = store_errors().into_iter().map(ApiError::from).collect();
+        // No server path reaches a client.
+        for e in &ours {
+            assert!(!e.description.contains("/srv"), "{}", e.description);
+        }
+        let statuses: Vec<u16> = ours.iter().map(|e| e.status.as_u16()).collect();
+        assert_eq!(statuses, [500, 500, 412, 404, 409, 409, 404, 503]);
+        // Internal causes stay in the log.
+        assert!(!ours[0].description.contains("disk"));
+    }
+
+    #[test]
+    fn auth_and_query_errors_map_to_their_statuses() {
+        let s = |e: ApiError| e.status.as_u16();
+        assert_eq!(s(AuthError::Missing.into()), 401);
+        assert_eq!(s(AuthError::Revoked.into()), 401);
+        assert_eq!(s(AuthError::Hash("argon2".into()).into()), 500);
+        assert_eq!(
+            s(AuthError::Store(StoreError::Busy { path: "x".into() }).into()),
+            503
+        );
+        let e: ApiError = QueryError::BadParameter {
+            param: "k",
+            reason: "0 is out of range [1, 1000]".into(),
+        }
+        .into();
+        assert_eq!(
+            (e.status.as_u16(), e.description.as_str()),
+            (400, "parameter `k`: 0 is out of range [1, 1000]")
+        );
+        assert_eq!(s(QueryError::NoSites.into()), 404);
+    }
+
+    #[actix_web::test]
+    async fn a_failed_blocking_task_is_internal() {
+        let failed = actix_web::web::block(|| {
+            if std::hint::black_box(true) {
+                panic!("blocking task panics on purpose");
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(ApiError::from(failed).status.as_u16(), 500);
+    }
+
+    /// Collects what a tracing subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_internal_error_logs_its_cause_and_tells_the_client_nothing() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let errors = tracing::subscriber::with_default(subscriber, || {
+            let json = serde_json::from_str::<serde_json::Value>("{oops").unwrap_err();
+            vec![
+                ApiError::from(json),
+                ApiError::internal_from("the cause, spelled out"),
+                ApiError::from(StoreError::Backend {
+                    path: "/srv/atlas.gpkg".into(),
+                    message: "database disk image is malformed".into(),
+                }),
+            ]
+        });
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        for cause in [
+            "JSON: key must be a string",
+            "the cause, spelled out",
+            "database disk image is malformed",
+        ] {
+            assert!(text.contains(cause), "{cause} not in {text}");
+        }
+        for e in errors {
+            assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(e.description, "internal server error; the event was logged");
+        }
     }
 }

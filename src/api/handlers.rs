@@ -1,5 +1,6 @@
-//! The OGC API – Features endpoints. Each handler parses, asks the catalog, and renders JSON or HTML;
-//! failures are [`ApiError`]s.
+//! The OGC API – Features endpoints but the features themselves ([`super::items`]): landing page,
+//! conformance, API definition, collections, health and attribution. Each handler parses, asks the
+//! catalog, and renders JSON or HTML; failures are [`ApiError`]s.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::html::{self, esc};
 use super::params::{self, CRS84, Format};
-use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI};
+use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI, Tagged};
 use crate::catalog::{Catalog, Collection};
 
 /// The conformance classes we implement.
@@ -24,11 +25,14 @@ pub const CONFORMANCE: &[&str] = &[
 
 const TITLE: &str = "tailings-atlas: Syr Darya tailings and hazardous sites";
 
-fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
+pub(super) fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
     json!({ "href": href, "rel": rel, "type": kind, "title": title })
 }
 
-fn collection_or_404<'a>(catalog: &'a Catalog, id: &str) -> Result<&'a Collection, ApiError> {
+pub(super) fn collection_or_404<'a>(
+    catalog: &'a Catalog,
+    id: &str,
+) -> Result<&'a Collection, ApiError> {
     catalog.collection(id).ok_or_else(|| {
         let ids: Vec<&str> = catalog.collections.iter().map(|c| c.id()).collect();
         ApiError::not_found(format!(
@@ -108,8 +112,7 @@ pub async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     Ok(match respond::negotiate(&req, f) {
         Format::Json => respond::send(&req, OPENAPI, state.openapi.clone()),
         Format::Html => {
-            let doc: Value =
-                serde_json::from_str(&state.openapi).map_err(|_| ApiError::internal())?;
+            let doc: Value = serde_json::from_str(&state.openapi)?;
             let mut rows = String::new();
             if let Some(paths) = doc["paths"].as_object() {
                 for (path, ops) in paths {
@@ -271,51 +274,55 @@ pub async fn collections(
 ) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
     let base = state.base_url(&req);
-    Ok(match respond::negotiate(&req, f) {
-        Format::Json => {
-            let docs: Vec<Value> = state
-                .service
-                .live()
-                .catalog
-                .collections
-                .iter()
-                .map(|c| collection_doc(&base, c))
-                .collect();
-            let doc = json!({
-                "links": [
-                    link(format!("{base}/collections"), "self", JSON, "Collections"),
-                    link(format!("{base}/collections?f=html"), "alternate", "text/html", "Collections as HTML"),
-                ],
-                "collections": docs,
-            });
-            respond::send(&req, JSON, doc.to_string())
-        }
-        Format::Html => {
-            let rows: String = state
-                .service
-                .live()
-                .catalog
-                .collections
-                .iter()
-                .map(|c| {
-                    format!(
-                        "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
-                        esc(c.spec.title),
-                        c.features.len(),
-                        id = c.id()
-                    )
-                })
-                .collect();
-            let trail = [("/".to_owned(), "Home".to_owned())];
-            let body =
-                format!("<table><tr><th>id</th><th>title</th><th>features</th></tr>{rows}</table>");
-            respond::send(
-                &req,
-                HTML,
-                html::page("Collections", &trail, &body, "/collections?f=json"),
-            )
+    let format = respond::negotiate(&req, f);
+    let st = state.clone();
+    // The published state's lock can wait for a bulk publish: read it on the blocking pool.
+    let body = web::block(move || {
+        let live = st.service.live();
+        match format {
+            Format::Json => {
+                let docs: Vec<Value> = live
+                    .catalog
+                    .collections
+                    .iter()
+                    .map(|c| collection_doc(&base, c))
+                    .collect();
+                let doc = json!({
+                    "links": [
+                        link(format!("{base}/collections"), "self", JSON, "Collections"),
+                        link(format!("{base}/collections?f=html"), "alternate", "text/html", "Collections as HTML"),
+                    ],
+                    "collections": docs,
+                });
+                respond::tagged(JSON, doc.to_string())
+            }
+            Format::Html => {
+                let rows: String = live
+                    .catalog
+                    .collections
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
+                            esc(c.spec.title),
+                            c.features.len(),
+                            id = c.id()
+                        )
+                    })
+                    .collect();
+                let trail = [("/".to_owned(), "Home".to_owned())];
+                let body = format!(
+                    "<table><tr><th>id</th><th>title</th><th>features</th></tr>{rows}</table>"
+                );
+                respond::tagged(
+                    HTML,
+                    html::page("Collections", &trail, &body, "/collections?f=json"),
+                )
+            }
         }
     })
+    .await?;
+    Ok(body.send(&req))
 }
 
 /// `GET /collections/{id}`
@@ -325,360 +332,62 @@ pub async fn collection(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let f = params::format_only(req.query_string())?;
-    let live = state.service.live();
-    let c = collection_or_404(&live.catalog, &path)?;
-    Ok(match respond::negotiate(&req, f) {
-        Format::Json => respond::send(
-            &req,
-            JSON,
-            collection_doc(&state.base_url(&req), c).to_string(),
-        ),
-        Format::Html => {
-            let trail = [
-                ("/".to_owned(), "Home".to_owned()),
-                ("/collections?f=html".to_owned(), "Collections".to_owned()),
-            ];
-            let json_href = format!("/collections/{}?f=json", c.id());
-            respond::send(
-                &req,
-                HTML,
-                html::page(c.spec.title, &trail, &collection_html(c), &json_href),
-            )
-        }
-    })
-}
-
-/// A query string equal to the request's but for the given overrides.
-fn query_with(pairs: &[(String, String)], overrides: &[(&str, String)]) -> String {
-    let mut out: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
-        .cloned()
-        .collect();
-    out.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    serde_urlencoded::to_string(out).unwrap_or_default()
-}
-
-/// One page of an `/items` answer: which features, out of how many, and where the neighbours are.
-struct Page<'a> {
-    collection: &'a Collection,
-    /// Indexes into the collection's features.
-    rows: Vec<usize>,
-    matched: usize,
-    offset: usize,
-    pairs: &'a [(String, String)],
-    items_url: String,
-    next: Option<[(&'static str, String); 2]>,
-    prev: Option<[(&'static str, String); 2]>,
-}
-
-impl Page<'_> {
-    /// This page's URL in format `f`, with `extra` parameters replaced.
-    fn href(&self, f: &str, extra: &[(&str, String)]) -> String {
-        let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
-        o.extend(extra.iter().cloned());
-        format!("{}?{}", self.items_url, query_with(self.pairs, &o))
-    }
-}
-
-/// `GET /collections/{id}/items`
-pub async fn items(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    if path.as_str() == crate::reference::SITES {
-        let pairs = params::parse_pairs(req.query_string())?;
-        if let Some(format) = super::transfer::export_format(&pairs) {
-            return super::transfer::export(&state, format, pairs).await;
-        }
-    }
-    let live = state.service.live();
-    let c = collection_or_404(&live.catalog, &path)?;
-    let p = params::parse_items(req.query_string(), c.spec.queryables)?;
-    let matched = c.select(&p.selection);
-    let rows: Vec<usize> = matched
-        .iter()
-        .skip(p.offset)
-        .take(p.limit)
-        .copied()
-        .collect();
-    let limit = p.limit.to_string();
-    let end = p.offset.saturating_add(rows.len());
-    let next =
-        (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
-    // From past the end, "previous" is the last full page, not another empty one.
-    let prev = (p.offset > 0).then(|| {
-        let start = p.offset.min(matched.len()).saturating_sub(p.limit);
-        [("offset", start.to_string()), ("limit", limit.clone())]
-    });
     let base = state.base_url(&req);
-    let page = Page {
-        collection: c,
-        rows,
-        matched: matched.len(),
-        offset: p.offset,
-        pairs: &p.pairs,
-        items_url: format!("{base}/collections/{}/items", c.id()),
-        next,
-        prev,
-    };
-    Ok(match respond::negotiate(&req, p.format) {
-        Format::Json => items_json(&req, &base, &page),
-        Format::Html => items_html(&req, &page),
-    })
-}
-
-fn items_json(req: &HttpRequest, base: &str, page: &Page) -> HttpResponse {
-    let c = page.collection;
-    let mut links = vec![
-        link(page.href("json", &[]), "self", GEOJSON, "This page"),
-        link(
-            page.href("html", &[]),
-            "alternate",
-            "text/html",
-            "This page as HTML",
-        ),
-        link(
-            format!("{base}/collections/{}", c.id()),
-            "collection",
-            JSON,
-            c.spec.title,
-        ),
-    ];
-    if let Some(n) = &page.next {
-        links.push(link(page.href("json", n), "next", GEOJSON, "Next page"));
-    }
-    if let Some(pv) = &page.prev {
-        links.push(link(
-            page.href("json", pv),
-            "prev",
-            GEOJSON,
-            "Previous page",
-        ));
-    }
-    let mut head = format!(
-        "{{\"type\":\"FeatureCollection\",\"numberMatched\":{},\"numberReturned\":{},\"links\":{}",
-        page.matched,
-        page.rows.len(),
-        Value::Array(links)
-    );
-    let mut features = String::from(",\"features\":[");
-    for (n, &i) in page.rows.iter().enumerate() {
-        if n > 0 {
-            features.push(',');
-        }
-        features.push_str(c.features[i].geojson.get());
-    }
-    features.push_str("]}");
-    // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
-    let tag = respond::etag(&[&head, &features]);
-    head.push_str(&format!(
-        ",\"timeStamp\":\"{}\"",
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    ));
-    head.push_str(&features);
-    respond::with_etag(req, GEOJSON, tag, head)
-}
-
-fn items_html(req: &HttpRequest, page: &Page) -> HttpResponse {
-    let c = page.collection;
-    let title_key = ["name", "id"]
-        .into_iter()
-        .find(|k| {
-            c.features
-                .first()
-                .is_some_and(|f| f.properties.contains_key(*k))
-        })
-        .unwrap_or("id");
-    let cell = |f: &crate::catalog::CatalogFeature, key: &str| {
-        html::cell(f.properties.get(key).unwrap_or(&Value::Null))
-    };
-    let rows: String = page
-        .rows
-        .iter()
-        .map(|&i| {
-            let f = &c.features[i];
-            let cols: String = c.spec.queryables.iter().map(|q| format!("<td>{}</td>", cell(f, q))).collect();
-            format!(
-                "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
-                cell(f, title_key),
-                cid = c.id(),
-                seg = esc(&respond::segment(&f.id)),
-                id = esc(&f.id),
-            )
-        })
-        .collect();
-    let heads: String = c
-        .spec
-        .queryables
-        .iter()
-        .map(|q| format!("<th>{}</th>", esc(q)))
-        .collect();
-    let mut nav = String::new();
-    if let Some(pv) = &page.prev {
-        nav.push_str(&format!(
-            "<a href=\"{}\">« previous</a> ",
-            esc(&page.href("html", pv))
-        ));
-    }
-    if let Some(n) = &page.next {
-        nav.push_str(&format!(
-            "<a href=\"{}\">next »</a>",
-            esc(&page.href("html", n))
-        ));
-    }
-    let body = format!(
-        "<p>{} of {} matching features, from offset {}.</p><p>{nav}</p>\
-         <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
-        page.rows.len(),
-        page.matched,
-        page.offset,
-        esc(title_key),
-    );
-    let trail = [
-        ("/".to_owned(), "Home".to_owned()),
-        ("/collections?f=html".to_owned(), "Collections".to_owned()),
-        (
-            format!("/collections/{}?f=html", c.id()),
-            c.spec.title.to_owned(),
-        ),
-    ];
-    let json_href = format!(
-        "/collections/{}/items?{}",
-        c.id(),
-        query_with(page.pairs, &[("f", "json".into())])
-    );
-    respond::send(req, HTML, html::page("Features", &trail, &body, &json_href))
-}
-
-/// `GET /collections/{id}/items/{fid}`
-pub async fn item(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (cid, fid) = path.into_inner();
-    let f = params::format_only(req.query_string())?;
-    let live = state.service.live();
-    let c = collection_or_404(&live.catalog, &cid)?;
-    let feature = c
-        .feature(&fid)
-        .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
-    let base = state.base_url(&req);
-    Ok(match respond::negotiate(&req, f) {
-        Format::Json => {
-            let mut doc: Value =
-                serde_json::from_str(feature.geojson.get()).map_err(|_| ApiError::internal())?;
-            let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(&fid));
-            doc["links"] = json!([
-                link(
-                    format!("{item_url}?f=json"),
-                    "self",
-                    GEOJSON,
-                    "This feature"
-                ),
-                link(
-                    format!("{item_url}?f=html"),
-                    "alternate",
-                    "text/html",
-                    "This feature as HTML"
-                ),
-                link(
-                    format!("{base}/collections/{cid}"),
-                    "collection",
-                    JSON,
-                    c.spec.title
-                ),
-            ]);
-            match feature.revision {
-                // A site's ETag is its version in the store: what If-Match must name to change it.
-                Some(r) => respond::with_etag(&req, GEOJSON, format!("\"{r}\""), doc.to_string()),
-                None => respond::send(&req, GEOJSON, doc.to_string()),
+    let format = respond::negotiate(&req, f);
+    let id = path.into_inner();
+    let st = state.clone();
+    let body = web::block(move || -> Result<Tagged, ApiError> {
+        let live = st.service.live();
+        let c = collection_or_404(&live.catalog, &id)?;
+        Ok(match format {
+            Format::Json => respond::tagged(JSON, collection_doc(&base, c).to_string()),
+            Format::Html => {
+                let trail = [
+                    ("/".to_owned(), "Home".to_owned()),
+                    ("/collections?f=html".to_owned(), "Collections".to_owned()),
+                ];
+                let json_href = format!("/collections/{}?f=json", c.id());
+                respond::tagged(
+                    HTML,
+                    html::page(c.spec.title, &trail, &collection_html(c), &json_href),
+                )
             }
-        }
-        Format::Html => {
-            let geom = match &feature.geometry {
-                geo::Geometry::Point(p) => format!("Point ({:.6}, {:.6})", p.x(), p.y()),
-                g => format!(
-                    "{} with {} vertices",
-                    geometry_kind(g),
-                    geo::CoordsIter::coords_count(g)
-                ),
-            };
-            let trail = [
-                ("/".to_owned(), "Home".to_owned()),
-                ("/collections?f=html".to_owned(), "Collections".to_owned()),
-                (
-                    format!("/collections/{cid}?f=html"),
-                    c.spec.title.to_owned(),
-                ),
-                (
-                    format!("/collections/{cid}/items?f=html"),
-                    "Features".to_owned(),
-                ),
-            ];
-            let body = format!(
-                "<p>Geometry: {}</p>{}",
-                esc(&geom),
-                html::properties_table(&feature.properties)
-            );
-            let title = feature
-                .properties
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or(&feature.id)
-                .to_owned();
-            let json_href = format!(
-                "/collections/{cid}/items/{}?f=json",
-                respond::segment(&feature.id)
-            );
-            respond::send(&req, HTML, html::page(&title, &trail, &body, &json_href))
-        }
+        })
     })
-}
-
-fn geometry_kind(g: &geo::Geometry<f64>) -> &'static str {
-    match g {
-        geo::Geometry::Point(_) => "Point",
-        geo::Geometry::Line(_) => "Line",
-        geo::Geometry::LineString(_) => "LineString",
-        geo::Geometry::Polygon(_) => "Polygon",
-        geo::Geometry::MultiPoint(_) => "MultiPoint",
-        geo::Geometry::MultiLineString(_) => "MultiLineString",
-        geo::Geometry::MultiPolygon(_) => "MultiPolygon",
-        geo::Geometry::GeometryCollection(_) => "GeometryCollection",
-        geo::Geometry::Rect(_) => "Rect",
-        geo::Geometry::Triangle(_) => "Triangle",
-    }
+    .await??;
+    Ok(body.send(&req))
 }
 
 /// `GET /health`: the indexes are built before the server binds, so answering at all means ready.
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let counts: serde_json::Map<String, Value> = state
-        .service
-        .live()
-        .catalog
-        .collections
-        .iter()
-        .map(|c| (c.id().to_owned(), c.features.len().into()))
-        .collect();
-    let segments: serde_json::Map<String, Value> = state
-        .service
-        .analyzer
-        .segment_counts()
-        .iter()
-        .map(|(id, n)| ((*id).to_owned(), (*n).into()))
-        .collect();
-    HttpResponse::Ok().content_type(JSON).body(
+pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let st = state.clone();
+    // The published state's lock can wait for a bulk publish: read it on the blocking pool.
+    let body = web::block(move || {
+        let counts: serde_json::Map<String, Value> = st
+            .service
+            .live()
+            .catalog
+            .collections
+            .iter()
+            .map(|c| (c.id().to_owned(), c.features.len().into()))
+            .collect();
+        let segments: serde_json::Map<String, Value> = st
+            .service
+            .analyzer
+            .segment_counts()
+            .iter()
+            .map(|(id, n)| ((*id).to_owned(), (*n).into()))
+            .collect();
         json!({
             "status": "ok",
             "collections": counts,
             "segment_index": segments,
-            "river_network": state.service.analyzer.network_summary(),
+            "river_network": st.service.analyzer.network_summary(),
         })
-        .to_string(),
-    )
+        .to_string()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type(JSON).body(body))
 }
 
 /// `GET /attribution`: the data directory's README, with every source and licence.
@@ -687,12 +396,9 @@ pub async fn attribution(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     params::format_only(req.query_string())?;
-    let text = state
-        .service
-        .live()
-        .catalog
-        .notices
-        .clone()
+    let st = state.clone();
+    let text = web::block(move || st.service.live().catalog.notices.clone())
+        .await?
         .ok_or_else(|| ApiError::not_found("this data directory has no README.md"))?;
     Ok(respond::send(&req, "text/markdown; charset=utf-8", text))
 }

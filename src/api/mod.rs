@@ -2,10 +2,12 @@
 //! JSON here and nowhere else.
 
 mod analysis;
+mod conn;
 pub mod edit;
 pub mod error;
 mod handlers;
 mod html;
+mod items;
 mod openapi;
 pub mod params;
 mod respond;
@@ -15,10 +17,11 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
+use actix_service::ServiceFactoryExt as _;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, middleware, web};
+use actix_web::{App, HttpRequest, HttpResponse, ResponseError, middleware, web};
 use futures_util::FutureExt;
 
 use std::collections::HashSet;
@@ -132,6 +135,44 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     ApiError::method_not_allowed(req.method().as_str(), req.path()).error_response()
 }
 
+/// The collections whose items can be created, replaced, changed and deleted: only the inventory.
+pub const EDITABLE_COLLECTIONS: &[&str] = &[crate::reference::SITES];
+
+/// Whether collection `cid` can be changed here: it is the inventory, and the service has a store
+/// (and so tokens) to change it with. The one place that knows; the `Allow` headers follow from it.
+pub fn editable(state: &AppState, cid: &str) -> bool {
+    state.auth.is_some() && EDITABLE_COLLECTIONS.contains(&cid)
+}
+
+/// The methods `/collections/{cid}/items` supports.
+pub fn items_allow(state: &AppState, cid: &str) -> &'static str {
+    if editable(state, cid) {
+        "GET, HEAD, POST"
+    } else {
+        "GET, HEAD"
+    }
+}
+
+/// The methods `/collections/{cid}/items/{fid}` supports.
+pub fn item_allow(state: &AppState, cid: &str) -> &'static str {
+    if editable(state, cid) {
+        "GET, HEAD, PUT, PATCH, DELETE"
+    } else {
+        "GET, HEAD"
+    }
+}
+
+/// The 405 answer of a collection's items resource, whose methods depend on the collection.
+fn not_allowed_in_collection(allow: fn(&AppState, &str) -> &'static str) -> actix_web::Route {
+    web::to(
+        move |req: HttpRequest, state: web::Data<AppState>| async move {
+            let cid = req.match_info().get("id").unwrap_or_default();
+            ApiError::method_not_allowed_on(req.method().as_str(), req.path(), allow(&state, cid))
+                .error_response()
+        },
+    )
+}
+
 /// The 405 answer of a resource that supports `allow`.
 fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move |req: HttpRequest| async move {
@@ -160,19 +201,19 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/collections/{id}", handlers::collection))
         .service(
             web::resource("/collections/{id}/items")
-                .route(web::route().method(Method::GET).to(handlers::items))
-                .route(web::route().method(Method::HEAD).to(handlers::items))
+                .route(web::route().method(Method::GET).to(items::items))
+                .route(web::route().method(Method::HEAD).to(items::items))
                 .route(web::route().method(Method::POST).to(edit::create))
-                .default_service(not_allowed("GET, HEAD, POST")),
+                .default_service(not_allowed_in_collection(items_allow)),
         )
         .service(
             web::resource("/collections/{id}/items/{fid}")
-                .route(web::route().method(Method::GET).to(handlers::item))
-                .route(web::route().method(Method::HEAD).to(handlers::item))
+                .route(web::route().method(Method::GET).to(items::item))
+                .route(web::route().method(Method::HEAD).to(items::item))
                 .route(web::route().method(Method::PUT).to(edit::replace))
                 .route(web::route().method(Method::PATCH).to(edit::patch))
                 .route(web::route().method(Method::DELETE).to(edit::delete))
-                .default_service(not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
+                .default_service(not_allowed_in_collection(item_allow)),
         )
         .service(get_resource(
             "/collections/sites/items/{fid}/history",
@@ -368,19 +409,54 @@ pub fn server(
                 }
             })?;
     }
-    let mut http = HttpServer::new(move || app(state.clone())).on_connect(|conn, _| {
-        // Compressed bodies go out in several writes; with Nagle's algorithm on, each waits for the
-        // client's delayed ACK (~40 ms) on keep-alive connections.
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    });
+    // actix-web's `HttpServer::listen`, assembled from the same parts with the same settings, so that
+    // each connection's stream goes through a `HeadGuard`: actix answers a request line or head too
+    // long to parse with an empty 400 or 431 before any middleware, and the guard answers those
+    // with an OGC exception instead.
+    let mut builder = actix_server::Server::build();
     if let Some(n) = workers {
-        http = http.workers(n);
+        builder = builder.workers(n);
     }
+    let shutdown = builder.graceful_shutdown_signal();
+    let mut addrs = Vec::with_capacity(listeners.len());
     for listener in listeners {
-        http = http.listen(listener)?;
+        let addr = listener.local_addr()?;
+        addrs.push(addr);
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        builder = builder.listen(format!("tailings-atlas-{addr}"), listener, move || {
+            let shutdown = shutdown.clone();
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = shutdown.clone();
+                    async move { signal.notified().await }
+                })
+                .keep_alive(actix_http::KeepAlive::default())
+                .client_request_timeout(std::time::Duration::from_secs(5))
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(addr)
+                .finish(actix_service::map_config(
+                    actix_service::IntoServiceFactory::into_factory(app(state.clone()))
+                        .map_err(|err: actix_web::Error| err.error_response()),
+                    // As `HttpServer` configures the app: plain HTTP, the listening address as host.
+                    move |()| {
+                        actix_web::dev::AppConfig::__priv_test_new(false, addr.to_string(), addr)
+                    },
+                ));
+            actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                // Compressed bodies go out in several writes; with Nagle's algorithm on, each waits for
+                // the client's delayed ACK (~40 ms) on keep-alive connections.
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    conn::HeadGuard::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })?;
     }
-    let addrs = http.addrs();
-    Ok((http.run(), addrs))
+    Ok((builder.run(), addrs))
 }

@@ -138,10 +138,11 @@ fn check_instant(s: &str) -> bool {
 }
 
 /// `datetime`: an RFC 3339 instant (or date), or an interval `start/end` where either end may be
-/// open (`..` or empty), but not both.
+/// open (`..` or empty), but not both. An empty value is no filter, as if the parameter were absent
+/// (clients such as QGIS send `datetime=` when no time is chosen).
 fn check_datetime(value: &str) -> Result<(), ApiError> {
     let ok = match value.split_once('/') {
-        None => check_instant(value),
+        None => value.is_empty() || check_instant(value),
         Some((a, b)) => {
             let open = |s: &str| s.is_empty() || s == "..";
             match (open(a), open(b)) {
@@ -270,6 +271,7 @@ mod tests {
             "../2018-03-18T12:31:12Z",
             "2018-02-12T00:00:00+05:00/..",
             "2018-02-12/",
+            "",
         ] {
             assert!(check_datetime(ok).is_ok(), "{ok}");
         }

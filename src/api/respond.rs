@@ -101,6 +101,31 @@ pub fn send(req: &HttpRequest, content_type: &str, body: String) -> HttpResponse
     with_etag(req, content_type, tag, body)
 }
 
+/// A response body with its type and ETag, built away from the request (on the blocking pool) and
+/// sent with [`Tagged::send`].
+#[derive(Debug)]
+pub struct Tagged {
+    pub content_type: &'static str,
+    pub tag: String,
+    pub body: String,
+}
+
+/// `body`, tagged by its own content.
+pub fn tagged(content_type: &'static str, body: String) -> Tagged {
+    Tagged {
+        content_type,
+        tag: etag(&[&body]),
+        body,
+    }
+}
+
+impl Tagged {
+    /// The response to `req`: the body, or `304` if the client holds this version.
+    pub fn send(self, req: &HttpRequest) -> HttpResponse {
+        with_etag(req, self.content_type, self.tag, self.body)
+    }
+}
+
 /// Percent-encodes an id for use as one URL path segment.
 pub fn segment(id: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

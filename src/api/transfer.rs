@@ -11,9 +11,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::AppState;
-use super::edit::{
-    author, check_content_length, check_content_type, grant_blocking, store_error, too_large,
-};
+use super::edit::{author, check_content_length, check_content_type, grant_blocking, too_large};
 use super::error::ApiError;
 use super::params;
 use crate::io::sites_file::{ExportFeature, ExportFormat, Mapping, write_sites};
@@ -201,7 +199,7 @@ pub async fn import(
             e.to_string()
                 .replace(&*std::env::temp_dir().to_string_lossy(), "")
         ))),
-        Err(ImportError::Store(e)) => Err(store_error(e)),
+        Err(ImportError::Store(e)) => Err(e.into()),
     }
 }
 

@@ -1,10 +1,12 @@
 //! The service layer: typed library functions that the HTTP API and the CLI both call. Start-up
 //! ([`startup`]), the live published state ([`Service`]), edits with their authorization
-//! ([`edits`]), point files analysed in bulk ([`analyze`]).
+//! ([`edits`]), the near-border and nearest queries ([`queries`]), point files analysed in bulk
+//! ([`analyze`]).
 
 pub mod analyze;
 pub mod edits;
 mod live;
+pub mod queries;
 pub mod startup;
 
 pub use analyze::{AnalyzeError, Progress, analyze_file};

@@ -412,3 +412,41 @@ async fn runout_screening_on_the_seed() {
     assert!(p["runout_distance_km"].is_null());
     assert_eq!(p["runout_note"], "missing volume_m3");
 }
+
+#[actix_web::test]
+async fn integers_beyond_the_range_are_out_of_range() {
+    let state = default_state();
+    for k in [
+        "18446744073709551616",
+        "99999999999999999999999999999999999999999999",
+        "1001",
+        "0",
+        "-2",
+        "-18446744073709551616",
+    ] {
+        let r = get(&state, &format!("/analysis/nearest?lon=72&lat=41&k={k}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{k}");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(
+            d.contains("`k`") && d.contains("out of range [1, 1000]"),
+            "{k}: {d}"
+        );
+    }
+    for k in ["ten", "1.5", "", "1e3"] {
+        let r = get(&state, &format!("/analysis/nearest?lon=72&lat=41&k={k}")).await;
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains("not a positive integer"), "{k}: {d}");
+    }
+    // A number too large for a float is out of range too, not "not a number".
+    let huge = "9".repeat(400);
+    for uri in [
+        format!("/analysis/proximity?lon={huge}&lat=41"),
+        "/analysis/proximity?lon=72&lat=-1e400".to_owned(),
+        format!("/analysis/near-border?within_km={huge}"),
+    ] {
+        let r = get(&state, &uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains("is outside ["), "{uri}: {d}");
+    }
+}

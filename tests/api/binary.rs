@@ -78,6 +78,86 @@ fn binary_serves_over_http() {
     assert!(body.contains("`limit`"));
 }
 
+/// Sends `request` as is on a new connection and reads until the server closes it.
+fn http_raw(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// The status, headers and OGC exception of the last response in `raw`.
+fn last_exception(raw: &str) -> (u16, String, serde_json::Value) {
+    let at = raw.rfind("HTTP/1.1 ").unwrap();
+    let (head, body) = raw[at..].split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let doc = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {head} {body:?}"));
+    (status, head.to_ascii_lowercase(), doc)
+}
+
+#[test]
+fn over_long_request_heads_get_ogc_exceptions() {
+    let server = start("long-heads");
+    let long_query = format!("/collections/sites/items?name={}", "a".repeat(70_000));
+    let request = format!("GET {long_query} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (status, head, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    assert_eq!(status, 400);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let d = doc["description"].as_str().unwrap();
+    assert!(
+        d.contains("request line is too long") && d.contains("64 KiB"),
+        "{d}"
+    );
+    assert!(!doc["code"].as_str().unwrap().is_empty());
+
+    // After other requests on a kept-alive connection (with a body), they are answered first.
+    let mut pipelined =
+        b"POST /collections/rivers/items HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+            .to_vec();
+    pipelined.extend(std::iter::repeat_n(b'{', 100_000));
+    pipelined.extend(b"GET /conformance HTTP/1.1\r\nHost: x\r\n\r\n");
+    pipelined.extend(request.as_bytes());
+    let raw = http_raw(&server.addr, &pipelined);
+    assert_eq!(
+        raw.matches("HTTP/1.1 ").count(),
+        3,
+        "{}",
+        &raw[..raw.len().min(2000)]
+    );
+    assert!(raw.starts_with("HTTP/1.1 405"), "{}", &raw[..200]);
+    assert!(raw.contains("conformsTo"));
+    assert_eq!(last_exception(&raw).0, 400);
+
+    // Headers too large for actix's buffer.
+    let request = format!(
+        "GET /collections HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(140_000)
+    );
+    let (status, head, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    assert_eq!(status, 431);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(doc["description"].as_str().unwrap().contains("too long"));
+
+    // More header fields than actix parses.
+    let fields: String = (0..100).map(|n| format!("X-Field-{n}: 1\r\n")).collect();
+    let request = format!("GET /collections HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+    let (status, _, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    assert_eq!(status, 431);
+    assert!(
+        doc["description"]
+            .as_str()
+            .unwrap()
+            .contains("header fields")
+    );
+
+    // Just under the limit is still served.
+    let fits = format!("/collections/sites/items?country={}", "a".repeat(60_000));
+    let (status, body) = http_get(&server.addr, &fits);
+    assert_eq!(status, 200, "{body}");
+}
+
 #[test]
 fn gdal_ogc_api_client_reads_every_layer() {
     let server = start("ogrinfo");
@@ -146,10 +226,18 @@ fn qgis_loads_every_layer() {
     assert!(stdout.contains("sites: valid, 27 features"), "{stdout}");
 }
 
-/// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr.
+/// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr. Unless the
+/// arguments name one, the address is port 0: some arguments are checked only after binding, and the
+/// default port may be taken by a running service.
 fn serve_fails(args: &[&str]) -> String {
+    let bind: &[&str] = if args.contains(&"--bind") {
+        &[]
+    } else {
+        &["--bind", "127.0.0.1:0"]
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
         .arg("serve")
+        .args(bind)
         .args(args)
         .output()
         .unwrap();

@@ -709,3 +709,86 @@ async fn replaced_layers_do_not_claim_the_default_attribution() {
     let sites = get(&state, "/collections/sites").await.json();
     assert!(link(&sites, "license").is_some());
 }
+
+#[actix_web::test]
+async fn an_empty_datetime_is_no_filter() {
+    let state = random_state(&random_sites(12, 20));
+    let r = get(&state, "/collections/sites/items?datetime=").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["numberMatched"], 20);
+    // The API definition agrees: the parameter says an empty value is accepted.
+    let api = get(&state, "/api").await.json();
+    let d = api["components"]["parameters"]["datetime"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(d.contains("empty"), "{d}");
+    assert!(
+        api["components"]["parameters"]["datetime"]["allowEmptyValue"]
+            .as_bool()
+            .unwrap()
+    );
+}
+
+#[actix_web::test]
+async fn read_only_collections_allow_only_get_and_head() {
+    let state = default_state();
+    use actix_web::http::Method;
+    for (method, uri) in [
+        (Method::PUT, "/collections/rivers/items/x"),
+        (Method::PATCH, "/collections/rivers/items/x"),
+        (Method::DELETE, "/collections/borders/items/x"),
+        (Method::POST, "/collections/rivers/items"),
+        (Method::POST, "/collections/rivers/items/x"),
+        (Method::OPTIONS, "/collections/countries/items"),
+        (Method::TRACE, "/collections/water-bodies/items/x"),
+        (Method::PUT, "/collections/nope/items/x"),
+    ] {
+        let req = atest::TestRequest::default()
+            .method(method.clone())
+            .uri(uri)
+            .insert_header(("Content-Type", "application/geo+json"))
+            .set_payload("{}");
+        let r = call(&state, req).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(
+            r.header("allow").as_deref(),
+            Some("GET, HEAD"),
+            "{method} {uri}"
+        );
+        assert_eq!(r.json()["code"], "MethodNotAllowed");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.ends_with("; use GET, HEAD"), "{method} {uri}: {d}");
+    }
+    // The inventory itself is editable.
+    for (method, uri, allow) in [
+        (Method::TRACE, "/collections/sites/items", "GET, HEAD, POST"),
+        (
+            Method::POST,
+            "/collections/sites/items/x",
+            "GET, HEAD, PUT, PATCH, DELETE",
+        ),
+    ] {
+        let r = call(
+            &state,
+            atest::TestRequest::default()
+                .method(method.clone())
+                .uri(uri),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(r.header("allow").as_deref(), Some(allow), "{method} {uri}");
+    }
+    // Without a store nothing is editable, the inventory included.
+    let state = random_state(&random_sites(13, 3));
+    for method in [Method::TRACE, Method::POST] {
+        let r = call(
+            &state,
+            atest::TestRequest::default()
+                .method(method.clone())
+                .uri("/collections/sites/items"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"), "{method}");
+    }
+}

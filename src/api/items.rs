@@ -1,0 +1,351 @@
+//! The features of a collection: `/collections/{id}/items` (a page, with its paging links) and
+//! `/collections/{id}/items/{fid}`, as GeoJSON or HTML. Both are built on the blocking pool, as they
+//! read the published state and a page can hold 10,000 features.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::handlers::{collection_or_404, link};
+use super::html::{self, esc};
+use super::params::{self, Format};
+use super::respond::{self, GEOJSON, HTML, JSON, Tagged};
+use crate::catalog::Collection;
+
+/// A query string equal to the request's but for the given overrides.
+fn query_with(pairs: &[(String, String)], overrides: &[(&str, String)]) -> String {
+    let mut out: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+        .cloned()
+        .collect();
+    out.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    serde_urlencoded::to_string(out).unwrap_or_default()
+}
+
+/// One page of an `/items` answer: which features, out of how many, and where the neighbours are.
+struct Page<'a> {
+    collection: &'a Collection,
+    /// Indexes into the collection's features.
+    rows: Vec<usize>,
+    matched: usize,
+    offset: usize,
+    pairs: &'a [(String, String)],
+    items_url: String,
+    next: Option<[(&'static str, String); 2]>,
+    prev: Option<[(&'static str, String); 2]>,
+}
+
+impl Page<'_> {
+    /// This page's URL in format `f`, with `extra` parameters replaced.
+    fn href(&self, f: &str, extra: &[(&str, String)]) -> String {
+        let mut o: Vec<(&str, String)> = vec![("f", f.to_owned())];
+        o.extend(extra.iter().cloned());
+        format!("{}?{}", self.items_url, query_with(self.pairs, &o))
+    }
+}
+
+/// `GET /collections/{id}/items`
+pub async fn items(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if path.as_str() == crate::reference::SITES {
+        let pairs = params::parse_pairs(req.query_string())?;
+        if let Some(format) = super::transfer::export_format(&pairs) {
+            return super::transfer::export(&state, format, pairs).await;
+        }
+    }
+    let query = req.query_string().to_owned();
+    // What `f` does not say, the Accept header does.
+    let accepted = respond::negotiate(&req, None);
+    let base = state.base_url(&req);
+    let cid = path.into_inner();
+    let st = state.clone();
+    // Selecting and serialising a page of up to 10,000 features, under the published state's lock:
+    // on the blocking pool.
+    let body = web::block(move || -> Result<Tagged, ApiError> {
+        let live = st.service.live();
+        let c = collection_or_404(&live.catalog, &cid)?;
+        let p = params::parse_items(&query, c.spec.queryables)?;
+        let matched = c.select(&p.selection);
+        let rows: Vec<usize> = matched
+            .iter()
+            .skip(p.offset)
+            .take(p.limit)
+            .copied()
+            .collect();
+        let limit = p.limit.to_string();
+        let end = p.offset.saturating_add(rows.len());
+        let next =
+            (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
+        // From past the end, "previous" is the last full page, not another empty one.
+        let prev = (p.offset > 0).then(|| {
+            let start = p.offset.min(matched.len()).saturating_sub(p.limit);
+            [("offset", start.to_string()), ("limit", limit.clone())]
+        });
+        let page = Page {
+            collection: c,
+            rows,
+            matched: matched.len(),
+            offset: p.offset,
+            pairs: &p.pairs,
+            items_url: format!("{base}/collections/{}/items", c.id()),
+            next,
+            prev,
+        };
+        Ok(match p.format.unwrap_or(accepted) {
+            Format::Json => items_json(&base, &page),
+            Format::Html => items_html(&page),
+        })
+    })
+    .await??;
+    Ok(body.send(&req))
+}
+
+fn items_json(base: &str, page: &Page) -> Tagged {
+    let c = page.collection;
+    let mut links = vec![
+        link(page.href("json", &[]), "self", GEOJSON, "This page"),
+        link(
+            page.href("html", &[]),
+            "alternate",
+            "text/html",
+            "This page as HTML",
+        ),
+        link(
+            format!("{base}/collections/{}", c.id()),
+            "collection",
+            JSON,
+            c.spec.title,
+        ),
+    ];
+    if let Some(n) = &page.next {
+        links.push(link(page.href("json", n), "next", GEOJSON, "Next page"));
+    }
+    if let Some(pv) = &page.prev {
+        links.push(link(
+            page.href("json", pv),
+            "prev",
+            GEOJSON,
+            "Previous page",
+        ));
+    }
+    let mut head = format!(
+        "{{\"type\":\"FeatureCollection\",\"numberMatched\":{},\"numberReturned\":{},\"links\":{}",
+        page.matched,
+        page.rows.len(),
+        Value::Array(links)
+    );
+    let mut features = String::from(",\"features\":[");
+    for (n, &i) in page.rows.iter().enumerate() {
+        if n > 0 {
+            features.push(',');
+        }
+        features.push_str(c.features[i].geojson.get());
+    }
+    features.push_str("]}");
+    // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
+    let tag = respond::etag(&[&head, &features]);
+    head.push_str(&format!(
+        ",\"timeStamp\":\"{}\"",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
+    head.push_str(&features);
+    Tagged {
+        content_type: GEOJSON,
+        tag,
+        body: head,
+    }
+}
+
+fn items_html(page: &Page) -> Tagged {
+    let c = page.collection;
+    let title_key = ["name", "id"]
+        .into_iter()
+        .find(|k| {
+            c.features
+                .first()
+                .is_some_and(|f| f.properties.contains_key(*k))
+        })
+        .unwrap_or("id");
+    let cell = |f: &crate::catalog::CatalogFeature, key: &str| {
+        html::cell(f.properties.get(key).unwrap_or(&Value::Null))
+    };
+    let rows: String = page
+        .rows
+        .iter()
+        .map(|&i| {
+            let f = &c.features[i];
+            let cols: String = c.spec.queryables.iter().map(|q| format!("<td>{}</td>", cell(f, q))).collect();
+            format!(
+                "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
+                cell(f, title_key),
+                cid = c.id(),
+                seg = esc(&respond::segment(&f.id)),
+                id = esc(&f.id),
+            )
+        })
+        .collect();
+    let heads: String = c
+        .spec
+        .queryables
+        .iter()
+        .map(|q| format!("<th>{}</th>", esc(q)))
+        .collect();
+    let mut nav = String::new();
+    if let Some(pv) = &page.prev {
+        nav.push_str(&format!(
+            "<a href=\"{}\">« previous</a> ",
+            esc(&page.href("html", pv))
+        ));
+    }
+    if let Some(n) = &page.next {
+        nav.push_str(&format!(
+            "<a href=\"{}\">next »</a>",
+            esc(&page.href("html", n))
+        ));
+    }
+    let body = format!(
+        "<p>{} of {} matching features, from offset {}.</p><p>{nav}</p>\
+         <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
+        page.rows.len(),
+        page.matched,
+        page.offset,
+        esc(title_key),
+    );
+    let trail = [
+        ("/".to_owned(), "Home".to_owned()),
+        ("/collections?f=html".to_owned(), "Collections".to_owned()),
+        (
+            format!("/collections/{}?f=html", c.id()),
+            c.spec.title.to_owned(),
+        ),
+    ];
+    let json_href = format!(
+        "/collections/{}/items?{}",
+        c.id(),
+        query_with(page.pairs, &[("f", "json".into())])
+    );
+    respond::tagged(HTML, html::page("Features", &trail, &body, &json_href))
+}
+
+/// `GET /collections/{id}/items/{fid}`
+pub async fn item(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (cid, fid) = path.into_inner();
+    let f = params::format_only(req.query_string())?;
+    let base = state.base_url(&req);
+    let format = respond::negotiate(&req, f);
+    let st = state.clone();
+    let body = web::block(move || item_body(&st, &cid, &fid, &base, format)).await??;
+    Ok(body.send(&req))
+}
+
+/// One feature in `format`, from the published state (which may wait for a bulk publish).
+fn item_body(
+    state: &AppState,
+    cid: &str,
+    fid: &str,
+    base: &str,
+    format: Format,
+) -> Result<Tagged, ApiError> {
+    let live = state.service.live();
+    let c = collection_or_404(&live.catalog, cid)?;
+    let feature = c
+        .feature(fid)
+        .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
+    Ok(match format {
+        Format::Json => {
+            let mut doc: Value = serde_json::from_str(feature.geojson.get())?;
+            let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(fid));
+            doc["links"] = json!([
+                link(
+                    format!("{item_url}?f=json"),
+                    "self",
+                    GEOJSON,
+                    "This feature"
+                ),
+                link(
+                    format!("{item_url}?f=html"),
+                    "alternate",
+                    "text/html",
+                    "This feature as HTML"
+                ),
+                link(
+                    format!("{base}/collections/{cid}"),
+                    "collection",
+                    JSON,
+                    c.spec.title
+                ),
+            ]);
+            match feature.revision {
+                // A site's ETag is its version in the store: what If-Match must name to change it.
+                Some(r) => Tagged {
+                    content_type: GEOJSON,
+                    tag: format!("\"{r}\""),
+                    body: doc.to_string(),
+                },
+                None => respond::tagged(GEOJSON, doc.to_string()),
+            }
+        }
+        Format::Html => {
+            let geom = match &feature.geometry {
+                geo::Geometry::Point(p) => format!("Point ({:.6}, {:.6})", p.x(), p.y()),
+                g => format!(
+                    "{} with {} vertices",
+                    geometry_kind(g),
+                    geo::CoordsIter::coords_count(g)
+                ),
+            };
+            let trail = [
+                ("/".to_owned(), "Home".to_owned()),
+                ("/collections?f=html".to_owned(), "Collections".to_owned()),
+                (
+                    format!("/collections/{cid}?f=html"),
+                    c.spec.title.to_owned(),
+                ),
+                (
+                    format!("/collections/{cid}/items?f=html"),
+                    "Features".to_owned(),
+                ),
+            ];
+            let body = format!(
+                "<p>Geometry: {}</p>{}",
+                esc(&geom),
+                html::properties_table(&feature.properties)
+            );
+            let title = feature
+                .properties
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&feature.id)
+                .to_owned();
+            let json_href = format!(
+                "/collections/{cid}/items/{}?f=json",
+                respond::segment(&feature.id)
+            );
+            respond::tagged(HTML, html::page(&title, &trail, &body, &json_href))
+        }
+    })
+}
+
+fn geometry_kind(g: &geo::Geometry<f64>) -> &'static str {
+    match g {
+        geo::Geometry::Point(_) => "Point",
+        geo::Geometry::Line(_) => "Line",
+        geo::Geometry::LineString(_) => "LineString",
+        geo::Geometry::Polygon(_) => "Polygon",
+        geo::Geometry::MultiPoint(_) => "MultiPoint",
+        geo::Geometry::MultiLineString(_) => "MultiLineString",
+        geo::Geometry::MultiPolygon(_) => "MultiPolygon",
+        geo::Geometry::GeometryCollection(_) => "GeometryCollection",
+        geo::Geometry::Rect(_) => "Rect",
+        geo::Geometry::Triangle(_) => "Triangle",
+    }
+}
