@@ -803,3 +803,155 @@ fn qgis_opens_the_store_and_every_export() {
     assert_eq!(text.matches(": valid,").count(), uris.len(), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// --- Text limits: every site the store accepts exports in every format --------------------------
+
+/// Text of exactly `n` bytes: Cyrillic and Latin words with blanks, no blank at either end.
+fn text_of_bytes(n: usize) -> String {
+    let phrase = "Хвостохранилище № 3 — uranium tailings; ";
+    let mut t = String::new();
+    for c in phrase.chars().cycle() {
+        if t.len() + c.len_utf8() > n {
+            break;
+        }
+        t.push(c);
+    }
+    while t.ends_with(char::is_whitespace) {
+        t.pop();
+    }
+    let pad = n - t.len();
+    t.push_str(&"x".repeat(pad));
+    t
+}
+
+/// Items of at most `item_max` bytes whose JSON array is exactly `whole_max` bytes.
+fn list_of_bytes(item_max: usize, whole_max: usize) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    let mut len = 2; // []
+    loop {
+        let overhead = if items.is_empty() { 2 } else { 3 }; // "", and a comma
+        let room = whole_max - len;
+        if room <= overhead {
+            break;
+        }
+        let k = (room - overhead).min(item_max);
+        // Leave no remainder too small for another item: the last two share it.
+        let k = if room - overhead - k > 0 && room - overhead - k < 4 {
+            k - 4
+        } else {
+            k
+        };
+        items.push(text_of_bytes(k));
+        len += k + overhead;
+    }
+    assert_eq!(serde_json::to_string(&items).unwrap().len(), whole_max);
+    items
+}
+
+/// A site with every text field at its limit in `tailings_atlas::model::limits`.
+fn site_at_every_limit(id: &str) -> Value {
+    use tailings_atlas::model::limits::{max_bytes, max_item_bytes};
+    let max = |f: &str| max_bytes(f).unwrap();
+    // {"note":"…"}
+    let attributes_text = text_of_bytes(max("attributes") - 11);
+    let f = serde_json::json!({
+        "type": "Feature",
+        "id": id,
+        "geometry": { "type": "Point", "coordinates": [72.45, 41.25] },
+        "properties": {
+            "name": text_of_bytes(max("name")),
+            "local_name": text_of_bytes(max("local_name")),
+            "kind": "tailings",
+            "activity": text_of_bytes(max("activity")),
+            "country": "KGZ",
+            "status": "legacy",
+            "status_note": text_of_bytes(max("status_note")),
+            "precision": "site",
+            "volume_m3": 250000.0,
+            "receiving_river": text_of_bytes(max("receiving_river")),
+            "substances": list_of_bytes(max_item_bytes("substances").unwrap(), max("substances")),
+            "sources": list_of_bytes(max_item_bytes("sources").unwrap(), max("sources")),
+            "attributes": { "note": attributes_text },
+        }
+    });
+    assert_eq!(
+        f["properties"]["attributes"].to_string().len(),
+        max("attributes")
+    );
+    f
+}
+
+async fn post_site(e: &Env, body: &Value) -> crate::common::Reply {
+    call(
+        &e.state,
+        atest::TestRequest::post()
+            .uri("/collections/sites/items")
+            .insert_header(("Authorization", format!("Bearer {}", e.admin)))
+            .insert_header(("Content-Type", "application/geo+json"))
+            .set_payload(body.to_string()),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_site_at_every_text_limit_exports_in_every_format_and_reads_back() {
+    let e = env("text-limits");
+    let store = e.state.service.store.clone().unwrap();
+    let r = post_site(&e, &site_at_every_limit("kgz_at_every_limit")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = tailings_atlas::model::SiteId::parse("kgz_at_every_limit").unwrap();
+    let stored = store.get(&id).unwrap().unwrap().site;
+    for f in ["gpkg", "shp", "kml", "csv", "fgb", "geojson"] {
+        let r = get(&e.state, &format!("/collections/sites/items?f={f}")).await;
+        assert_eq!(r.status, StatusCode::OK, "f={f}: {}", r.text());
+        let file = e.dir.join(match f {
+            "shp" => "export.shp.zip".to_owned(),
+            other => format!("export.{other}"),
+        });
+        std::fs::write(&file, &r.body).unwrap();
+        let read = tailings_atlas::io::sites_file::read_sites(
+            &file,
+            &tailings_atlas::io::sites_file::Mapping::default(),
+            &|_| {},
+        )
+        .unwrap_or_else(|err| panic!("f={f}: {err}"));
+        assert_eq!(read.rows.len(), SEED_SITES + 1, "f={f}");
+        let back = read
+            .rows
+            .iter()
+            .filter_map(|row| row.site.as_ref().ok())
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("f={f}: the site is not in the export"));
+        assert_eq!(back, &stored, "f={f}");
+    }
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[actix_web::test]
+async fn a_text_over_its_limit_is_refused_naming_the_field_and_the_limit() {
+    let e = env("text-over-limit");
+    // Create: 400 naming the field and its limit; the Shapefile export still works for everyone.
+    let mut body = site_at_every_limit("kgz_over_limit");
+    body["properties"]["name"] = text_of_bytes(61_000).into();
+    let r = post_site(&e, &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "the site was accepted");
+    let d = r.json()["description"].as_str().unwrap().to_owned();
+    assert!(d.contains("`name`") && d.contains("500 bytes"), "{d}");
+    assert!(d.len() < 1000, "the message quotes an excerpt only: {d}");
+    let r = get(&e.state, "/collections/sites/items?f=shp").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Import: the row is refused, naming the field and its limit.
+    let csv = format!(
+        "id,name,kind,activity,country,lon,lat,precision,sources,attributes\n\
+         kgz_long_note,Long,tailings,t,KGZ,72.4,41.2,site,s,\"{{\"\"note\"\":\"\"{}\"\"}}\"\n",
+        "n".repeat(9_000)
+    );
+    let r = upload(&e, "", &e.admin, &[("file", "long.csv", csv.as_bytes())]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let d = r.json()["description"].as_str().unwrap().to_owned();
+    assert!(
+        d.contains("row 1") && d.contains("`attributes`") && d.contains("8000 bytes"),
+        "{d}"
+    );
+    std::fs::remove_dir_all(&e.dir).ok();
+}
