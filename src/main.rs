@@ -100,6 +100,9 @@ enum Command {
         /// Require a token (any role) for reads too; by default reads are public.
         #[arg(long)]
         private_reads: bool,
+        /// Most features a `POST /import` reads before refusing the file (413).
+        #[arg(long, default_value_t = tailings_atlas::io::sites_file::DEFAULT_MAX_ROWS)]
+        max_import_rows: usize,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -126,6 +129,9 @@ enum Command {
         /// Validate and report only; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Most features to read; a file with more is refused.
+        #[arg(long, default_value_t = tailings_atlas::io::sites_file::DEFAULT_MAX_ROWS)]
+        max_rows: usize,
         /// Who is importing, for the history (default: cli:$USER).
         #[arg(long)]
         actor: Option<String>,
@@ -209,6 +215,7 @@ fn main() -> ExitCode {
             base_url,
             max_body_mb,
             private_reads,
+            max_import_rows,
             analysis,
             sources,
         } => serve(
@@ -218,6 +225,7 @@ fn main() -> ExitCode {
             &ServeLimits {
                 max_body_bytes: (max_body_mb * 1024 * 1024) as usize,
                 private_reads,
+                max_import_rows,
             },
             &analysis,
             &sources,
@@ -230,6 +238,7 @@ fn main() -> ExitCode {
             set,
             skip_invalid,
             dry_run,
+            max_rows,
             actor,
             reason,
             analysis,
@@ -243,7 +252,8 @@ fn main() -> ExitCode {
                 options: tailings_atlas::transfer::ImportOptions {
                     dry_run,
                     skip_invalid,
-                    allowed_drivers: None,
+                    max_rows,
+                    ..Default::default()
                 },
                 actor,
                 reason,
@@ -467,6 +477,7 @@ fn export(format: &str, out: &Path, analysis: &AnalysisArgs, sources: &Sources) 
 struct ServeLimits {
     max_body_bytes: usize,
     private_reads: bool,
+    max_import_rows: usize,
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -669,7 +680,9 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let mut state = AppState::new(atlas).with_max_body_bytes(limits.max_body_bytes);
+    let mut state = AppState::new(atlas)
+        .with_max_body_bytes(limits.max_body_bytes)
+        .with_max_import_rows(limits.max_import_rows);
     if limits.private_reads {
         state = state.with_private_reads();
     }

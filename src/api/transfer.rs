@@ -16,6 +16,7 @@ use super::edit::{
 };
 use super::error::ApiError;
 use super::params;
+use crate::io::IoError;
 use crate::io::sites_file::{ExportFeature, ExportFormat, Mapping, write_sites};
 use crate::reference::SITES;
 use crate::store::Role;
@@ -64,6 +65,22 @@ fn upload_name(client_name: Option<&str>) -> String {
     format!("upload.{ext}")
 }
 
+/// The name messages give an uploaded file: the client's file name without any folders (some
+/// clients send a whole path), or `default` when it sent none.
+fn shown_name(client_name: Option<&str>, default: &str) -> String {
+    let base = client_name
+        .unwrap_or("")
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() {
+        default.to_owned()
+    } else {
+        clean
+    }
+}
+
 fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
     match pairs
         .iter()
@@ -101,10 +118,11 @@ pub async fn import(
     {
         return Err(ApiError::unknown_parameter(k, &["dry_run", "skip_invalid"]));
     }
-    let options = ImportOptions {
+    let mut options = ImportOptions {
         dry_run: flag(&pairs, "dry_run")?,
         skip_invalid: flag(&pairs, "skip_invalid")?,
-        allowed_drivers: Some(crate::io::UPLOAD_DRIVERS),
+        max_rows: state.max_import_rows,
+        ..ImportOptions::upload(state.max_body_bytes)
     };
     check_content_type(&req, &["multipart/form-data"])?;
     let limit = state.max_body_bytes;
@@ -112,12 +130,16 @@ pub async fn import(
     let scratch = Scratch::new("import")?;
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut file: Option<PathBuf> = None;
-    let mut mapping: Option<Vec<u8>> = None;
+    let mut mapping: Option<(Vec<u8>, String)> = None;
     let mut total = 0usize;
     while let Some(part) = multipart.next().await {
         let mut part =
             part.map_err(|e| ApiError::bad_body(format!("the multipart body is malformed: {e}")))?;
         let name = part.name().unwrap_or("").to_owned();
+        let client = part
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned);
         let mut data = Vec::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk
@@ -130,10 +152,7 @@ pub async fn import(
         }
         match name.as_str() {
             "file" => {
-                let client = part
-                    .content_disposition()
-                    .and_then(|cd| cd.get_filename())
-                    .map(str::to_owned);
+                options.shown_name = Some(shown_name(client.as_deref(), "upload"));
                 let path = scratch.0.join(upload_name(client.as_deref()));
                 std::fs::write(&path, &data).map_err(|e| {
                     tracing::error!(error = %e, "cannot save an upload");
@@ -141,7 +160,7 @@ pub async fn import(
                 })?;
                 file = Some(path);
             }
-            "mapping" => mapping = Some(data),
+            "mapping" => mapping = Some((data, shown_name(client.as_deref(), "mapping"))),
             other => {
                 return Err(ApiError::bad_body(format!(
                     "field `{other}`: unknown; send the file in `file` and an optional field mapping in `mapping`"
@@ -153,11 +172,8 @@ pub async fn import(
         file.ok_or_else(|| ApiError::bad_body("field `file`: missing; send the file to import"))?;
     let mapping = match mapping {
         None => Mapping::default(),
-        Some(bytes) => {
-            let path = scratch.0.join("mapping.json");
-            std::fs::write(&path, bytes).map_err(|_| ApiError::internal())?;
-            Mapping::load(&path).map_err(|e| ApiError::bad_body(format!("field `mapping`: {e}")))?
-        }
+        Some((bytes, shown)) => Mapping::from_json(&bytes, &shown)
+            .map_err(|e| ApiError::bad_body(format!("field `mapping`: {e}")))?,
     };
     let reason = author(&req, grant.actor())?.reason;
     let author = transfer::import_author(&grant.actor(), &file, reason.as_deref());
@@ -196,11 +212,11 @@ pub async fn import(
                         .to_string(),
                 ))
         }
-        Err(ImportError::Io(e)) => Err(ApiError::bad_body(format!(
-            "field `file`: {}",
-            e.to_string()
-                .replace(&*std::env::temp_dir().to_string_lossy(), "")
-        ))),
+        // The messages name the file as the client sent it (`shown_name`), never the server's copy.
+        Err(ImportError::Io(e @ IoError::TooLarge { .. })) => {
+            Err(ApiError::too_large(format!("field `file`: {e}")))
+        }
+        Err(ImportError::Io(e)) => Err(ApiError::bad_body(format!("field `file`: {e}"))),
         Err(ImportError::Store(e)) => Err(store_error(e)),
     }
 }

@@ -94,7 +94,7 @@ use gdal::{Dataset, DriverManager};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::IoError;
+use super::{IoError, gdal_reason};
 use crate::model::{
     CoordinatePrecision, Iso3, ModelError, Site, SiteDraft, SiteId, SiteKind, SiteStatus,
     Wgs84Point,
@@ -342,11 +342,16 @@ fn write_file(
     features: &[ExportFeature<'_>],
 ) -> Result<(), String> {
     let columns = plan_columns(format, features)?;
-    let driver = DriverManager::get_driver_by_name(format.driver())
-        .map_err(|e| format!("GDAL has no {} driver: {e}", format.driver()))?;
+    let driver = DriverManager::get_driver_by_name(format.driver()).map_err(|e| {
+        format!(
+            "GDAL has no {} driver: {}",
+            format.driver(),
+            gdal_reason(&e)
+        )
+    })?;
     let mut ds = driver
         .create_vector_only(path)
-        .map_err(|e| format!("cannot create: {e}"))?;
+        .map_err(|e| format!("cannot create: {}", gdal_reason(&e)))?;
     let has_lon_lat = ["lon", "lat"]
         .iter()
         .all(|k| columns.iter().any(|c| c.key == *k));
@@ -368,14 +373,16 @@ fn write_file(
         // One transaction: GeoPackage commits every feature on its own otherwise.
         let mut tx = ds
             .start_transaction()
-            .map_err(|e| format!("cannot start a transaction: {e}"))?;
+            .map_err(|e| format!("cannot start a transaction: {}", gdal_reason(&e)))?;
         fill_layer(&mut tx, &options, &columns, features, explicit_nulls)?;
-        tx.commit().map_err(|e| format!("cannot commit: {e}"))?;
+        tx.commit()
+            .map_err(|e| format!("cannot commit: {}", gdal_reason(&e)))?;
     } else {
         fill_layer(&mut ds, &options, &columns, features, explicit_nulls)?;
     }
     // GDAL < 3.7 does not report errors on close; `verify` reopens the file instead.
-    ds.close().map_err(|e| format!("cannot close: {e}"))
+    ds.close()
+        .map_err(|e| format!("cannot close: {}", gdal_reason(&e)))
 }
 
 fn fill_layer(
@@ -385,7 +392,7 @@ fn fill_layer(
     features: &[ExportFeature<'_>],
     explicit_nulls: bool,
 ) -> Result<(), String> {
-    let mut srs = SpatialRef::from_epsg(4326).map_err(|e| e.to_string())?;
+    let mut srs = SpatialRef::from_epsg(4326).map_err(|e| gdal_reason(&e))?;
     // Geometries are (lon, lat); without this, drivers that honour EPSG axis order would swap them.
     srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     let layer = ds
@@ -395,7 +402,7 @@ fn fill_layer(
             ty: OGRwkbGeometryType::wkbPoint,
             options: Some(options),
         })
-        .map_err(|e| format!("cannot create the layer: {e}"))?;
+        .map_err(|e| format!("cannot create the layer: {}", gdal_reason(&e)))?;
     for c in columns {
         let ty = if c.real {
             OGRFieldType::OFTReal
@@ -403,13 +410,13 @@ fn fill_layer(
             OGRFieldType::OFTString
         };
         for (i, name) in c.names.iter().enumerate() {
-            let defn = FieldDefn::new(name, ty).map_err(|e| e.to_string())?;
+            let defn = FieldDefn::new(name, ty).map_err(|e| gdal_reason(&e))?;
             if let Some((width, decimals)) = c.dbf.get(i) {
                 defn.set_width(*width);
                 defn.set_precision(*decimals);
             }
             defn.add_to_layer(&layer)
-                .map_err(|e| format!("cannot create column {name}: {e}"))?;
+                .map_err(|e| format!("cannot create column {name}: {}", gdal_reason(&e)))?;
         }
     }
     // Drivers may launder names; find every column by the name it was given or fail loudly.
@@ -431,7 +438,7 @@ fn fill_layer(
     let with_geometry = layer.defn().geom_fields().count() > 0;
     for (n, f) in features.iter().enumerate() {
         write_feature(&layer, columns, &indices, f, with_geometry, explicit_nulls)
-            .map_err(|e| format!("feature {}: {e}", n + 1))?;
+            .map_err(|e| format!("feature {}: {}", n + 1, gdal_reason(&e)))?;
     }
     Ok(())
 }
@@ -1037,13 +1044,20 @@ impl Mapping {
     /// Reads a mapping file (JSON; see the module documentation). Unknown keys and unknown target
     /// fields are errors naming them.
     pub fn load(path: &Path) -> Result<Self, IoError> {
-        let file_err = |reason: String| IoError::File {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| file_err(format!("cannot read: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| file_err(format!("not a valid mapping: {e}")))
+        let shown = path.display().to_string();
+        let text = std::fs::read(path).map_err(|e| IoError::File {
+            path: shown.clone(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Self::from_json(&text, &shown)
+    }
+
+    /// Reads a mapping from its JSON text; `shown` names it in messages (an upload's file name).
+    pub fn from_json(json: &[u8], shown: &str) -> Result<Self, IoError> {
+        serde_json::from_slice(json).map_err(|e| IoError::File {
+            path: shown.to_owned(),
+            reason: format!("not a valid mapping: {e}"),
+        })
     }
 
     /// Reads `field` from `column` (the CLI's `--map field=Column`); replaces a constant or id rule
@@ -1156,50 +1170,107 @@ impl Columns {
     }
 }
 
+/// The default of [`ReadOptions::max_rows`]: a million features, ten times the largest inventory
+/// benchmarked (`bench/store.sh`).
+pub const DEFAULT_MAX_ROWS: usize = 1_000_000;
+
+/// How [`read_sites_with`] reads a file, and how far.
+#[derive(Debug, Clone)]
+pub struct ReadOptions<'a> {
+    /// Only these GDAL drivers may open the file (uploads: [`super::UPLOAD_DRIVERS`]); `None`: any.
+    pub allowed_drivers: Option<&'a [&'a str]>,
+    /// What messages call the file: the name its user knows it by (an upload's own file name), as
+    /// the path it is read from may be a server's temporary file. `None`: the path as given.
+    pub shown_name: Option<&'a str>,
+    /// Reading stops with [`IoError::TooLarge`] once the layer has more features than this.
+    pub max_rows: usize,
+    /// A zip archive whose entries expand to more than this many bytes is refused before GDAL
+    /// reads it ([`IoError::TooLarge`]); `None`: no limit.
+    pub max_unzipped_bytes: Option<u64>,
+    /// Refuse GeoPackages that hold SQL views or virtual tables (uploads; see [`super::guard`]).
+    pub refuse_views: bool,
+}
+
+impl Default for ReadOptions<'_> {
+    fn default() -> Self {
+        ReadOptions {
+            allowed_drivers: None,
+            shown_name: None,
+            max_rows: DEFAULT_MAX_ROWS,
+            max_unzipped_bytes: None,
+            refuse_views: false,
+        }
+    }
+}
+
 /// Reads every feature of the first layer (or the layer named `sites` if there is one) of `path`.
 pub fn read_sites(
     path: &Path,
     mapping: &Mapping,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportRead, IoError> {
-    read_sites_with(path, mapping, None, progress)
+    read_sites_with(path, mapping, &ReadOptions::default(), progress)
 }
 
-/// [`read_sites`] with only the given GDAL drivers allowed (e.g. [`super::UPLOAD_DRIVERS`]).
+/// [`read_sites`] with limits: the GDAL drivers allowed, the rows read, the bytes a zip may expand
+/// to, no SQL views; messages name the file [`ReadOptions::shown_name`].
 pub fn read_sites_with(
     path: &Path,
     mapping: &Mapping,
-    allowed_drivers: Option<&[&str]>,
+    options: &ReadOptions<'_>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportRead, IoError> {
-    let shown = path.display().to_string();
-    let file_err = |reason: String| IoError::File {
-        path: shown.clone(),
-        reason,
-    };
-    if !path.exists() {
-        return Err(file_err("no such file".into()));
-    }
+    let real = path.display().to_string();
+    let shown = options
+        .shown_name
+        .map_or_else(|| real.clone(), str::to_owned);
     let lower_name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    let open_path = if lower_name.ends_with(".zip") {
-        PathBuf::from(format!("/vsizip/{}", path.display()))
+    let zipped = lower_name.ends_with(".zip");
+    let open_path = if zipped {
+        PathBuf::from(format!("/vsizip/{real}"))
     } else {
         path.to_owned()
     };
+    // GDAL's messages may quote the path it was given: the user knows the file by another name.
+    let vsi_path = open_path.display().to_string();
+    let scrub = |reason: String| -> String {
+        if options.shown_name.is_none() {
+            return reason;
+        }
+        reason.replace(&vsi_path, &shown).replace(&real, &shown)
+    };
+    let file_err = |reason: String| IoError::File {
+        path: shown.clone(),
+        reason: scrub(reason),
+    };
+    if !path.exists() {
+        return Err(file_err("no such file".into()));
+    }
+    check_before_gdal(path, options).map_err(|e| match e {
+        Refused::TooLarge(reason) => IoError::TooLarge {
+            path: shown.clone(),
+            reason,
+        },
+        Refused::Invalid(reason) => file_err(reason),
+    })?;
     let extension = lower_name.rsplit('.').next().unwrap_or("");
-    let options = open_options(extension, mapping);
+    let open = open_options(extension, mapping);
     let _headers = spreadsheet_headers(extension);
-    let option_refs: Vec<&str> = options.iter().map(String::as_str).collect();
+    let option_refs: Vec<&str> = open.iter().map(String::as_str).collect();
     let ds = super::open_vector_with(
         &open_path,
         (!option_refs.is_empty()).then_some(&option_refs[..]),
-        allowed_drivers,
+        options.allowed_drivers,
     )
     .map_err(&file_err)?;
     let driver = ds.driver().short_name();
+    if options.refuse_views && driver == "GPKG" {
+        // A GeoPackage inside a zip: checked now, before any layer is read.
+        refuse_views_in(&ds).map_err(&file_err)?;
+    }
     let names: Vec<String> = ds.layers().map(|l| l.name()).collect();
     let layer_name = match &mapping.layer {
         Some(wanted) => names
@@ -1219,9 +1290,12 @@ pub fn read_sites_with(
             .ok_or_else(|| file_err("has no vector layer".into()))?,
     }
     .clone();
-    let mut layer = ds
-        .layer_by_name(&layer_name)
-        .map_err(|e| file_err(format!("cannot read layer {layer_name:?}: {e}")))?;
+    let mut layer = ds.layer_by_name(&layer_name).map_err(|e| {
+        file_err(format!(
+            "cannot read layer {layer_name:?}: {}",
+            gdal_reason(&e)
+        ))
+    })?;
     let columns = Columns(layer.defn().fields().map(|f| f.name()).collect());
     let has_geometry = layer.defn().geom_fields().count() > 0;
     let crs = layer
@@ -1261,6 +1335,16 @@ pub fn read_sites_with(
     let mut rows = Vec::new();
     for (n, feature) in layer.features().enumerate() {
         let row = n + 1;
+        if row > options.max_rows {
+            return Err(IoError::TooLarge {
+                path: shown.clone(),
+                reason: format!(
+                    "layer {layer_name:?} has more than {} features, the most an import reads \
+                     (import --max-rows, serve --max-import-rows)",
+                    options.max_rows
+                ),
+            });
+        }
         // Spreadsheets often end in formatted but empty rows.
         if feature_geometry(&feature).is_none()
             && (0..columns.0.len()).all(|i| read_cell(&feature, i).is_blank())
@@ -1283,6 +1367,69 @@ pub fn read_sites_with(
         ignored_columns,
         reprojected_from,
     })
+}
+
+/// Why [`check_before_gdal`] refused a file.
+enum Refused {
+    /// Over a limit on the work an import may do.
+    TooLarge(String),
+    /// Not a file an upload may be.
+    Invalid(String),
+}
+
+/// The checks made before GDAL opens the file: a zip's unzipped size, a GeoPackage's views.
+fn check_before_gdal(path: &Path, options: &ReadOptions<'_>) -> Result<(), Refused> {
+    if let Some(max) = options.max_unzipped_bytes
+        && is_zip(path)
+    {
+        super::guard::check_zip(path, max).map_err(|e| match e {
+            super::guard::ZipRefusal::Unreadable => {
+                Refused::Invalid("is not a zip archive whose directory can be read".into())
+            }
+            super::guard::ZipRefusal::TooLarge { total } => Refused::TooLarge(format!(
+                "the zip archive expands to {total} bytes, more than the {max} bytes an upload may \
+                 expand to (ten times serve --max-body-mb)"
+            )),
+        })?;
+    }
+    if options.refuse_views && super::guard::is_sqlite(path) {
+        let schema = super::guard::sqlite_schema(path).map_err(Refused::Invalid)?;
+        super::guard::refuse_views(&schema).map_err(Refused::Invalid)?;
+    }
+    Ok(())
+}
+
+/// Whether the file is a zip archive, by its first bytes (whatever its name).
+fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && (head == *b"PK\x03\x04" || head == *b"PK\x05\x06")
+}
+
+/// [`super::guard::refuse_views`] on a GeoPackage GDAL has opened (one inside a zip).
+fn refuse_views_in(ds: &Dataset) -> Result<(), String> {
+    let unreadable = |_| "cannot read the GeoPackage's schema".to_owned();
+    let mut result = ds
+        .execute_sql(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master",
+            None,
+            gdal::vector::sql::Dialect::DEFAULT,
+        )
+        .map_err(unreadable)?
+        .ok_or("cannot read the GeoPackage's schema")?;
+    let mut schema = Vec::new();
+    for f in result.features() {
+        let text = |i: usize| f.field_as_string(i).ok().flatten().unwrap_or_default();
+        schema.push(super::guard::SchemaEntry {
+            kind: text(0),
+            name: text(1),
+            sql: text(2),
+        });
+    }
+    super::guard::refuse_views(&schema)
 }
 
 fn open_options(extension: &str, mapping: &Mapping) -> Vec<String> {
@@ -1485,8 +1632,9 @@ fn draft_of(
             let (mut x, mut y, _) = g.get_point(0);
             if let Some(t) = transform {
                 let (mut xs, mut ys) = ([x], [y]);
-                t.transform_coords(&mut xs, &mut ys, &mut [])
-                    .map_err(|e| format!("geometry: cannot reproject to WGS 84: {e}"))?;
+                t.transform_coords(&mut xs, &mut ys, &mut []).map_err(|e| {
+                    format!("geometry: cannot reproject to WGS 84: {}", gdal_reason(&e))
+                })?;
                 (x, y) = (xs[0], ys[0]);
             }
             Some((x, y))

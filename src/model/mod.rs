@@ -707,7 +707,7 @@ mod tests {
         while t.len() < n {
             t.push(if t.len() % 7 == 6 {
                 ' '
-            } else if t.len() % 3 == 0 {
+            } else if t.len().is_multiple_of(3) {
                 'a'
             } else {
                 'ж'
