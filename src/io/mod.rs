@@ -1,11 +1,12 @@
 //! Files in and out, through GDAL for what GIS users bring: points to analyse, and the analysis
 //! results as CSV or GeoJSON.
 
-mod guard;
 pub mod layers;
 pub mod points;
 pub mod results;
-pub mod sites_file;
+pub mod sites;
+/// The old name of [`sites`], kept for its callers.
+pub use sites as sites_file;
 
 use thiserror::Error;
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 pub mod limits;
+pub mod slug;
 
 /// Why a value could not become part of a [`Site`].
 #[derive(Debug, Clone, PartialEq, Error)]

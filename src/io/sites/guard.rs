@@ -13,6 +13,11 @@
 
 use std::path::Path;
 
+use gdal::Dataset;
+use gdal::vector::LayerAccess;
+
+use super::ReadOptions;
+
 /// The first bytes of every SQLite database file.
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
 
@@ -190,6 +195,69 @@ fn zip_entries(b: &[u8]) -> Option<Vec<(String, u64)>> {
         at += 46 + name_len + extra_len + comment_len;
     }
     Some(entries)
+}
+
+/// Why [`check_before_gdal`] refused a file.
+pub(super) enum Refused {
+    /// Over a limit on the work an import may do.
+    TooLarge(String),
+    /// Not a file an upload may be.
+    Invalid(String),
+}
+
+/// The checks made before GDAL opens the file: a zip's unzipped size, a GeoPackage's views.
+pub(super) fn check_before_gdal(path: &Path, options: &ReadOptions<'_>) -> Result<(), Refused> {
+    if let Some(max) = options.max_unzipped_bytes
+        && is_zip(path)
+    {
+        check_zip(path, max).map_err(|e| match e {
+            ZipRefusal::Unreadable => {
+                Refused::Invalid("is not a zip archive whose directory can be read".into())
+            }
+            ZipRefusal::TooLarge { total } => Refused::TooLarge(format!(
+                "the zip archive expands to {total} bytes, more than the {max} bytes an upload may \
+                 expand to (ten times serve --max-body-mb)"
+            )),
+        })?;
+    }
+    if options.refuse_views && is_sqlite(path) {
+        let schema = sqlite_schema(path).map_err(Refused::Invalid)?;
+        refuse_views(&schema).map_err(Refused::Invalid)?;
+    }
+    Ok(())
+}
+
+/// Whether the file is a zip archive, by its first bytes (whatever its name).
+pub(super) fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && (head == *b"PK\x03\x04" || head == *b"PK\x05\x06")
+}
+
+/// [`refuse_views`] on a GeoPackage GDAL has opened (one inside a zip).
+pub(super) fn refuse_views_in(ds: &Dataset) -> Result<(), String> {
+    let unreadable = |_| "cannot read the GeoPackage's schema".to_owned();
+    let mut result = ds
+        .execute_sql(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master",
+            None,
+            gdal::vector::sql::Dialect::DEFAULT,
+        )
+        .map_err(unreadable)?
+        .ok_or("cannot read the GeoPackage's schema")?;
+    let mut schema = Vec::new();
+    for f in result.features() {
+        let text = |i: usize| f.field_as_string(i).ok().flatten().unwrap_or_default();
+        schema.push(SchemaEntry {
+            kind: text(0),
+            name: text(1),
+            sql: text(2),
+        });
+    }
+    refuse_views(&schema)
 }
 
 #[cfg(test)]
