@@ -383,15 +383,13 @@ async fn post_import_validates_everything_first_and_is_idempotent() {
     let gtp = std::fs::read(repo_path("tests/fixtures/import/gtp_sample.csv")).unwrap();
     let mapping = std::fs::read(repo_path("config/mappings/global-tailings-portal.json")).unwrap();
     let before = store.latest_revision().unwrap();
+    let gtp_parts = [
+        ("file", "gtp.csv", &gtp[..]),
+        ("mapping", "m.json", &mapping[..]),
+    ];
 
     // Invalid rows: 400 naming each row and field; nothing written.
-    let r = upload(
-        &e,
-        "",
-        &e.admin,
-        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
-    )
-    .await;
+    let r = upload(&e, "", &e.admin, &gtp_parts).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     let body = r.json();
     let d = body["description"].as_str().unwrap();
@@ -401,26 +399,14 @@ async fn post_import_validates_everything_first_and_is_idempotent() {
     assert_eq!(store.latest_revision().unwrap(), before);
 
     // Dry run with skip_invalid: a report, still nothing written.
-    let r = upload(
-        &e,
-        "?dry_run=true&skip_invalid=true",
-        &e.admin,
-        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
-    )
-    .await;
+    let r = upload(&e, "?dry_run=true&skip_invalid=true", &e.admin, &gtp_parts).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["report"]["valid"], 3);
     assert_eq!(r.json()["report"]["written"], false);
     assert_eq!(store.latest_revision().unwrap(), before);
 
     // skip_invalid: the three valid rows are written, published and analysed at once.
-    let r = upload(
-        &e,
-        "?skip_invalid=true",
-        &e.admin,
-        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
-    )
-    .await;
+    let r = upload(&e, "?skip_invalid=true", &e.admin, &gtp_parts).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let report = &r.json()["report"];
     assert_eq!(
@@ -447,13 +433,7 @@ async fn post_import_validates_everything_first_and_is_idempotent() {
     let after = store.latest_revision().unwrap();
 
     // The same file again: nothing changes, no versions.
-    let r = upload(
-        &e,
-        "?skip_invalid=true",
-        &e.admin,
-        &[("file", "gtp.csv", &gtp), ("mapping", "m.json", &mapping)],
-    )
-    .await;
+    let r = upload(&e, "?skip_invalid=true", &e.admin, &gtp_parts).await;
     assert_eq!(r.json()["report"]["unchanged"], 3, "{}", r.text());
     assert_eq!(store.latest_revision().unwrap(), after);
     std::fs::remove_dir_all(&e.dir).ok();

@@ -72,6 +72,49 @@ pub(super) fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// The Mailuu-Suu pile as both the sample and the fixtures have it.
+fn mailuu() -> SiteDraft {
+    SiteDraft {
+        id: Some("kgz_mailuu_suu_tp3".into()),
+        name: Some("Mailuu-Suu tailings pile 3".into()),
+        local_name: Some("Майлуу-Суу хвостохранилище № 3".into()),
+        kind: Some("tailings".into()),
+        activity: Some("uranium legacy".into()),
+        country: Some("KGZ".into()),
+        status: Some("legacy".into()),
+        lon: Some(72.448039),
+        lat: Some(41.2457479),
+        precision: Some("site".into()),
+        volume_m3: Some(1.5e6),
+        dam_height_m: Some(12.5),
+        receiving_river: Some("Mailuu-Suu".into()),
+        ..SiteDraft::default()
+    }
+}
+
+/// The Degmay tailings as both the sample and the fixtures have them.
+fn degmay() -> SiteDraft {
+    SiteDraft {
+        id: Some("tjk_degmay".into()),
+        name: Some("Degmay tailings".into()),
+        local_name: Some("Дигмай".into()),
+        kind: Some("tailings".into()),
+        activity: Some("uranium processing legacy".into()),
+        country: Some("TJK".into()),
+        status: Some("inactive".into()),
+        lon: Some(69.75),
+        lat: Some(40.25),
+        precision: Some("site_approx".into()),
+        volume_m3: Some(2e7),
+        tonnage_t: Some(3.6e7),
+        dam_height_m: Some(40.0),
+        area_m2: Some(9e5),
+        substances: strings(&["U", "Th", "Ra-226"]),
+        receiving_river: Some("Syr Darya".into()),
+        ..SiteDraft::default()
+    }
+}
+
 /// Five sites with every field used somewhere, long texts that a shapefile must split, and one
 /// site with every optional field empty.
 pub(super) fn sample_sites() -> Vec<Site> {
@@ -85,23 +128,10 @@ pub(super) fn sample_sites() -> Vec<Site> {
     });
     vec![
         site(SiteDraft {
-            id: Some("kgz_mailuu_suu_tp3".into()),
-            name: Some("Mailuu-Suu tailings pile 3".into()),
-            local_name: Some("Майлуу-Суу хвостохранилище № 3".into()),
-            kind: Some("tailings".into()),
-            activity: Some("uranium legacy".into()),
-            country: Some("KGZ".into()),
-            status: Some("legacy".into()),
             status_note: Some("remediated 2013–2017 under the EU programme".into()),
-            lon: Some(72.448039),
-            lat: Some(41.2457479),
-            precision: Some("site".into()),
-            volume_m3: Some(1.5e6),
             tonnage_t: Some(2.7e6),
-            dam_height_m: Some(12.5),
             area_m2: Some(31_000.0),
             substances: strings(&["U", "Ra-226", "Th-230"]),
-            receiving_river: Some("Mailuu-Suu".into()),
             sources: strings(&[
                 "https://www.iaea.org/sites/default/files/central-asia-uranium-legacy-sites.pdf",
                 "https://example.org/reports/mailuu-suu tailings pile 3 (2014 survey).pdf",
@@ -110,15 +140,9 @@ pub(super) fn sample_sites() -> Vec<Site> {
                 "https://example.org/a/very/long/path/to/another/report/about/the/same/pile",
             ]),
             attributes: attributes.as_object().unwrap().clone(),
+            ..mailuu()
         }),
         site(SiteDraft {
-            id: Some("tjk_degmay".into()),
-            name: Some("Degmay tailings".into()),
-            local_name: Some("Дигмай".into()),
-            kind: Some("tailings".into()),
-            activity: Some("uranium processing legacy".into()),
-            country: Some("TJK".into()),
-            status: Some("inactive".into()),
             // Cyrillic text longer than a DBF field: cut at character boundaries.
             status_note: Some(
                 "Хвостохранилище Дигмай — одно из крупнейших в Центральной Азии; \
@@ -126,17 +150,9 @@ pub(super) fn sample_sites() -> Vec<Site> {
                  продолжается, мониторинг ведётся нерегулярно."
                     .into(),
             ),
-            lon: Some(69.75),
-            lat: Some(40.25),
-            precision: Some("site_approx".into()),
-            volume_m3: Some(2e7),
-            tonnage_t: Some(3.6e7),
-            dam_height_m: Some(40.0),
-            area_m2: Some(9e5),
-            substances: strings(&["U", "Th", "Ra-226"]),
-            receiving_river: Some("Syr Darya".into()),
             sources: strings(&["https://example.org/degmay"]),
             attributes: Map::new(),
+            ..degmay()
         }),
         site(SiteDraft {
             id: Some("uzb_almalyk_tsf2".into()),
@@ -229,50 +245,21 @@ pub(super) fn features<'a>(
 pub(super) fn fixture_sites() -> Vec<Site> {
     vec![
         site(SiteDraft {
-            id: Some("kgz_mailuu_suu_tp3".into()),
-            name: Some("Mailuu-Suu tailings pile 3".into()),
-            local_name: Some("Майлуу-Суу хвостохранилище № 3".into()),
-            kind: Some("tailings".into()),
-            activity: Some("uranium legacy".into()),
-            country: Some("KGZ".into()),
-            status: Some("legacy".into()),
             status_note: Some("remediated 2013-2017, monitored".into()),
-            lon: Some(72.448039),
-            lat: Some(41.2457479),
-            precision: Some("site".into()),
-            volume_m3: Some(1.5e6),
-            dam_height_m: Some(12.5),
             substances: strings(&["U", "Ra-226"]),
-            receiving_river: Some("Mailuu-Suu".into()),
             sources: strings(&["https://example.org/mailuu-report"]),
             attributes: serde_json::json!({"founded": 1946})
                 .as_object()
                 .unwrap()
                 .clone(),
-            ..SiteDraft::default()
+            ..mailuu()
         }),
         site(SiteDraft {
-            id: Some("tjk_degmay".into()),
-            name: Some("Degmay tailings".into()),
-            local_name: Some("Дигмай".into()),
-            kind: Some("tailings".into()),
-            activity: Some("uranium processing legacy".into()),
-            country: Some("TJK".into()),
-            status: Some("inactive".into()),
-            lon: Some(69.75),
-            lat: Some(40.25),
-            precision: Some("site_approx".into()),
-            volume_m3: Some(2e7),
-            tonnage_t: Some(3.6e7),
-            dam_height_m: Some(40.0),
-            area_m2: Some(9e5),
-            substances: strings(&["U", "Th", "Ra-226"]),
-            receiving_river: Some("Syr Darya".into()),
             sources: strings(&[
                 "https://example.org/degmay",
                 "https://example.org/iaea-2020",
             ]),
-            ..SiteDraft::default()
+            ..degmay()
         }),
         site(SiteDraft {
             id: Some("uzb_angren_tsf".into()),
