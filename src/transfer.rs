@@ -12,7 +12,7 @@ use crate::io::IoError;
 use crate::io::sites_file::{
     self, DEFAULT_MAX_ROWS, ExportFeature, ExportFormat, ImportRead, Mapping, ReadOptions,
 };
-use crate::model::Site;
+use crate::model::{ModelError, Site};
 use crate::store::{Author, Change, Expect, Op, StoreError, Written};
 
 /// What to do with an import.
@@ -115,6 +115,12 @@ pub enum ImportError {
     Invalid(Box<ImportReport>),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<ModelError> for ImportError {
+    fn from(e: ModelError) -> Self {
+        ImportError::Io(IoError::from(e))
+    }
 }
 
 /// Sorts the rows into valid sites and problems (the reader already marks a repeated id as a problem
@@ -228,4 +234,36 @@ pub fn export_sites(
         })
         .collect();
     sites_file::write_sites(out, format, &features)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_convert_and_name_the_users_file_only() {
+        let model = ModelError::Missing { field: "name" };
+        let import: ImportError = model.clone().into();
+        assert_eq!(import.to_string(), model.to_string());
+        let import: ImportError = IoError::from(model).into();
+        assert!(matches!(import, ImportError::Io(IoError::Model(_))));
+
+        // An upload's errors name the file as the client sent it.
+        let dir = std::env::temp_dir().join(format!("atlas-transfer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("upload.csv");
+        std::fs::write(&path, "id,name\n").unwrap();
+        let options = ImportOptions {
+            shown_name: Some("Sites 2024.csv".into()),
+            ..ImportOptions::upload(1024)
+        };
+        let err = import_file(&path, &Mapping::default(), &options, &|_| {}, |_| {
+            unreachable!("nothing to write")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("Sites 2024.csv: "), "{err}");
+        assert!(!err.contains(&dir.display().to_string()), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

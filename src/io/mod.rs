@@ -10,7 +10,8 @@ pub use sites as sites_file;
 
 use thiserror::Error;
 
-/// Why a file could not be read or written.
+/// Why a file could not be read or written. `path` is the name the user knows the file by (the
+/// path they gave, or an upload's own file name), never a server's temporary file.
 #[derive(Debug, Error)]
 pub enum IoError {
     #[error("{path}: {reason}")]
@@ -24,6 +25,9 @@ pub enum IoError {
     /// The file is over a limit on the work an import may do (rows, unzipped bytes).
     #[error("{path}: {reason}")]
     TooLarge { path: String, reason: String },
+    /// A value that cannot be part of a site, outside any row (a mapping's constant, say).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 /// What a GDAL error says, without the names of GDAL's functions (which mean nothing to a user).
