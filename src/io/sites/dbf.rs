@@ -210,6 +210,41 @@ mod tests {
         }
     }
 
+    /// The most continuation columns a text of `n` bytes takes: two consecutive parts hold at
+    /// least 252 bytes (documented in `model::limits`).
+    fn max_parts(n: usize) -> usize {
+        2 * n.div_ceil(DBF_TEXT_MAX - 2) + 1
+    }
+
+    #[test]
+    fn blank_heavy_texts_take_at_most_the_documented_columns() {
+        let mut rng = StdRng::seed_from_u64(65_535);
+        for alphabet in ["a ", "ab  ", "ж ", "x y😀 "] {
+            let alphabet: Vec<char> = alphabet.chars().collect();
+            for _ in 0..200 {
+                let len = rng.random_range(0..9_000);
+                let text: String = (0..len)
+                    .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                    .collect();
+                let parts = split_dbf_text(&text);
+                assert!(parts.len() <= max_parts(text.len()), "{}", text.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_site_at_every_text_limit_fits_one_dbf_record() {
+        // The site texts at their limits, split the worst way, plus every other column (the other
+        // site fields and the analysis fields, 64 at the most) at a full 254 bytes, plus the
+        // record's deletion flag.
+        let texts: usize = crate::model::limits::MAX_BYTES
+            .iter()
+            .map(|(_, n)| max_parts(*n) * DBF_TEXT_MAX)
+            .sum();
+        let record = texts + 64 * DBF_TEXT_MAX + 1;
+        assert!(record <= 65_535, "{record} bytes");
+    }
+
     #[test]
     fn dbf_names_are_short_unique_and_stable() {
         let names = dbf_names(&[
