@@ -101,7 +101,7 @@ enum Command {
         #[arg(long)]
         private_reads: bool,
         /// Most features a `POST /import` reads before refusing the file (413).
-        #[arg(long, default_value_t = tailings_atlas::io::sites_file::DEFAULT_MAX_ROWS)]
+        #[arg(long, default_value_t = tailings_atlas::io::sites::DEFAULT_MAX_ROWS)]
         max_import_rows: usize,
         #[command(flatten)]
         analysis: AnalysisArgs,
@@ -130,7 +130,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Most features to read; a file with more is refused.
-        #[arg(long, default_value_t = tailings_atlas::io::sites_file::DEFAULT_MAX_ROWS)]
+        #[arg(long, default_value_t = tailings_atlas::io::sites::DEFAULT_MAX_ROWS)]
         max_rows: usize,
         /// Who is importing, for the history (default: cli:$USER).
         #[arg(long)]

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::catalog::Collection;
 use crate::io::IoError;
-use crate::io::sites_file::{
+use crate::io::sites::{
     self, DEFAULT_MAX_ROWS, ExportFeature, ExportFormat, ImportRead, Mapping, ReadOptions,
 };
 use crate::model::{ModelError, Site};
@@ -66,7 +66,7 @@ impl ImportOptions {
         }
     }
 
-    /// The limits [`crate::io::sites_file::read_sites_with`] reads with.
+    /// The limits [`crate::io::sites::read_sites_with`] reads with.
     fn read(&self) -> ReadOptions<'_> {
         ReadOptions {
             allowed_drivers: self.allowed_drivers,
@@ -157,7 +157,7 @@ pub fn import_file(
     read_progress: &(dyn Fn(usize) + Sync),
     write: impl FnOnce(&[Change]) -> Result<Vec<Written>, StoreError>,
 ) -> Result<ImportReport, ImportError> {
-    let read = sites_file::read_sites_with(path, mapping, &options.read(), read_progress)?;
+    let read = sites::read_sites_with(path, mapping, &options.read(), read_progress)?;
     let (sites, mut report) = validate(read);
     report.dry_run = options.dry_run;
     if report.rows == 0 {
@@ -233,7 +233,7 @@ pub fn export_sites(
             }
         })
         .collect();
-    sites_file::write_sites(out, format, &features)
+    sites::write_sites(out, format, &features)
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ impl AppState {
             base_url: None,
             auth,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            max_import_rows: crate::io::sites_file::DEFAULT_MAX_ROWS,
+            max_import_rows: crate::io::sites::DEFAULT_MAX_ROWS,
             public_reads: true,
             computed_fields,
         }

@@ -17,7 +17,7 @@ use super::edit::{
 use super::error::ApiError;
 use super::params;
 use crate::io::IoError;
-use crate::io::sites_file::{ExportFeature, ExportFormat, Mapping, write_sites};
+use crate::io::sites::{ExportFeature, ExportFormat, Mapping, write_sites};
 use crate::reference::SITES;
 use crate::store::Role;
 use crate::transfer::{self, ImportError, ImportOptions};

@@ -893,9 +893,9 @@ async fn a_site_at_every_text_limit_exports_in_every_format_and_reads_back() {
             other => format!("export.{other}"),
         });
         std::fs::write(&file, &r.body).unwrap();
-        let read = tailings_atlas::io::sites_file::read_sites(
+        let read = tailings_atlas::io::sites::read_sites(
             &file,
-            &tailings_atlas::io::sites_file::Mapping::default(),
+            &tailings_atlas::io::sites::Mapping::default(),
             &|_| {},
         )
         .unwrap_or_else(|err| panic!("f={f}: {err}"));
@@ -1163,10 +1163,10 @@ async fn a_geopackage_with_a_view_or_a_virtual_table_is_refused_unread() {
         "id": "kgz_one", "name": "One", "kind": "tailings", "activity": "t", "country": "KGZ",
         "precision": "site", "sources": "s",
     });
-    tailings_atlas::io::sites_file::write_sites(
+    tailings_atlas::io::sites::write_sites(
         &gpkg,
-        tailings_atlas::io::sites_file::ExportFormat::Gpkg,
-        &[tailings_atlas::io::sites_file::ExportFeature {
+        tailings_atlas::io::sites::ExportFormat::Gpkg,
+        &[tailings_atlas::io::sites::ExportFeature {
             lon: 72.4,
             lat: 41.2,
             properties: props.as_object().unwrap(),

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::io::IoError;
 
-/// A file format [`write_sites`] can produce.
+/// A file format [`write_sites`](super::write_sites) can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     Gpkg,

@@ -115,7 +115,7 @@ pub struct ReadOptions<'a> {
     /// A zip archive whose entries expand to more than this many bytes is refused before GDAL
     /// reads it ([`IoError::TooLarge`]); `None`: no limit.
     pub max_unzipped_bytes: Option<u64>,
-    /// Refuse GeoPackages that hold SQL views or virtual tables (uploads; see [`super::guard`]).
+    /// Refuse GeoPackages that hold SQL views or virtual tables (uploads; checked before GDAL opens the file).
     pub refuse_views: bool,
 }
 
