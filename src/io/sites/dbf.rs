@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use super::fields::SiteField;
 
 /// Shapefile column names for the property keys longer than the DBF limit of 10 bytes: the site
-/// fields (which [`read_sites`](super::read_sites) knows as aliases) and the analysis fields. Other long keys are
-/// truncated deterministically.
+/// fields (which [`read_sites`](super::read_sites) knows as aliases) and the analysis fields.
+/// Other long keys are truncated deterministically.
 pub const SHAPEFILE_NAMES: &[(&str, &str)] = &[
     // Site fields.
     ("status_note", "status_nt"),

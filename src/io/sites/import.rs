@@ -105,7 +105,8 @@ pub const DEFAULT_MAX_ROWS: usize = 1_000_000;
 /// How [`read_sites_with`] reads a file, and how far.
 #[derive(Debug, Clone)]
 pub struct ReadOptions<'a> {
-    /// Only these GDAL drivers may open the file (uploads: [`crate::io::UPLOAD_DRIVERS`]); `None`: any.
+    /// Only these GDAL drivers may open the file (uploads: [`crate::io::UPLOAD_DRIVERS`]); `None`:
+    /// any.
     pub allowed_drivers: Option<&'a [&'a str]>,
     /// What messages call the file: the name its user knows it by (an upload's own file name), as
     /// the path it is read from may be a server's temporary file. `None`: the path as given.
@@ -115,7 +116,8 @@ pub struct ReadOptions<'a> {
     /// A zip archive whose entries expand to more than this many bytes is refused before GDAL
     /// reads it ([`IoError::TooLarge`]); `None`: no limit.
     pub max_unzipped_bytes: Option<u64>,
-    /// Refuse GeoPackages that hold SQL views or virtual tables (uploads; checked before GDAL opens the file).
+    /// Refuse GeoPackages that hold SQL views or virtual tables (uploads; checked before GDAL
+    /// opens the file).
     pub refuse_views: bool,
 }
 

@@ -41,8 +41,16 @@
 //! how source vocabularies translate and how to derive ids. The default mapping matches columns
 //! named like the site fields (case-insensitively), their shapefile short names and their 10-byte
 //! truncations (what GDAL and ArcGIS make of long names). Every row is validated with
-//! [`Site::try_from`](crate::model::Site::try_from); a bad row becomes an error naming the field and value, and reading goes on.
-//! A repeated id is an error of the later row. Empty rows (spreadsheet padding) are skipped.
+//! [`Site::try_from`](crate::model::Site::try_from); a bad row becomes an error naming the field
+//! and value, and reading goes on. A repeated id is an error of the later row. Empty rows
+//! (spreadsheet padding) are skipped. Texts longer than their limit in [`crate::model::limits`]
+//! are row errors too, so that every site stored can be exported in every format.
+//!
+//! Limits ([`ReadOptions`]): reading stops once a layer has more than [`DEFAULT_MAX_ROWS`]
+//! features (configurable). For uploads, a zip archive whose entries expand to more than a limit
+//! is refused before GDAL reads it, and so is a GeoPackage holding an SQL view or a virtual table
+//! (other than its R-tree indexes). Messages name the file as its user knows it
+//! ([`ReadOptions::shown_name`]), never a server's temporary path or GDAL's function names.
 //!
 //! The point is the feature's geometry when it has one (reprojected to WGS 84 if the layer has
 //! another CRS), otherwise the `lon`/`lat` columns. For CSV, GDAL builds the geometry from
