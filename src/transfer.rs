@@ -37,8 +37,7 @@ pub struct ImportOptions {
     pub shown_name: Option<String>,
 }
 
-/// How many times the request body limit an uploaded zip archive may expand to.
-pub const UNZIP_FACTOR: u64 = 10;
+pub use crate::io::sites::UNZIP_FACTOR;
 
 impl Default for ImportOptions {
     fn default() -> Self {

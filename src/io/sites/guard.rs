@@ -1,7 +1,7 @@
 //! Checks of an uploaded file before GDAL reads it, so that the size of an upload bounds the work
 //! of importing it:
 //!
-//! - a zip archive is refused when its entries would expand to more than a limit in all (their
+//! - a zip archive (by its first bytes, so XLSX, ODS and KMZ files too) is refused when its entries would expand to more than a limit in all (their
 //!   sizes as the archive's central directory declares them, which is what GDAL's `/vsizip/`
 //!   reads by);
 //! - a GeoPackage (any SQLite file, whatever its name) is refused when it holds an SQL view or a
@@ -17,6 +17,10 @@ use gdal::Dataset;
 use gdal::vector::LayerAccess;
 
 use super::ReadOptions;
+
+/// How many times the request body limit an uploaded zip archive (a zipped Shapefile or CSV, but
+/// also an XLSX, ODS or KMZ file, which are zip archives) may expand to.
+pub const UNZIP_FACTOR: u64 = 10;
 
 /// The first bytes of every SQLite database file.
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
@@ -216,7 +220,7 @@ pub(super) fn check_before_gdal(path: &Path, options: &ReadOptions<'_>) -> Resul
             }
             ZipRefusal::TooLarge { total } => Refused::TooLarge(format!(
                 "the zip archive expands to {total} bytes, more than the {max} bytes an upload may \
-                 expand to (ten times serve --max-body-mb)"
+                 expand to ({UNZIP_FACTOR} times serve --max-body-mb)"
             )),
         })?;
     }

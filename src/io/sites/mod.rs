@@ -103,6 +103,7 @@ pub use crate::model::slug::derive_id;
 pub use dbf::SHAPEFILE_NAMES;
 pub use export::{ExportFeature, write_sites};
 pub use formats::ExportFormat;
+pub use guard::UNZIP_FACTOR;
 pub use import::{
     DEFAULT_MAX_ROWS, ImportRead, ImportRow, ReadOptions, read_sites, read_sites_with,
 };
