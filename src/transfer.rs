@@ -9,12 +9,14 @@ use thiserror::Error;
 
 use crate::catalog::Collection;
 use crate::io::IoError;
-use crate::io::sites_file::{self, ExportFeature, ExportFormat, ImportRead, Mapping};
-use crate::model::Site;
+use crate::io::sites::{
+    self, DEFAULT_MAX_ROWS, ExportFeature, ExportFormat, ImportRead, Mapping, ReadOptions,
+};
+use crate::model::{ModelError, Site};
 use crate::store::{Author, Change, Expect, Op, StoreError, Written};
 
 /// What to do with an import.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ImportOptions {
     /// Validate and report only.
     pub dry_run: bool,
@@ -22,6 +24,57 @@ pub struct ImportOptions {
     pub skip_invalid: bool,
     /// Only these GDAL drivers may open the file (uploads); `None`: any.
     pub allowed_drivers: Option<&'static [&'static str]>,
+    /// Reading stops with an error once the file has more features than this. Default
+    /// [`DEFAULT_MAX_ROWS`] (1,000,000); `import --max-rows`, `serve --max-import-rows`.
+    pub max_rows: usize,
+    /// A zip archive whose entries expand to more than this many bytes is refused before it is
+    /// read; `None` (the default): no limit. Uploads: [`UNZIP_FACTOR`] × the body limit.
+    pub max_unzipped_bytes: Option<u64>,
+    /// Refuse GeoPackages that hold SQL views or virtual tables (uploads). Default: false.
+    pub refuse_views: bool,
+    /// What messages call the file: the name its user knows it by (an upload's own file name);
+    /// `None` (the default): the path as given.
+    pub shown_name: Option<String>,
+}
+
+pub use crate::io::sites::UNZIP_FACTOR;
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            dry_run: false,
+            skip_invalid: false,
+            allowed_drivers: None,
+            max_rows: DEFAULT_MAX_ROWS,
+            max_unzipped_bytes: None,
+            refuse_views: false,
+            shown_name: None,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// The limits of an upload of at most `max_body_bytes`: the upload formats only, a zip may
+    /// expand to [`UNZIP_FACTOR`] times the body limit, no SQL views.
+    pub fn upload(max_body_bytes: usize) -> Self {
+        ImportOptions {
+            allowed_drivers: Some(crate::io::UPLOAD_DRIVERS),
+            max_unzipped_bytes: Some(UNZIP_FACTOR.saturating_mul(max_body_bytes as u64)),
+            refuse_views: true,
+            ..ImportOptions::default()
+        }
+    }
+
+    /// The limits [`crate::io::sites::read_sites_with`] reads with.
+    fn read(&self) -> ReadOptions<'_> {
+        ReadOptions {
+            allowed_drivers: self.allowed_drivers,
+            shown_name: self.shown_name.as_deref(),
+            max_rows: self.max_rows,
+            max_unzipped_bytes: self.max_unzipped_bytes,
+            refuse_views: self.refuse_views,
+        }
+    }
 }
 
 /// A rejected row.
@@ -63,6 +116,12 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+impl From<ModelError> for ImportError {
+    fn from(e: ModelError) -> Self {
+        ImportError::Io(IoError::from(e))
+    }
+}
+
 /// Sorts the rows into valid sites and problems (the reader already marks a repeated id as a problem
 /// of the later row).
 pub fn validate(read: ImportRead) -> (Vec<Site>, ImportReport) {
@@ -97,12 +156,15 @@ pub fn import_file(
     read_progress: &(dyn Fn(usize) + Sync),
     write: impl FnOnce(&[Change]) -> Result<Vec<Written>, StoreError>,
 ) -> Result<ImportReport, ImportError> {
-    let read = sites_file::read_sites_with(path, mapping, options.allowed_drivers, read_progress)?;
+    let read = sites::read_sites_with(path, mapping, &options.read(), read_progress)?;
     let (sites, mut report) = validate(read);
     report.dry_run = options.dry_run;
     if report.rows == 0 {
         return Err(ImportError::Io(IoError::File {
-            path: path.display().to_string(),
+            path: options
+                .shown_name
+                .clone()
+                .unwrap_or_else(|| path.display().to_string()),
             reason: format!(
                 "{} layer {:?} has no features to import",
                 report.driver, report.layer
@@ -170,5 +232,37 @@ pub fn export_sites(
             }
         })
         .collect();
-    sites_file::write_sites(out, format, &features)
+    sites::write_sites(out, format, &features)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_convert_and_name_the_users_file_only() {
+        let model = ModelError::Missing { field: "name" };
+        let import: ImportError = model.clone().into();
+        assert_eq!(import.to_string(), model.to_string());
+        let import: ImportError = IoError::from(model).into();
+        assert!(matches!(import, ImportError::Io(IoError::Model(_))));
+
+        // An upload's errors name the file as the client sent it.
+        let dir = std::env::temp_dir().join(format!("atlas-transfer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("upload.csv");
+        std::fs::write(&path, "id,name\n").unwrap();
+        let options = ImportOptions {
+            shown_name: Some("Sites 2024.csv".into()),
+            ..ImportOptions::upload(1024)
+        };
+        let err = import_file(&path, &Mapping::default(), &options, &|_| {}, |_| {
+            unreachable!("nothing to write")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("Sites 2024.csv: "), "{err}");
+        assert!(!err.contains(&dir.display().to_string()), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

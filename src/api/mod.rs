@@ -44,6 +44,8 @@ pub struct AppState {
     auth: Option<Authenticator>,
     /// Request bodies above this are refused with 413.
     pub max_body_bytes: usize,
+    /// Imports stop with 413 past this many features (`serve --max-import-rows`).
+    pub max_import_rows: usize,
     /// Whether reads need no token.
     pub public_reads: bool,
     /// The properties the analysis adds to a site: read-only, ignored in request bodies.
@@ -84,6 +86,7 @@ impl AppState {
             base_url: None,
             auth,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_import_rows: crate::io::sites::DEFAULT_MAX_ROWS,
             public_reads: true,
             computed_fields,
         }
@@ -92,6 +95,12 @@ impl AppState {
     /// Sets the request body limit.
     pub fn with_max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = n;
+        self
+    }
+
+    /// Sets the most features an import reads.
+    pub fn with_max_import_rows(mut self, n: usize) -> Self {
+        self.max_import_rows = n;
         self
     }
 

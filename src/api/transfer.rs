@@ -14,7 +14,8 @@ use super::AppState;
 use super::edit::{author, check_content_length, check_content_type, grant_blocking, too_large};
 use super::error::ApiError;
 use super::params;
-use crate::io::sites_file::{ExportFeature, ExportFormat, Mapping, write_sites};
+use crate::io::IoError;
+use crate::io::sites::{ExportFeature, ExportFormat, Mapping, write_sites};
 use crate::reference::SITES;
 use crate::store::Role;
 use crate::transfer::{self, ImportError, ImportOptions};
@@ -32,8 +33,7 @@ impl Scratch {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).map_err(|e| {
-            tracing::error!(error = %e, "cannot create a scratch directory");
-            ApiError::internal()
+            ApiError::internal_from(format_args!("cannot create a scratch directory: {e}"))
         })?;
         Ok(Scratch(dir))
     }
@@ -60,6 +60,22 @@ fn upload_name(client_name: Option<&str>) -> String {
             .to_owned()
     };
     format!("upload.{ext}")
+}
+
+/// The name messages give an uploaded file: the client's file name without any folders (some
+/// clients send a whole path), or `default` when it sent none.
+fn shown_name(client_name: Option<&str>, default: &str) -> String {
+    let base = client_name
+        .unwrap_or("")
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() {
+        default.to_owned()
+    } else {
+        clean
+    }
 }
 
 fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
@@ -99,10 +115,11 @@ pub async fn import(
     {
         return Err(ApiError::unknown_parameter(k, &["dry_run", "skip_invalid"]));
     }
-    let options = ImportOptions {
+    let mut options = ImportOptions {
         dry_run: flag(&pairs, "dry_run")?,
         skip_invalid: flag(&pairs, "skip_invalid")?,
-        allowed_drivers: Some(crate::io::UPLOAD_DRIVERS),
+        max_rows: state.max_import_rows,
+        ..ImportOptions::upload(state.max_body_bytes)
     };
     check_content_type(&req, &["multipart/form-data"])?;
     let limit = state.max_body_bytes;
@@ -110,12 +127,16 @@ pub async fn import(
     let scratch = Scratch::new("import")?;
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut file: Option<PathBuf> = None;
-    let mut mapping: Option<Vec<u8>> = None;
+    let mut mapping: Option<(Vec<u8>, String)> = None;
     let mut total = 0usize;
     while let Some(part) = multipart.next().await {
         let mut part =
             part.map_err(|e| ApiError::bad_body(format!("the multipart body is malformed: {e}")))?;
         let name = part.name().unwrap_or("").to_owned();
+        let client = part
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned);
         let mut data = Vec::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk
@@ -128,18 +149,14 @@ pub async fn import(
         }
         match name.as_str() {
             "file" => {
-                let client = part
-                    .content_disposition()
-                    .and_then(|cd| cd.get_filename())
-                    .map(str::to_owned);
+                options.shown_name = Some(shown_name(client.as_deref(), "upload"));
                 let path = scratch.0.join(upload_name(client.as_deref()));
                 std::fs::write(&path, &data).map_err(|e| {
-                    tracing::error!(error = %e, "cannot save an upload");
-                    ApiError::internal()
+                    ApiError::internal_from(format_args!("cannot save an upload: {e}"))
                 })?;
                 file = Some(path);
             }
-            "mapping" => mapping = Some(data),
+            "mapping" => mapping = Some((data, shown_name(client.as_deref(), "mapping"))),
             other => {
                 return Err(ApiError::bad_body(format!(
                     "field `{other}`: unknown; send the file in `file` and an optional field mapping in `mapping`"
@@ -151,11 +168,8 @@ pub async fn import(
         file.ok_or_else(|| ApiError::bad_body("field `file`: missing; send the file to import"))?;
     let mapping = match mapping {
         None => Mapping::default(),
-        Some(bytes) => {
-            let path = scratch.0.join("mapping.json");
-            std::fs::write(&path, bytes).map_err(|_| ApiError::internal())?;
-            Mapping::load(&path).map_err(|e| ApiError::bad_body(format!("field `mapping`: {e}")))?
-        }
+        Some((bytes, shown)) => Mapping::from_json(&bytes, &shown)
+            .map_err(|e| ApiError::bad_body(format!("field `mapping`: {e}")))?,
     };
     let reason = author(&req, grant.actor())?.reason;
     let author = transfer::import_author(&grant.actor(), &file, reason.as_deref());
@@ -167,8 +181,7 @@ pub async fn import(
         drop(scratch);
         r
     })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    .await?;
     match result {
         Ok(report) => Ok(HttpResponse::Ok()
             .content_type("application/json")
@@ -194,11 +207,11 @@ pub async fn import(
                         .to_string(),
                 ))
         }
-        Err(ImportError::Io(e)) => Err(ApiError::bad_body(format!(
-            "field `file`: {}",
-            e.to_string()
-                .replace(&*std::env::temp_dir().to_string_lossy(), "")
-        ))),
+        // The messages name the file as the client sent it (`shown_name`), never the server's copy.
+        Err(ImportError::Io(e @ IoError::TooLarge { .. })) => {
+            Err(ApiError::too_large(format!("field `file`: {e}")))
+        }
+        Err(ImportError::Io(e)) => Err(ApiError::bad_body(format!("field `file`: {e}"))),
         Err(ImportError::Store(e)) => Err(e.into()),
     }
 }
@@ -219,7 +232,7 @@ pub async fn export(
         .into_iter()
         .filter(|(k, _)| k != "f" && k != "limit" && k != "offset")
         .collect();
-    let query = serde_urlencoded::to_string(&selection).map_err(|_| ApiError::internal())?;
+    let query = serde_urlencoded::to_string(&selection).map_err(ApiError::internal_from)?;
     let st = state.clone();
     let (bytes, name) = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
         let scratch = Scratch::new("export")?;
@@ -253,15 +266,13 @@ pub async fn export(
                 properties,
             })
             .collect();
-        write_sites(&out, format, &features).map_err(|e| {
-            tracing::error!(error = %e, "export failed");
-            ApiError::internal()
-        })?;
-        let bytes = std::fs::read(&out).map_err(|_| ApiError::internal())?;
+        write_sites(&out, format, &features)
+            .map_err(|e| ApiError::internal_from(format_args!("export failed: {e}")))?;
+        let bytes = std::fs::read(&out)
+            .map_err(|e| ApiError::internal_from(format_args!("cannot read the export: {e}")))?;
         Ok((bytes, format.file_name()))
     })
-    .await
-    .map_err(|_| ApiError::internal())??;
+    .await??;
     Ok(HttpResponse::Ok()
         .content_type(format.media_type())
         .insert_header((

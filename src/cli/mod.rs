@@ -106,6 +106,10 @@ enum Command {
         /// Require a token (any role) for reads too; by default reads are public.
         #[arg(long)]
         private_reads: bool,
+        /// Most features a `POST /import` reads before refusing the file (413).
+        #[arg(long, default_value_t = tailings_atlas::io::sites::DEFAULT_MAX_ROWS as u64,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_import_rows: u64,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -132,6 +136,10 @@ enum Command {
         /// Validate and report only; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Most features to read; a file with more is refused.
+        #[arg(long, default_value_t = tailings_atlas::io::sites::DEFAULT_MAX_ROWS as u64,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_rows: u64,
         /// Who is importing, for the history (default: cli:$USER).
         #[arg(long)]
         actor: Option<String>,
@@ -215,6 +223,7 @@ pub fn run(cli: Cli) -> ExitCode {
             base_url,
             max_body_mb,
             private_reads,
+            max_import_rows,
             analysis,
             sources,
         } => serve::run(
@@ -224,6 +233,7 @@ pub fn run(cli: Cli) -> ExitCode {
             &serve::ServeLimits {
                 max_body_bytes: (max_body_mb * 1024 * 1024) as usize,
                 private_reads,
+                max_import_rows: max_import_rows as usize,
             },
             &analysis,
             &sources,
@@ -236,6 +246,7 @@ pub fn run(cli: Cli) -> ExitCode {
             set,
             skip_invalid,
             dry_run,
+            max_rows,
             actor,
             reason,
             analysis,
@@ -249,7 +260,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 options: tailings_atlas::transfer::ImportOptions {
                     dry_run,
                     skip_invalid,
-                    allowed_drivers: None,
+                    max_rows: max_rows as usize,
+                    ..Default::default()
                 },
                 actor,
                 reason,

@@ -10,6 +10,7 @@ use tailings_atlas::service::load_with;
 pub(super) struct ServeLimits {
     pub max_body_bytes: usize,
     pub private_reads: bool,
+    pub max_import_rows: usize,
 }
 
 /// Parsing the reference GeoJSON peaks well above what the catalog keeps; glibc holds on to those
@@ -66,7 +67,9 @@ pub(super) fn run(
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let mut state = AppState::new(atlas).with_max_body_bytes(limits.max_body_bytes);
+    let mut state = AppState::new(atlas)
+        .with_max_body_bytes(limits.max_body_bytes)
+        .with_max_import_rows(limits.max_import_rows);
     if limits.private_reads {
         state = state.with_private_reads();
     }

@@ -4,11 +4,14 @@
 pub mod layers;
 pub mod points;
 pub mod results;
-pub mod sites_file;
+pub mod sites;
+/// The old name of [`sites`], kept for its callers.
+pub use sites as sites_file;
 
 use thiserror::Error;
 
-/// Why a file could not be read or written.
+/// Why a file could not be read or written. `path` is the name the user knows the file by (the
+/// path they gave, or an upload's own file name), never a server's temporary file.
 #[derive(Debug, Error)]
 pub enum IoError {
     #[error("{path}: {reason}")]
@@ -19,6 +22,26 @@ pub enum IoError {
         row: usize,
         reason: String,
     },
+    /// The file is over a limit on the work an import may do (rows, unzipped bytes).
+    #[error("{path}: {reason}")]
+    TooLarge { path: String, reason: String },
+    /// A value that cannot be part of a site, outside any row (a mapping's constant, say).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+}
+
+/// What a GDAL error says, without the names of GDAL's functions (which mean nothing to a user).
+/// Callers still replace server paths in it with the name the user knows the file by.
+pub(crate) fn gdal_reason(e: &gdal::errors::GdalError) -> String {
+    use gdal::errors::GdalError;
+    match e {
+        GdalError::CplError { msg, .. } | GdalError::NullPointer { msg, .. }
+            if !msg.trim().is_empty() =>
+        {
+            msg.trim().to_owned()
+        }
+        _ => "GDAL reported an error".to_owned(),
+    }
 }
 
 /// Opens `path` read-only as a vector dataset (with driver open options, if any).
@@ -44,7 +67,9 @@ fn open_vector_with(
             ..Default::default()
         },
     )
-    .map_err(|e| format!("GDAL cannot open it as a vector file: {e}"))
+    // GDAL's error names its own function ('GDALOpenEx') and the path it was given: neither is
+    // the user's business.
+    .map_err(|_| "GDAL cannot open it as a vector file".to_owned())
 }
 
 /// The file formats an upload may be: GDAL would otherwise also open, by content, formats that
@@ -75,11 +100,11 @@ fn to_wgs84(
     match srs {
         Some(mut source) if source.auth_code().ok() != Some(4326) => {
             source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| e.to_string())?;
+            let mut wgs84 = SpatialRef::from_epsg(4326).map_err(|e| gdal_reason(&e))?;
             wgs84.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
             CoordTransform::new(&source, &wgs84)
                 .map(Some)
-                .map_err(|e| format!("cannot reproject to WGS 84: {e}"))
+                .map_err(|e| format!("cannot reproject to WGS 84: {}", gdal_reason(&e)))
         }
         _ => Ok(None),
     }

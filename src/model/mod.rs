@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+pub mod limits;
+pub mod slug;
+
 /// Why a value could not become part of a [`Site`].
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ModelError {
@@ -358,6 +361,68 @@ fn text_list(values: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// The start of a long value, for an error message that should not echo all of it.
+fn excerpt(s: &str) -> String {
+    let mut e: String = s.chars().take(40).collect();
+    if e.len() < s.len() {
+        e.push('…');
+    }
+    e
+}
+
+/// Refuses `text` (what `field` holds, or item `item` of it) when it is longer than `max` bytes.
+fn within(
+    field: &'static str,
+    text: &str,
+    max: usize,
+    item: Option<usize>,
+) -> Result<(), ModelError> {
+    if text.len() <= max {
+        return Ok(());
+    }
+    let (what, per) = match item {
+        Some(i) => (format!("item {} is", i + 1), " per item"),
+        None => ("is".to_owned(), ""),
+    };
+    Err(ModelError::invalid(
+        field,
+        excerpt(text),
+        format!(
+            "{what} {} bytes long; the limit is {max} bytes{per} (UTF-8)",
+            text.len()
+        ),
+    ))
+}
+
+/// Checks a text field against its limit in [`limits::MAX_BYTES`].
+fn check_text(field: &'static str, text: Option<&str>) -> Result<(), ModelError> {
+    match (text, limits::max_bytes(field)) {
+        (Some(t), Some(max)) => within(field, t, max, None),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a list field: each item, and the whole as the JSON text flat formats write.
+fn check_list(field: &'static str, items: &[String]) -> Result<(), ModelError> {
+    if let Some(max) = limits::max_item_bytes(field) {
+        for (i, item) in items.iter().enumerate() {
+            within(field, item, max, Some(i))?;
+        }
+    }
+    check_json(field, items)
+}
+
+/// Checks the JSON text of a list or object against `field`'s limit.
+fn check_json(field: &'static str, value: &(impl Serialize + ?Sized)) -> Result<(), ModelError> {
+    match limits::max_bytes(field) {
+        Some(max) => {
+            let json = serde_json::to_string(value).unwrap_or_default();
+            within(field, &json, max, None)
+        }
+        None => Ok(()),
+    }
+}
+
 impl TryFrom<SiteDraft> for Site {
     type Error = ModelError;
 
@@ -388,20 +453,36 @@ impl TryFrom<SiteDraft> for Site {
             // An inventory entry nobody can trace cannot be defended in a meeting.
             return Err(ModelError::Missing { field: "sources" });
         }
+        let local_name = optional_text(d.local_name);
+        let status_note = optional_text(d.status_note);
+        let receiving_river = optional_text(d.receiving_river);
+        let substances = text_list(d.substances);
+        for (field, text) in [
+            ("name", Some(name.as_str())),
+            ("local_name", local_name.as_deref()),
+            ("activity", Some(activity.as_str())),
+            ("status_note", status_note.as_deref()),
+            ("receiving_river", receiving_river.as_deref()),
+        ] {
+            check_text(field, text)?;
+        }
+        check_list("substances", &substances)?;
+        check_list("sources", &sources)?;
+        check_json("attributes", &d.attributes)?;
         Ok(Site {
             id,
             name,
-            local_name: optional_text(d.local_name),
+            local_name,
             kind,
             activity,
             country,
             status,
-            status_note: optional_text(d.status_note),
+            status_note,
             location,
             precision,
             quantities,
-            substances: text_list(d.substances),
-            receiving_river: optional_text(d.receiving_river),
+            substances,
+            receiving_river,
             sources,
             attributes: d.attributes,
         })
@@ -619,6 +700,103 @@ mod tests {
         keys.sort_unstable();
         fields.sort_unstable();
         assert_eq!(keys, fields);
+    }
+
+    /// `n` bytes of text with blanks and two-byte letters, as long fields tend to be.
+    fn text_of_bytes(n: usize) -> String {
+        let mut t = String::new();
+        while t.len() < n {
+            t.push(if t.len() % 7 == 6 {
+                ' '
+            } else if t.len().is_multiple_of(3) {
+                'a'
+            } else {
+                'ж'
+            });
+        }
+        while t.len() > n {
+            t.pop();
+        }
+        t.push_str(&"b".repeat(n - t.len()));
+        t
+    }
+
+    #[test]
+    fn every_text_field_has_a_limit_in_bytes() {
+        for (field, max) in limits::MAX_BYTES {
+            let at = |n: usize| {
+                let text = text_of_bytes(n);
+                let mut d = draft();
+                match *field {
+                    "name" => d.name = Some(text),
+                    "local_name" => d.local_name = Some(text),
+                    "activity" => d.activity = Some(text),
+                    "status_note" => d.status_note = Some(text),
+                    "receiving_river" => d.receiving_river = Some(text),
+                    // Items within their own limit, the whole (as JSON) just over or at the limit.
+                    "substances" | "sources" => {
+                        let item = limits::max_item_bytes(field).unwrap().min(100);
+                        let mut items = Vec::new();
+                        let mut len = 2; // the brackets
+                        while len < n {
+                            let take = (n - len).saturating_sub(3).clamp(1, item);
+                            len += take + 2 + usize::from(!items.is_empty());
+                            items.push("x".repeat(take));
+                        }
+                        if *field == "substances" {
+                            d.substances = items;
+                        } else {
+                            d.sources = items;
+                        }
+                    }
+                    "attributes" => {
+                        // {"k":"…"} is 8 bytes around the text.
+                        d.attributes = serde_json::json!({ "k": "y".repeat(n - 8) })
+                            .as_object()
+                            .unwrap()
+                            .clone();
+                    }
+                    other => panic!("no test for {other}"),
+                }
+                Site::try_from(d)
+            };
+            let json_len = |s: &Site| match *field {
+                "substances" => serde_json::to_string(&s.substances).unwrap().len(),
+                "sources" => serde_json::to_string(&s.sources).unwrap().len(),
+                "attributes" => serde_json::to_string(&s.attributes).unwrap().len(),
+                _ => 0,
+            };
+            let ok = at(*max).unwrap_or_else(|e| panic!("{field} at its limit: {e}"));
+            if json_len(&ok) > 0 {
+                assert!(json_len(&ok) <= *max && json_len(&ok) + 3 > *max, "{field}");
+            }
+            let err = at(max + 3).unwrap_err();
+            assert_eq!(err.field(), *field, "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("the limit is {max} bytes")), "{msg}");
+            assert!(msg.len() < 300, "the message quotes an excerpt only: {msg}");
+        }
+        for (field, max) in limits::MAX_ITEM_BYTES {
+            let items = vec!["ok".to_owned(), "z".repeat(max + 1)];
+            let d = if *field == "substances" {
+                SiteDraft {
+                    substances: items,
+                    ..draft()
+                }
+            } else {
+                SiteDraft {
+                    sources: items,
+                    ..draft()
+                }
+            };
+            let msg = Site::try_from(d).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("`{field}`"))
+                    && msg.contains("item 2")
+                    && msg.contains(&format!("{max} bytes per item")),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

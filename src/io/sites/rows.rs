@@ -1,0 +1,187 @@
+//! Source values ([`Cell`]) converted to the fields of a [`SiteDraft`], and the check for repeated
+//! ids.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::fields::{FieldKind, SiteField};
+use super::import::ImportRow;
+use super::mapping::vocabulary_key;
+use crate::model::{CoordinatePrecision, ModelError, SiteDraft, SiteId, SiteKind, SiteStatus};
+
+/// A source value, whatever the field type it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Cell {
+    Null,
+    Text(String),
+    Number(f64),
+    List(Vec<String>),
+}
+
+impl Cell {
+    pub(super) fn is_blank(&self) -> bool {
+        match self {
+            Cell::Null => true,
+            Cell::Text(t) => t.trim().is_empty(),
+            Cell::List(l) => l.iter().all(|s| s.trim().is_empty()),
+            Cell::Number(_) => false,
+        }
+    }
+
+    pub(super) fn from_json(v: &Value) -> Option<Cell> {
+        match v {
+            Value::String(s) => Some(Cell::Text(s.clone())),
+            Value::Number(n) => n.as_f64().map(Cell::Number),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .map(Cell::List),
+            Value::Object(_) => Some(Cell::Text(v.to_string())),
+            Value::Null | Value::Bool(_) => None,
+        }
+    }
+}
+
+/// The text of a value for a text field, translated through the field's vocabulary.
+pub(super) fn text_of(cell: &Cell, vocabulary: Option<&HashMap<String, String>>) -> Option<String> {
+    let text = match cell {
+        Cell::Null => return None,
+        Cell::Text(t) => t.trim().to_owned(),
+        Cell::Number(n) => n.to_string(),
+        Cell::List(l) => l.join("; "),
+    };
+    let text = translate(&text, vocabulary);
+    (!text.is_empty()).then_some(text)
+}
+
+pub(super) fn translate(text: &str, vocabulary: Option<&HashMap<String, String>>) -> String {
+    vocabulary
+        .and_then(|v| v.get(&vocabulary_key(text)))
+        .map_or_else(|| text.trim().to_owned(), |t| t.trim().to_owned())
+}
+
+pub(super) fn invalid(field: SiteField, value: impl Into<String>, reason: &str) -> ModelError {
+    ModelError::Invalid {
+        field: field.name(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Converts `cell` to `field`'s type and stores it in `draft`.
+pub(super) fn assign(
+    draft: &mut SiteDraft,
+    field: SiteField,
+    cell: Cell,
+    vocabulary: Option<&HashMap<String, String>>,
+) -> Result<(), ModelError> {
+    match field.kind() {
+        FieldKind::Text => {
+            let mut text = text_of(&cell, vocabulary);
+            // Our vocabularies are lower case; "Active" is a spelling, not another value. A value
+            // that is not ours stays as given so the error quotes it.
+            if let Some(t) = text.as_mut() {
+                let lower = t.to_ascii_lowercase();
+                let known = match field {
+                    SiteField::Kind => lower.parse::<SiteKind>().is_ok(),
+                    SiteField::Status => lower.parse::<SiteStatus>().is_ok(),
+                    SiteField::Precision => lower.parse::<CoordinatePrecision>().is_ok(),
+                    _ => false,
+                };
+                if known {
+                    *t = lower;
+                }
+            }
+            let slot = match field {
+                SiteField::Id => &mut draft.id,
+                SiteField::Name => &mut draft.name,
+                SiteField::LocalName => &mut draft.local_name,
+                SiteField::Kind => &mut draft.kind,
+                SiteField::Activity => &mut draft.activity,
+                SiteField::Country => &mut draft.country,
+                SiteField::Status => &mut draft.status,
+                SiteField::StatusNote => &mut draft.status_note,
+                SiteField::Precision => &mut draft.precision,
+                _ => &mut draft.receiving_river,
+            };
+            *slot = text;
+        }
+        FieldKind::Number => {
+            let value = match cell {
+                Cell::Number(n) => Some(n),
+                other => match text_of(&other, vocabulary) {
+                    None => None,
+                    Some(t) => Some(
+                        t.parse::<f64>()
+                            .map_err(|_| invalid(field, t, "expected a number"))?,
+                    ),
+                },
+            };
+            let slot = match field {
+                SiteField::Lon => &mut draft.lon,
+                SiteField::Lat => &mut draft.lat,
+                SiteField::VolumeM3 => &mut draft.volume_m3,
+                SiteField::TonnageT => &mut draft.tonnage_t,
+                SiteField::DamHeightM => &mut draft.dam_height_m,
+                _ => &mut draft.area_m2,
+            };
+            *slot = value;
+        }
+        FieldKind::List => {
+            let items: Vec<String> = match cell {
+                Cell::Null => vec![],
+                Cell::Number(n) => vec![n.to_string()],
+                Cell::List(l) => l,
+                Cell::Text(t) => {
+                    let t = t.trim();
+                    if t.starts_with('[') {
+                        serde_json::from_str::<Vec<String>>(t).map_err(|e| {
+                            invalid(field, t, &format!("not a JSON array of text: {e}"))
+                        })?
+                    } else {
+                        t.split(';').map(str::to_owned).collect()
+                    }
+                }
+            };
+            let items = items
+                .iter()
+                .map(|i| translate(i, vocabulary))
+                .filter(|i| !i.is_empty())
+                .collect();
+            if field == SiteField::Substances {
+                draft.substances = items;
+            } else {
+                draft.sources = items;
+            }
+        }
+        FieldKind::Object => {
+            draft.attributes = match cell {
+                Cell::Null => Map::new(),
+                Cell::Text(t) if t.trim().is_empty() => Map::new(),
+                Cell::Text(t) => serde_json::from_str::<Map<String, Value>>(t.trim())
+                    .map_err(|e| invalid(field, t.trim(), &format!("not a JSON object: {e}")))?,
+                Cell::Number(n) => return Err(invalid(field, n.to_string(), "not a JSON object")),
+                Cell::List(l) => return Err(invalid(field, l.join("; "), "not a JSON object")),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// A later row with an id already read is an error: the file does not say which one it means.
+pub(super) fn mark_duplicates(rows: &mut [ImportRow]) {
+    let mut first: HashMap<SiteId, usize> = HashMap::new();
+    for r in rows.iter_mut() {
+        let Ok(site) = &r.site else { continue };
+        if let Some(earlier) = first.get(&site.id) {
+            r.site = Err(format!(
+                "field `id`: {} is already used by row {earlier}",
+                site.id
+            ));
+        } else {
+            first.insert(site.id.clone(), r.row);
+        }
+    }
+}
