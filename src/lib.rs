@@ -17,7 +17,6 @@
 
 pub mod analysis;
 pub mod api;
-pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod geodesy;
@@ -28,4 +27,3 @@ pub mod reference;
 pub mod schema;
 pub mod service;
 pub mod store;
-pub mod transfer;

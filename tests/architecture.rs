@@ -21,9 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("store", 4),
     ("auth", 5),
     ("io", 6),
-    ("transfer", 7),
     ("service", 8),
-    ("app", 9),
     ("api", 10),
 ];
 

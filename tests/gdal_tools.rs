@@ -79,14 +79,14 @@ fn gpkg_opens_in_ogrinfo() {
     }
     let dir = TempDir::new("ogrinfo");
     // The served inventory (the seed sites, analysed), exported as the CLI and the API do.
-    let atlas = tailings_atlas::app::load(&dir.path("atlas.gpkg"), &repo("data")).unwrap();
+    let atlas = tailings_atlas::service::load(&dir.path("atlas.gpkg"), &repo("data")).unwrap();
     let sites = atlas
         .catalog
         .collection(tailings_atlas::reference::SITES)
         .unwrap();
     let all: Vec<usize> = (0..sites.features.len()).collect();
     let out = dir.path("sites.gpkg");
-    tailings_atlas::transfer::export_sites(
+    tailings_atlas::service::transfer::export_sites(
         sites,
         &all,
         tailings_atlas::io::sites::ExportFormat::Gpkg,

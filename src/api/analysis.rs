@@ -8,10 +8,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::params::{self, Format};
 use super::respond::{self, GEOJSON, JSON};
-use crate::app::Live;
 use crate::catalog::Collection;
 use crate::model::{Iso3, SiteKind};
 use crate::reference::SITES;
+use crate::service::Live;
 use crate::service::queries;
 
 /// The largest `within_km` accepted.

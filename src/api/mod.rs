@@ -27,8 +27,8 @@ use futures_util::FutureExt;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::app::{Atlas, Service as AtlasService};
 use crate::auth::Authenticator;
+use crate::service::{Atlas, Service as AtlasService};
 
 use error::ApiError;
 
@@ -403,21 +403,11 @@ pub fn server(
     let state = web::Data::new(state);
     // Other processes (a CLI import, another server) may write to the same store: look for their
     // changes every second and publish them, so no restart is needed.
-    if state.service.store.is_some() {
-        let watched = state.clone();
-        std::thread::Builder::new()
-            .name("store-watch".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                    match watched.service.refresh() {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(sites = n, "published changes from the store"),
-                        Err(e) => tracing::warn!(error = %e, "cannot read changes from the store"),
-                    }
-                }
-            })?;
-    }
+    crate::service::follow_store(
+        state.clone().into_inner(),
+        |s: &AppState| &s.service,
+        std::time::Duration::from_secs(1),
+    )?;
     // actix-web's `HttpServer::listen`, assembled from the same parts with the same settings, so that
     // each connection's stream goes through a `HeadGuard`: actix answers a request line or head too
     // long to parse with an empty 400 or 431 before any middleware, and the guard answers those

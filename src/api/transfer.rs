@@ -17,8 +17,8 @@ use super::params;
 use crate::io::IoError;
 use crate::io::sites::{ExportFeature, ExportFormat, Mapping, write_sites};
 use crate::reference::SITES;
+use crate::service::transfer::{self, ImportError, ImportOptions};
 use crate::store::Role;
-use crate::transfer::{self, ImportError, ImportOptions};
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 

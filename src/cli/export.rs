@@ -30,7 +30,7 @@ pub(super) fn run(
     };
     let all: Vec<usize> = (0..sites.features.len()).collect();
     let t1 = std::time::Instant::now();
-    match tailings_atlas::transfer::export_sites(sites, &all, format, out) {
+    match tailings_atlas::service::transfer::export_sites(sites, &all, format, out) {
         Ok(()) => {
             eprintln!(
                 "exported {} sites to {} ({}) in {:.2} s (load and analysis {:.2} s)",

@@ -10,7 +10,7 @@ pub(super) struct ImportArgs {
     pub mapping: Option<PathBuf>,
     pub map: Vec<String>,
     pub set: Vec<String>,
-    pub options: tailings_atlas::transfer::ImportOptions,
+    pub options: tailings_atlas::service::transfer::ImportOptions,
     pub actor: Option<String>,
     pub reason: Option<String>,
 }
@@ -43,8 +43,7 @@ pub(super) fn run(
     analysis: &AnalysisArgs,
     sources: &Sources,
 ) -> ExitCode {
-    use tailings_atlas::store::SiteStore;
-    use tailings_atlas::transfer::{ImportError, import_author, import_file};
+    use tailings_atlas::service::transfer::{ImportError, import_author, import_file};
     let (config, mapping) = match analysis
         .config()
         .and_then(|c| Ok((c, build_mapping(args)?)))
@@ -164,7 +163,7 @@ pub(super) fn run(
     ExitCode::SUCCESS
 }
 
-fn print_problems(problems: &[tailings_atlas::transfer::RowProblem]) {
+fn print_problems(problems: &[tailings_atlas::service::transfer::RowProblem]) {
     for p in problems {
         eprintln!("row {}: {}", p.row, p.reason);
     }

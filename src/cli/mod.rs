@@ -257,7 +257,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 mapping,
                 map,
                 set,
-                options: tailings_atlas::transfer::ImportOptions {
+                options: tailings_atlas::service::transfer::ImportOptions {
                     dry_run,
                     skip_invalid,
                     max_rows: max_rows as usize,

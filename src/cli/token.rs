@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::{Sources, TokenAction, fail};
 
 pub(super) fn run(action: TokenAction, sources: &Sources) -> ExitCode {
-    use tailings_atlas::store::{Role, TokenStore};
+    use tailings_atlas::store::Role;
     let store = match tailings_atlas::service::open_store(&sources.store, &sources.data) {
         Ok(s) => s,
         Err(e) => return fail(e),

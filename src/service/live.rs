@@ -257,6 +257,35 @@ impl Service {
     }
 }
 
+/// Publishes what other processes (or this one) write to the store, as its change feed tells of
+/// it, on a thread of its own, for as long as the process runs. `service` finds the [`Service`]
+/// inside `owner`; nothing happens for a service without a store.
+pub fn follow_store<T: Send + Sync + 'static>(
+    owner: Arc<T>,
+    service: fn(&T) -> &Service,
+    interval: std::time::Duration,
+) -> std::io::Result<()> {
+    let Some(store) = service(&owner).store.clone() else {
+        return Ok(());
+    };
+    let since = service(&owner).live().revision;
+    let feed = store
+        .changes(since, interval)
+        .map_err(std::io::Error::other)?;
+    std::thread::Builder::new()
+        .name("store-watch".into())
+        .spawn(move || {
+            for change in feed {
+                match change.and_then(|_| service(&owner).refresh()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sites = n, "published changes from the store"),
+                    Err(e) => tracing::warn!(error = %e, "cannot read changes from the store"),
+                }
+            }
+        })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@ pub mod edits;
 mod live;
 pub mod queries;
 pub mod startup;
+pub mod transfer;
 
 pub use analyze::{AnalyzeError, Progress, analyze_file};
-pub use live::{Live, Service, Update};
+pub use live::{Live, Service, Update, follow_store};
 pub use startup::{AnalysisConfig, Atlas, StartupError, analyzer_for, load, load_with, open_store};

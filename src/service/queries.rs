@@ -214,9 +214,9 @@ pub fn nearest_sites(service: &Service, q: &NearestQuery) -> Result<Nearest, Que
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Atlas;
     use crate::model::{Site, SiteDraft};
     use crate::reference::ReferenceData;
+    use crate::service::Atlas;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 

@@ -14,7 +14,7 @@ use crate::catalog::Catalog;
 use crate::model::Site;
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
-use crate::store::{GpkgStore, Seed, SiteStore, Store, StoreError};
+use crate::store::{Seed, Store, StoreError};
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -114,6 +114,10 @@ pub(crate) fn load_reference(
 /// Checks that a store can be opened or created at `store`: an existing file, or a new one in an
 /// existing directory.
 pub fn check_store_location(store: &Path) -> Result<(), StartupError> {
+    if store.to_string_lossy().contains("://") {
+        // A database URL: the store itself says whether it can open it.
+        return Ok(());
+    }
     if store.is_dir() {
         return Err(StartupError::StoreLocation(format!(
             "{} is a directory, not a GeoPackage file",
@@ -134,14 +138,15 @@ pub fn check_store_location(store: &Path) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// Opens (and on first use creates and seeds) the store at `store`, with the seed file of `data`.
-pub fn open_store(store: &Path, data: &Path) -> Result<GpkgStore, StartupError> {
+/// Opens (and on first use creates and seeds) the store at location `store` (a GeoPackage path; see
+/// [`crate::store::open`]), with the seed file of `data`.
+pub fn open_store(store: &Path, data: &Path) -> Result<Arc<dyn Store>, StartupError> {
     if !data.is_dir() {
         return Err(StartupError::DataDir(data.to_owned()));
     }
     let seed_file = data.join(SITES_SPEC.file);
     let current_origin = seed_origin(&seed_file);
-    let store = GpkgStore::open_or_create(store, || {
+    let store = crate::store::open(&store.to_string_lossy(), || {
         Ok::<_, ReferenceError>(Seed {
             sites: read_seed_sites(&seed_file)?,
             origin: current_origin.clone().unwrap_or_default(),
@@ -187,7 +192,7 @@ pub fn load_with(
     if let Some(c) = atlas.catalog.collection_mut(crate::reference::SITES) {
         c.set_revisions(&revisions);
     }
-    atlas.store = Some(Arc::new(store));
+    atlas.store = Some(store);
     atlas.revision = revision;
     tracing::info!(
         sites = sites.len(),

@@ -12,9 +12,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tailings_atlas::api::{AppState, app};
-use tailings_atlas::app::Atlas;
 use tailings_atlas::model::{Site, SiteDraft};
 use tailings_atlas::reference::ReferenceData;
+use tailings_atlas::service::Atlas;
 
 pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -34,7 +34,7 @@ pub fn default_state() -> web::Data<AppState> {
     STATE
         .get_or_init(|| {
             let dir = temp_dir("default");
-            let atlas = tailings_atlas::app::load(&dir.join("atlas.gpkg"), &repo_path("data"))
+            let atlas = tailings_atlas::service::load(&dir.join("atlas.gpkg"), &repo_path("data"))
                 .expect("default data loads");
             web::Data::new(AppState::new(atlas))
         })

@@ -6,7 +6,7 @@ use actix_web::test as atest;
 use actix_web::web;
 use serde_json::{Value, json};
 use tailings_atlas::api::AppState;
-use tailings_atlas::store::{Role, SiteStore};
+use tailings_atlas::store::Role;
 
 use crate::common::{Reply, call, get, repo_path, temp_dir};
 
@@ -20,7 +20,7 @@ struct Env {
 
 fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
     let dir = temp_dir(tag);
-    let atlas = tailings_atlas::app::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
+    let atlas = tailings_atlas::service::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
     let store = atlas.store.clone().unwrap();
     let token = |name: &str, role: Role, countries: &[&str]| {
         let codes: Vec<String> = countries.iter().map(|c| c.to_string()).collect();
@@ -636,7 +636,7 @@ async fn changes_by_another_process_are_published_without_restart() {
     let e = env("edit-other");
     // A second connection to the same file stands in for a CLI import running beside the service.
     let other =
-        tailings_atlas::app::open_store(&e.dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
+        tailings_atlas::service::open_store(&e.dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
     let site = tailings_atlas::model::Site::try_from(tailings_atlas::model::SiteDraft {
         id: Some("kaz_other_process".into()),
         name: Some("Written elsewhere".into()),

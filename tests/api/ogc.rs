@@ -655,7 +655,7 @@ async fn health_reports_counts() {
 #[actix_web::test]
 async fn base_url_overrides_the_host_in_links() {
     let sites = random_sites(3, 5);
-    let atlas = tailings_atlas::app::Atlas::build(&sites, &Default::default()).unwrap();
+    let atlas = tailings_atlas::service::Atlas::build(&sites, &Default::default()).unwrap();
     let base = tailings_atlas::api::check_base_url("https://atlas.example.org/ogc/").unwrap();
     let state =
         actix_web::web::Data::new(tailings_atlas::api::AppState::new(atlas).with_base_url(base));
@@ -680,12 +680,12 @@ async fn base_url_overrides_the_host_in_links() {
 #[actix_web::test]
 async fn replaced_layers_do_not_claim_the_default_attribution() {
     let dir = temp_dir("replaced-layers");
-    let config = tailings_atlas::app::AnalysisConfig {
+    let config = tailings_atlas::service::AnalysisConfig {
         layers: Some(repo_path("tests/fixtures/hydrorivers/layers.json")),
         ..Default::default()
     };
     let atlas =
-        tailings_atlas::app::load_with(&dir.join("atlas.gpkg"), &repo_path("data"), &config)
+        tailings_atlas::service::load_with(&dir.join("atlas.gpkg"), &repo_path("data"), &config)
             .unwrap();
     let state = actix_web::web::Data::new(tailings_atlas::api::AppState::new(atlas));
     let doc = get(&state, "/collections/rivers").await.json();

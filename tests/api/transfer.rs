@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tailings_atlas::api::AppState;
-use tailings_atlas::store::{Role, SiteStore};
+use tailings_atlas::store::Role;
 
 use crate::common::{call, get, repo_path, temp_dir};
 
@@ -55,7 +55,7 @@ fn cli(args: &[&str], store: &Path) -> std::process::Output {
 }
 
 fn count_sites(store: &Path) -> usize {
-    let s = tailings_atlas::app::open_store(store, &repo_path("data")).unwrap();
+    let s = tailings_atlas::service::open_store(store, &repo_path("data")).unwrap();
     s.load_sites().unwrap().len()
 }
 
@@ -120,7 +120,7 @@ fn kill_9_during_an_import_leaves_all_or_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(count_sites(&store), SEED_SITES + ROWS);
-    let s = tailings_atlas::app::open_store(&store, &repo_path("data")).unwrap();
+    let s = tailings_atlas::service::open_store(&store, &repo_path("data")).unwrap();
     let rev = s.latest_revision().unwrap();
     let out = cli(&["import", csv.to_str().unwrap()], &store);
     let text = String::from_utf8_lossy(&out.stderr);
@@ -323,7 +323,7 @@ fn env_limited(tag: &str, max_body_bytes: usize) -> Env {
 
 fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
     let dir = temp_dir(tag);
-    let atlas = tailings_atlas::app::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
+    let atlas = tailings_atlas::service::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
     let store = atlas.store.clone().unwrap();
     let token = |role: Role, countries: &[&str]| {
         let c: Vec<String> = countries.iter().map(|s| s.to_string()).collect();
@@ -590,7 +590,7 @@ fn cli_import_reports_rows_and_honours_skip_invalid_and_dry_run() {
     assert!(ok, "{text}");
     assert!(text.contains("3 created"), "{text}");
     assert_eq!(count_sites(&store), SEED_SITES + 3);
-    let s = tailings_atlas::app::open_store(&store, &repo_path("data")).unwrap();
+    let s = tailings_atlas::service::open_store(&store, &repo_path("data")).unwrap();
     let ids: Vec<String> = s
         .load_sites()
         .unwrap()
