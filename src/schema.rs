@@ -7,12 +7,10 @@
 //! [`FieldDef::short_name`], edits refuse a write to a read-only analysis field, and the API
 //! documents each property with its description and unit.
 
-use crate::model::{CoordinatePrecision, SiteKind, SiteStatus};
-
 /// What a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
-    /// Free text, or one of a closed vocabulary ([`FieldDef::vocabulary`]).
+    /// Free text (closed vocabularies such as `kind` are the model's enums).
     Text,
     /// An ISO 3166-1 alpha-3 country code.
     CountryCode,
@@ -51,8 +49,11 @@ pub struct FieldDef {
     pub required: bool,
     /// Whether `/collections/sites/items` filters on it (`?country=KGZ`).
     pub queryable: bool,
-    /// The closed set of values it takes, if it has one.
-    pub vocabulary: Option<fn() -> Vec<&'static str>>,
+    /// The most bytes of UTF-8 a text may hold after trimming (for a list: the whole list as JSON
+    /// text; for an object: its compact JSON text). See [`crate::model::limits`] for why these.
+    pub max_bytes: Option<usize>,
+    /// For a list: the most bytes of one item.
+    pub max_item_bytes: Option<usize>,
 }
 
 impl FieldDef {
@@ -65,7 +66,8 @@ impl FieldDef {
             short_name: None,
             required: false,
             queryable: false,
-            vocabulary: None,
+            max_bytes: None,
+            max_item_bytes: None,
         }
     }
 
@@ -89,8 +91,13 @@ impl FieldDef {
         self
     }
 
-    const fn vocabulary(mut self, values: fn() -> Vec<&'static str>) -> Self {
-        self.vocabulary = Some(values);
+    const fn max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = Some(max_bytes);
+        self
+    }
+
+    const fn max_item_bytes(mut self, max_item_bytes: usize) -> Self {
+        self.max_item_bytes = Some(max_item_bytes);
         self
     }
 
@@ -98,21 +105,6 @@ impl FieldDef {
     pub fn dbf_name(&self) -> &'static str {
         self.short_name.unwrap_or(self.name)
     }
-}
-
-fn kinds() -> Vec<&'static str> {
-    SiteKind::ALL.iter().map(|k| k.as_str()).collect()
-}
-
-fn statuses() -> Vec<&'static str> {
-    SiteStatus::ALL.iter().map(|k| k.as_str()).collect()
-}
-
-fn precisions() -> Vec<&'static str> {
-    CoordinatePrecision::ALL
-        .iter()
-        .map(|k| k.as_str())
-        .collect()
 }
 
 use FieldType::{CountryCode, Number, Object, Text, TextList};
@@ -125,26 +117,29 @@ pub const SITE_FIELDS: [FieldDef; 19] = [
         "Stable identifier: 1-128 characters of a-z, 0-9, '_' and '-'.",
     )
     .required(),
-    FieldDef::new("name", Text, "The facility's name, as the sources give it.").required(),
+    FieldDef::new("name", Text, "The facility's name, as the sources give it.")
+        .required()
+        .max_bytes(500),
     FieldDef::new(
         "local_name",
         Text,
         "The name in a local language or script, if known.",
-    ),
+    )
+    .max_bytes(500),
     FieldDef::new(
         "kind",
         Text,
         "tailings (a tailings storage facility) or hazardous_site (plants, dumps, other sites).",
     )
     .required()
-    .queryable()
-    .vocabulary(kinds),
+    .queryable(),
     FieldDef::new(
         "activity",
         Text,
         "What produced the waste (e.g. uranium legacy, gold processing).",
     )
-    .required(),
+    .required()
+    .max_bytes(500),
     FieldDef::new(
         "country",
         CountryCode,
@@ -157,22 +152,21 @@ pub const SITE_FIELDS: [FieldDef; 19] = [
         Text,
         "Operational state: active, inactive, legacy, remediated or unknown.",
     )
-    .queryable()
-    .vocabulary(statuses),
+    .queryable(),
     FieldDef::new(
         "status_note",
         Text,
         "The status as the source states it (dates, programmes).",
     )
-    .short("status_nt"),
+    .short("status_nt")
+    .max_bytes(2000),
     FieldDef::new(
         "precision",
         Text,
         "How well the coordinate locates the facility: site, site_approx or town.",
     )
     .required()
-    .queryable()
-    .vocabulary(precisions),
+    .queryable(),
     FieldDef::new("lon", Number, "Longitude, WGS 84.")
         .unit("degrees")
         .required(),
@@ -189,25 +183,31 @@ pub const SITE_FIELDS: [FieldDef; 19] = [
         "substances",
         TextList,
         "Hazardous substances reported (e.g. uranium, arsenic, cyanide).",
-    ),
+    )
+    .max_bytes(2000)
+    .max_item_bytes(200),
     FieldDef::new(
         "receiving_river",
         Text,
         "The river the sources say receives the site's drainage.",
     )
     .short("recv_river")
-    .queryable(),
+    .queryable()
+    .max_bytes(500),
     FieldDef::new(
         "sources",
         TextList,
         "Where the entry comes from: at least one public source.",
     )
-    .required(),
+    .required()
+    .max_bytes(8000)
+    .max_item_bytes(2000),
     FieldDef::new(
         "attributes",
         Object,
         "Further attributes of the source, as a JSON object.",
-    ),
+    )
+    .max_bytes(8000),
 ];
 
 /// The fields the analysis adds to every site and point, in the order they are written. Read-only:
@@ -433,6 +433,22 @@ pub const SITE_QUERYABLES: [&str; queryable_count()] = {
     names
 };
 
+/// The names of the site's own attributes: [`SITE_FIELDS`] but the coordinates, in order.
+pub const SITE_ATTRIBUTES: [&str; SITE_FIELDS.len() - 2] = {
+    let mut names = [""; SITE_FIELDS.len() - 2];
+    let (mut n, mut i) = (0, 0);
+    while i < SITE_FIELDS.len() {
+        let name = SITE_FIELDS[i].name;
+        // `lon` and `lat` are the geometry.
+        if !matches!(name.as_bytes(), b"lon" | b"lat") {
+            names[n] = name;
+            n += 1;
+        }
+        i += 1;
+    }
+    names
+};
+
 /// A site field or an analysis field by its name.
 pub fn field(name: &str) -> Option<&'static FieldDef> {
     SITE_FIELDS
@@ -495,15 +511,25 @@ mod tests {
     }
 
     #[test]
-    fn queryables_and_vocabularies() {
+    fn queryables_and_limits() {
         assert_eq!(
             SITE_QUERYABLES,
             ["kind", "country", "status", "precision", "receiving_river"]
         );
-        assert_eq!(
-            field("kind").and_then(|f| f.vocabulary).map(|v| v()),
-            Some(vec!["tailings", "hazardous_site"])
-        );
+        // Every free text of a site has a limit; lists have one per item too.
+        for f in &SITE_FIELDS {
+            let free_text = matches!(
+                f.ty,
+                FieldType::Text | FieldType::TextList | FieldType::Object
+            ) && !["id", "kind", "status", "precision"].contains(&f.name);
+            assert_eq!(f.max_bytes.is_some(), free_text, "{}", f.name);
+            assert_eq!(
+                f.max_item_bytes.is_some(),
+                f.ty == FieldType::TextList,
+                "{}",
+                f.name
+            );
+        }
         assert!(is_analysis_field("river_distance_m"));
         assert!(!is_analysis_field("name"));
     }

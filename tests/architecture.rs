@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 /// Each top-level module of the library and its layer: a module may use only modules of lower
 /// layers. Modules of one layer do not use each other.
 const LAYERS: &[(&str, u32)] = &[
-    ("model", 0),
+    ("schema", 0),
     ("geodesy", 0),
-    ("schema", 1),
+    ("model", 1),
     ("index", 1),
     ("reference", 2),
     ("analysis", 3),

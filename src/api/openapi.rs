@@ -41,8 +41,14 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-/// The JSON type a queryable's values have in the data (the first non-null value decides).
+/// The JSON type of a queryable's values: the schema's for the sites, else the data's (the first
+/// non-null value decides).
 fn queryable_type(c: &Collection, property: &str) -> &'static str {
+    if c.spec.id == crate::reference::SITES
+        && let Some(f) = crate::schema::field(property)
+    {
+        return f.ty.json_type();
+    }
     match c
         .features
         .iter()

@@ -13,34 +13,35 @@
 //! (about 22,000 in practice), which leaves more than 16,000 bytes for the identifiers, the numbers
 //! and the analysis fields. A test exports such a site in every format and reads it back.
 //!
-//! The tables are plain constants so a schema module can take them over.
+//! The limits themselves are part of each field's definition in [`crate::schema`].
 
-/// The most bytes of each text field (for `substances` and `sources`: the whole list as JSON text;
-/// for `attributes`: the object as compact JSON text).
-pub const MAX_BYTES: &[(&str, usize)] = &[
-    ("name", 500),
-    ("local_name", 500),
-    ("activity", 500),
-    ("status_note", 2_000),
-    ("receiving_river", 500),
-    ("substances", 2_000),
-    ("sources", 8_000),
-    ("attributes", 8_000),
-];
+use crate::schema::{FieldDef, SITE_FIELDS};
 
-/// The most bytes of one item of a list field.
-pub const MAX_ITEM_BYTES: &[(&str, usize)] = &[("substances", 200), ("sources", 2_000)];
+/// The fields with a limit and their limit in bytes (for `substances` and `sources`: the whole list
+/// as JSON text; for `attributes`: the object as compact JSON text).
+pub fn limited() -> impl Iterator<Item = (&'static str, usize)> {
+    SITE_FIELDS
+        .iter()
+        .filter_map(|f| Some((f.name, f.max_bytes?)))
+}
 
-/// The limit of `field` in [`MAX_BYTES`], if it has one.
+/// The list fields and the most bytes of one item.
+pub fn limited_items() -> impl Iterator<Item = (&'static str, usize)> {
+    SITE_FIELDS
+        .iter()
+        .filter_map(|f| Some((f.name, f.max_item_bytes?)))
+}
+
+fn def(field: &str) -> Option<&'static FieldDef> {
+    SITE_FIELDS.iter().find(|f| f.name == field)
+}
+
+/// The limit of `field`, if it has one.
 pub fn max_bytes(field: &str) -> Option<usize> {
-    lookup(MAX_BYTES, field)
+    def(field)?.max_bytes
 }
 
-/// The per-item limit of list `field` in [`MAX_ITEM_BYTES`], if it has one.
+/// The per-item limit of list `field`, if it has one.
 pub fn max_item_bytes(field: &str) -> Option<usize> {
-    lookup(MAX_ITEM_BYTES, field)
-}
-
-fn lookup(table: &[(&str, usize)], field: &str) -> Option<usize> {
-    table.iter().find(|(f, _)| *f == field).map(|(_, n)| *n)
+    def(field)?.max_item_bytes
 }

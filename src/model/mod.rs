@@ -394,7 +394,7 @@ fn within(
     ))
 }
 
-/// Checks a text field against its limit in [`limits::MAX_BYTES`].
+/// Checks a text field against its limit ([`limits::max_bytes`]).
 fn check_text(field: &'static str, text: Option<&str>) -> Result<(), ModelError> {
     match (text, limits::max_bytes(field)) {
         (Some(t), Some(max)) => within(field, t, max, None),
@@ -491,25 +491,7 @@ impl TryFrom<SiteDraft> for Site {
 
 impl Site {
     /// The attribute names of a site, as in its properties (besides `lon` and `lat`).
-    pub const FIELDS: &'static [&'static str] = &[
-        "id",
-        "name",
-        "local_name",
-        "kind",
-        "activity",
-        "country",
-        "status",
-        "status_note",
-        "precision",
-        "volume_m3",
-        "tonnage_t",
-        "dam_height_m",
-        "area_m2",
-        "substances",
-        "receiving_river",
-        "sources",
-        "attributes",
-    ];
+    pub const FIELDS: &'static [&'static str] = &crate::schema::SITE_ATTRIBUTES;
 
     /// The site's attributes as flat GeoJSON properties; arrays and the free attributes stay JSON.
     pub fn properties(&self) -> Map<String, Value> {
@@ -723,11 +705,11 @@ mod tests {
 
     #[test]
     fn every_text_field_has_a_limit_in_bytes() {
-        for (field, max) in limits::MAX_BYTES {
+        for (field, max) in limits::limited() {
             let at = |n: usize| {
                 let text = text_of_bytes(n);
                 let mut d = draft();
-                match *field {
+                match field {
                     "name" => d.name = Some(text),
                     "local_name" => d.local_name = Some(text),
                     "activity" => d.activity = Some(text),
@@ -743,7 +725,7 @@ mod tests {
                             len += take + 2 + usize::from(!items.is_empty());
                             items.push("x".repeat(take));
                         }
-                        if *field == "substances" {
+                        if field == "substances" {
                             d.substances = items;
                         } else {
                             d.sources = items;
@@ -760,25 +742,25 @@ mod tests {
                 }
                 Site::try_from(d)
             };
-            let json_len = |s: &Site| match *field {
+            let json_len = |s: &Site| match field {
                 "substances" => serde_json::to_string(&s.substances).unwrap().len(),
                 "sources" => serde_json::to_string(&s.sources).unwrap().len(),
                 "attributes" => serde_json::to_string(&s.attributes).unwrap().len(),
                 _ => 0,
             };
-            let ok = at(*max).unwrap_or_else(|e| panic!("{field} at its limit: {e}"));
+            let ok = at(max).unwrap_or_else(|e| panic!("{field} at its limit: {e}"));
             if json_len(&ok) > 0 {
-                assert!(json_len(&ok) <= *max && json_len(&ok) + 3 > *max, "{field}");
+                assert!(json_len(&ok) <= max && json_len(&ok) + 3 > max, "{field}");
             }
             let err = at(max + 3).unwrap_err();
-            assert_eq!(err.field(), *field, "{err}");
+            assert_eq!(err.field(), field, "{err}");
             let msg = err.to_string();
             assert!(msg.contains(&format!("the limit is {max} bytes")), "{msg}");
             assert!(msg.len() < 300, "the message quotes an excerpt only: {msg}");
         }
-        for (field, max) in limits::MAX_ITEM_BYTES {
+        for (field, max) in limits::limited_items() {
             let items = vec!["ok".to_owned(), "z".repeat(max + 1)];
-            let d = if *field == "substances" {
+            let d = if field == "substances" {
                 SiteDraft {
                     substances: items,
                     ..draft()

@@ -534,16 +534,17 @@ pub fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Resul
         clean.insert("attributes".into(), Value::Object(Map::new()));
     }
     for (k, v) in &clean {
-        let expected = match k.as_str() {
-            "lon" | "lat" | "volume_m3" | "tonnage_t" | "dam_height_m" | "area_m2" => {
-                (!(v.is_null() || v.is_number())).then_some("a number")
+        // What each field holds is the schema's.
+        use crate::schema::FieldType;
+        let ty = crate::schema::field(k).map_or(FieldType::Text, |f| f.ty);
+        let expected = match ty {
+            FieldType::Number => (!(v.is_null() || v.is_number())).then_some("a number"),
+            FieldType::TextList => (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+                .then_some("a list of strings"),
+            FieldType::Object => (!v.is_object()).then_some("an object"),
+            FieldType::Text | FieldType::CountryCode => {
+                (!(v.is_null() || v.is_string())).then_some("a string")
             }
-            "substances" | "sources" => {
-                (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
-                    .then_some("a list of strings")
-            }
-            "attributes" => (!v.is_object()).then_some("an object"),
-            _ => (!(v.is_null() || v.is_string())).then_some("a string"),
         };
         if let Some(expected) = expected {
             return Err(invalid(format!(

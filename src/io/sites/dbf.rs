@@ -1,5 +1,5 @@
 //! Shapefile (DBF) limits and how exports work around them: column names of at most 10 bytes
-//! ([`SHAPEFILE_NAMES`], deterministic truncations), Real widths that read back exactly, and texts
+//! ([`shapefile_names`], deterministic truncations), Real widths that read back exactly, and texts
 //! over 254 bytes cut into continuation columns.
 
 use std::collections::HashSet;
@@ -7,45 +7,15 @@ use std::collections::HashSet;
 use super::fields::SiteField;
 
 /// Shapefile column names for the property keys longer than the DBF limit of 10 bytes: the site
-/// fields (which [`read_sites`](super::read_sites) knows as aliases) and the analysis fields.
-/// Other long keys are truncated deterministically.
-pub const SHAPEFILE_NAMES: &[(&str, &str)] = &[
-    // Site fields.
-    ("status_note", "status_nt"),
-    ("dam_height_m", "dam_h_m"),
-    ("receiving_river", "recv_river"),
-    // Analysis fields.
-    ("located_country", "loc_cntry"),
-    ("country_match", "cntry_mtch"),
-    ("country_check", "cntry_chk"),
-    ("nearest_river_id", "river_id"),
-    ("nearest_river_name", "river_name"),
-    ("river_distance_m", "river_m"),
-    ("nearest_river_lon", "river_lon"),
-    ("nearest_river_lat", "river_lat"),
-    ("nearest_border_id", "border_id"),
-    ("border_countries", "border_cty"),
-    ("neighbour_country", "neighb_cty"),
-    ("border_distance_m", "border_m"),
-    ("nearest_border_lon", "border_lon"),
-    ("nearest_border_lat", "border_lat"),
-    ("downstream_status", "ds_status"),
-    ("snap_distance_m", "snap_m"),
-    ("snap_river_id", "snap_river"),
-    ("drainage_confidence", "drain_conf"),
-    ("downstream_countries", "ds_cntries"),
-    ("first_crossing_from", "cross_from"),
-    ("first_crossing_to", "cross_to"),
-    ("first_crossing_lon", "cross_lon"),
-    ("first_crossing_lat", "cross_lat"),
-    ("downstream_border_km", "ds_bord_km"),
-    ("downstream_water_bodies", "ds_waters"),
-    ("terminal_water_body", "term_water"),
-    ("runout_released_volume_m3", "ro_rel_m3"),
-    ("runout_distance_km", "ro_dist_km"),
-    ("runout_reaches_border", "ro_border"),
-    ("runout_note", "ro_note"),
-];
+/// fields (which [`read_sites`](super::read_sites) knows as aliases) and the analysis fields, as
+/// the schema defines them ([`crate::schema::FieldDef::short_name`]). Other long keys are truncated
+/// deterministically.
+pub fn shapefile_names() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::schema::SITE_FIELDS
+        .iter()
+        .chain(crate::schema::ANALYSIS_FIELDS.iter())
+        .filter_map(|f| Some((f.name, f.short_name?)))
+}
 
 /// DBF limits: bytes in a column name, in a text value, in a field.
 pub(super) const DBF_NAME_MAX: usize = 10;
@@ -133,10 +103,7 @@ pub(super) fn continuation_name(base: &str, part: usize) -> String {
 }
 
 pub(super) fn short_name(key: &str) -> Option<&'static str> {
-    SHAPEFILE_NAMES
-        .iter()
-        .find(|(long, _)| *long == key)
-        .map(|(_, short)| *short)
+    crate::schema::field(key)?.short_name
 }
 
 /// Shapefile names for `(key, parts)` columns: the name of each and of its continuation parts.
@@ -237,9 +204,8 @@ mod tests {
         // The site texts at their limits, split the worst way, plus every other column (the other
         // site fields and the analysis fields, 64 at the most) at a full 254 bytes, plus the
         // record's deletion flag.
-        let texts: usize = crate::model::limits::MAX_BYTES
-            .iter()
-            .map(|(_, n)| max_parts(*n) * DBF_TEXT_MAX)
+        let texts: usize = crate::model::limits::limited()
+            .map(|(_, n)| max_parts(n) * DBF_TEXT_MAX)
             .sum();
         let record = texts + 64 * DBF_TEXT_MAX + 1;
         assert!(record <= 65_535, "{record} bytes");
@@ -271,9 +237,9 @@ mod tests {
         assert_eq!(unique.len(), all.len());
         // The table itself: short, unique, and no short name is a site field.
         let mut seen = HashSet::new();
-        for (long, short) in SHAPEFILE_NAMES {
+        for (long, short) in shapefile_names() {
             assert!(long.len() > DBF_NAME_MAX && short.len() <= DBF_NAME_MAX);
-            assert!(seen.insert(*short), "{short} twice");
+            assert!(seen.insert(short), "{short} twice");
             assert!(SiteField::from_name(short).is_none());
         }
     }

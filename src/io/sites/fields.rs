@@ -119,17 +119,14 @@ impl SiteField {
         })
     }
 
+    /// What the field holds, as the schema defines it.
     pub(super) fn kind(self) -> FieldKind {
-        match self {
-            SiteField::Lon
-            | SiteField::Lat
-            | SiteField::VolumeM3
-            | SiteField::TonnageT
-            | SiteField::DamHeightM
-            | SiteField::AreaM2 => FieldKind::Number,
-            SiteField::Substances | SiteField::Sources => FieldKind::List,
-            SiteField::Attributes => FieldKind::Object,
-            _ => FieldKind::Text,
+        use crate::schema::FieldType;
+        match crate::schema::field(self.name()).map(|f| f.ty) {
+            Some(FieldType::Number) => FieldKind::Number,
+            Some(FieldType::TextList) => FieldKind::List,
+            Some(FieldType::Object) => FieldKind::Object,
+            Some(FieldType::Text | FieldType::CountryCode) | None => FieldKind::Text,
         }
     }
 
@@ -143,5 +140,20 @@ impl SiteField {
             names.push(truncate_bytes(name, DBF_NAME_MAX).to_owned());
         }
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed keys a mapping names are the schema's site fields, every one.
+    #[test]
+    fn the_keys_are_the_schemas_site_fields() {
+        let mut keys: Vec<&str> = SiteField::ALL.iter().map(|f| f.name()).collect();
+        let mut fields: Vec<&str> = crate::schema::SITE_FIELDS.iter().map(|f| f.name).collect();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
     }
 }

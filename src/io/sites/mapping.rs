@@ -66,7 +66,7 @@ pub(super) struct MappingFile {
 /// How source columns become site fields. Default = identity (columns named like the site fields:
 /// id, name, local_name, kind, activity, country, status, status_note, lon, lat, precision,
 /// volume_m3, tonnage_t, dam_height_m, area_m2, substances, receiving_river, sources, attributes),
-/// plus the shapefile short names of [`SHAPEFILE_NAMES`](super::SHAPEFILE_NAMES). See the module
+/// plus the shapefile short names of [`shapefile_names`](super::shapefile_names). See the module
 /// documentation for the JSON format.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(try_from = "MappingFile")]

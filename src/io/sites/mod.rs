@@ -26,7 +26,7 @@
 //! - Shapefile, written as `sites.shp.zip` (GDAL ≥ 3.1 zips it itself), UTF-8 `.cpg`. DBF limits are
 //!   worked around without losing data:
 //!   - column names have at most 10 bytes: keys longer than that take the short name in
-//!     [`SHAPEFILE_NAMES`], other long keys a deterministic truncation (`_1`, `_2`… on clashes);
+//!     [`shapefile_names`] (from the schema), other long keys a deterministic truncation (`_1`, `_2`… on clashes);
 //!   - Real columns get the width and decimals their values need to read back exactly (a column
 //!     whose numbers do not fit in 255 characters is written as text);
 //!   - a text longer than 254 bytes is cut at UTF-8 character boundaries into continuation columns
@@ -100,7 +100,7 @@ mod test_support;
 
 /// The id slug lives in the model now; kept here for the callers of the old path.
 pub use crate::model::slug::derive_id;
-pub use dbf::SHAPEFILE_NAMES;
+pub use dbf::shapefile_names;
 pub use export::{ExportFeature, write_sites};
 pub use formats::ExportFormat;
 pub use guard::UNZIP_FACTOR;

@@ -5,7 +5,7 @@ use std::path::Path;
 use gdal::DriverManager;
 use gdal::vector::{Feature, LayerAccess, LayerOptions, OGRFieldType};
 
-use super::{LAYER, META, REAL_FIELDS, TEXT_FIELDS, now};
+use super::{LAYER, META, now, real_fields, text_fields};
 
 /// Creates the empty `sites` layer and the `atlas_meta` table through GDAL, so the file is laid out as
 /// GDAL and QGIS expect (spatial index, contents, SRS).
@@ -25,11 +25,10 @@ pub(super) fn create_layers(path: &Path, origin: &str) -> Result<(), String> {
                 options: Some(&["FID=fid", "GEOMETRY_NAME=geom"]),
             })
             .map_err(|e| format!("cannot create layer: {e}"))?;
-        let mut fields: Vec<(&str, OGRFieldType::Type)> = TEXT_FIELDS
-            .iter()
-            .map(|f| (*f, OGRFieldType::OFTString))
+        let mut fields: Vec<(&str, OGRFieldType::Type)> = text_fields()
+            .map(|f| (f, OGRFieldType::OFTString))
             .collect();
-        fields.extend(REAL_FIELDS.iter().map(|f| (*f, OGRFieldType::OFTReal)));
+        fields.extend(real_fields().map(|f| (f, OGRFieldType::OFTReal)));
         layer
             .create_defn_fields(&fields)
             .map_err(|e| format!("cannot create fields: {e}"))?;

@@ -23,6 +23,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::gpkg_blob;
 use super::{Author, Change, Expect, Op, Seed, SiteStore, StoreError};
+use crate::schema::FieldType;
 use layers::create_layers;
 use rows::insert_version;
 
@@ -30,25 +31,25 @@ const LAYER: &str = "sites";
 /// A key/value attribute table about the store itself.
 const META: &str = "atlas_meta";
 
-/// Text columns, in schema order; lists and the free attributes are stored as JSON text.
-const TEXT_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "local_name",
-    "kind",
-    "activity",
-    "country",
-    "status",
-    "status_note",
-    "precision",
-    "substances",
-    "receiving_river",
-    "sources",
-    "attributes",
-];
-const REAL_FIELDS: &[&str] = &["volume_m3", "tonnage_t", "dam_height_m", "area_m2"];
+/// Text columns, in schema order ([`crate::schema::SITE_FIELDS`]); lists and the free attributes
+/// are stored as JSON text.
+fn text_fields() -> impl Iterator<Item = &'static str> {
+    crate::schema::SITE_FIELDS
+        .iter()
+        .filter(|f| f.ty != FieldType::Number)
+        .map(|f| f.name)
+}
 
-/// The `sites` columns we read and write, geometry first.
+/// Real columns, in schema order: the quantities (the coordinates are the geometry).
+fn real_fields() -> impl Iterator<Item = &'static str> {
+    crate::schema::SITE_FIELDS
+        .iter()
+        .filter(|f| f.ty == FieldType::Number && !matches!(f.name, "lon" | "lat"))
+        .map(|f| f.name)
+}
+
+/// The `sites` columns we read and write, geometry first: the persisted layout, which rows are read
+/// back by position in; a test checks it is the schema's text then real columns.
 const COLUMNS: &str = "geom, id, name, local_name, kind, activity, country, status, status_note, \
     precision, substances, receiving_river, sources, attributes, volume_m3, tonnage_t, dam_height_m, area_m2";
 
@@ -276,6 +277,17 @@ impl GpkgStore {
 }
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_columns_are_the_schemas() {
+        let derived: Vec<&str> = std::iter::once("geom")
+            .chain(text_fields())
+            .chain(real_fields())
+            .collect();
+        let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(columns, derived);
+    }
+
     use super::*;
     use crate::model::{Site, SiteDraft};
     use crate::store::SiteStore;
