@@ -1,19 +1,30 @@
 //! tailings-atlas: the inventory of tailings facilities and hazardous sites of the Syr Darya basin,
-//! indexed in R-trees and published to GIS clients through OGC API – Features.
+//! indexed in R-trees, analysed for transboundary exposure and published to GIS clients through
+//! OGC API – Features.
 //!
-//! Where things are:
-//! - [`model`]: a [`model::Site`] and the newtypes that validate it.
-//! - [`reference`]: the reference layers (countries, borders, rivers, water bodies) and the seed file.
+//! Where things are, from the bottom up (each module uses only those above it in this list; the
+//! test `tests/architecture.rs` checks it from the source):
+//! - [`schema`]: every site and analysis field, once: name, type, unit, description, Shapefile short
+//!   name, text limit, queryable.
+//! - [`geodesy`]: geodesic distances and nearest points on WGS 84, in metres.
+//! - [`model`]: a [`model::Site`] and the newtypes that validate it (`Iso3`, `SiteId`, slugs,
+//!   text limits).
 //! - [`index`]: R-trees over features and over line segments, and the [`index::BBox`] type.
-//! - [`catalog`]: the published collections, serialised and indexed once at start-up.
-//! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, versions, and their
-//!   GeoPackage implementation.
-//! - [`auth`]: API tokens and the rights they grant.
-//! - [`transfer`]: imports (validate all, then one upsert transaction) and exports.
-//! - [`api`]: actix-web handlers for OGC API – Features, errors as OGC exception JSON.
-//! - [`app`]: start-up: load, seed, build, serve.
+//! - [`reference`]: the reference layers' types, terms and files, and the seed file.
+//! - [`analysis`]: country, nearest river and border, the river network and downstream crossings,
+//!   runout screening: typed results, written out as flat fields only at the edge.
+//! - [`catalog`]: the published collections, serialised and indexed.
+//! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, [`store::open`] by
+//!   location, the change feed, and the GeoPackage backend (a conformance suite every backend runs).
+//! - [`auth`]: API tokens and the policy: who may change which site.
+//! - [`io`]: everything through GDAL: reference layers, points to analyse, result files, site files
+//!   in and out.
+//! - [`service`]: start-up, the live published state, edits, queries, imports and exports, bulk
+//!   analysis: the typed functions the HTTP API and the CLI both call.
+//! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]).
 //!
-//! `model`, `index` and `catalog` know nothing of HTTP or GDAL.
+//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `catalog`) uses
+//! neither actix-web, GDAL nor SQLite. The binary's subcommands live in `src/cli/`.
 
 pub mod analysis;
 pub mod api;

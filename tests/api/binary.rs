@@ -511,3 +511,61 @@ fn analyze_reprojects_input_in_another_crs() {
         "{lon} {lat}"
     );
 }
+
+/// Every argument is checked before the port is bound: with the port taken, a bad `--data`,
+/// `--layers` or `--store` is still what the error names, and `--workers 0` is refused.
+#[test]
+fn arguments_are_checked_before_the_port_is_bound() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let dir = temp_dir("checked-before-bind");
+    let store = dir.join("atlas.gpkg");
+    let store = store.to_str().unwrap();
+    let data = repo_path("data");
+    let data = data.to_str().unwrap();
+    let missing = dir.join("no-such-dir");
+    let missing = missing.to_str().unwrap();
+
+    let err = serve_fails(&["--bind", &bind, "--store", store, "--data", missing]);
+    assert!(
+        err.contains("--data") && !err.contains("cannot listen"),
+        "{err}"
+    );
+
+    let layers = dir.join("layers.json");
+    std::fs::write(&layers, r#"{"lakes": "x.gpkg"}"#).unwrap();
+    let layers = layers.to_str().unwrap();
+    let err = serve_fails(&[
+        "--bind", &bind, "--store", store, "--data", data, "--layers", layers,
+    ]);
+    assert!(err.contains("--layers") && err.contains("lakes"), "{err}");
+
+    let nested = format!("{missing}/atlas.gpkg");
+    let err = serve_fails(&["--bind", &bind, "--store", &nested, "--data", data]);
+    assert!(
+        err.contains("--store") && !err.contains("cannot listen"),
+        "{err}"
+    );
+
+    let err = serve_fails(&[
+        "--bind",
+        &bind,
+        "--store",
+        store,
+        "--data",
+        data,
+        "--workers",
+        "0",
+    ]);
+    assert!(err.contains("--workers"), "{err}");
+
+    // A PostGIS URL is a location the store names clearly (not a file name, not a panic).
+    let err = serve_fails(&[
+        "--store",
+        "postgresql://atlas:secret@localhost/atlas",
+        "--data",
+        data,
+    ]);
+    assert!(err.contains("PostGIS") && !err.contains("secret"), "{err}");
+    drop(taken);
+}
