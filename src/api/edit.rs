@@ -156,6 +156,22 @@ fn edit_request(req: &HttpRequest, grant: Grant) -> EditRequest {
     }
 }
 
+/// What every change with a body checks first, in this order: an editable collection (405), a token
+/// (401), the media type (415), the body within the limit (413); then who asks and on what condition.
+async fn edit_with_body(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    cid: &str,
+    payload: web::Payload,
+    types: &[&str],
+) -> Result<(EditRequest, web::Bytes), ApiError> {
+    sites_only(state, cid, req)?;
+    let grant = grant_blocking(req, state).await?;
+    check_content_type(req, types)?;
+    let body = read_body(req, payload, state.max_body_bytes).await?;
+    Ok((edit_request(req, grant), body))
+}
+
 /// Runs an edit on the blocking pool (store reads and writes, re-analysis and GDAL are not for the
 /// executor), writing through the service so that the change is published.
 async fn run<T: Send + 'static>(
@@ -254,11 +270,7 @@ pub async fn create(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    sites_only(&state, &path, &req)?;
-    let grant = grant_blocking(&req, &state).await?;
-    check_content_type(&req, FEATURE_TYPES)?;
-    let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let request = edit_request(&req, grant);
+    let (request, body) = edit_with_body(&req, &state, &path, payload, FEATURE_TYPES).await?;
     let written = run(&state, move |e| e.create(&request, &body)).await?;
     feature_response(&state, &req, StatusCode::CREATED, &written)
 }
@@ -271,11 +283,7 @@ pub async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
-    sites_only(&state, &cid, &req)?;
-    let grant = grant_blocking(&req, &state).await?;
-    check_content_type(&req, FEATURE_TYPES)?;
-    let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let request = edit_request(&req, grant);
+    let (request, body) = edit_with_body(&req, &state, &cid, payload, FEATURE_TYPES).await?;
     let written = run(&state, move |e| e.replace(&request, &id, &body)).await?;
     feature_response(&state, &req, StatusCode::OK, &written)
 }
@@ -289,18 +297,12 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (cid, id) = path.into_inner();
-    sites_only(&state, &cid, &req)?;
-    let grant = grant_blocking(&req, &state).await?;
-    check_content_type(
-        &req,
-        &[
-            "application/merge-patch+json",
-            "application/geo+json",
-            "application/json",
-        ],
-    )?;
-    let body = read_body(&req, payload, state.max_body_bytes).await?;
-    let request = edit_request(&req, grant);
+    let types = [
+        "application/merge-patch+json",
+        "application/geo+json",
+        "application/json",
+    ];
+    let (request, body) = edit_with_body(&req, &state, &cid, payload, &types).await?;
     let written = run(&state, move |e| e.patch(&request, &id, &body)).await?;
     feature_response(&state, &req, StatusCode::OK, &written)
 }

@@ -289,7 +289,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::model::{Site, SiteDraft};
+    use crate::model::Site;
     use crate::store::SiteStore;
     use crate::store::conformance::{self, Fresh};
     use gdal::vector::LayerAccess;
@@ -305,24 +305,7 @@ mod tests {
         }
     });
 
-    fn site(id: &str, lon: f64) -> Site {
-        Site::try_from(SiteDraft {
-            id: Some(id.into()),
-            name: Some(format!("Site {id}")),
-            kind: Some("tailings".into()),
-            activity: Some("uranium legacy".into()),
-            country: Some("KGZ".into()),
-            status: Some("legacy".into()),
-            lon: Some(lon),
-            lat: Some(41.0),
-            precision: Some("site".into()),
-            volume_m3: Some(1.5e6),
-            substances: vec!["Ra-226".into(), "U".into()],
-            sources: vec!["https://example.org/a".into()],
-            ..Default::default()
-        })
-        .unwrap()
-    }
+    use crate::store::conformance::site;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("atlas-gpkg-{tag}-{}", std::process::id()));
