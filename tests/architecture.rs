@@ -1,7 +1,7 @@
 //! The module structure, checked from the source: dependencies point one way (schema, geodesy →
 //! model, index → reference → analysis → catalog → service → api, as `LAYERS` says), and the
-//! domain core uses neither actix-web, GDAL nor SQLite. Test modules (from the first `#[cfg(test)]` of a file) are left out:
-//! a test may load data through `io`.
+//! domain core uses neither actix-web, GDAL nor SQLite. Test modules (from the first
+//! `#[cfg(test)]` of a file) are left out: a test may load data through `io`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
