@@ -68,14 +68,14 @@ pub fn site(id: &str, lon: f64) -> Site {
     .unwrap()
 }
 
-fn author(actor: &str) -> Author {
+pub fn author(actor: &str) -> Author {
     Author {
         actor: actor.into(),
         reason: Some(format!("test by {actor}")),
     }
 }
 
-fn sites_of(store: &dyn Store) -> Vec<Site> {
+pub fn sites_of(store: &dyn Store) -> Vec<Site> {
     store
         .load_sites()
         .unwrap()

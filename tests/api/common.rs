@@ -46,6 +46,28 @@ pub const KINDS: &[&str] = &["tailings", "hazardous_site"];
 
 /// `n` sites scattered over the globe from a fixed seed; a fifth sit on whole degrees so that box edges
 /// are exercised.
+/// A service on a fresh store of its own (in `temp_dir(tag)`, seeded from `data/`), with a token made
+/// for each `(name, role, countries)`, in order, and `tune` applied: the store directory, the state
+/// and the tokens' texts.
+pub fn seeded_with_tokens(
+    tag: &str,
+    tokens: &[(&str, tailings_atlas::store::Role, &[&str])],
+    tune: impl FnOnce(AppState) -> AppState,
+) -> (PathBuf, web::Data<AppState>, Vec<String>) {
+    let dir = temp_dir(tag);
+    let atlas = tailings_atlas::service::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
+    let store = atlas.store.clone().unwrap();
+    let texts = tokens
+        .iter()
+        .map(|(name, role, countries)| {
+            let (record, text) = tailings_atlas::auth::new_token(name, *role, countries).unwrap();
+            store.add_token(&record).unwrap();
+            text
+        })
+        .collect();
+    (dir, web::Data::new(tune(AppState::new(atlas))), texts)
+}
+
 pub fn random_sites(seed: u64, n: usize) -> Vec<Site> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)

@@ -305,7 +305,7 @@ mod tests {
         }
     });
 
-    use crate::store::conformance::site;
+    use crate::store::conformance::{author, site, sites_of};
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("atlas-gpkg-{tag}-{}", std::process::id()));
@@ -337,22 +337,6 @@ mod tests {
         assert_eq!((h[0].op, h[0].actor.as_str()), (Op::Create, "seed"));
         drop((store, again));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn sites_of(store: &GpkgStore) -> Vec<Site> {
-        store
-            .load_sites()
-            .unwrap()
-            .into_iter()
-            .map(|s| s.site)
-            .collect()
-    }
-
-    fn author(actor: &str) -> Author {
-        Author {
-            actor: actor.into(),
-            reason: Some(format!("test by {actor}")),
-        }
     }
 
     fn seeded(tag: &str, sites: Vec<Site>) -> (PathBuf, GpkgStore) {
