@@ -191,7 +191,6 @@ async fn run<T: Send + 'static>(
             store,
             write: &write,
             locate: &locate,
-            computed: &st.computed_fields,
         })
     })
     .await??)

@@ -24,7 +24,6 @@ use actix_web::http::{Method, header};
 use actix_web::{App, HttpRequest, HttpResponse, ResponseError, middleware, web};
 use futures_util::FutureExt;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
@@ -48,8 +47,6 @@ pub struct AppState {
     pub max_import_rows: usize,
     /// Whether reads need no token.
     pub public_reads: bool,
-    /// The properties the analysis adds to a site: read-only, ignored in request bodies.
-    computed_fields: HashSet<String>,
 }
 
 /// The default request body limit: 20 MB.
@@ -74,11 +71,6 @@ impl AppState {
             Authenticator::new(tokens)
         });
         let service = AtlasService::new(atlas);
-        // The analysis fields are computed, read-only: ignored in request bodies.
-        let computed_fields = crate::schema::ANALYSIS_FIELD_NAMES
-            .iter()
-            .map(|f| (*f).to_owned())
-            .collect();
         AppState {
             service,
             openapi,
@@ -87,7 +79,6 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_import_rows: crate::io::sites::DEFAULT_MAX_ROWS,
             public_reads: true,
-            computed_fields,
         }
     }
 

@@ -9,8 +9,6 @@
 //! answer: the site must exist (404), then the input must be valid (400), then the rights (403),
 //! then `If-Match` (428, 412), then the reason (400), then the write (409, 412 on a race).
 
-use std::collections::HashSet;
-
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -156,13 +154,12 @@ pub type WriteFn<'a> = dyn Fn(&[Change], &Author) -> Result<Vec<Written>, StoreE
 /// The country a position falls in, if any.
 pub type LocateFn<'a> = dyn Fn(&Wgs84Point) -> Option<Iso3> + 'a;
 
-/// What the edits need: the store to read, how to write, where countries are, and which properties
-/// are the analysis's (read-only, ignored in bodies).
+/// What the edits need: the store to read, how to write, and where countries are. The analysis's
+/// properties (read-only, ignored in bodies) are the schema's [`crate::schema::ANALYSIS_FIELDS`].
 pub struct Edits<'a> {
     pub store: &'a dyn Store,
     pub write: &'a WriteFn<'a>,
     pub locate: &'a LocateFn<'a>,
-    pub computed: &'a HashSet<String>,
 }
 
 impl Edits<'_> {
@@ -183,10 +180,6 @@ impl Edits<'_> {
         new: Option<&Site>,
     ) -> Result<(), EditError> {
         Ok(auth::may_change(grant, old, new, |p| (self.locate)(p))?)
-    }
-
-    fn site_from(&self, props: Map<String, Value>) -> Result<Site, EditError> {
-        site_from(props, self.computed)
     }
 
     /// The live site and its revision.
@@ -216,7 +209,7 @@ impl Edits<'_> {
             (None, None) => (derive_base(&props)?, true),
         };
         props.insert("id".into(), id.into());
-        let site = self.site_from(props)?;
+        let site = site_from(props)?;
         self.authorize(&request.grant, None, Some(&site))?;
         let change = if derived {
             Change::CreateDerived { site }
@@ -252,7 +245,7 @@ impl Edits<'_> {
             }
         }
         props.insert("id".into(), id.into());
-        let site = self.site_from(props)?;
+        let site = site_from(props)?;
         self.replace_checked(request, (old, revision), site)
     }
 
@@ -310,7 +303,7 @@ impl Edits<'_> {
                 }
             }
         }
-        let site = self.site_from(props)?;
+        let site = site_from(props)?;
         self.replace_checked(request, (old, revision), site)
     }
 
@@ -374,7 +367,7 @@ impl Edits<'_> {
             },
         };
         let site_of = |v: &Version| {
-            self.site_from(v.properties.clone())
+            site_from(v.properties.clone())
                 .map_err(|e| invalid(format!("version {}: {e}", v.version)))
         };
         let target = site_of(chosen)?;
@@ -511,13 +504,13 @@ fn point_geometry(g: Option<&Value>) -> Result<Option<(f64, f64)>, EditError> {
 }
 
 /// A valid site from flat properties: analysis fields are dropped, unknown ones refused.
-pub fn site_from(props: Map<String, Value>, computed: &HashSet<String>) -> Result<Site, EditError> {
+pub fn site_from(props: Map<String, Value>) -> Result<Site, EditError> {
     let mut clean = Map::new();
     for (k, v) in props {
         // The site fields a client may send; what the analysis adds is read-only and ignored.
         if Site::FIELDS.contains(&k.as_str()) || k == "lon" || k == "lat" {
             clean.insert(k, v);
-        } else if !computed.contains(&k) && k != "distance_m" {
+        } else if !crate::schema::is_analysis_field(&k) && k != "distance_m" {
             return Err(invalid(format!(
                 "properties.{k}: unknown field; a site has: {} (analysis fields are computed and ignored)",
                 Site::FIELDS.join(", ")
