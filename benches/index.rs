@@ -108,7 +108,9 @@ fn main() {
     time("io::layers::load_reference_dir, default data", reps, || {
         tailings_atlas::io::layers::load_reference_dir(&data).unwrap()
     });
-    time("Catalog::build, default data", reps, || {
-        tailings_atlas::catalog::Catalog::build(&sites, &[], &reference).unwrap()
-    });
+    time(
+        "Atlas::build (analysis and catalog), default data",
+        reps,
+        || tailings_atlas::service::Atlas::build(&sites, &reference).unwrap(),
+    );
 }

@@ -84,7 +84,7 @@ fn gpkg_opens_in_ogrinfo() {
         .catalog
         .collection(tailings_atlas::reference::SITES)
         .unwrap();
-    let all: Vec<usize> = (0..sites.features.len()).collect();
+    let all: Vec<usize> = (0..sites.len()).collect();
     let out = dir.path("sites.gpkg");
     tailings_atlas::service::transfer::export_sites(
         sites,

@@ -1,9 +1,9 @@
 //! A point's analysis as flat fields (GIS clients want columns, not nested objects): the edge where
-//! the typed [`Assessment`] is written out, to files by `analyze` and to GeoJSON properties.
+//! the typed [`AnalysisRecord`] is written out, to files by `analyze` and to GeoJSON properties.
 
 use serde_json::{Map, Value};
 
-use super::{Assessment, CountryCheck, DownstreamStatus};
+use super::{AnalysisRecord, CountryCheck, DownstreamStatus};
 use crate::model::Iso3;
 
 /// A border side's code, or nothing where the layer does not give it.
@@ -54,19 +54,24 @@ impl From<Option<f64>> for Field<'_> {
 }
 
 /// A site's analysis as flat fields (GIS clients want columns, not nested objects), borrowed from its
-/// [`Assessment`]: written straight to files by `analyze`, turned into properties for the API.
+/// [`AnalysisRecord`]: written straight to files by `analyze` and by the catalog's writers.
 #[derive(Debug, Clone, Copy)]
 pub struct SiteFields<'a> {
-    assessment: &'a Assessment,
+    record: &'a AnalysisRecord,
     /// The country the site or point is declared in, if any.
     declared_country: Option<&'a str>,
 }
 
-impl Assessment {
+impl AnalysisRecord {
+    /// `border_distance_m` as published: metres to the nearest border, to 0.1 m.
+    pub fn border_distance_m(&self) -> Option<f64> {
+        self.border.as_ref().map(|b| round(b.distance_m, 1))
+    }
+
     /// The flat fields; `own_country` is the declared country, if known.
     pub fn fields<'a>(&'a self, own_country: Option<&'a str>) -> SiteFields<'a> {
         SiteFields {
-            assessment: self,
+            record: self,
             declared_country: own_country,
         }
     }
@@ -78,24 +83,24 @@ impl<'a> SiteFields<'a> {
 
     /// The values, in the order of [`SiteFields::NAMES`].
     pub fn values(&self) -> [Field<'a>; 30] {
-        let p = &self.assessment.proximity;
-        let r = &self.assessment.runout;
+        let a = self.record;
         let text = |t: &'a str| Field::Text(t.into());
-        let river = p.river.as_ref();
-        let border = p.border.as_ref();
-        let d = p.downstream.as_ref();
-        let first = d.and_then(|d| d.crossings.first());
+        let river = a.river.as_ref();
+        let border = a.border.as_ref();
+        let d = a.downstream.as_deref();
+        let first = d.and_then(|d| d.first_crossing.as_ref());
+        let r = &a.runout;
         [
-            p.country.as_ref().map(Iso3::as_str).into(),
-            text(p.country_match.as_str()),
-            text(CountryCheck::of(p.country.as_ref(), self.declared_country).as_str()),
-            river.map(|r| r.id.as_str()).into(),
+            a.country.as_ref().map(Iso3::as_str).into(),
+            text(a.country_match.as_str()),
+            text(CountryCheck::of(a.country.as_ref(), self.declared_country).as_str()),
+            river.map(|r| &*r.id).into(),
             river.and_then(|r| r.name.as_deref()).into(),
             river.map(|r| round(r.distance_m, 1)).into(),
             // Coordinates to 1e-6° (about 0.1 m), as the distances are to 0.1 m.
             river.map(|r| round(r.point[0], 6)).into(),
             river.map(|r| round(r.point[1], 6)).into(),
-            border.map(|b| b.id.as_str()).into(),
+            border.map(|b| &*b.id).into(),
             border
                 .map(|b| {
                     let [l, r] = &b.countries;
@@ -105,16 +110,16 @@ impl<'a> SiteFields<'a> {
             border
                 .and_then(|b| b.neighbour_country.as_ref().map(Iso3::as_str))
                 .into(),
-            border.map(|b| round(b.distance_m, 1)).into(),
+            a.border_distance_m().into(),
             border.map(|b| round(b.point[0], 6)).into(),
             border.map(|b| round(b.point[1], 6)).into(),
-            match p.downstream_status {
+            match a.downstream_status {
                 DownstreamStatus::Ok => text("ok"),
                 other => Field::Text(other.to_string().into()),
             },
             d.map(|d| round(d.snap_distance_m, 1)).into(),
             // The river the path starts on: for a `regional` snap, a main river, not the nearest one.
-            d.map(|d| d.river_id.as_str()).into(),
+            d.map(|d| &*d.river_id).into(),
             d.map(|d| d.drainage_confidence.as_str()).into(),
             d.map(|d| d.countries_text()).into(),
             first.and_then(|c| c.from.as_ref().map(Iso3::as_str)).into(),
@@ -127,7 +132,7 @@ impl<'a> SiteFields<'a> {
             d.map(|d| {
                 d.water_bodies
                     .iter()
-                    .map(|w| w.name.as_deref().unwrap_or(&w.id))
+                    .map(|w| &**w)
                     .collect::<Vec<_>>()
                     .join(",")
             })

@@ -8,6 +8,7 @@ pub mod country;
 pub mod fields;
 pub mod nearest;
 pub mod network;
+mod record;
 mod results;
 pub mod runout;
 
@@ -15,10 +16,11 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::index::{self, SegmentIndex};
-use crate::model::{Iso3, Site};
+use crate::model::{Interner, Iso3, Site};
 use crate::reference::{RefLayer, ReferenceData};
 use country::{CountryLocator, CountryMatch};
 pub use fields::{Field, SiteFields};
+pub use record::{AnalysisRecord, BorderHit, DownstreamRecord, FirstCrossing, RiverHit};
 pub use results::{
     Assessment, CountryCheck, CountryMatchKind, Downstream, DownstreamStatus, DrainageConfidence,
     NearestBorder, NearestRiver, Proximity, UNKNOWN_COUNTRY,
@@ -665,9 +667,22 @@ impl Analyzer {
         volume_m3: Option<f64>,
         dam_height_m: Option<f64>,
     ) -> Map<String, Value> {
-        self.assess(p, own_country, volume_m3, dam_height_m)
+        let a = self.assess(p, own_country, volume_m3, dam_height_m);
+        AnalysisRecord::of(&a, &Interner::new())
             .fields(own_country.map(Iso3::as_str))
             .to_map()
+    }
+
+    /// One site's analysis as the catalog keeps it, its texts shared through `interner`.
+    pub fn site_record(&self, site: &Site, interner: &Interner) -> AnalysisRecord {
+        let q = &site.quantities;
+        let a = self.assess(
+            [site.location.lon(), site.location.lat()],
+            Some(&site.country),
+            q.volume_m3,
+            q.dam_height_m,
+        );
+        AnalysisRecord::of(&a, interner)
     }
 
     /// A point's exposure and runout screening, from which [`Assessment::fields`] gives its flat fields.

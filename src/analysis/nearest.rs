@@ -749,6 +749,28 @@ impl PointIndex {
             .remove(&rstar::primitives::GeomWithData::new(p, i));
     }
 
+    /// Entries of the points inside `bbox` (its edges included), ascending.
+    pub fn in_bbox(&self, bbox: &crate::index::BBox) -> Vec<usize> {
+        let mut hits: Vec<usize> = Vec::new();
+        for r in bbox.rects() {
+            let b = rstar::AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
+            hits.extend(self.tree.locate_in_envelope(&b).map(|e| e.data));
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        hits
+    }
+
+    /// The number of points.
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
+
     /// The `k` points nearest to `p`, nearest first, with their geodesic distances in metres.
     ///
     /// The first `k` points nearest in degrees bound the k-th distance from above by `r`; every point

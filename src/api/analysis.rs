@@ -199,7 +199,7 @@ pub async fn near_border(
         queries::near_border(&st.service, &query)?
             .into_iter()
             .map(|hit| {
-                let mut f: Value = serde_json::from_str(hit.geojson.get())?;
+                let mut f: Value = serde_json::from_str(&hit.geojson)?;
                 f["properties"]["distance_m"] = json!(round_dm(hit.distance_m));
                 f["properties"]["neighbour"] = json!(hit.neighbour);
                 Ok(f)
@@ -244,7 +244,7 @@ pub async fn nearest_sites(
             .hits
             .into_iter()
             .map(|hit| {
-                let mut f: Value = serde_json::from_str(hit.geojson.get())?;
+                let mut f: Value = serde_json::from_str(&hit.geojson)?;
                 f["properties"]["distance_m"] = json!(round_dm(hit.distance_m));
                 Ok(f)
             })
@@ -278,21 +278,12 @@ pub async fn downstream(
             let live = st.service.live();
             let c = sites(&live)?;
             let site = c
-                .feature(&site_id)
+                .sites()
+                .and_then(|t| t.record(&site_id))
                 .ok_or_else(|| ApiError::not_found(format!("no site {site_id:?}")))?;
-            let geo::Geometry::Point(pt) = site.geometry else {
-                return Err(ApiError::internal_from(format_args!(
-                    "site {site_id:?} is published with a geometry other than a point"
-                )));
-            };
-            let own = site
-                .properties
-                .get("country")
-                .and_then(Value::as_str)
-                .and_then(|c| crate::model::Iso3::parse(c, "country").ok());
-            (pt, own)
+            (site.point(), Some(site.site.country.clone()))
         };
-        let (lon, lat) = (pt.x(), pt.y());
+        let [lon, lat] = pt;
         let (result, path) = st
             .service
             .analyzer

@@ -222,22 +222,15 @@ fn feature_response(
         live.catalog
             .collection(SITES)
             .and_then(|c| c.feature(id.as_str()))
-            .filter(|f| f.revision == Some(written.revision))
-            .map(|f| f.geojson.get().to_owned())
+            .filter(|f| f.revision() == Some(written.revision))
+            .map(|f| f.json())
     };
     let body = match (published, &written.site) {
         (Some(text), _) => text,
-        (None, Some(site)) => {
-            let mut properties = site.properties();
-            properties.extend(state.service.analyzer.site_analysis(site));
-            json!({
-                "type": "Feature",
-                "id": id.as_str(),
-                "geometry": { "type": "Point", "coordinates": [site.location.lon(), site.location.lat()] },
-                "properties": properties,
-            })
-            .to_string()
-        }
+        (None, Some(site)) => state
+            .service
+            .record(site.clone(), Some(written.revision))
+            .geojson(),
         (None, None) => {
             return Err(ApiError::internal_from(format_args!(
                 "site {id} was written, but is neither published nor returned"

@@ -230,7 +230,7 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
             "spatial": { "bbox": bbox, "crs": CRS84 },
             "temporal": { "interval": [[null, null]] },
         },
-        "numberOfFeatures": c.features.len(),
+        "numberOfFeatures": c.len(),
         "queryables": spec.queryables,
         "links": links,
     })
@@ -262,7 +262,7 @@ fn collection_html(c: &Collection) -> String {
          <p>Extent (W, S, E, N): {extent}</p><p>Filter by: {q}</p><h2>Attribution and licence</h2><ul>{terms}</ul>",
         esc(spec.description),
         id = c.id(),
-        n = c.features.len(),
+        n = c.len(),
         q = esc(&spec.queryables.join(", ")),
     )
 }
@@ -305,7 +305,7 @@ pub async fn collections(
                         format!(
                             "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
                             esc(c.spec.title),
-                            c.features.len(),
+                            c.len(),
                             id = c.id()
                         )
                     })
@@ -369,7 +369,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             .catalog
             .collections
             .iter()
-            .map(|c| (c.id().to_owned(), c.features.len().into()))
+            .map(|c| (c.id().to_owned(), c.len().into()))
             .collect();
         let segments: serde_json::Map<String, Value> = st
             .service

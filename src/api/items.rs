@@ -11,7 +11,7 @@ use super::handlers::{collection_or_404, link};
 use super::html::{self, esc};
 use super::params::{self, Format};
 use super::respond::{self, GEOJSON, HTML, JSON, Tagged};
-use crate::catalog::Collection;
+use crate::catalog::{Collection, FeatureRef};
 
 /// A query string equal to the request's but for the given overrides.
 fn query_with(pairs: &[(String, String)], overrides: &[(&str, String)]) -> String {
@@ -70,26 +70,20 @@ pub async fn items(
         let live = st.service.live();
         let c = collection_or_404(&live.catalog, &cid)?;
         let p = params::parse_items(&query, c.spec.queryables)?;
-        let matched = c.select(&p.selection);
-        let rows: Vec<usize> = matched
-            .iter()
-            .skip(p.offset)
-            .take(p.limit)
-            .copied()
-            .collect();
+        // One pass: the number matched and the page, never a list of every match.
+        let (matched, rows) = c.page(&p.selection, p.offset, p.limit);
         let limit = p.limit.to_string();
         let end = p.offset.saturating_add(rows.len());
-        let next =
-            (end < matched.len()).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
+        let next = (end < matched).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
         // From past the end, "previous" is the last full page, not another empty one.
         let prev = (p.offset > 0).then(|| {
-            let start = p.offset.min(matched.len()).saturating_sub(p.limit);
+            let start = p.offset.min(matched).saturating_sub(p.limit);
             [("offset", start.to_string()), ("limit", limit.clone())]
         });
         let page = Page {
             collection: c,
             rows,
-            matched: matched.len(),
+            matched,
             offset: p.offset,
             pairs: &p.pairs,
             items_url: format!("{base}/collections/{}/items", c.id()),
@@ -139,14 +133,17 @@ fn items_json(base: &str, page: &Page) -> Tagged {
         page.rows.len(),
         Value::Array(links)
     );
-    let mut features = String::from(",\"features\":[");
-    for (n, &i) in page.rows.iter().enumerate() {
+    let mut features: Vec<u8> = Vec::with_capacity(page.rows.len() * 2048 + 16);
+    features.extend_from_slice(b",\"features\":[");
+    for (n, f) in page.rows.iter().filter_map(|&i| c.get(i)).enumerate() {
         if n > 0 {
-            features.push(',');
+            features.push(b',');
         }
-        features.push_str(c.features[i].geojson.get());
+        f.write_json(&mut features);
     }
-    features.push_str("]}");
+    features.extend_from_slice(b"]}");
+    // The writers emit JSON text only, which is UTF-8.
+    let features = String::from_utf8(features).unwrap_or_default();
     // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
     let tag = respond::etag(&[&head, &features]);
     head.push_str(&format!(
@@ -163,29 +160,20 @@ fn items_json(base: &str, page: &Page) -> Tagged {
 
 fn items_html(page: &Page) -> Tagged {
     let c = page.collection;
-    let title_key = ["name", "id"]
-        .into_iter()
-        .find(|k| {
-            c.features
-                .first()
-                .is_some_and(|f| f.properties.contains_key(*k))
-        })
-        .unwrap_or("id");
-    let cell = |f: &crate::catalog::CatalogFeature, key: &str| {
-        html::cell(f.properties.get(key).unwrap_or(&Value::Null))
-    };
+    let title_key = c.title_key();
+    let cell = |f: &FeatureRef<'_>, key: &str| html::cell(&f.property(key).unwrap_or(Value::Null));
     let rows: String = page
         .rows
         .iter()
-        .map(|&i| {
-            let f = &c.features[i];
-            let cols: String = c.spec.queryables.iter().map(|q| format!("<td>{}</td>", cell(f, q))).collect();
+        .filter_map(|&i| c.get(i))
+        .map(|f| {
+            let cols: String = c.spec.queryables.iter().map(|q| format!("<td>{}</td>", cell(&f, q))).collect();
             format!(
                 "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
-                cell(f, title_key),
+                cell(&f, title_key),
                 cid = c.id(),
-                seg = esc(&respond::segment(&f.id)),
-                id = esc(&f.id),
+                seg = esc(&respond::segment(f.id())),
+                id = esc(f.id()),
             )
         })
         .collect();
@@ -262,7 +250,7 @@ fn item_body(
         .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
     Ok(match format {
         Format::Json => {
-            let mut doc: Value = serde_json::from_str(feature.geojson.get())?;
+            let mut doc: Value = serde_json::from_str(&feature.json())?;
             let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(fid));
             doc["links"] = json!([
                 link(
@@ -284,7 +272,7 @@ fn item_body(
                     c.spec.title
                 ),
             ]);
-            match feature.revision {
+            match feature.revision() {
                 // A site's ETag is its version in the store: what If-Match must name to change it.
                 Some(r) => Tagged {
                     content_type: GEOJSON,
@@ -295,7 +283,7 @@ fn item_body(
             }
         }
         Format::Html => {
-            let geom = match &feature.geometry {
+            let geom = match &*feature.geometry() {
                 geo::Geometry::Point(p) => format!("Point ({:.6}, {:.6})", p.x(), p.y()),
                 g => format!(
                     "{} with {} vertices",
@@ -318,17 +306,15 @@ fn item_body(
             let body = format!(
                 "<p>Geometry: {}</p>{}",
                 esc(&geom),
-                html::properties_table(&feature.properties)
+                html::properties_table(&feature.properties())
             );
-            let title = feature
-                .properties
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or(&feature.id)
-                .to_owned();
+            let title = match feature.property("name") {
+                Some(Value::String(name)) => name,
+                _ => feature.id().to_owned(),
+            };
             let json_href = format!(
                 "/collections/{cid}/items/{}?f=json",
-                respond::segment(&feature.id)
+                respond::segment(feature.id())
             );
             respond::tagged(HTML, html::page(&title, &trail, &body, &json_href))
         }

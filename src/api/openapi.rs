@@ -50,9 +50,8 @@ fn queryable_type(c: &Collection, property: &str) -> &'static str {
         return f.ty.json_type();
     }
     match c
-        .features
         .iter()
-        .find_map(|f| f.properties.get(property).filter(|v| !v.is_null()))
+        .find_map(|f| f.property(property).filter(|v| !v.is_null()))
     {
         Some(Value::Number(_)) => "number",
         Some(Value::Bool(_)) => "boolean",

@@ -249,12 +249,10 @@ pub async fn export(
             sites
                 .select(&p.selection)
                 .into_iter()
-                .filter_map(|i| {
-                    let f = &sites.features[i];
-                    match f.geometry {
-                        geo::Geometry::Point(pt) => Some((pt.x(), pt.y(), f.properties.clone())),
-                        _ => None,
-                    }
+                .filter_map(|i| sites.sites()?.get(i))
+                .map(|r| {
+                    let [x, y] = r.point();
+                    (x, y, r.properties())
                 })
                 .collect::<Vec<_>>()
         };

@@ -28,7 +28,7 @@ pub(super) fn run(
     let Some(sites) = atlas.catalog.collection(tailings_atlas::reference::SITES) else {
         return fail("no sites collection");
     };
-    let all: Vec<usize> = (0..sites.features.len()).collect();
+    let all: Vec<usize> = (0..sites.len()).collect();
     let t1 = std::time::Instant::now();
     match tailings_atlas::service::transfer::export_sites(sites, &all, format, out) {
         Ok(()) => {

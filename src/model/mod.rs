@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+pub mod intern;
 pub mod limits;
 pub mod slug;
+
+pub use intern::{Interner, Shared};
 
 /// Why a value could not become part of a [`Site`].
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -93,10 +96,22 @@ impl fmt::Display for SiteId {
     }
 }
 
-/// An ISO 3166-1 alpha-3 country code (three upper-case letters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Iso3(String);
+/// An ISO 3166-1 alpha-3 country code (three upper-case letters), held inline: three bytes, no
+/// allocation, however many sites and results name it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Iso3([u8; 3]);
+
+impl fmt::Debug for Iso3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Iso3").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for Iso3 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 impl Iso3 {
     /// Checks the code's syntax; lower case is accepted and normalised.
@@ -118,12 +133,18 @@ impl Iso3 {
                 "expected an ISO 3166-1 alpha-3 code such as KGZ",
             ));
         }
-        Ok(Iso3(s.to_ascii_uppercase()))
+        let b = s.as_bytes();
+        Ok(Iso3([
+            b[0].to_ascii_uppercase(),
+            b[1].to_ascii_uppercase(),
+            b[2].to_ascii_uppercase(),
+        ]))
     }
 
     /// The code as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII letters are ever stored (see `parse`).
+        std::str::from_utf8(&self.0).unwrap_or("???")
     }
 }
 
@@ -493,33 +514,67 @@ impl Site {
     /// The attribute names of a site, as in its properties (besides `lon` and `lat`).
     pub const FIELDS: &'static [&'static str] = &crate::schema::SITE_ATTRIBUTES;
 
-    /// The site's attributes as flat GeoJSON properties; arrays and the free attributes stay JSON.
+    /// The site's attributes as flat GeoJSON properties, in [`crate::schema::SITE_FIELDS`] order;
+    /// arrays and the free attributes stay JSON.
     pub fn properties(&self) -> Map<String, Value> {
-        let mut p = Map::new();
+        crate::schema::SITE_FIELDS
+            .iter()
+            .zip(self.values())
+            .map(|(f, v)| (f.name.to_owned(), v.to_value()))
+            .collect()
+    }
+
+    /// The values of [`crate::schema::SITE_FIELDS`], in order, borrowed from the site.
+    pub fn values(&self) -> [SiteValue<'_>; crate::schema::SITE_FIELDS.len()] {
         let q = &self.quantities;
-        p.insert("id".into(), self.id.as_str().into());
-        p.insert("name".into(), self.name.clone().into());
-        p.insert("local_name".into(), self.local_name.clone().into());
-        p.insert("kind".into(), self.kind.as_str().into());
-        p.insert("activity".into(), self.activity.clone().into());
-        p.insert("country".into(), self.country.as_str().into());
-        p.insert("status".into(), self.status.as_str().into());
-        p.insert("status_note".into(), self.status_note.clone().into());
-        p.insert("precision".into(), self.precision.as_str().into());
-        p.insert("lon".into(), self.location.lon().into());
-        p.insert("lat".into(), self.location.lat().into());
-        p.insert("volume_m3".into(), q.volume_m3.into());
-        p.insert("tonnage_t".into(), q.tonnage_t.into());
-        p.insert("dam_height_m".into(), q.dam_height_m.into());
-        p.insert("area_m2".into(), q.area_m2.into());
-        p.insert("substances".into(), self.substances.clone().into());
-        p.insert(
-            "receiving_river".into(),
-            self.receiving_river.clone().into(),
-        );
-        p.insert("sources".into(), self.sources.clone().into());
-        p.insert("attributes".into(), Value::Object(self.attributes.clone()));
-        p
+        fn text(t: &Option<String>) -> SiteValue<'_> {
+            t.as_deref().map_or(SiteValue::Null, SiteValue::Text)
+        }
+        let number = |v: Option<f64>| v.map_or(SiteValue::Null, SiteValue::Number);
+        [
+            SiteValue::Text(self.id.as_str()),
+            SiteValue::Text(&self.name),
+            text(&self.local_name),
+            SiteValue::Text(self.kind.as_str()),
+            SiteValue::Text(&self.activity),
+            SiteValue::Text(self.country.as_str()),
+            SiteValue::Text(self.status.as_str()),
+            text(&self.status_note),
+            SiteValue::Text(self.precision.as_str()),
+            SiteValue::Number(self.location.lon()),
+            SiteValue::Number(self.location.lat()),
+            number(q.volume_m3),
+            number(q.tonnage_t),
+            number(q.dam_height_m),
+            number(q.area_m2),
+            SiteValue::List(&self.substances),
+            text(&self.receiving_river),
+            SiteValue::List(&self.sources),
+            SiteValue::Object(&self.attributes),
+        ]
+    }
+}
+
+/// One value of a site's fields, borrowed: what GeoJSON, HTML, CSV and the filters are written from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SiteValue<'a> {
+    Null,
+    Text(&'a str),
+    Number(f64),
+    List(&'a [String]),
+    Object(&'a Map<String, Value>),
+}
+
+impl SiteValue<'_> {
+    /// As a JSON value (a number that is not finite is `null`, as serde_json has it).
+    pub fn to_value(self) -> Value {
+        match self {
+            SiteValue::Null => Value::Null,
+            SiteValue::Text(t) => Value::String(t.to_owned()),
+            SiteValue::Number(v) => Value::from(v),
+            SiteValue::List(items) => Value::from(items.to_vec()),
+            SiteValue::Object(m) => Value::Object(m.clone()),
+        }
     }
 }
 

@@ -65,9 +65,10 @@ pub fn analyze_file(
                             (
                                 crate::io::results::RowFormatter::new(format),
                                 Tally::new(&progress),
+                                crate::model::Interner::new(),
                             )
                         },
-                        |(formatter, tally), &i| {
+                        |(formatter, tally, interner), &i| {
                             let p = &chunk[i as usize];
                             // A declared country that is no ISO3 code is compared as text
                             // (it differs), and takes no part in the analysis.
@@ -82,7 +83,8 @@ pub fn analyze_file(
                                 p.dam_height_m,
                             );
                             tally.add();
-                            (i, formatter.row(p, a.fields(p.country.as_deref())))
+                            let record = crate::analysis::AnalysisRecord::of(&a, interner);
+                            (i, formatter.row(p, record.fields(p.country.as_deref())))
                         },
                     )
                     .collect();

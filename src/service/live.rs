@@ -5,19 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::analysis::Analyzer;
-use crate::analysis::nearest::PointIndex;
-use crate::catalog::{Catalog, Collection};
-use crate::model::{Site, SiteId};
+use crate::catalog::{Catalog, Collection, SiteRecord, SiteTable};
+use crate::model::{Interner, Site, SiteId};
 use crate::store::{Author, Change, Store, StoreError, Written};
 
 use super::startup::Atlas;
 
-/// What a running service publishes; replaced piecemeal as sites change.
+/// What a running service publishes; changed piecemeal as sites change.
 #[derive(Debug)]
 pub struct Live {
     pub catalog: Catalog,
-    /// The sites' positions, for k-nearest queries (same order as the sites collection).
-    pub site_points: PointIndex,
     /// The newest store version reflected here.
     pub revision: i64,
     /// Deleted sites and the version that deleted them, so a stale update cannot bring one back.
@@ -26,45 +23,25 @@ pub struct Live {
 
 impl Live {
     fn new(catalog: Catalog, revision: i64) -> Self {
-        let mut live = Live {
+        Live {
             catalog,
-            site_points: PointIndex::new(&[]),
             revision,
             deleted: HashMap::new(),
-        };
-        live.reindex_points();
-        live
+        }
     }
 
-    fn reindex_points(&mut self) {
-        let points: Vec<[f64; 2]> = self
-            .catalog
-            .collection(crate::reference::SITES)
-            .map(|c| {
-                c.features
-                    .iter()
-                    .filter_map(|f| point_of(&f.geometry))
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.site_points = PointIndex::new(&points);
+    /// The published sites.
+    pub fn sites(&self) -> Option<&SiteTable> {
+        self.catalog.sites()
     }
 
     /// The newest version of `id` published here (a delete counts).
     fn revision_of(&self, id: &str) -> Option<i64> {
         let live = self
-            .catalog
-            .collection(crate::reference::SITES)
-            .and_then(|c| c.feature(id))
-            .and_then(|f| f.revision);
+            .sites()
+            .and_then(|t| t.record(id))
+            .and_then(|r| r.revision);
         live.or_else(|| self.deleted.get(id).copied())
-    }
-}
-
-fn point_of(g: &geo::Geometry<f64>) -> Option<[f64; 2]> {
-    match g {
-        geo::Geometry::Point(p) => Some([p.x(), p.y()]),
-        _ => None,
     }
 }
 
@@ -93,6 +70,8 @@ pub struct Service {
     live: RwLock<Live>,
     pub analyzer: Analyzer,
     pub store: Option<Arc<dyn Store>>,
+    /// Shares the texts of the published analysis records.
+    pub interner: Arc<Interner>,
 }
 
 impl std::fmt::Debug for Service {
@@ -107,6 +86,7 @@ impl Service {
             live: RwLock::new(Live::new(atlas.catalog, atlas.revision)),
             analyzer: atlas.analyzer,
             store: atlas.store,
+            interner: atlas.interner,
         }
     }
 
@@ -115,80 +95,63 @@ impl Service {
         self.live.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The record of `site` as this service would publish it.
+    pub fn record(&self, site: Site, revision: Option<i64>) -> SiteRecord {
+        SiteRecord {
+            analysis: self.analyzer.site_record(&site, &self.interner),
+            site,
+            revision,
+        }
+    }
+
     /// Re-analyses the changed sites (in parallel) and publishes them; updates older than what is
-    /// already published are ignored.
+    /// already published are ignored. The work under the lock is per changed site, never per site
+    /// published.
     pub fn publish(&self, updates: &[Update]) {
         use rayon::prelude::*;
         if updates.is_empty() {
             return;
         }
-        // Analysis and serialisation happen before the lock, so readers never wait for them.
-        let prepared: Vec<_> = updates
+        // Analysis happens before the lock, so readers never wait for it.
+        let prepared: Vec<(&Update, Option<SiteRecord>)> = updates
             .par_iter()
-            .map(|u| {
-                let feature = u.site.as_ref().map(|s| {
-                    let extra = self.analyzer.site_analysis(s);
-                    Collection::site_feature(s, extra, Some(u.revision))
-                });
-                (u, feature)
-            })
+            .map(|u| (u, u.site.clone().map(|s| self.record(s, Some(u.revision)))))
             .collect();
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
-        // Many changes: rebuild the k-nearest index once; a few: update it in place.
-        let bulk = prepared.len() > 1_000;
-        let mut changed = false;
-        for (u, feature) in prepared {
+        let live = &mut *live;
+        let many = live.sites().map_or(0, SiteTable::len) / 4;
+        let bulk = prepared.len() > 1_000 && prepared.len() > many;
+        for (u, record) in prepared {
             if live
                 .revision_of(u.id.as_str())
                 .is_some_and(|r| r >= u.revision)
             {
                 continue;
             }
-            let live = &mut *live;
             let Some(c) = live.catalog.collection_mut(crate::reference::SITES) else {
                 return;
             };
-            match feature {
-                Some(Ok(feature)) => {
-                    let point = point_of(&feature.geometry);
-                    let (i, old) = c.put(feature);
-                    if !bulk {
-                        if let Some(old) = old.as_ref().and_then(point_of) {
-                            live.site_points.remove(old, i);
-                        }
-                        if let Some(p) = point {
-                            live.site_points.insert(p, i);
-                        }
-                    }
+            match record {
+                Some(record) => {
+                    c.put_site(record);
                     live.deleted.remove(u.id.as_str());
                 }
-                Some(Err(e)) => {
-                    tracing::error!(id = %u.id, error = %e, "cannot publish site");
-                    continue;
-                }
                 None => {
-                    let last = c.features.len().saturating_sub(1);
-                    let moved = c.features.get(last).and_then(|f| point_of(&f.geometry));
-                    if let Some((i, removed)) = c.remove(u.id.as_str())
-                        && !bulk
-                    {
-                        if let Some(p) = point_of(&removed.geometry) {
-                            live.site_points.remove(p, i);
-                        }
-                        if i != last
-                            && let Some(m) = moved
-                        {
-                            live.site_points.remove(m, last);
-                            live.site_points.insert(m, i);
-                        }
+                    if let Some(t) = c.sites_mut() {
+                        t.remove(u.id.as_str());
                     }
                     live.deleted.insert(u.id.to_string(), u.revision);
                 }
             }
-            changed = true;
         }
-        if changed && bulk {
-            live.reindex_points();
+        // Many changes at once: one bulk load packs the R-tree better than many inserts.
+        if bulk
+            && let Some(t) = live
+                .catalog
+                .collection_mut(crate::reference::SITES)
+                .and_then(Collection::sites_mut)
+        {
+            t.rebuild_points();
         }
     }
 
@@ -317,8 +280,8 @@ mod tests {
                 .unwrap()
                 .feature(id)
                 .unwrap()
-                .properties
-                .clone()
+                .properties()
+                .into_owned()
         };
         assert_eq!(props(&service, "kgz_sumsar")["located_country"], "KGZ");
 
@@ -343,7 +306,7 @@ mod tests {
                 filters: vec![],
             })
             .into_iter()
-            .map(|i| c.features[i].id.clone())
+            .map(|i| c.get(i).unwrap().id().to_owned())
             .collect::<Vec<_>>()
         };
         assert!(
@@ -372,13 +335,7 @@ mod tests {
         changed(&new, 2);
         assert_eq!(props(&service, "new_site")["located_country"], "UZB");
         assert_eq!(
-            service
-                .live()
-                .catalog
-                .collection("sites")
-                .unwrap()
-                .features
-                .len(),
+            service.live().catalog.collection("sites").unwrap().len(),
             sites.len() + 1
         );
     }

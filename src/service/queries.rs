@@ -4,13 +4,10 @@
 //!
 //! Distances are geodesic metres on WGS 84.
 
-use serde_json::Value;
-use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::catalog::Collection;
+use crate::catalog::SiteTable;
 use crate::model::{Iso3, SiteKind};
-use crate::reference::SITES;
 use crate::service::{Live, Service};
 
 /// The largest `k` of [`nearest_sites`].
@@ -57,7 +54,8 @@ pub struct SiteHit {
     pub distance_m: f64,
     /// The country across the border measured, if any.
     pub neighbour: Option<String>,
-    pub geojson: Box<RawValue>,
+    /// The GeoJSON Feature text.
+    pub geojson: String,
 }
 
 /// The k sites nearest a point.
@@ -77,13 +75,8 @@ pub struct Nearest {
     pub searched: usize,
 }
 
-fn sites(live: &Live) -> Result<&Collection, QueryError> {
-    live.catalog.collection(SITES).ok_or(QueryError::NoSites)
-}
-
-/// A text property, if it is one.
-fn text<'a>(p: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
-    p.get(key).and_then(Value::as_str)
+fn sites(live: &Live) -> Result<&SiteTable, QueryError> {
+    live.sites().ok_or(QueryError::NoSites)
 }
 
 /// The sites within `q.within_m` of a border, nearest first (ties by id), each with its distance and
@@ -97,44 +90,48 @@ pub fn near_border(service: &Service, q: &NearBorderQuery) -> Result<Vec<SiteHit
             format!("{} is not a distance in metres", q.within_m),
         ));
     }
-    // What the search needs, copied out.
+    // What the search needs, copied out: only the sites whose nearest border is close enough, as
+    // the border to any one neighbour is never nearer than the nearest border.
     struct Candidate {
         id: String,
-        point: Option<[f64; 2]>,
+        point: [f64; 2],
         own: Option<Iso3>,
         border_m: Option<f64>,
         nearest_neighbour: Option<String>,
     }
+    let max_m = q.within_m;
     let candidates: Vec<Candidate> = {
         let live = service.live();
-        let c = sites(&live)?;
-        c.features
-            .iter()
-            .filter(|f| {
-                let p = &f.properties;
-                q.country
-                    .as_ref()
-                    .is_none_or(|w| text(p, "country") == Some(w.as_str()))
-                    && q.kind.is_none_or(|k| text(p, "kind") == Some(k.as_str()))
+        let t = sites(&live)?;
+        // The published distance is rounded to 0.1 m: half of that more keeps every site whose
+        // border to a given neighbour is within `max_m`.
+        let reach_m = if q.neighbour.is_some() {
+            max_m + 0.05
+        } else {
+            max_m
+        };
+        t.within_border_m(reach_m)
+            .filter_map(|i| t.get(i))
+            .filter(|r| {
+                q.country.as_ref().is_none_or(|w| r.site.country == *w)
+                    && q.kind.is_none_or(|k| r.site.kind == k)
             })
-            .map(|f| {
-                let p = &f.properties;
+            .map(|r| {
+                let a = &r.analysis;
                 Candidate {
-                    id: f.id.clone(),
-                    point: match f.geometry {
-                        geo::Geometry::Point(pt) => Some([pt.x(), pt.y()]),
-                        _ => None,
-                    },
-                    own: text(p, "located_country")
-                        .or(text(p, "country"))
-                        .and_then(|c| Iso3::parse(c, "country").ok()),
-                    border_m: p.get("border_distance_m").and_then(Value::as_f64),
-                    nearest_neighbour: text(p, "neighbour_country").map(str::to_owned),
+                    id: r.site.id.to_string(),
+                    point: r.point(),
+                    own: a.country.clone().or_else(|| Some(r.site.country.clone())),
+                    border_m: a.border_distance_m(),
+                    nearest_neighbour: a
+                        .border
+                        .as_ref()
+                        .and_then(|b| b.neighbour_country.as_ref())
+                        .map(|c| c.as_str().to_owned()),
                 }
             })
             .collect()
     };
-    let max_m = q.within_m;
     let mut hits: Vec<(f64, String, Option<String>)> = candidates
         .into_iter()
         .filter_map(|c| {
@@ -143,8 +140,10 @@ pub fn near_border(service: &Service, q: &NearBorderQuery) -> Result<Vec<SiteHit
                 // The border between the site's country and that neighbour, which need not be the
                 // site's nearest border.
                 Some(nb) => (
-                    c.point.zip(c.own.as_ref()).and_then(|(p, own)| {
-                        service.analyzer.border_distance_between(p, own, nb, max_m)
+                    c.own.as_ref().and_then(|own| {
+                        service
+                            .analyzer
+                            .border_distance_between(c.point, own, nb, max_m)
                     }),
                     Some(nb.as_str().to_owned()),
                 ),
@@ -156,11 +155,11 @@ pub fn near_border(service: &Service, q: &NearBorderQuery) -> Result<Vec<SiteHit
         .collect();
     hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let live = service.live();
-    let c = sites(&live)?;
+    let t = sites(&live)?;
     Ok(hits
         .into_iter()
         .filter_map(|(distance_m, id, neighbour)| {
-            let geojson = c.feature(&id)?.geojson.clone();
+            let geojson = t.record(&id)?.geojson();
             Some(SiteHit {
                 id,
                 distance_m,
@@ -193,21 +192,23 @@ pub fn nearest_sites(service: &Service, q: &NearestQuery) -> Result<Nearest, Que
         ));
     }
     let live = service.live();
-    let c = sites(&live)?;
-    let hits = live
-        .site_points
+    let t = sites(&live)?;
+    let hits = t
         .nearest_k(q.point, q.k)
         .into_iter()
-        .map(|(i, distance_m)| SiteHit {
-            id: c.features[i].id.clone(),
-            distance_m,
-            neighbour: None,
-            geojson: c.features[i].geojson.clone(),
+        .filter_map(|(i, distance_m)| {
+            let r = t.get(i)?;
+            Some(SiteHit {
+                id: r.site.id.to_string(),
+                distance_m,
+                neighbour: None,
+                geojson: r.geojson(),
+            })
         })
         .collect();
     Ok(Nearest {
         hits,
-        searched: c.features.len(),
+        searched: t.len(),
     })
 }
 
@@ -288,7 +289,7 @@ mod tests {
                 "{} vs {d}",
                 hit.distance_m
             );
-            assert!(hit.geojson.get().contains(id.as_str()));
+            assert!(hit.geojson.contains(id.as_str()));
         }
     }
 
@@ -396,7 +397,7 @@ mod tests {
         .unwrap();
         assert!(kgz.len() <= hits.len());
         for h in &kgz {
-            let f: Value = serde_json::from_str(h.geojson.get()).unwrap();
+            let f: serde_json::Value = serde_json::from_str(&h.geojson).unwrap();
             assert_eq!(f["properties"]["country"], "KGZ");
             assert_eq!(f["properties"]["kind"], "tailings");
         }

@@ -1,7 +1,6 @@
 //! Start-up shared by the subcommands: open (and on first run seed) the store, load the reference
 //! layers, analyse the sites and build the catalog.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,8 +9,8 @@ use thiserror::Error;
 
 use crate::analysis::Analyzer;
 use crate::analysis::runout::RunoutModel;
-use crate::catalog::Catalog;
-use crate::model::Site;
+use crate::catalog::{Catalog, SiteRecord};
+use crate::model::{Interner, Site};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
 use crate::store::{Seed, Store, StoreError};
@@ -183,19 +182,17 @@ pub fn load_with(
     let stored = store.load_sites()?;
     let reference = reference?;
     let t_loaded = t0.elapsed();
-    let sites: Vec<Site> = stored.iter().map(|s| s.site.clone()).collect();
-    let mut atlas = Atlas::build_with(&sites, &reference, config)?;
-    let revisions: HashMap<String, i64> = stored
-        .iter()
-        .map(|s| (s.site.id.to_string(), s.revision))
+    let n = stored.len();
+    // The stored sites move into their records: no second copy of the inventory.
+    let records: Vec<(Site, Option<i64>)> = stored
+        .into_iter()
+        .map(|s| (s.site, Some(s.revision)))
         .collect();
-    if let Some(c) = atlas.catalog.collection_mut(crate::reference::SITES) {
-        c.set_revisions(&revisions);
-    }
+    let mut atlas = Atlas::from_sites(records, &reference, config)?;
     atlas.store = Some(store);
     atlas.revision = revision;
     tracing::info!(
-        sites = sites.len(),
+        sites = n,
         load_ms = t_loaded.as_millis() as u64,
         index_ms = (t0.elapsed() - t_loaded).as_millis() as u64,
         "catalog built and sites analysed"
@@ -211,6 +208,8 @@ pub struct Atlas {
     pub store: Option<Arc<dyn Store>>,
     /// The store's latest version when the catalog was read from it.
     pub revision: i64,
+    /// Shares the texts of the published analysis records (kept for the records published later).
+    pub interner: Arc<Interner>,
 }
 
 impl std::fmt::Debug for Atlas {
@@ -235,14 +234,35 @@ impl Atlas {
         reference: &ReferenceData,
         config: &AnalysisConfig,
     ) -> Result<Self, serde_json::Error> {
+        let sites = sites.iter().map(|s| (s.clone(), None)).collect();
+        Atlas::from_sites(sites, reference, config)
+    }
+
+    /// Analyses `sites` (each with its store version, if any), in parallel, and publishes them, in
+    /// the order given, alongside the reference layers.
+    pub fn from_sites(
+        sites: Vec<(Site, Option<i64>)>,
+        reference: &ReferenceData,
+        config: &AnalysisConfig,
+    ) -> Result<Self, serde_json::Error> {
+        use rayon::prelude::*;
         let analyzer = config.analyzer(reference);
-        let extra = analyzer.analyse_sites(sites);
-        let catalog = Catalog::build(sites, &extra, reference)?;
+        let interner = Arc::new(Interner::new());
+        let records: Vec<SiteRecord> = sites
+            .into_par_iter()
+            .map(|(site, revision)| SiteRecord {
+                analysis: analyzer.site_record(&site, &interner),
+                site,
+                revision,
+            })
+            .collect();
+        let catalog = Catalog::build(records, reference)?;
         Ok(Atlas {
             catalog,
             analyzer,
             store: None,
             revision: 0,
+            interner,
         })
     }
 }

@@ -218,18 +218,20 @@ pub fn export_sites(
     format: ExportFormat,
     out: &Path,
 ) -> Result<(), IoError> {
-    let features: Vec<ExportFeature> = indexes
+    let Some(table) = sites.sites() else {
+        return sites::write_sites(out, format, &[]);
+    };
+    let rows: Vec<([f64; 2], serde_json::Map<String, serde_json::Value>)> = indexes
         .iter()
-        .filter_map(|&i| {
-            let f = &sites.features[i];
-            match f.geometry {
-                geo::Geometry::Point(p) => Some(ExportFeature {
-                    lon: p.x(),
-                    lat: p.y(),
-                    properties: &f.properties,
-                }),
-                _ => None,
-            }
+        .filter_map(|&i| table.get(i))
+        .map(|r| (r.point(), r.properties()))
+        .collect();
+    let features: Vec<ExportFeature> = rows
+        .iter()
+        .map(|([lon, lat], properties)| ExportFeature {
+            lon: *lon,
+            lat: *lat,
+            properties,
         })
         .collect();
     sites::write_sites(out, format, &features)

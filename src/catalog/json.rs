@@ -1,0 +1,85 @@
+//! GeoJSON written straight from a site's typed record: no `serde_json::Map` in between. Scalars go
+//! through serde_json's own formatter, so the text is byte for byte what serialising the record's
+//! properties as a map gives (a test in [`super::sites`] checks it on the seed and on 10,000 sites).
+
+use serde::Serialize;
+
+use crate::analysis::{Field, SiteFields};
+use crate::model::{Site, SiteValue};
+use crate::schema::{ANALYSIS_FIELDS, SITE_FIELDS};
+
+use super::sites::SiteRecord;
+
+/// Appends `v` as JSON. Writing to a `Vec` cannot fail, and every value here serialises.
+fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    if let Err(e) = serde_json::to_writer(&mut *out, v) {
+        // Unreachable for strings, numbers and maps of JSON values; never a broken document.
+        tracing::error!(error = %e, "cannot write a JSON value");
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn number(out: &mut Vec<u8>, v: f64) {
+    // As `Value::from(f64)`: a value that is not finite is `null`.
+    if v.is_finite() {
+        put(out, &v);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn site_value(out: &mut Vec<u8>, v: SiteValue<'_>) {
+    match v {
+        SiteValue::Null => out.extend_from_slice(b"null"),
+        SiteValue::Text(t) => put(out, t),
+        SiteValue::Number(n) => number(out, n),
+        SiteValue::List(items) => put(out, items),
+        SiteValue::Object(m) => put(out, m),
+    }
+}
+
+fn field_value(out: &mut Vec<u8>, v: &Field<'_>) {
+    match v {
+        Field::Null => out.extend_from_slice(b"null"),
+        Field::Text(t) => put(out, t.as_ref()),
+        Field::Number(n) => number(out, *n),
+    }
+}
+
+/// Appends the properties object of `site` with its analysis `fields`: the site's fields, then the
+/// analysis fields, in schema order.
+pub fn write_properties(out: &mut Vec<u8>, site: &Site, fields: &SiteFields<'_>) {
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        put(out, name);
+        out.push(b':');
+    };
+    for (f, v) in SITE_FIELDS.iter().zip(site.values()) {
+        key(out, f.name);
+        site_value(out, v);
+    }
+    for (f, v) in ANALYSIS_FIELDS.iter().zip(fields.values()) {
+        key(out, f.name);
+        field_value(out, &v);
+    }
+    out.push(b'}');
+}
+
+/// Appends `record` as a GeoJSON Feature, as the items and item pages serve it.
+pub fn write_feature(out: &mut Vec<u8>, record: &SiteRecord) {
+    let site = &record.site;
+    out.extend_from_slice(b"{\"type\":\"Feature\",\"id\":");
+    put(out, site.id.as_str());
+    out.extend_from_slice(b",\"geometry\":{\"type\":\"Point\",\"coordinates\":[");
+    number(out, site.location.lon());
+    out.push(b',');
+    number(out, site.location.lat());
+    out.extend_from_slice(b"]},\"properties\":");
+    write_properties(out, site, &record.fields());
+    out.push(b'}');
+}

@@ -1,0 +1,347 @@
+//! The published inventory: each site as a typed record (its attributes and the typed results of its
+//! analysis), with the indexes the queries answer from. Nothing is kept as JSON; the writers in
+//! [`super::json`] format a record when it is asked for.
+//!
+//! Indexes, all updated in place as sites change:
+//! - a point R-tree (bbox pages and k-nearest queries);
+//! - the sites ordered by their published distance to the nearest border (near-border queries);
+//! - for each text queryable, a column of small codes, one per site, so an equality filter scans
+//!   four bytes a site rather than the records.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Map, Value};
+
+use crate::analysis::nearest::PointIndex;
+use crate::analysis::{AnalysisRecord, SiteFields};
+use crate::model::{Site, SiteValue};
+use crate::schema::{ANALYSIS_FIELDS, FieldType, SITE_FIELDS};
+
+use super::{PropertyFilter, Selection};
+
+/// One published site: what the store holds, the typed results of its analysis, and its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRecord {
+    pub site: Site,
+    pub analysis: AnalysisRecord,
+    /// The number of the site's latest version in the store (its ETag); `None` without a store.
+    pub revision: Option<i64>,
+}
+
+impl SiteRecord {
+    /// The analysis as flat fields; the declared country is the site's.
+    pub fn fields(&self) -> SiteFields<'_> {
+        self.analysis.fields(Some(self.site.country.as_str()))
+    }
+
+    /// `[lon, lat]`.
+    pub fn point(&self) -> [f64; 2] {
+        [self.site.location.lon(), self.site.location.lat()]
+    }
+
+    /// Every property, as a map (HTML pages and exports through GDAL; the GeoJSON writers do
+    /// without).
+    pub fn properties(&self) -> Map<String, Value> {
+        let mut p = self.site.properties();
+        p.extend(self.fields().to_map());
+        p
+    }
+
+    /// One property by name, if the schema has it.
+    pub fn property(&self, key: &str) -> Option<Value> {
+        if let Some(i) = SITE_FIELDS.iter().position(|f| f.name == key) {
+            return Some(self.site.values()[i].to_value());
+        }
+        let i = ANALYSIS_FIELDS.iter().position(|f| f.name == key)?;
+        Some(self.fields().values()[i].to_value())
+    }
+
+    /// The GeoJSON Feature, as served.
+    pub fn geojson(&self) -> String {
+        let mut out = Vec::with_capacity(2048);
+        super::json::write_feature(&mut out, self);
+        // The writer emits JSON text only, so always UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// A text queryable's values as codes: equal texts (ignoring ASCII case, as the filters compare)
+/// share one code.
+#[derive(Debug)]
+struct Column {
+    /// The field's position in [`SITE_FIELDS`].
+    field: usize,
+    codes: Vec<u32>,
+    dictionary: HashMap<String, u32>,
+}
+
+/// The code of a value that is not text (null): never equal to a filter's value.
+const NO_TEXT: u32 = u32::MAX;
+
+impl Column {
+    fn code_of(&mut self, v: SiteValue<'_>) -> u32 {
+        let SiteValue::Text(t) = v else {
+            return NO_TEXT;
+        };
+        let key = t.to_ascii_lowercase();
+        let next = self.dictionary.len() as u32;
+        *self.dictionary.entry(key).or_insert(next)
+    }
+
+    fn lookup(&self, value: &str) -> Option<u32> {
+        self.dictionary.get(&value.to_ascii_lowercase()).copied()
+    }
+}
+
+/// The sites collection's features and indexes.
+#[derive(Debug)]
+pub struct SiteTable {
+    records: Vec<SiteRecord>,
+    by_id: HashMap<String, u32>,
+    points: PointIndex,
+    /// (published border distance as ordered bits, position).
+    by_border_m: BTreeSet<(u64, u32)>,
+    columns: Vec<Column>,
+}
+
+/// A non-negative distance as bits that sort as the numbers do.
+fn distance_key(m: f64) -> u64 {
+    m.max(0.0).to_bits()
+}
+
+impl SiteTable {
+    /// Indexes `records` (kept in the order given).
+    pub fn new(records: Vec<SiteRecord>) -> Self {
+        let points: Vec<[f64; 2]> = records.iter().map(SiteRecord::point).collect();
+        let columns = SITE_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                f.queryable && matches!(f.ty, FieldType::Text | FieldType::CountryCode)
+            })
+            .map(|(field, _)| Column {
+                field,
+                codes: Vec::with_capacity(records.len()),
+                dictionary: HashMap::new(),
+            })
+            .collect();
+        let mut table = SiteTable {
+            by_id: HashMap::with_capacity(records.len()),
+            points: PointIndex::new(&points),
+            by_border_m: BTreeSet::new(),
+            columns,
+            records: Vec::new(),
+        };
+        for (i, r) in records.iter().enumerate() {
+            table.by_id.insert(r.site.id.to_string(), i as u32);
+            Self::index_secondary(&mut table.by_border_m, &mut table.columns, r, i as u32);
+        }
+        table.records = records;
+        table
+    }
+
+    fn index_secondary(
+        by_border_m: &mut BTreeSet<(u64, u32)>,
+        columns: &mut [Column],
+        r: &SiteRecord,
+        i: u32,
+    ) {
+        if let Some(d) = r.analysis.border_distance_m() {
+            by_border_m.insert((distance_key(d), i));
+        }
+        let values = r.site.values();
+        for c in columns {
+            let code = c.code_of(values[c.field]);
+            match c.codes.get_mut(i as usize) {
+                Some(slot) => *slot = code,
+                None => c.codes.push(code),
+            }
+        }
+    }
+
+    fn unindex_border(&mut self, r: &SiteRecord, i: u32) {
+        if let Some(d) = r.analysis.border_distance_m() {
+            self.by_border_m.remove(&(distance_key(d), i));
+        }
+    }
+
+    /// The number of sites.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Every record, in the collection's order.
+    pub fn records(&self) -> &[SiteRecord] {
+        &self.records
+    }
+
+    /// The record at position `i`.
+    pub fn get(&self, i: usize) -> Option<&SiteRecord> {
+        self.records.get(i)
+    }
+
+    /// The position of the site with this id.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).map(|&i| i as usize)
+    }
+
+    /// The site with this id.
+    pub fn record(&self, id: &str) -> Option<&SiteRecord> {
+        self.position(id).map(|i| &self.records[i])
+    }
+
+    /// Publishes `record`, replacing the site with its id; returns its position.
+    pub fn put(&mut self, record: SiteRecord) -> usize {
+        match self.position(record.site.id.as_str()) {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.records[i], record);
+                self.points.remove(old.point(), i);
+                self.unindex_border(&old, i as u32);
+                let new = &self.records[i];
+                self.points.insert(new.point(), i);
+                Self::index_secondary(&mut self.by_border_m, &mut self.columns, new, i as u32);
+                i
+            }
+            None => {
+                let i = self.records.len();
+                self.points.insert(record.point(), i);
+                self.by_id.insert(record.site.id.to_string(), i as u32);
+                Self::index_secondary(&mut self.by_border_m, &mut self.columns, &record, i as u32);
+                self.records.push(record);
+                i
+            }
+        }
+    }
+
+    /// Withdraws a site; the last site takes its place, so positions stay dense.
+    pub fn remove(&mut self, id: &str) -> Option<SiteRecord> {
+        let i = self.by_id.remove(id)? as usize;
+        let last = self.records.len() - 1;
+        let point = self.records[i].point();
+        self.points.remove(point, i);
+        let removed = self.records.swap_remove(i);
+        self.unindex_border(&removed, i as u32);
+        for c in &mut self.columns {
+            c.codes.swap_remove(i);
+        }
+        if i != last {
+            // The former last site now sits at `i`.
+            let moved = &self.records[i];
+            self.points.remove(moved.point(), last);
+            self.points.insert(moved.point(), i);
+            if let Some(d) = moved.analysis.border_distance_m() {
+                self.by_border_m.remove(&(distance_key(d), last as u32));
+                self.by_border_m.insert((distance_key(d), i as u32));
+            }
+            self.by_id.insert(moved.site.id.to_string(), i as u32);
+        }
+        Some(removed)
+    }
+
+    /// Rebuilds the point R-tree in one bulk load (after many changes at once).
+    pub fn rebuild_points(&mut self) {
+        let points: Vec<[f64; 2]> = self.records.iter().map(SiteRecord::point).collect();
+        self.points = PointIndex::new(&points);
+    }
+
+    /// Whether site `i` passes a filter on a field without a code column.
+    fn passes(&self, i: usize, filter: &PropertyFilter) -> bool {
+        self.records[i]
+            .property(&filter.property)
+            .is_some_and(|v| filter.matches_value(&v))
+    }
+
+    /// The codes a filter on a code column compares with (`None`: the column has no such value,
+    /// so nothing matches), or the filter if it has no column.
+    fn compile<'f>(&self, filters: &'f [PropertyFilter]) -> Option<Compiled<'f>> {
+        let mut coded = Vec::new();
+        let mut other = Vec::new();
+        for f in filters {
+            match self
+                .columns
+                .iter()
+                .position(|c| SITE_FIELDS[c.field].name == f.property)
+            {
+                Some(ci) => coded.push((ci, self.columns[ci].lookup(&f.value)?)),
+                None => other.push(f),
+            }
+        }
+        Some(Compiled { coded, other })
+    }
+
+    /// The matching positions in `candidates`, counted, with those in `[offset, offset + limit)`
+    /// kept: one pass, and nothing allocated per match outside the page.
+    fn scan(
+        &self,
+        candidates: impl Iterator<Item = usize>,
+        filters: &[PropertyFilter],
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<usize>) {
+        let Some(compiled) = self.compile(filters) else {
+            return (0, Vec::new());
+        };
+        let mut matched = 0;
+        let mut rows = Vec::new();
+        for i in candidates {
+            let ok = compiled
+                .coded
+                .iter()
+                .all(|&(ci, code)| self.columns[ci].codes[i] == code)
+                && compiled.other.iter().all(|f| self.passes(i, f));
+            if ok {
+                if matched >= offset && rows.len() < limit {
+                    rows.push(i);
+                }
+                matched += 1;
+            }
+        }
+        (matched, rows)
+    }
+
+    /// How many sites `selection` matches, and the positions of those in `[offset, offset + limit)`.
+    pub fn page(&self, selection: &Selection, offset: usize, limit: usize) -> (usize, Vec<usize>) {
+        match (&selection.bbox, selection.filters.is_empty()) {
+            (None, true) => {
+                let n = self.records.len();
+                let start = offset.min(n);
+                (n, (start..n.min(start.saturating_add(limit))).collect())
+            }
+            (None, false) => self.scan(0..self.records.len(), &selection.filters, offset, limit),
+            (Some(b), _) => {
+                let hits = self.points.in_bbox(b);
+                self.scan(hits.into_iter(), &selection.filters, offset, limit)
+            }
+        }
+    }
+
+    /// Every position `selection` matches, ascending.
+    pub fn select(&self, selection: &Selection) -> Vec<usize> {
+        self.page(selection, 0, usize::MAX).1
+    }
+
+    /// The `k` sites nearest `p`, nearest first, with geodesic metres.
+    pub fn nearest_k(&self, p: [f64; 2], k: usize) -> Vec<(usize, f64)> {
+        self.points.nearest_k(p, k)
+    }
+
+    /// The positions of the sites whose published nearest-border distance is at most `max_m`,
+    /// nearest first.
+    pub fn within_border_m(&self, max_m: f64) -> impl Iterator<Item = usize> + '_ {
+        let end = distance_key(max_m);
+        self.by_border_m
+            .range(..=(end, u32::MAX))
+            .map(|&(_, i)| i as usize)
+    }
+}
+
+/// Filters split into code comparisons and the rest.
+struct Compiled<'f> {
+    coded: Vec<(usize, u32)>,
+    other: Vec<&'f PropertyFilter>,
+}
