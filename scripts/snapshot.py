@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Records everything a tailings-atlas binary produces on the default data, for before/after checks.
 
-    scripts/snapshot.py BIN OUTDIR [--keep-temp] [--repo DIR]
+    scripts/snapshot.py BIN OUTDIR [--import CSV] [--keep-temp] [--repo DIR]
 
 Starts `BIN serve --bind 127.0.0.1:0` on a fresh store in a temporary directory (seeded from the
 repository's `data/`), records the responses to a fixed list of HTTP requests (reads, analysis,
 errors, exports, then edits with tokens made by the CLI), runs the CLI (export, analyze, import
 --dry-run, token, errors, --help), and writes one file per request or command into OUTDIR:
 `http/`, `cli/` and `logs/`. `scripts/compare_snapshots.py A B` compares two snapshots.
+
+With `--import CSV` (e.g. from `scripts/seeded_sites.py`), the file is copied into the temporary
+directory and imported with `BIN import` (recorded as `cli/import-inventory.txt`) into the fresh
+store, which that creates and seeds, before the server starts: the whole snapshot is then taken on
+the seed plus those sites. The per-site requests (downstream, history) are made for every site,
+and a few requests for large inventories are added (`Snapshot.large`: deep pages, a bbox page,
+equality filters with and without a bbox, near-border with small distances, nearest with k=50,
+filtered exports in every format, a few generated items).
 
 Every HTTP request carries `Host: 127.0.0.1:8080`, so the links in the bodies (and the ETags,
 which hash the bodies) do not depend on the port the server happened to get.
@@ -256,6 +264,7 @@ class Snapshot:
         self.addr: tuple[str, int] | None = None
         self.names: set[str] = set()
         self.count = 0
+        self.last_exit = 0  # of the last `cli` run
         for sub in ("http", "cli", "logs"):
             (outdir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -469,7 +478,12 @@ class Snapshot:
         self.http("GET", "/attribution")
 
     def per_site(self) -> list[str]:
-        ids = [f["id"] for f in self.get_json("/collections/sites/items?limit=10000")["features"]]
+        ids: list[str] = []
+        while True:  # every site, also when there are more than a page holds (--import)
+            page = self.get_json(f"/collections/sites/items?limit=10000&offset={len(ids)}")
+            ids += [f["id"] for f in page["features"]]
+            if not page["features"] or len(ids) >= page.get("numberMatched", 0):
+                break
         for sid in ids:
             q = urllib.parse.quote(sid, safe="")
             self.http("GET", f"/collections/sites/items/{q}/downstream")
@@ -492,6 +506,37 @@ class Snapshot:
         for q in ["lon=70&lat=41&k=5", "lon=70&lat=41", "lon=72.448&lat=41.246&k=1",
                   "lon=70&lat=41&k=1000", "lon=70&lat=41&k=5&f=html"]:
             self.http("GET", "/analysis/nearest?" + q)
+
+    def large(self) -> None:
+        """Requests for a large inventory (--import): bounded pages deep into it, filters, analyses
+        with small distances, filtered exports in every format."""
+        items = "/collections/sites/items"
+        bbox = "65,43,66,44"
+        for q in ["limit=100&offset=5000", "limit=100&offset=5000&f=html",
+                  "limit=100&offset=9950", "limit=10000&offset=5000", f"bbox={bbox}",
+                  f"bbox={bbox}&f=html", f"bbox={bbox}&limit=1000", "country=KAZ",
+                  "country=KAZ&limit=100&offset=2000", "kind=tailings",
+                  "kind=tailings&limit=1000&offset=3000", "status=legacy",
+                  f"status=legacy&bbox={bbox}", f"status=legacy&bbox={bbox}&limit=1000",
+                  f"country=KAZ&bbox={bbox}&limit=1000", f"kind=tailings&bbox={bbox}&limit=1000",
+                  "country=KAZ&kind=tailings&status=legacy&bbox=63,41,70,45&limit=1000",
+                  f"status=legacy&bbox={FERGANA_BBOX}&limit=1000",
+                  f"status=legacy&bbox={FERGANA_BBOX}&f=html",
+                  "precision=town&kind=hazardous_site&limit=1000"]:
+            self.http("GET", f"{items}?{q}")
+        for sid in ["gen_000001", "gen_000002", "gen_005000", "gen_009999", "gen_010000"]:
+            self.http("GET", f"{items}/{sid}")
+            self.http("GET", f"{items}/{sid}?f=html")
+        for q in ["within_km=1", "within_km=2", "within_km=0.5&kind=tailings",
+                  "within_km=2&country=KAZ", "within_km=2&country=UZB&neighbour=KAZ",
+                  "within_km=3&kind=hazardous_site", "within_km=1&f=html"]:
+            self.http("GET", "/analysis/near-border?" + q)
+        for q in ["lon=70&lat=41&k=50", "lon=66&lat=43.5&k=50", "lon=72.448&lat=41.246&k=50",
+                  "lon=63&lat=37&k=50", "lon=70&lat=41&k=50&f=html"]:
+            self.http("GET", "/analysis/nearest?" + q)
+        for f in ["csv", "geojson", "kml", "gpkg", "fgb", "shp"]:
+            self.http("GET", f"{items}?f={f}&country=KAZ")
+            self.http("GET", f"{items}?f={f}&status=legacy&bbox={bbox}")
 
     def errors(self) -> None:
         for t in [
@@ -549,6 +594,7 @@ class Snapshot:
             cmd += ["--store", str(self.store), "--data", "data"]
         r = subprocess.run(cmd, cwd=REPO, capture_output=True, timeout=CLI_TIMEOUT_S,
                            env=cli_env(), stdin=subprocess.DEVNULL)
+        self.last_exit = r.returncode
         stdout = r.stdout.decode("utf-8", errors="backslashreplace")
         stderr = r.stderr.decode("utf-8", errors="backslashreplace")
         for m in re.finditer(r"\bta_([0-9a-f]{12})_[0-9a-f]+", stdout):
@@ -874,6 +920,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("binary", type=Path, help="the tailings-atlas binary")
     ap.add_argument("outdir", type=Path, help="where to write the snapshot (new or empty)")
+    ap.add_argument("--import", dest="import_csv", type=Path, metavar="CSV",
+                    help="import these sites (any file `BIN import` reads) into the fresh store "
+                         "before serving, and add the requests for large inventories")
     ap.add_argument("--keep-temp", action="store_true", help="keep the temporary directory")
     ap.add_argument("--repo", type=Path, default=REPO,
                     help="where data/, config/ and tests/fixtures/ are read (default: this script's "
@@ -886,6 +935,9 @@ def main() -> int:
         return 2
     if a.outdir.exists() and any(a.outdir.iterdir()):
         print(f"error: {a.outdir}: exists and is not empty", file=sys.stderr)
+        return 2
+    if a.import_csv is not None and not a.import_csv.is_file():
+        print(f"error: {a.import_csv}: not a file", file=sys.stderr)
         return 2
     if shutil.which("ogrinfo") is None:
         print("error: ogrinfo not found (apt-get install gdal-bin)", file=sys.stderr)
@@ -902,10 +954,21 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="atlas-snapshot-"))
     snap = Snapshot(binary, a.outdir.resolve(), tmp)
     try:
+        if a.import_csv is not None:
+            # Copied, so the command and messages name TMP/inventory.csv wherever the file was.
+            inventory = tmp / ("inventory" + "".join(a.import_csv.suffixes[-1:]))
+            shutil.copyfile(a.import_csv, inventory)
+            snap.cli("import-inventory", ["import", str(inventory), "--actor", "snapshot",
+                                          "--reason", "snapshot inventory"])
+            if snap.last_exit != 0:
+                raise RuntimeError(f"import of {a.import_csv} failed; see "
+                                   f"{a.outdir}/cli/import-inventory.txt")
         snap.start_server()
         snap.reads()
         snap.per_site()
         snap.analysis()
+        if a.import_csv is not None:
+            snap.large()
         snap.errors()
         snap.exports()
         snap.cli_runs()

@@ -80,14 +80,11 @@ fn gpkg_opens_in_ogrinfo() {
     let dir = TempDir::new("ogrinfo");
     // The served inventory (the seed sites, analysed), exported as the CLI and the API do.
     let atlas = tailings_atlas::service::load(&dir.path("atlas.gpkg"), &repo("data")).unwrap();
-    let sites = atlas
-        .catalog
-        .collection(tailings_atlas::reference::SITES)
-        .unwrap();
-    let all: Vec<usize> = (0..sites.len()).collect();
+    let service = tailings_atlas::service::Service::new(atlas);
+    let all = tailings_atlas::service::export::selected_ids(&service, &Default::default()).unwrap();
     let out = dir.path("sites.gpkg");
-    tailings_atlas::service::transfer::export_sites(
-        sites,
+    tailings_atlas::service::export::write_file(
+        &service,
         &all,
         tailings_atlas::io::sites::ExportFormat::Gpkg,
         &out,

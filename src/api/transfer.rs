@@ -15,8 +15,7 @@ use super::edit::{author, check_content_length, check_content_type, grant_blocki
 use super::error::ApiError;
 use super::params;
 use crate::io::IoError;
-use crate::io::sites::{ExportFeature, ExportFormat, Mapping, write_sites};
-use crate::reference::SITES;
+use crate::io::sites::{ExportFormat, Mapping};
 use crate::service::transfer::{self, ImportError, ImportOptions};
 use crate::store::Role;
 
@@ -222,60 +221,79 @@ pub fn export_format(pairs: &[(String, String)]) -> Option<ExportFormat> {
     ExportFormat::parse(f).ok()
 }
 
-/// The sites selected by the query (filters and bbox; paging does not apply) as one file.
+/// The sites selected by the query (filters and bbox; paging does not apply) as one file, streamed:
+/// GeoJSON and CSV as they are formatted, the GDAL formats once their file is written (so a failure
+/// to write one is still an error status).
 pub async fn export(
     state: &web::Data<AppState>,
     format: ExportFormat,
     pairs: Vec<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    use crate::service::export;
     let selection: Vec<_> = pairs
         .into_iter()
         .filter(|(k, _)| k != "f" && k != "limit" && k != "offset")
         .collect();
     let query = serde_urlencoded::to_string(&selection).map_err(ApiError::internal_from)?;
     let st = state.clone();
-    let (bytes, name) = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
-        let scratch = Scratch::new("export")?;
-        let out = scratch.0.join(format.file_name());
-        // Copied out under the lock, written without it: a GDAL export of a large inventory must
-        // not hold up edits (and the reads queued behind them).
-        let selected = {
-            let live = st.service.live();
-            let sites = live
-                .catalog
-                .collection(SITES)
-                .ok_or_else(|| ApiError::not_found("no sites collection"))?;
-            let p = params::parse_items(&query, sites.spec.queryables)?;
-            sites
-                .select(&p.selection)
-                .into_iter()
-                .filter_map(|i| sites.sites()?.get(i))
-                .map(|r| {
-                    let [x, y] = r.point();
-                    (x, y, r.properties())
-                })
-                .collect::<Vec<_>>()
-        };
-        let features: Vec<ExportFeature> = selected
-            .iter()
-            .map(|(lon, lat, properties)| ExportFeature {
-                lon: *lon,
-                lat: *lat,
-                properties,
-            })
-            .collect();
-        write_sites(&out, format, &features)
-            .map_err(|e| ApiError::internal_from(format_args!("export failed: {e}")))?;
-        let bytes = std::fs::read(&out)
-            .map_err(|e| ApiError::internal_from(format_args!("cannot read the export: {e}")))?;
-        Ok((bytes, format.file_name()))
+    let ids = web::block(move || -> Result<Vec<String>, ApiError> {
+        let p = params::parse_items(&query, crate::reference::SITES_SPEC.queryables)?;
+        export::selected_ids(&st.service, &p.selection).map_err(export_error)
     })
     .await??;
+    let file = if export::writes_itself(format, &ids) {
+        None
+    } else {
+        let st = state.clone();
+        let ids = std::mem::take(&mut ids.clone());
+        Some(
+            web::block(move || -> Result<(Scratch, PathBuf), ApiError> {
+                let scratch = Scratch::new("export")?;
+                let out = scratch.0.join(format.file_name());
+                export::write_file(&st.service, &ids, format, &out).map_err(export_error)?;
+                Ok((scratch, out))
+            })
+            .await??,
+        )
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    let st = state.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut send = |bytes: Vec<u8>| {
+            tx.blocking_send(Ok(web::Bytes::from(bytes)))
+                .map_err(|_| std::io::Error::other("the client went away"))
+        };
+        let result = match &file {
+            None => export::stream(&st.service, &ids, format, Path::new(""), &mut send),
+            Some((_scratch, out)) => export::send_file(out, &mut send),
+        };
+        match result {
+            Ok(()) | Err(export::ExportError::Send(_)) => {}
+            Err(e) => {
+                // The status is sent: all that is left is to cut the body short, so the client
+                // sees a broken download rather than a complete-looking file.
+                tracing::error!(error = %e, "export failed while streaming");
+                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            }
+        }
+        drop(file);
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Ok(HttpResponse::Ok()
         .content_type(format.media_type())
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
+            format!("attachment; filename=\"{}\"", format.file_name()),
         ))
-        .body(bytes))
+        .streaming(body))
+}
+
+fn export_error(e: crate::service::export::ExportError) -> ApiError {
+    use crate::service::export::ExportError;
+    match e {
+        ExportError::NoSites => ApiError::not_found("no sites collection"),
+        e => ApiError::internal_from(format_args!("export failed: {e}")),
+    }
 }

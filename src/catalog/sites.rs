@@ -345,3 +345,160 @@ struct Compiled<'f> {
     coded: Vec<(usize, u32)>,
     other: Vec<&'f PropertyFilter>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Analyzer;
+    use crate::index::BBox;
+    use crate::model::Interner;
+    use crate::service::test_sites::{reference, seed_sites, seeded_sites};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn records(sites: Vec<Site>) -> Vec<SiteRecord> {
+        let analyzer = Analyzer::new(reference());
+        let interner = Interner::new();
+        sites
+            .into_iter()
+            .map(|site| SiteRecord {
+                analysis: analyzer.site_record(&site, &interner),
+                site,
+                revision: Some(1),
+            })
+            .collect()
+    }
+
+    /// The writer gives byte for byte what serialising the properties as a JSON map gave, and the
+    /// map is the site's properties followed by the analysis fields the analyzer reports.
+    #[test]
+    fn features_are_written_as_their_json_maps_serialise() {
+        let analyzer = Analyzer::new(reference());
+        let mut sites = seed_sites();
+        sites.extend(seeded_sites(10_000, 7));
+        for r in records(sites) {
+            let geometry = geo::Geometry::Point(r.site.location.to_geo());
+            let mut map = r.site.properties();
+            map.extend(analyzer.site_analysis(&r.site));
+            assert_eq!(r.properties(), map, "{}", r.site.id);
+            let old = super::super::feature_json(r.site.id.as_str(), &geometry, &map).unwrap();
+            assert_eq!(r.geojson(), old.get(), "{}", r.site.id);
+            for (k, v) in &map {
+                assert_eq!(r.property(k).as_ref(), Some(v), "{} {k}", r.site.id);
+            }
+        }
+    }
+
+    fn naive(t: &SiteTable, s: &Selection) -> Vec<usize> {
+        (0..t.len())
+            .filter(|&i| {
+                let r = &t.records()[i];
+                let [x, y] = r.point();
+                s.bbox.as_ref().is_none_or(|b| b.contains_point(x, y))
+                    && s.filters
+                        .iter()
+                        .all(|f| r.property(&f.property).is_some_and(|v| f.matches_value(&v)))
+            })
+            .collect()
+    }
+
+    /// After seeded puts, moves and removes, every index answers as a scan of the records does.
+    #[test]
+    fn indexes_answer_as_a_scan_after_changes() {
+        let all = records(seeded_sites(3_000, 11));
+        let (first, rest) = all.split_at(2_000);
+        let mut t = SiteTable::new(first.to_vec());
+        let mut rng = StdRng::seed_from_u64(5);
+        for r in rest {
+            match rng.random_range(0..3) {
+                0 => {
+                    t.put(r.clone());
+                }
+                1 => {
+                    // Replace an existing site with another's position and attributes.
+                    let i = rng.random_range(0..t.len());
+                    let mut moved = r.clone();
+                    moved.site.id = t.records()[i].site.id.clone();
+                    t.put(moved);
+                }
+                _ => {
+                    let i = rng.random_range(0..t.len());
+                    let id = t.records()[i].site.id.to_string();
+                    assert!(t.remove(&id).is_some());
+                    assert!(t.record(&id).is_none());
+                }
+            }
+        }
+        for (i, r) in t.records().iter().enumerate() {
+            assert_eq!(t.position(r.site.id.as_str()), Some(i));
+        }
+        let filter = |k: &str, v: &str| PropertyFilter {
+            property: k.into(),
+            value: v.into(),
+        };
+        let selections = [
+            Selection::default(),
+            Selection {
+                bbox: Some(BBox::new(65.0, 40.0, 70.0, 43.0).unwrap()),
+                filters: vec![],
+            },
+            Selection {
+                bbox: Some(BBox::new(65.0, 40.0, 70.0, 43.0).unwrap()),
+                filters: vec![filter("country", "kaz"), filter("kind", "tailings")],
+            },
+            Selection {
+                bbox: None,
+                filters: vec![filter("status", "legacy")],
+            },
+            Selection {
+                bbox: None,
+                filters: vec![filter("country", "FRA")],
+            },
+            Selection {
+                bbox: None,
+                filters: vec![filter("located_country", "KGZ")],
+            },
+        ];
+        for s in &selections {
+            let expected = naive(&t, s);
+            assert_eq!(t.select(s), expected, "{s:?}");
+            let (matched, rows) = t.page(s, 10, 25);
+            assert_eq!(matched, expected.len(), "{s:?}");
+            assert_eq!(
+                rows,
+                expected
+                    .iter()
+                    .skip(10)
+                    .take(25)
+                    .copied()
+                    .collect::<Vec<_>>()
+            );
+        }
+        assert!(!t.select(&selections[2]).is_empty());
+        for max_m in [0.0, 2_000.0, 25_000.0] {
+            let mut got: Vec<usize> = t.within_border_m(max_m).collect();
+            got.sort_unstable();
+            let expected: Vec<usize> = (0..t.len())
+                .filter(|&i| {
+                    t.records()[i]
+                        .analysis
+                        .border_distance_m()
+                        .is_some_and(|d| d <= max_m)
+                })
+                .collect();
+            assert_eq!(got, expected, "{max_m}");
+        }
+        for p in [[70.0, 41.0], [64.0, 44.5]] {
+            let got = t.nearest_k(p, 15);
+            let mut all: Vec<(usize, f64)> = t
+                .records()
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (i, crate::geodesy::distance_m(p, r.point())))
+                .collect();
+            all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            all.truncate(15);
+            assert_eq!(got, all);
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{AnalysisArgs, Sources, fail};
-use tailings_atlas::service::load_with;
+use tailings_atlas::service::{export, load_with};
 
 pub(super) fn run(
     format: &str,
@@ -25,12 +25,13 @@ pub(super) fn run(
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let Some(sites) = atlas.catalog.collection(tailings_atlas::reference::SITES) else {
-        return fail("no sites collection");
+    let service = tailings_atlas::service::Service::new(atlas);
+    let all = match export::selected_ids(&service, &Default::default()) {
+        Ok(ids) => ids,
+        Err(e) => return fail(e),
     };
-    let all: Vec<usize> = (0..sites.len()).collect();
     let t1 = std::time::Instant::now();
-    match tailings_atlas::service::transfer::export_sites(sites, &all, format, out) {
+    match export::write_file(&service, &all, format, out) {
         Ok(()) => {
             eprintln!(
                 "exported {} sites to {} ({}) in {:.2} s (load and analysis {:.2} s)",

@@ -1,13 +1,16 @@
 //! The service layer: typed library functions that the HTTP API and the CLI both call. Start-up
 //! ([`startup`]), the live published state ([`Service`]), edits with their authorization
 //! ([`edits`]), the near-border and nearest queries ([`queries`]), point files analysed in bulk
-//! ([`analyze`]).
+//! ([`analyze`]), imports ([`transfer`]) and streaming exports ([`export`]).
 
 pub mod analyze;
 pub mod edits;
+pub mod export;
 mod live;
 pub mod queries;
 pub mod startup;
+#[cfg(test)]
+pub(crate) mod test_sites;
 pub mod transfer;
 
 pub use analyze::{AnalyzeError, Progress, analyze_file};

@@ -7,11 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::catalog::Collection;
 use crate::io::IoError;
-use crate::io::sites::{
-    self, DEFAULT_MAX_ROWS, ExportFeature, ExportFormat, ImportRead, Mapping, ReadOptions,
-};
+use crate::io::sites::{self, DEFAULT_MAX_ROWS, ImportRead, Mapping, ReadOptions};
 use crate::model::{ModelError, Site};
 use crate::store::{Author, Change, Expect, Op, StoreError, Written};
 
@@ -209,32 +206,6 @@ pub fn import_author(actor: &str, path: &Path, reason: Option<&str>) -> Author {
             None => format!("import of {file}"),
         }),
     }
-}
-
-/// Writes the published sites (`indexes` of `sites`, every attribute and analysis field) to `out`.
-pub fn export_sites(
-    sites: &Collection,
-    indexes: &[usize],
-    format: ExportFormat,
-    out: &Path,
-) -> Result<(), IoError> {
-    let Some(table) = sites.sites() else {
-        return sites::write_sites(out, format, &[]);
-    };
-    let rows: Vec<([f64; 2], serde_json::Map<String, serde_json::Value>)> = indexes
-        .iter()
-        .filter_map(|&i| table.get(i))
-        .map(|r| (r.point(), r.properties()))
-        .collect();
-    let features: Vec<ExportFeature> = rows
-        .iter()
-        .map(|([lon, lat], properties)| ExportFeature {
-            lon: *lon,
-            lat: *lat,
-            properties,
-        })
-        .collect();
-    sites::write_sites(out, format, &features)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! and names), the features, and a check that the file reads back. The per-format choices are
 //! documented in [`super`].
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -28,6 +27,32 @@ pub struct ExportFeature<'a> {
     pub properties: &'a Map<String, Value>,
 }
 
+/// Where an export's features come from: visited in order, as often as the writer needs (once to plan
+/// the columns, once to write them), so a source may build each feature as it is visited rather than
+/// hold them all.
+pub trait ExportSource {
+    /// How many features a visit gives.
+    fn count(&self) -> usize;
+    /// Calls `f` with every feature, in order, stopping at its first error.
+    fn visit(
+        &self,
+        f: &mut dyn FnMut(&ExportFeature<'_>) -> Result<(), String>,
+    ) -> Result<(), String>;
+}
+
+impl ExportSource for &[ExportFeature<'_>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn visit(
+        &self,
+        f: &mut dyn FnMut(&ExportFeature<'_>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.iter().try_for_each(f)
+    }
+}
+
 /// Distinguishes concurrent exports of one process in temporary directory names.
 pub(super) static EXPORT_SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -38,13 +63,35 @@ pub fn write_sites(
     format: ExportFormat,
     features: &[ExportFeature<'_>],
 ) -> Result<(), IoError> {
+    write_sites_from(out, format, &features)
+}
+
+/// [`write_sites`] from a source that builds the features as they are visited: the memory used is
+/// that of one feature (and, for Shapefiles, the numbers that size each column), whatever the count.
+pub fn write_sites_from(
+    out: &Path,
+    format: ExportFormat,
+    features: &dyn ExportSource,
+) -> Result<(), IoError> {
     let shown = out.display().to_string();
-    for (n, f) in features.iter().enumerate() {
-        Wgs84Point::new(f.lon, f.lat).map_err(|e| IoError::Row {
-            path: shown.clone(),
-            row: n + 1,
-            reason: e.to_string(),
-        })?;
+    let mut n = 0;
+    let mut bad = None;
+    let _ = features.visit(&mut |f| {
+        n += 1;
+        match Wgs84Point::new(f.lon, f.lat) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                bad = Some((n, e.to_string()));
+                Err(String::new())
+            }
+        }
+    });
+    if let Some((row, reason)) = bad {
+        return Err(IoError::Row {
+            path: shown,
+            row,
+            reason,
+        });
     }
     let file_err = |reason: String| IoError::File {
         path: shown.clone(),
@@ -71,7 +118,7 @@ pub fn write_sites(
     // The driver picks its flavour from the name (`.shp.zip` zips, `.csv` is a file, not a folder).
     let tmp = tmp_dir.join(format.file_name());
     let result = write_file(&tmp, format, features)
-        .and_then(|()| verify(&tmp, features.len()))
+        .and_then(|()| verify(&tmp, features.count()))
         .and_then(|()| {
             std::fs::rename(&tmp, out).map_err(|e| format!("cannot move into place: {e}"))
         });
@@ -80,8 +127,8 @@ pub fn write_sites(
 }
 
 /// How one property key becomes columns of the output file.
-pub(super) struct Column<'a> {
-    key: &'a str,
+pub(super) struct Column {
+    key: String,
     real: bool,
     /// The column and, for long shapefile texts, its continuation columns.
     names: Vec<String>,
@@ -102,7 +149,7 @@ pub(super) const NUMERIC_FIELDS: &[&str] = &[
 pub(super) fn write_file(
     path: &Path,
     format: ExportFormat,
-    features: &[ExportFeature<'_>],
+    features: &dyn ExportSource,
 ) -> Result<(), String> {
     let columns = plan_columns(format, features)?;
     let driver = DriverManager::get_driver_by_name(format.driver()).map_err(|e| {
@@ -122,7 +169,7 @@ pub(super) fn write_file(
         ExportFormat::Shp => vec!["ENCODING=UTF-8"],
         ExportFormat::Csv => vec!["STRING_QUOTING=IF_NEEDED"],
         // Without the index, GDAL 3.6 writes an empty layer as a 0-byte file.
-        ExportFormat::Fgb if features.is_empty() => vec![],
+        ExportFormat::Fgb if features.count() == 0 => vec![],
         ExportFormat::Fgb => vec!["SPATIAL_INDEX=NO"],
         ExportFormat::GeoJson => vec!["SIGNIFICANT_FIGURES=17"],
         ExportFormat::Gpkg | ExportFormat::Kml => vec![],
@@ -151,8 +198,8 @@ pub(super) fn write_file(
 pub(super) fn fill_layer(
     ds: &mut Dataset,
     options: &[&str],
-    columns: &[Column<'_>],
-    features: &[ExportFeature<'_>],
+    columns: &[Column],
+    features: &dyn ExportSource,
     explicit_nulls: bool,
 ) -> Result<(), String> {
     let mut srs = SpatialRef::from_epsg(4326).map_err(|e| gdal_reason(&e))?;
@@ -199,16 +246,17 @@ pub(super) fn fill_layer(
         .collect::<Result<_, _>>()?;
     // A CSV layer only has a geometry field when it writes `X`/`Y` columns.
     let with_geometry = layer.defn().geom_fields().count() > 0;
-    for (n, f) in features.iter().enumerate() {
+    let mut n = 0;
+    features.visit(&mut |f| {
+        n += 1;
         write_feature(&layer, columns, &indices, f, with_geometry, explicit_nulls)
-            .map_err(|e| format!("feature {}: {}", n + 1, gdal_reason(&e)))?;
-    }
-    Ok(())
+            .map_err(|e| format!("feature {n}: {}", gdal_reason(&e)))
+    })
 }
 
 pub(super) fn write_feature<L: LayerAccess>(
     layer: &L,
-    columns: &[Column<'_>],
+    columns: &[Column],
     indices: &[Vec<usize>],
     f: &ExportFeature<'_>,
     with_geometry: bool,
@@ -228,7 +276,7 @@ pub(super) fn write_feature<L: LayerAccess>(
         }
     };
     for (c, idx) in columns.iter().zip(indices) {
-        let value = f.properties.get(c.key).unwrap_or(&Value::Null);
+        let value = f.properties.get(&c.key).unwrap_or(&Value::Null);
         if c.real {
             match value.as_f64() {
                 Some(v) => feature.set_field_double(idx[0], v)?,
@@ -263,63 +311,89 @@ pub(super) fn value_text(v: &Value) -> Option<String> {
     }
 }
 
-pub(super) fn plan_columns<'a>(
+pub(super) fn plan_columns(
     format: ExportFormat,
-    features: &[ExportFeature<'a>],
-) -> Result<Vec<Column<'a>>, String> {
-    let mut keys: Vec<&'a str> = Vec::new();
-    let mut seen = HashSet::new();
-    for f in features {
-        for k in f.properties.keys() {
-            if seen.insert(k.as_str()) {
-                keys.push(k.as_str());
-            }
-        }
+    features: &dyn ExportSource,
+) -> Result<Vec<Column>, String> {
+    /// What one visit learns of a key's values.
+    #[derive(Default)]
+    struct Seen {
+        values: usize,
+        numbers: usize,
+        /// Shapefiles only: the numbers (their DBF width needs them all) and the widths of the text
+        /// parts.
+        all_numbers: Vec<f64>,
+        text_widths: Vec<i32>,
     }
     let dbf = format == ExportFormat::Shp;
+    let mut keys: Vec<(String, Seen)> = Vec::new();
+    let mut position: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    features.visit(&mut |f| {
+        for (k, v) in f.properties {
+            let i = match position.get(k.as_str()) {
+                Some(&i) => i,
+                None => {
+                    position.insert(k.clone(), keys.len());
+                    keys.push((k.clone(), Seen::default()));
+                    keys.len() - 1
+                }
+            };
+            if v.is_null() {
+                continue;
+            }
+            let seen = &mut keys[i].1;
+            seen.values += 1;
+            if let Some(n) = v.as_f64() {
+                seen.numbers += 1;
+                if dbf {
+                    seen.all_numbers.push(n);
+                }
+            }
+            if dbf {
+                let text = value_text(v).unwrap_or_default();
+                for (j, part) in split_dbf_text(&text).iter().enumerate() {
+                    if seen.text_widths.len() <= j {
+                        seen.text_widths.push(1);
+                    }
+                    seen.text_widths[j] = seen.text_widths[j].max(part.len() as i32);
+                }
+            }
+        }
+        Ok(())
+    })?;
     let mut columns = Vec::with_capacity(keys.len());
-    for key in keys {
-        let values: Vec<&Value> = features
-            .iter()
-            .filter_map(|f| f.properties.get(key))
-            .filter(|v| !v.is_null())
-            .collect();
-        let numbers: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+    for (key, seen) in keys {
         // CSV has no column types; GDAL would print its Real columns with only 15 digits.
         let mut real = format != ExportFormat::Csv
-            && numbers.len() == values.len()
-            && (!numbers.is_empty() || NUMERIC_FIELDS.contains(&key));
+            && seen.numbers == seen.values
+            && (seen.numbers > 0 || NUMERIC_FIELDS.contains(&key.as_str()));
         let mut widths = Vec::new();
         if dbf && real {
-            match dbf_real_format(&numbers) {
+            match dbf_real_format(&seen.all_numbers) {
                 Some(w) => widths.push(w),
                 None => real = false,
             }
         }
         if dbf && !real {
-            for v in &values {
-                let text = value_text(v).unwrap_or_default();
-                for (i, part) in split_dbf_text(&text).iter().enumerate() {
-                    if widths.len() <= i {
-                        widths.push((1, 0));
-                    }
-                    widths[i].0 = widths[i].0.max(part.len() as i32);
-                }
-            }
+            widths = seen.text_widths.iter().map(|&w| (w, 0)).collect();
             if widths.is_empty() {
                 widths.push((1, 0));
             }
         }
         columns.push(Column {
+            names: vec![key.clone()],
             key,
             real,
-            names: vec![key.to_owned()],
             dbf: widths,
         });
     }
     if dbf {
-        let wanted: Vec<(&str, usize)> = columns.iter().map(|c| (c.key, c.dbf.len())).collect();
-        for (c, names) in columns.iter_mut().zip(dbf_names(&wanted)?) {
+        let wanted: Vec<(&str, usize)> = columns
+            .iter()
+            .map(|c| (c.key.as_str(), c.dbf.len()))
+            .collect();
+        let names = dbf_names(&wanted)?;
+        for (c, names) in columns.iter_mut().zip(names) {
             c.names = names;
         }
     }

@@ -101,7 +101,7 @@ mod test_support;
 /// The id slug lives in the model now; kept here for the callers of the old path.
 pub use crate::model::slug::derive_id;
 pub use dbf::shapefile_names;
-pub use export::{ExportFeature, write_sites};
+pub use export::{ExportFeature, ExportSource, write_sites, write_sites_from};
 pub use formats::ExportFormat;
 pub use guard::UNZIP_FACTOR;
 pub use import::{

@@ -1,0 +1,315 @@
+//! Exports of the published sites that stream, shared by the CLI and the HTTP API.
+//!
+//! The selection is taken once (the ids, in the collection's order); the records are then formatted a
+//! chunk at a time, holding the published state's read lock only for one chunk, so an export of a
+//! million sites neither holds up edits nor copies the inventory. A site deleted meanwhile is left
+//! out; one changed meanwhile is exported as it is when its chunk is formatted.
+//! - GeoJSON and CSV are written straight from the typed records and sent as they are formatted.
+//! - The GDAL formats (GeoPackage, Shapefile, KML, FlatGeobuf) need a file: it is written from the
+//!   records, a feature at a time, then sent in pieces.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::analysis::Field;
+use crate::catalog::{Selection, SiteRecord};
+use crate::io::IoError;
+use crate::io::sites::{self, ExportFeature, ExportFormat, ExportSource};
+use crate::model::SiteValue;
+use crate::schema::{ANALYSIS_FIELDS, SITE_FIELDS};
+
+use super::Service;
+
+/// Sites formatted per hold of the read lock.
+pub const CHUNK: usize = 1_024;
+
+/// Bytes sent at a time from a written file.
+const FILE_PIECE: usize = 256 * 1024;
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing the file failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The receiver went away (a client that hung up, a full disk).
+    #[error("cannot send the export: {0}")]
+    Send(#[source] std::io::Error),
+    #[error("no sites collection")]
+    NoSites,
+}
+
+/// The ids of the published sites `selection` matches, in the collection's order.
+pub fn selected_ids(service: &Service, selection: &Selection) -> Result<Vec<String>, ExportError> {
+    let live = service.live();
+    let t = live.sites().ok_or(ExportError::NoSites)?;
+    Ok(t.select(selection)
+        .into_iter()
+        .filter_map(|i| t.get(i))
+        .map(|r| r.site.id.to_string())
+        .collect())
+}
+
+/// Calls `f` with the records of `ids` that are still published, a chunk at a time.
+fn each_chunk(
+    service: &Service,
+    ids: &[String],
+    f: &mut dyn FnMut(&[&SiteRecord]) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    for chunk in ids.chunks(CHUNK) {
+        let live = service.live();
+        let t = live.sites().ok_or(ExportError::NoSites)?;
+        let records: Vec<&SiteRecord> = chunk.iter().filter_map(|id| t.record(id)).collect();
+        f(&records)?;
+    }
+    Ok(())
+}
+
+/// Writes the export of `ids` in `format` to `send`, piece by piece. GDAL formats are first written
+/// to a file in `scratch` (a directory the caller owns and removes).
+pub fn stream(
+    service: &Service,
+    ids: &[String],
+    format: ExportFormat,
+    scratch: &Path,
+    send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
+    match format {
+        ExportFormat::GeoJson => stream_geojson(service, ids, send),
+        ExportFormat::Csv if writes_itself(format, ids) => stream_csv(service, ids, send),
+        _ => {
+            let out = scratch.join(format.file_name());
+            write_file(service, ids, format, &out)?;
+            send_file(&out, send)
+        }
+    }
+}
+
+/// Sends a written export file in pieces.
+pub fn send_file(
+    path: &Path,
+    send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
+    let shown = || {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let read_err = |e: std::io::Error| {
+        ExportError::Io(IoError::File {
+            path: shown(),
+            reason: format!("cannot read the export back: {e}"),
+        })
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    loop {
+        let mut piece = vec![0; FILE_PIECE];
+        let n = file.read(&mut piece).map_err(read_err)?;
+        if n == 0 {
+            return Ok(());
+        }
+        piece.truncate(n);
+        send(piece).map_err(ExportError::Send)?;
+    }
+}
+
+/// Whether the export is written here rather than through GDAL: GeoJSON, and CSV with rows (an empty
+/// CSV is GDAL's, which names its `X`/`Y` columns).
+pub fn writes_itself(format: ExportFormat, ids: &[String]) -> bool {
+    format == ExportFormat::GeoJson || (format == ExportFormat::Csv && !ids.is_empty())
+}
+
+/// Writes the export of `ids` in `format` to the file `out` (atomically: nothing is left at `out`
+/// on error).
+pub fn write_file(
+    service: &Service,
+    ids: &[String],
+    format: ExportFormat,
+    out: &Path,
+) -> Result<(), ExportError> {
+    match format {
+        _ if writes_itself(format, ids) => {
+            let shown = out.display().to_string();
+            let file_err = |e: std::io::Error| {
+                ExportError::Io(IoError::File {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })
+            };
+            let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
+            let tmp = out.with_file_name(format!(
+                ".{}.{}.tmp",
+                name.unwrap_or_default(),
+                std::process::id()
+            ));
+            let result = (|| {
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(file_err)?);
+                stream(service, ids, format, Path::new("."), &mut |bytes| {
+                    std::io::Write::write_all(&mut w, &bytes)
+                })
+                .map_err(|e| match e {
+                    ExportError::Send(e) => file_err(e),
+                    e => e,
+                })?;
+                let file = w.into_inner().map_err(|e| file_err(e.into_error()))?;
+                file.sync_all().map_err(file_err)?;
+                std::fs::rename(&tmp, out).map_err(file_err)
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        }
+        _ => {
+            let source = Records { service, ids };
+            Ok(sites::write_sites_from(out, format, &source)?)
+        }
+    }
+}
+
+/// The records of `ids` as export features, built as they are visited (for the GDAL writer).
+struct Records<'a> {
+    service: &'a Service,
+    ids: &'a [String],
+}
+
+impl ExportSource for Records<'_> {
+    fn count(&self) -> usize {
+        let live = self.service.live();
+        live.sites().map_or(0, |t| {
+            self.ids.iter().filter(|id| t.record(id).is_some()).count()
+        })
+    }
+
+    fn visit(
+        &self,
+        f: &mut dyn FnMut(&ExportFeature<'_>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        each_chunk(self.service, self.ids, &mut |records| {
+            for r in records {
+                let [lon, lat] = r.point();
+                let properties = r.properties();
+                f(&ExportFeature {
+                    lon,
+                    lat,
+                    properties: &properties,
+                })
+                .map_err(|reason| {
+                    ExportError::Io(IoError::File {
+                        path: String::new(),
+                        reason,
+                    })
+                })?;
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            ExportError::Io(IoError::File { reason, .. }) => reason,
+            e => e.to_string(),
+        })
+    }
+}
+
+/// The GeoJSON document's opening: named like the layer of the other formats, with the CRS84 `crs`
+/// member GDAL writes.
+const GEOJSON_HEAD: &[u8] = b"{\"type\":\"FeatureCollection\",\"name\":\"sites\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:ogc:def:crs:OGC:1.3:CRS84\"}},\"features\":[\n";
+
+fn stream_geojson(
+    service: &Service,
+    ids: &[String],
+    send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
+    send(GEOJSON_HEAD.to_vec()).map_err(ExportError::Send)?;
+    let mut first = true;
+    each_chunk(service, ids, &mut |records| {
+        let mut out = Vec::with_capacity(records.len() * 2048);
+        for r in records {
+            if !first {
+                out.extend_from_slice(b",\n");
+            }
+            first = false;
+            crate::catalog::json::write_feature(&mut out, r);
+        }
+        send(out).map_err(ExportError::Send)
+    })?;
+    send(b"\n]}\n".to_vec()).map_err(ExportError::Send)
+}
+
+/// A CSV field as GDAL's CSV driver writes it with `STRING_QUOTING=IF_NEEDED`: quoted when it holds
+/// a quote, a comma, a semicolon, a tab or a line break, with quotes doubled.
+fn csv_field(out: &mut Vec<u8>, text: &str) {
+    if text.contains(['"', ',', ';', '\t', '\n', '\r']) {
+        out.push(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn json_text<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Every column as text, as the GDAL export writes it: numbers in their shortest exact form, lists
+/// and objects as compact JSON, null as an empty field.
+fn csv_row(out: &mut Vec<u8>, r: &SiteRecord) {
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+    };
+    for v in r.site.values() {
+        sep(out);
+        match v {
+            SiteValue::Null => {}
+            SiteValue::Text(t) => csv_field(out, t),
+            SiteValue::Number(n) if n.is_finite() => csv_field(out, &n.to_string()),
+            SiteValue::Number(_) => {}
+            SiteValue::List(items) => csv_field(out, &json_text(items)),
+            SiteValue::Object(m) => csv_field(out, &json_text(m)),
+        }
+    }
+    for v in r.fields().values() {
+        sep(out);
+        match v {
+            Field::Null => {}
+            Field::Text(t) => csv_field(out, &t),
+            Field::Number(n) if n.is_finite() => csv_field(out, &n.to_string()),
+            Field::Number(_) => {}
+        }
+    }
+    out.push(b'\n');
+}
+
+fn stream_csv(
+    service: &Service,
+    ids: &[String],
+    send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
+    let mut head = Vec::new();
+    for (i, f) in SITE_FIELDS.iter().chain(ANALYSIS_FIELDS.iter()).enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        csv_field(&mut head, f.name);
+    }
+    head.push(b'\n');
+    send(head).map_err(ExportError::Send)?;
+    each_chunk(service, ids, &mut |records| {
+        let mut out = Vec::with_capacity(records.len() * 1024);
+        for r in records {
+            csv_row(&mut out, r);
+        }
+        send(out).map_err(ExportError::Send)
+    })
+}
