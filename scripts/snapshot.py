@@ -524,7 +524,7 @@ class Snapshot:
                   f"status=legacy&bbox={FERGANA_BBOX}&f=html",
                   "precision=town&kind=hazardous_site&limit=1000"]:
             self.http("GET", f"{items}?{q}")
-        for sid in ["gen_000001", "gen_000002", "gen_005000", "gen_009999", "gen_010000"]:
+        for sid in ["gen_000004", "gen_000777", "gen_005000", "gen_009999", "gen_010000"]:
             self.http("GET", f"{items}/{sid}")
             self.http("GET", f"{items}/{sid}?f=html")
         for q in ["within_km=1", "within_km=2", "within_km=0.5&kind=tailings",
