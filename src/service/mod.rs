@@ -4,6 +4,7 @@
 //! ([`analyze`]).
 
 pub mod analyze;
+pub mod bulk;
 pub mod edits;
 mod live;
 pub mod queries;

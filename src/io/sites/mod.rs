@@ -105,7 +105,8 @@ pub use export::{ExportFeature, write_sites};
 pub use formats::ExportFormat;
 pub use guard::UNZIP_FACTOR;
 pub use import::{
-    DEFAULT_MAX_ROWS, ImportRead, ImportRow, ReadOptions, read_sites, read_sites_with,
+    DEFAULT_MAX_ROWS, IMPORT_CHUNK_ROWS, ImportLayer, ImportRead, ImportRow, ReadOptions,
+    read_sites, read_sites_chunked, read_sites_with,
 };
 pub use mapping::Mapping;
 
