@@ -1,5 +1,6 @@
 //! `tailings-atlas import FILE`: validate every row, then upsert in one transaction, with a
-//! progress bar; then the imported sites' transboundary exposure.
+//! progress bar; then the imported sites' transboundary exposure, analysed chunk by chunk as they
+//! are written. A chunk of rows at a time is held, never the whole file.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -166,8 +167,9 @@ pub(super) fn run(
     ExitCode::SUCCESS
 }
 
-/// The exposure of the written sites, analysed on a thread of its own as the chunks are written:
-/// the analyzer is loaded while the first chunks are, and at most two chunks wait for it.
+/// The exposure of the written sites, analysed on a thread of its own (and one core) as the chunks
+/// are written: the analyzer is loaded while the first chunks are, and at most four chunks wait
+/// for it.
 struct Exposure<'scope> {
     chunks: Option<std::sync::mpsc::SyncSender<Vec<tailings_atlas::model::Site>>>,
     worker: std::thread::ScopedJoinHandle<'scope, Result<Counted, String>>,
@@ -189,8 +191,10 @@ impl<'scope> Exposure<'scope> {
         data: &'env Path,
         config: &'env tailings_atlas::service::AnalysisConfig,
     ) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<tailings_atlas::model::Site>>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<tailings_atlas::model::Site>>(4);
         let worker = scope.spawn(move || {
+            // One thread: the other core is the store's, whose write is what holds the lock.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
             let t = std::time::Instant::now();
             // Without an analyzer the chunks are still taken, so the write never waits for them.
             let analyzer = tailings_atlas::service::analyzer_for(data, config);
@@ -201,7 +205,12 @@ impl<'scope> Exposure<'scope> {
             for chunk in rx {
                 let Ok(analyzer) = &analyzer else { continue };
                 let t = std::time::Instant::now();
-                let e = tailings_atlas::service::analyze::exposure(analyzer, &chunk, 10_000.0);
+                let exposure =
+                    || tailings_atlas::service::analyze::exposure(analyzer, &chunk, 10_000.0);
+                let e = match &pool {
+                    Ok(pool) => pool.install(exposure),
+                    Err(_) => exposure(),
+                };
                 counted.sites += chunk.len();
                 counted.drain_across_border += e.drain_across_border;
                 counted.near_border += e.near_border;

@@ -1,6 +1,7 @@
 //! Imports and exports of the inventory, shared by the CLI and the HTTP API: every row is validated
 //! before anything is written, the write is one transaction (upsert by id, so re-importing a file
-//! changes nothing), and the report names each rejected row and why.
+//! changes nothing), and the report names each rejected row and why. An import holds a chunk of
+//! rows at a time, never the whole file ([`import_file`]).
 
 use std::path::Path;
 
