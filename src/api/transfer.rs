@@ -174,8 +174,9 @@ pub async fn import(
     let author = transfer::import_author(&grant.actor(), &file, reason.as_deref());
     let st = state.clone();
     let result = web::block(move || {
-        let r = transfer::import_file(&file, &mapping, &options, &|_| {}, |changes| {
-            st.service.write(changes, &author)
+        // Written in one transaction, chunk by chunk; published in chunks once committed.
+        let r = transfer::import_file(&file, &mapping, &options, &|_| {}, |_, next| {
+            st.service.write_stream(next, &author, &|| {})
         });
         drop(scratch);
         r

@@ -1,5 +1,6 @@
 //! `tailings-atlas import FILE`: validate every row, then upsert in one transaction, with a
-//! progress bar; then the imported sites' transboundary exposure.
+//! progress bar; then the imported sites' transboundary exposure, analysed chunk by chunk as they
+//! are written. A chunk of rows at a time is held, never the whole file.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,25 +70,39 @@ pub(super) fn run(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.set_message("reading");
-    let mut stored_sites = Vec::new();
-    let result = import_file(file, &mapping, &args.options, &|_| bar.inc(1), |changes| {
-        bar.set_position(0);
-        bar.set_length(changes.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} rows ({per_sec}) {elapsed}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let (data, store) = (&sources.data, &store);
+    // When the write ended: the analysis of its last chunks may take a little longer.
+    let mut committed = None;
+    let (result, exposure) = std::thread::scope(|scope| {
+        let mut exposure: Option<Exposure<'_>> = None;
+        let result = import_file(
+            file,
+            &mapping,
+            &args.options,
+            &|n| bar.set_position(n as u64),
+            |valid, next| {
+                bar.set_position(0);
+                bar.set_length(valid as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {pos}/{len} rows ({per_sec}) {elapsed}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar.set_message("writing");
+                // The exposure is analysed chunk by chunk beside the write, and printed once it
+                // is committed.
+                let worker = exposure.insert(Exposure::start(scope, data, &config));
+                // Scripts and tests watch for this line: the transaction starts now.
+                tracing::info!(rows = valid, "writing to the store in one transaction");
+                let streamed = store.write_stream(next, &author, &|| bar.inc(1), &mut |written| {
+                    worker.send(written.iter().filter_map(|w| w.site.clone()).collect());
+                });
+                committed = Some(t0.elapsed());
+                streamed
+            },
         );
-        bar.set_message("writing");
-        // Scripts and tests watch for this line: the transaction starts now.
-        tracing::info!(
-            rows = changes.len(),
-            "writing to the store in one transaction"
-        );
-        let written = store.write(changes, &author, &|| bar.inc(1))?;
-        stored_sites = written.iter().filter_map(|w| w.site.clone()).collect();
-        Ok(written)
+        (result, exposure.map(Exposure::finish))
     });
     bar.finish_and_clear();
     let report = match result {
@@ -105,7 +120,7 @@ pub(super) fn run(
         Err(e) => return fail(e),
     };
     print_problems(&report.invalid);
-    let seconds = t0.elapsed().as_secs_f64();
+    let seconds = committed.unwrap_or_else(|| t0.elapsed()).as_secs_f64();
     eprintln!(
         "{}: {} rows ({} layer {:?}{}); {} valid, {} invalid{}",
         file.display(),
@@ -139,28 +154,94 @@ pub(super) fn run(
         report.rows as f64 / seconds.max(1e-9)
     );
     // The imported sites' transboundary exposure, as the service will publish it.
-    if !stored_sites.is_empty() {
-        let t1 = std::time::Instant::now();
-        match tailings_atlas::service::analyzer_for(&sources.data, &config) {
-            Ok(analyzer) => {
-                let exposure =
-                    tailings_atlas::service::analyze::exposure(&analyzer, &stored_sites, 10_000.0);
-                let (crossing, near) = (exposure.drain_across_border, exposure.near_border);
-                eprintln!(
-                    "analysed {} sites in {:.2} s: {} drain across a border, {} lie within 10 km of one \
-                     (total {:.2} s, {:.0} rows/s including analysis)",
-                    stored_sites.len(),
-                    t1.elapsed().as_secs_f64(),
-                    crossing,
-                    near,
-                    t0.elapsed().as_secs_f64(),
-                    report.rows as f64 / t0.elapsed().as_secs_f64().max(1e-9)
-                );
-            }
-            Err(e) => eprintln!("warning: imported, but cannot analyse: {e}"),
-        }
+    match exposure {
+        Some(Ok(e)) if e.sites > 0 => eprintln!(
+            "analysed {} sites in {:.2} s: {} drain across a border, {} lie within 10 km of one \
+             (total {:.2} s, {:.0} rows/s including analysis)",
+            e.sites,
+            e.seconds,
+            e.drain_across_border,
+            e.near_border,
+            t0.elapsed().as_secs_f64(),
+            report.rows as f64 / t0.elapsed().as_secs_f64().max(1e-9)
+        ),
+        Some(Err(e)) => eprintln!("warning: imported, but cannot analyse: {e}"),
+        _ => {}
     }
     ExitCode::SUCCESS
+}
+
+/// The exposure of the written sites, analysed on a thread of its own (and one core) as the chunks
+/// are written: the analyzer is loaded while the first chunks are, and at most four chunks wait
+/// for it.
+struct Exposure<'scope> {
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<tailings_atlas::model::Site>>>,
+    worker: std::thread::ScopedJoinHandle<'scope, Result<Counted, String>>,
+}
+
+/// The exposure of every site written.
+#[derive(Default)]
+struct Counted {
+    sites: usize,
+    drain_across_border: usize,
+    near_border: usize,
+    /// Time spent analysing (not waiting for chunks).
+    seconds: f64,
+}
+
+impl<'scope> Exposure<'scope> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        data: &'env Path,
+        config: &'env tailings_atlas::service::AnalysisConfig,
+    ) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<tailings_atlas::model::Site>>(4);
+        let worker = scope.spawn(move || {
+            // One thread: the other core is the store's, whose write is what holds the lock.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+            let t = std::time::Instant::now();
+            // Without an analyzer the chunks are still taken, so the write never waits for them.
+            let analyzer = tailings_atlas::service::analyzer_for(data, config);
+            let mut counted = Counted {
+                seconds: t.elapsed().as_secs_f64(),
+                ..Counted::default()
+            };
+            for chunk in rx {
+                let Ok(analyzer) = &analyzer else { continue };
+                let t = std::time::Instant::now();
+                let exposure =
+                    || tailings_atlas::service::analyze::exposure(analyzer, &chunk, 10_000.0);
+                let e = match &pool {
+                    Ok(pool) => pool.install(exposure),
+                    Err(_) => exposure(),
+                };
+                counted.sites += chunk.len();
+                counted.drain_across_border += e.drain_across_border;
+                counted.near_border += e.near_border;
+                counted.seconds += t.elapsed().as_secs_f64();
+            }
+            analyzer.map(|_| counted).map_err(|e| e.to_string())
+        });
+        Exposure {
+            chunks: Some(tx),
+            worker,
+        }
+    }
+
+    fn send(&self, sites: Vec<tailings_atlas::model::Site>) {
+        if let Some(tx) = &self.chunks {
+            // Only fails if the worker is gone, which `finish` reports.
+            let _ = tx.send(sites);
+        }
+    }
+
+    /// Waits for the last chunk's analysis.
+    fn finish(mut self) -> Result<Counted, String> {
+        drop(self.chunks.take());
+        self.worker
+            .join()
+            .unwrap_or_else(|_| Err("the analysis stopped unexpectedly".into()))
+    }
 }
 
 fn print_problems(problems: &[tailings_atlas::service::transfer::RowProblem]) {

@@ -2,7 +2,7 @@
 //! names) are kept once and pointed at, rather than copied into every site's record.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 /// A shared, immutable string.
@@ -26,9 +26,7 @@ impl Interner {
 
     /// The shared copy of `text`, made on first use.
     pub fn intern(&self, text: &str) -> Shared {
-        let mut h = self.hasher.build_hasher();
-        text.hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        let shard = &self.shards[(self.hasher.hash_one(text) as usize) % SHARDS];
         let mut set = shard.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = set.get(text) {
             return s.clone();

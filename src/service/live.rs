@@ -11,6 +11,9 @@ use crate::store::{Author, Change, Store, StoreError, Written};
 
 use super::startup::Atlas;
 
+/// How many changed sites a refresh reads and publishes at a time.
+const REFRESH_CHUNK: usize = 10_000;
+
 /// What a running service publishes; changed piecemeal as sites change.
 #[derive(Debug)]
 pub struct Live {
@@ -112,10 +115,25 @@ impl Service {
         if updates.is_empty() {
             return;
         }
+        // What is already published at this version or later is not analysed again (this
+        // process's own writes, coming back through the store's change feed).
+        let fresh: Vec<&Update> = {
+            let live = self.live();
+            updates
+                .iter()
+                .filter(|u| {
+                    live.revision_of(u.id.as_str())
+                        .is_none_or(|r| r < u.revision)
+                })
+                .collect()
+        };
+        if fresh.is_empty() {
+            return;
+        }
         // Analysis happens before the lock, so readers never wait for it.
-        let prepared: Vec<(&Update, Option<SiteRecord>)> = updates
+        let prepared: Vec<(&Update, Option<SiteRecord>)> = fresh
             .par_iter()
-            .map(|u| (u, u.site.clone().map(|s| self.record(s, Some(u.revision)))))
+            .map(|u| (*u, u.site.clone().map(|s| self.record(s, Some(u.revision)))))
             .collect();
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         let live = &mut *live;
@@ -194,10 +212,19 @@ impl Service {
             return Ok(0);
         }
         let changed = store.changed_since(seen)?;
-        let mut updates = Vec::with_capacity(changed.len());
+        let mut updates = Vec::new();
+        let mut count = 0;
         let mut newest = seen;
         for (id, revision) in changed {
             newest = newest.max(revision);
+            // Published already (this process wrote it): nothing to read.
+            if self
+                .live()
+                .revision_of(id.as_str())
+                .is_some_and(|r| r >= revision)
+            {
+                continue;
+            }
             // One unreadable row (say, edited by hand in QGIS) must not stop every later refresh.
             let current = match store.get(&id) {
                 Ok(c) => c,
@@ -212,11 +239,17 @@ impl Service {
                 revision: current.as_ref().map_or(revision, |s| s.revision),
                 site: current.map(|s| s.site),
             });
+            // Another process's bulk import: published a chunk at a time, in bounded memory.
+            if updates.len() >= REFRESH_CHUNK {
+                count += updates.len();
+                self.publish(&std::mem::take(&mut updates));
+            }
         }
+        count += updates.len();
         self.publish(&updates);
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         live.revision = live.revision.max(newest);
-        Ok(updates.len())
+        Ok(count)
     }
 }
 

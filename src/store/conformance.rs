@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Author, Change, Expect, Op, Store, StoreError, TokenRecord};
+use super::{
+    Abandon, Author, Change, Expect, Op, Store, StoreError, Streamed, TokenRecord, Written,
+};
 use crate::model::{Iso3, Site, SiteDraft, SiteId};
 
 /// A fresh store for one case; `cleanup` runs when it is dropped.
@@ -36,7 +38,10 @@ macro_rules! conformance_tests {
             a_failed_change_rolls_back_the_whole_write,
             history_and_change_tracking,
             tokens_are_added_listed_read_and_revoked,
-            derived_ids_are_picked_inside_the_write);
+            derived_ids_are_picked_inside_the_write,
+            a_streamed_write_is_all_or_nothing,
+            a_streamed_write_counts_and_reports_each_chunk,
+            sites_are_read_in_chunks);
     };
     (@cases $factory:expr; $($case:ident),+) => {
         $(
@@ -403,4 +408,184 @@ pub fn derived_ids_are_picked_inside_the_write(factory: &Factory) {
     });
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 8, "{ids:?}");
+}
+
+/// A source of changes for [`super::SiteStore::write_stream`] giving `chunks` in turn, then the end
+/// (or, with `abandon`, giving up instead).
+fn chunks_of(
+    chunks: Vec<Vec<Change>>,
+    abandon: bool,
+) -> impl FnMut() -> Result<Option<Vec<Change>>, Abandon> {
+    let mut chunks = chunks.into_iter();
+    move || match chunks.next() {
+        Some(c) => Ok(Some(c)),
+        None if abandon => Err(Abandon),
+        None => Ok(None),
+    }
+}
+
+/// A streamed write that fails in a later chunk, or that its source gives up after the last one,
+/// writes nothing of the earlier chunks.
+pub fn a_streamed_write_is_all_or_nothing(factory: &Factory) {
+    let fresh = factory("stream-rollback", vec![site("a", 71.0)]);
+    let store = &*fresh.store;
+    let before = store.latest_revision().unwrap();
+    let first = || {
+        vec![
+            put(site("b", 70.0), Expect::Absent),
+            put(site("a", 70.5), Expect::Any),
+        ]
+    };
+    let mut seen = 0;
+    // A change of the third chunk is refused.
+    let mut next = chunks_of(
+        vec![
+            first(),
+            vec![put(site("c", 70.0), Expect::Any)],
+            vec![put(site("a", 72.0), Expect::Absent)],
+            vec![put(site("d", 70.0), Expect::Any)],
+        ],
+        false,
+    );
+    let err = store
+        .write_stream(&mut next, &author("x"), &|| {}, &mut |w| seen += w.len())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    assert_eq!(
+        seen, 3,
+        "the chunks before the failing one were applied, then undone"
+    );
+    // The source gives up after its last chunk.
+    let mut next = chunks_of(vec![first(), vec![put(site("c", 70.0), Expect::Any)]], true);
+    let err = store
+        .write_stream(&mut next, &author("x"), &|| {}, &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Abandoned), "{err}");
+    assert_eq!(sites_of(store), vec![site("a", 71.0)]);
+    assert_eq!(store.latest_revision().unwrap(), before);
+    assert!(store.changed_since(before).unwrap().is_empty());
+    // The store is usable after both: a whole stream commits.
+    let mut next = chunks_of(vec![first()], false);
+    store
+        .write_stream(&mut next, &author("x"), &|| {}, &mut |_| {})
+        .unwrap();
+    assert_eq!(sites_of(store).len(), 2);
+}
+
+/// A streamed write counts what it did, tells of each chunk once applied and of each change, and
+/// says which versions it made.
+pub fn a_streamed_write_counts_and_reports_each_chunk(factory: &Factory) {
+    let fresh = factory("stream-counts", vec![site("a", 71.0), site("b", 72.0)]);
+    let store = &*fresh.store;
+    let before = store.latest_revision().unwrap();
+    let r_b = store.get(&sid("b")).unwrap().unwrap().revision;
+    let mut next = chunks_of(
+        vec![
+            vec![
+                put(site("c", 70.0), Expect::Absent),
+                put(site("a", 71.5), Expect::Any),
+            ],
+            vec![],
+            vec![
+                put(site("a", 71.5), Expect::Any),
+                Change::Delete {
+                    id: sid("b"),
+                    expect: Expect::Revision(r_b),
+                },
+                Change::Restore {
+                    id: sid("b"),
+                    version: r_b,
+                    expect: Expect::Absent,
+                },
+            ],
+        ],
+        false,
+    );
+    let progress = std::sync::atomic::AtomicUsize::new(0);
+    let mut chunks: Vec<Vec<Written>> = Vec::new();
+    let summary = store
+        .write_stream(
+            &mut next,
+            &author("x"),
+            &|| {
+                progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+            &mut |w| chunks.push(w.to_vec()),
+        )
+        .unwrap();
+    let latest = store.latest_revision().unwrap();
+    assert_eq!(
+        summary,
+        Streamed {
+            changes: 5,
+            created: 1,
+            updated: 1,
+            restored: 1,
+            deleted: 1,
+            unchanged: 1,
+            revisions: Some((before + 1, latest)),
+        }
+    );
+    assert_eq!(latest, before + 4);
+    assert_eq!(progress.into_inner(), 5);
+    // An empty chunk is not reported.
+    assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(chunks[0][0].site, Some(site("c", 70.0)));
+    assert_eq!(chunks[1][0].op, None);
+    assert_eq!(
+        (chunks[1][1].op, &chunks[1][1].site),
+        (Some(Op::Delete), &None)
+    );
+    assert_eq!(chunks[1][2].revision, latest);
+    assert_eq!(
+        sites_of(store),
+        vec![site("a", 71.5), site("b", 72.0), site("c", 70.0)]
+    );
+    // An empty stream changes nothing.
+    let mut next = chunks_of(vec![], false);
+    let summary = store
+        .write_stream(&mut next, &author("x"), &|| {}, &mut |_| {})
+        .unwrap();
+    assert_eq!(summary, Streamed::default());
+    assert_eq!(store.latest_revision().unwrap(), latest);
+}
+
+/// [`super::SiteStore::for_each_site_chunk`] gives what `load_sites` gives, in chunks of at most
+/// the size asked, and stops at the first error of its callback.
+pub fn sites_are_read_in_chunks(factory: &Factory) {
+    let sites: Vec<Site> = (0..7)
+        .map(|i| site(&format!("s{i}"), 70.0 + i as f64 / 10.0))
+        .collect();
+    let fresh = factory("chunks", sites);
+    let store = &*fresh.store;
+    let all = store.load_sites().unwrap();
+    for chunk in [0, 1, 3, 7, 100] {
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        store
+            .for_each_site_chunk(chunk, &mut |c| {
+                sizes.push(c.len());
+                // The store may be used meanwhile.
+                assert!(store.get(&c[0].site.id).unwrap().is_some());
+                got.extend(c);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, all, "chunks of {chunk}");
+        let most = chunk.max(1);
+        assert!(
+            sizes.iter().all(|&n| n >= 1 && n <= most),
+            "{chunk}: {sizes:?}"
+        );
+        assert_eq!(sizes.len(), all.len().div_ceil(most), "{chunk}: {sizes:?}");
+    }
+    let mut calls = 0;
+    let err = store
+        .for_each_site_chunk(2, &mut |_| {
+            calls += 1;
+            Err(StoreError::NotFound { id: "stop".into() })
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert_eq!(calls, 1);
 }

@@ -59,6 +59,9 @@ pub enum StoreError {
     /// The location names a kind of store this build cannot open.
     #[error("store {location}: {reason}")]
     Unsupported { location: String, reason: String },
+    /// The source of a streamed write gave up ([`Abandon`]): nothing was written.
+    #[error("the write was abandoned by its source; nothing was written")]
+    Abandoned,
 }
 
 /// Opens the store at `location`: a `postgresql://` or `postgres://` URL names a PostGIS database
@@ -269,10 +272,75 @@ pub struct Written {
     pub site: Option<Site>,
 }
 
+/// What the source of a streamed write returns to give it up: [`SiteStore::write_stream`] then
+/// rolls back and fails with [`StoreError::Abandoned`] (the source keeps its own reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abandon;
+
+/// The source of a streamed write ([`SiteStore::write_stream`]): each call gives the next chunk of
+/// changes, `Ok(None)` at the end, or `Err(Abandon)` to roll everything back.
+pub type NextChunk<'a> = dyn FnMut() -> Result<Option<Vec<Change>>, Abandon> + 'a;
+
+/// What a streamed write did, counted (nothing per change is kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streamed {
+    /// Changes applied.
+    pub changes: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub restored: usize,
+    pub deleted: usize,
+    /// Changes that changed nothing (a site equal to the stored one).
+    pub unchanged: usize,
+    /// The lowest and highest version the write made (`None` if it changed nothing): every
+    /// version it made lies between them (a backend whose writers interleave their versions may
+    /// have others' there too).
+    pub revisions: Option<(i64, i64)>,
+}
+
+impl Streamed {
+    /// Counts one change's outcome.
+    pub fn count(&mut self, w: &Written) {
+        self.changes += 1;
+        match w.op {
+            None => self.unchanged += 1,
+            Some(op) => {
+                match op {
+                    Op::Create => self.created += 1,
+                    Op::Update => self.updated += 1,
+                    Op::Restore => self.restored += 1,
+                    Op::Delete => self.deleted += 1,
+                }
+                self.revisions = Some(match self.revisions {
+                    None => (w.revision, w.revision),
+                    Some((lo, hi)) => (lo.min(w.revision), hi.max(w.revision)),
+                });
+            }
+        }
+    }
+}
+
 /// Where sites and their history are kept.
 pub trait SiteStore: Send + Sync {
     /// Every current site, ordered by id.
     fn load_sites(&self) -> Result<Vec<Stored>, StoreError>;
+
+    /// Every current site, ordered by id, handed to `f` at most `chunk` (at least one) at a time;
+    /// an error of `f` stops the reading and is returned. The sites are one consistent state of
+    /// the store where the backend can (the GeoPackage reads them in one read transaction). `f`
+    /// may use the store. The default loads them all first: a backend overrides it to keep only a
+    /// chunk in memory.
+    fn for_each_site_chunk(
+        &self,
+        chunk: usize,
+        f: &mut dyn FnMut(Vec<Stored>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut sites = self.load_sites()?.into_iter().peekable();
+        while sites.peek().is_some() {
+            f(sites.by_ref().take(chunk.max(1)).collect())?;
+        }
+        Ok(())
+    }
 
     /// The current state of one site.
     fn get(&self, id: &SiteId) -> Result<Option<Stored>, StoreError>;
@@ -285,6 +353,19 @@ pub trait SiteStore: Send + Sync {
         author: &Author,
         progress: &(dyn Fn() + Sync),
     ) -> Result<Vec<Written>, StoreError>;
+
+    /// Applies the changes `next_chunk` gives, chunk after chunk, in one transaction: all of them
+    /// or, on any error (of a change, of the store, or an [`Abandon`] from `next_chunk`), none.
+    /// `progress` is told of each change applied, `on_written` gets each chunk's outcomes once it
+    /// is applied (before the commit: a caller publishes them only once this returns `Ok`). Nothing
+    /// per change is kept: memory is that of a chunk, whatever the number of chunks.
+    fn write_stream(
+        &self,
+        next_chunk: &mut NextChunk<'_>,
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+        on_written: &mut dyn FnMut(&[Written]),
+    ) -> Result<Streamed, StoreError>;
 
     /// Every version of one site, newest first (empty if the site never existed).
     fn history(&self, id: &SiteId) -> Result<Vec<Version>, StoreError>;

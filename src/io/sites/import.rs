@@ -15,7 +15,7 @@ use super::dbf::continuation_name;
 use super::fields::SiteField;
 use super::guard::{Refused, check_before_gdal, refuse_views_in};
 use super::mapping::Mapping;
-use super::rows::{Cell, assign, mark_duplicates, text_of};
+use super::rows::{Cell, FirstRows, assign, text_of};
 use crate::io::{IoError, gdal_reason};
 use crate::model::slug::derive_id;
 use crate::model::{Site, SiteDraft};
@@ -42,6 +42,24 @@ pub struct ImportRead {
     /// The layer's CRS (e.g. `EPSG:32642`) when points were reprojected to WGS 84.
     pub reprojected_from: Option<String>,
 }
+
+/// What [`read_sites_chunked`] tells of a file besides its rows: [`ImportRead`] without them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportLayer {
+    pub layer: String,
+    /// GDAL's short driver name (`CSV`, `GPKG`, `ESRI Shapefile`…).
+    pub driver: String,
+    /// Source columns that no site field reads.
+    pub ignored_columns: Vec<String>,
+    /// The layer's CRS (e.g. `EPSG:32642`) when points were reprojected to WGS 84.
+    pub reprojected_from: Option<String>,
+    /// How many rows were handed out (empty rows are skipped and not counted).
+    pub rows: usize,
+}
+
+/// The rows [`read_sites_chunked`] hands out at a time, unless told otherwise: about 10 MB of
+/// sites, so an import's memory does not grow with its file.
+pub const IMPORT_CHUNK_ROWS: usize = 10_000;
 
 pub(super) const CSV_X_NAMES: &[&str] = &["lon", "longitude", "x", "long", "lng"];
 
@@ -143,13 +161,47 @@ pub fn read_sites(
 }
 
 /// [`read_sites`] with limits: the GDAL drivers allowed, the rows read, the bytes a zip may expand
-/// to, no SQL views; messages name the file [`ReadOptions::shown_name`].
+/// to, no SQL views; messages name the file [`ReadOptions::shown_name`]. Holds every row: files of
+/// any size are read with [`read_sites_chunked`].
 pub fn read_sites_with(
     path: &Path,
     mapping: &Mapping,
     options: &ReadOptions<'_>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportRead, IoError> {
+    let mut rows = Vec::new();
+    let layer = read_sites_chunked(
+        path,
+        mapping,
+        options,
+        IMPORT_CHUNK_ROWS,
+        progress,
+        &mut |chunk| {
+            rows.extend(chunk);
+            Ok::<_, IoError>(())
+        },
+    )?;
+    Ok(ImportRead {
+        rows,
+        layer: layer.layer,
+        driver: layer.driver,
+        ignored_columns: layer.ignored_columns,
+        reprojected_from: layer.reprojected_from,
+    })
+}
+
+/// [`read_sites_with`], handing the rows to `on_chunk` in file order, at most `chunk_rows` at a
+/// time (at least one), as they are read: only the ids read so far are kept (a repeated id is an
+/// error of the later row, as in [`read_sites`]), so memory does not grow with the file. An error
+/// of `on_chunk` stops the reading and is returned; `progress` is told how many rows were read.
+pub fn read_sites_chunked<E: From<IoError>>(
+    path: &Path,
+    mapping: &Mapping,
+    options: &ReadOptions<'_>,
+    chunk_rows: usize,
+    progress: &(dyn Fn(usize) + Sync),
+    on_chunk: &mut dyn FnMut(Vec<ImportRow>) -> Result<(), E>,
+) -> Result<ImportLayer, E> {
     let real = path.display().to_string();
     let shown = options
         .shown_name
@@ -177,7 +229,7 @@ pub fn read_sites_with(
         reason: scrub(reason),
     };
     if !path.exists() {
-        return Err(file_err("no such file".into()));
+        return Err(file_err("no such file".into()).into());
     }
     check_before_gdal(path, options).map_err(|e| match e {
         Refused::TooLarge(reason) => IoError::TooLarge {
@@ -262,7 +314,10 @@ pub fn read_sites_with(
         .cloned()
         .collect();
 
-    let mut rows = Vec::new();
+    let chunk_rows = chunk_rows.max(1);
+    let mut chunk = Vec::with_capacity(chunk_rows.min(IMPORT_CHUNK_ROWS));
+    let mut ids = FirstRows::default();
+    let mut read = 0;
     for (n, feature) in layer.features().enumerate() {
         let row = n + 1;
         if row > options.max_rows {
@@ -273,7 +328,8 @@ pub fn read_sites_with(
                      (import --max-rows, serve --max-import-rows)",
                     options.max_rows
                 ),
-            });
+            }
+            .into());
         }
         // Spreadsheets often end in formatted but empty rows.
         if feature_geometry(&feature).is_none()
@@ -283,19 +339,27 @@ pub fn read_sites_with(
         }
         let site = draft_of(&feature, &sources, mapping, transform.as_ref())
             .and_then(|d| Site::try_from(d).map_err(|e| e.to_string()));
-        rows.push(ImportRow { row, site });
-        if rows.len() % 100 == 0 {
-            progress(rows.len());
+        let mut import_row = ImportRow { row, site };
+        ids.check(&mut import_row);
+        chunk.push(import_row);
+        read += 1;
+        if read % 100 == 0 {
+            progress(read);
+        }
+        if chunk.len() == chunk_rows {
+            on_chunk(std::mem::take(&mut chunk))?;
         }
     }
-    mark_duplicates(&mut rows);
-    progress(rows.len());
-    Ok(ImportRead {
-        rows,
+    if !chunk.is_empty() {
+        on_chunk(chunk)?;
+    }
+    progress(read);
+    Ok(ImportLayer {
         layer: layer_name,
         driver,
         ignored_columns,
         reprojected_from,
+        rows: read,
     })
 }
 
@@ -744,6 +808,77 @@ mod tests {
             "geometry: expected a Point, got Polygon"
         );
         assert_eq!(read.rows[1].site.as_ref().unwrap().id.as_str(), "pt");
+    }
+
+    #[test]
+    fn chunks_hold_at_most_the_size_asked_and_ids_are_checked_across_them() {
+        let dir = TempDir::new("chunks");
+        let csv = dir.path("many.csv");
+        let mut text = String::from("id,name,kind,activity,country,lon,lat,precision,sources\n");
+        for i in 0..25 {
+            // Row 24 repeats row 3's id, two chunks later; row 10 is invalid.
+            let id = match i {
+                23 => "s2".to_owned(),
+                _ => format!("s{i}"),
+            };
+            let lat = if i == 9 { "95" } else { "41" };
+            text.push_str(&format!("{id},S,tailings,x,KGZ,72,{lat},site,s\n"));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let whole = read_sites(&csv, &Mapping::default(), &no_progress).unwrap();
+        let mut sizes = Vec::new();
+        let mut rows = Vec::new();
+        let layer = read_sites_chunked(
+            &csv,
+            &Mapping::default(),
+            &ReadOptions::default(),
+            10,
+            &no_progress,
+            &mut |chunk| {
+                sizes.push(chunk.len());
+                rows.extend(chunk);
+                Ok::<_, IoError>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(sizes, [10, 10, 5]);
+        assert_eq!(layer.rows, 25);
+        assert_eq!(
+            (layer.driver.as_str(), layer.layer.as_str()),
+            ("CSV", "many")
+        );
+        let text = |rows: &[ImportRow]| format!("{rows:?}");
+        assert_eq!(
+            text(&rows),
+            text(&whole.rows),
+            "the same rows as read whole"
+        );
+        assert_eq!(
+            rows[23].site.as_ref().unwrap_err(),
+            "field `id`: s2 is already used by row 3"
+        );
+        assert!(rows[9].site.as_ref().unwrap_err().contains("`lat`"));
+        assert_eq!(rows.iter().filter(|r| r.site.is_err()).count(), 2);
+
+        // An error of the callback stops the reading.
+        let mut calls = 0;
+        let err = read_sites_chunked(
+            &csv,
+            &Mapping::default(),
+            &ReadOptions::default(),
+            10,
+            &no_progress,
+            &mut |_| {
+                calls += 1;
+                Err(IoError::File {
+                    path: "x".into(),
+                    reason: "stop".into(),
+                })
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("stop"), "{err}");
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -46,6 +46,10 @@
 //! (spreadsheet padding) are skipped. Texts longer than their limit in [`crate::model::limits`]
 //! are row errors too, so that every site stored can be exported in every format.
 //!
+//! [`read_sites_chunked`] hands the rows out a chunk at a time ([`IMPORT_CHUNK_ROWS`] by default)
+//! as they are read, keeping only the ids seen so far, so a file of any size is read in bounded
+//! memory; [`read_sites`] collects them all, for small files and tests.
+//!
 //! Limits ([`ReadOptions`]): reading stops once a layer has more than [`DEFAULT_MAX_ROWS`]
 //! features (configurable). For uploads, a zip archive whose entries expand to more than a limit
 //! is refused before GDAL reads it, and so is a GeoPackage holding an SQL view or a virtual table
@@ -105,7 +109,8 @@ pub use export::{ExportFeature, ExportSource, write_sites, write_sites_from};
 pub use formats::ExportFormat;
 pub use guard::UNZIP_FACTOR;
 pub use import::{
-    DEFAULT_MAX_ROWS, ImportRead, ImportRow, ReadOptions, read_sites, read_sites_with,
+    DEFAULT_MAX_ROWS, IMPORT_CHUNK_ROWS, ImportLayer, ImportRead, ImportRow, ReadOptions,
+    read_sites, read_sites_chunked, read_sites_with,
 };
 pub use mapping::Mapping;
 

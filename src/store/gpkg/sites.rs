@@ -8,9 +8,24 @@ use serde_json::{Map, Value};
 use super::{COLUMNS, GpkgStore, META, now};
 use crate::model::SiteId;
 use crate::store::{
-    Author, Change, ChangeFeed, Op, SiteStore, StoreError, Stored, Version, Written,
-    diff_properties,
+    Abandon, Author, Change, ChangeFeed, NextChunk, Op, SiteStore, StoreError, Stored, Streamed,
+    Version, Written, diff_properties,
 };
+
+impl GpkgStore {
+    /// Records a write in `gpkg_contents`: its time, and the layer's extent, which QGIS zooms to.
+    fn touch_contents(&self, tx: &rusqlite::Transaction<'_>, at: &str) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE gpkg_contents SET last_change = ?1, \
+             min_x = (SELECT min(minx) FROM rtree_sites_geom), max_x = (SELECT max(maxx) FROM rtree_sites_geom), \
+             min_y = (SELECT min(miny) FROM rtree_sites_geom), max_y = (SELECT max(maxy) FROM rtree_sites_geom) \
+             WHERE table_name = 'sites'",
+            [at],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sql(e))
+    }
+}
 
 impl SiteStore for GpkgStore {
     fn seed_origin(&self) -> Result<Option<String>, StoreError> {
@@ -82,18 +97,87 @@ impl SiteStore for GpkgStore {
             progress();
         }
         if out.iter().any(|w| w.op.is_some()) {
-            // QGIS zooms to the layer's extent from gpkg_contents.
-            tx.execute(
-                "UPDATE gpkg_contents SET last_change = ?1, \
-                 min_x = (SELECT min(minx) FROM rtree_sites_geom), max_x = (SELECT max(maxx) FROM rtree_sites_geom), \
-                 min_y = (SELECT min(miny) FROM rtree_sites_geom), max_y = (SELECT max(maxy) FROM rtree_sites_geom) \
-                 WHERE table_name = 'sites'",
-                [&at],
-            )
-            .map_err(|e| self.sql(e))?;
+            self.touch_contents(&tx, &at)?;
         }
         tx.commit().map_err(|e| self.sql(e))?;
         Ok(out)
+    }
+
+    fn write_stream(
+        &self,
+        next_chunk: &mut NextChunk<'_>,
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+        on_written: &mut dyn FnMut(&[Written]),
+    ) -> Result<Streamed, StoreError> {
+        let mut conn = self.lock();
+        // As in `write`: the write lock from the start. Dropping `tx` on any early return rolls
+        // everything back, also what earlier chunks wrote.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
+        let at = now();
+        let mut summary = Streamed::default();
+        while let Some(chunk) = next_chunk().map_err(|Abandon| StoreError::Abandoned)? {
+            let mut written = Vec::with_capacity(chunk.len());
+            for change in &chunk {
+                written.push(self.apply(&tx, change, &at, author)?);
+                progress();
+            }
+            drop(chunk);
+            written.iter().for_each(|w| summary.count(w));
+            if !written.is_empty() {
+                on_written(&written);
+            }
+        }
+        if summary.revisions.is_some() {
+            self.touch_contents(&tx, &at)?;
+        }
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(summary)
+    }
+
+    /// Reads on a connection of its own, in one read transaction (WAL: a snapshot, which writers
+    /// do not wait for), so `f` may use the store while the sites are read.
+    fn for_each_site_chunk(
+        &self,
+        chunk: usize,
+        f: &mut dyn FnMut(Vec<Stored>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let chunk = chunk.max(1);
+        let mut conn = GpkgStore::open_connection(&self.path).map_err(|e| self.err(e))?;
+        // A scan reads each page once: no need for the large cache writes get.
+        conn.execute_batch("PRAGMA cache_size = -8192")
+            .map_err(|e| self.sql(e))?;
+        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id) \
+                 FROM sites ORDER BY id"
+            ))
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
+        let mut sites: Vec<Stored> = Vec::with_capacity(chunk.min(10_000));
+        let mut last: Option<crate::model::SiteId> = None;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let stored = self.row_to_site(row)?;
+            let previous = sites.last().map(|s| &s.site.id).or(last.as_ref());
+            if previous == Some(&stored.site.id) {
+                return Err(StoreError::DuplicateId {
+                    path: self.path.display().to_string(),
+                    id: stored.site.id.to_string(),
+                });
+            }
+            sites.push(stored);
+            if sites.len() == chunk {
+                last = sites.last().map(|s| s.site.id.clone());
+                f(std::mem::replace(&mut sites, Vec::with_capacity(chunk)))?;
+            }
+        }
+        if !sites.is_empty() {
+            f(sites)?;
+        }
+        Ok(())
     }
 
     fn history(&self, id: &SiteId) -> Result<Vec<Version>, StoreError> {

@@ -3,6 +3,7 @@
 //! `POST /import` through the real router ([`upload`]); the CLI's import and tokens ([`cli`]); what
 //! bounds an import and what every export must hold ([`limits`]).
 
+mod bounded;
 mod cli;
 mod limits;
 mod upload;
