@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::params::{self, Format};
 use super::respond::{self, GEOJSON, JSON};
 use crate::catalog::Collection;
+use crate::catalog::json::append_properties;
 use crate::model::{Iso3, SiteKind};
 use crate::reference::SITES;
 use crate::service::Live;
@@ -129,15 +130,26 @@ pub async fn proximity(
     Ok(respond::send(&req, JSON, body))
 }
 
-fn feature_collection(features: Vec<Value>, matched: usize) -> String {
-    json!({
+fn feature_collection(features: Vec<String>, matched: usize) -> String {
+    let mut out = json!({
         "type": "FeatureCollection",
         "numberMatched": matched,
         "numberReturned": features.len(),
         "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "features": features,
+        "features": [],
     })
-    .to_string()
+    .to_string();
+    // The features as written (one pass over the text rather than a parse and a re-serialisation).
+    out.truncate(out.len() - 2);
+    out.reserve(features.iter().map(|f| f.len() + 1).sum());
+    for (i, f) in features.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(f);
+    }
+    out.push_str("]}");
+    out
 }
 
 /// `GET /analysis/near-border?within_km=10[&country=KGZ][&neighbour=UZB][&kind=tailings]`
@@ -195,16 +207,20 @@ pub async fn near_border(
     let st = state.clone();
     // With a neighbour, each site's distance to that neighbour's border is searched: on the blocking
     // pool, as it grows with the inventory.
-    let features = web::block(move || -> Result<Vec<Value>, ApiError> {
-        queries::near_border(&st.service, &query)?
+    let features = web::block(move || -> Result<Vec<String>, ApiError> {
+        Ok(queries::near_border(&st.service, &query)?
             .into_iter()
-            .map(|hit| {
-                let mut f: Value = serde_json::from_str(&hit.geojson)?;
-                f["properties"]["distance_m"] = json!(round_dm(hit.distance_m));
-                f["properties"]["neighbour"] = json!(hit.neighbour);
-                Ok(f)
+            .map(|mut hit| {
+                append_properties(
+                    &mut hit.geojson,
+                    &[
+                        ("distance_m", json!(round_dm(hit.distance_m))),
+                        ("neighbour", json!(hit.neighbour)),
+                    ],
+                );
+                hit.geojson
             })
-            .collect()
+            .collect())
     })
     .await??;
     let n = features.len();
@@ -238,17 +254,19 @@ pub async fn nearest_sites(
         k,
     };
     let st = state.clone();
-    let (features, n) = web::block(move || -> Result<(Vec<Value>, usize), ApiError> {
+    let (features, n) = web::block(move || -> Result<(Vec<String>, usize), ApiError> {
         let nearest = queries::nearest_sites(&st.service, &query)?;
         let features = nearest
             .hits
             .into_iter()
-            .map(|hit| {
-                let mut f: Value = serde_json::from_str(&hit.geojson)?;
-                f["properties"]["distance_m"] = json!(round_dm(hit.distance_m));
-                Ok(f)
+            .map(|mut hit| {
+                append_properties(
+                    &mut hit.geojson,
+                    &[("distance_m", json!(round_dm(hit.distance_m)))],
+                );
+                hit.geojson
             })
-            .collect::<Result<Vec<Value>, ApiError>>()?;
+            .collect();
         Ok((features, nearest.searched))
     })
     .await??;
@@ -345,6 +363,7 @@ pub async fn downstream(
         }));
     }
     let n = features.len();
+    let features = features.iter().map(Value::to_string).collect();
     Ok(respond::send(
         &req,
         GEOJSON,

@@ -5,7 +5,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use super::AppState;
+use super::cache::CachedPage;
 use super::error::ApiError;
 use super::handlers::{collection_or_404, link};
 use super::html::{self, esc};
@@ -68,6 +71,11 @@ pub async fn items(
     // on the blocking pool.
     let body = web::block(move || -> Result<Tagged, ApiError> {
         let live = st.service.live();
+        // The same page of the same published state, asked for again: sent as it was made.
+        let key = format!("{cid}\u{0}{query}\u{0}{base}\u{0}{accepted:?}");
+        if let Some(page) = st.pages.get(live.generation, &key) {
+            return Ok(stamped(&page));
+        }
         let c = collection_or_404(&live.catalog, &cid)?;
         let p = params::parse_items(&query, c.spec.queryables)?;
         // One pass: the number matched and the page, never a list of every match.
@@ -90,16 +98,46 @@ pub async fn items(
             next,
             prev,
         };
-        Ok(match p.format.unwrap_or(accepted) {
+        let made = Arc::new(match p.format.unwrap_or(accepted) {
             Format::Json => items_json(&base, &page),
-            Format::Html => items_html(&page),
-        })
+            Format::Html => {
+                let t = items_html(&page);
+                CachedPage {
+                    content_type: t.content_type,
+                    tag: t.tag,
+                    head: t.body,
+                    tail: String::new(),
+                    stamped: false,
+                }
+            }
+        });
+        let body = stamped(&made);
+        st.pages.put(live.generation, key, made);
+        Ok(body)
     })
     .await??;
     Ok(body.send(&req))
 }
 
-fn items_json(base: &str, page: &Page) -> Tagged {
+/// A cached page as a response: its time stamp is the time it is sent.
+fn stamped(page: &CachedPage) -> Tagged {
+    let mut body = String::with_capacity(page.head.len() + page.tail.len() + 40);
+    body.push_str(&page.head);
+    if page.stamped {
+        body.push_str(&format!(
+            ",\"timeStamp\":\"{}\"",
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    body.push_str(&page.tail);
+    Tagged {
+        content_type: page.content_type,
+        tag: page.tag.clone(),
+        body,
+    }
+}
+
+fn items_json(base: &str, page: &Page) -> CachedPage {
     let c = page.collection;
     let mut links = vec![
         link(page.href("json", &[]), "self", GEOJSON, "This page"),
@@ -127,7 +165,7 @@ fn items_json(base: &str, page: &Page) -> Tagged {
             "Previous page",
         ));
     }
-    let mut head = format!(
+    let head = format!(
         "{{\"type\":\"FeatureCollection\",\"numberMatched\":{},\"numberReturned\":{},\"links\":{}",
         page.matched,
         page.rows.len(),
@@ -146,15 +184,12 @@ fn items_json(base: &str, page: &Page) -> Tagged {
     let features = String::from_utf8(features).unwrap_or_default();
     // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
     let tag = respond::etag(&[&head, &features]);
-    head.push_str(&format!(
-        ",\"timeStamp\":\"{}\"",
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    ));
-    head.push_str(&features);
-    Tagged {
+    CachedPage {
         content_type: GEOJSON,
         tag,
-        body: head,
+        head,
+        tail: features,
+        stamped: true,
     }
 }
 

@@ -2,6 +2,7 @@
 //! JSON here and nowhere else.
 
 mod analysis;
+mod cache;
 mod conn;
 pub mod edit;
 pub mod error;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub max_import_rows: usize,
     /// Whether reads need no token.
     pub public_reads: bool,
+    /// Serialised `/items` pages of the current published state.
+    pages: cache::PageCache,
 }
 
 /// The default request body limit: 20 MB.
@@ -79,6 +82,7 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_import_rows: crate::io::sites::DEFAULT_MAX_ROWS,
             public_reads: true,
+            pages: cache::PageCache::new(cache::DEFAULT_BUDGET_BYTES),
         }
     }
 

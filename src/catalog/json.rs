@@ -83,3 +83,23 @@ pub fn write_feature(out: &mut Vec<u8>, record: &SiteRecord) {
     write_properties(out, site, &record.fields());
     out.push(b'}');
 }
+
+/// Appends `extra` properties to a site feature made by [`write_feature`] (which always ends with
+/// its non-empty properties object, then the feature's own `}`): the text is what adding them to
+/// the parsed feature and serialising it again gives.
+pub fn append_properties(feature: &mut String, extra: &[(&str, serde_json::Value)]) {
+    if !feature.ends_with("}}") || extra.is_empty() {
+        return;
+    }
+    feature.truncate(feature.len() - 2);
+    let mut out = std::mem::take(feature).into_bytes();
+    for (k, v) in extra {
+        out.push(b',');
+        put(&mut out, *k);
+        out.push(b':');
+        put(&mut out, v);
+    }
+    out.extend_from_slice(b"}}");
+    // Only JSON text was written.
+    *feature = String::from_utf8(out).unwrap_or_default();
+}

@@ -20,6 +20,9 @@ pub struct Live {
     pub catalog: Catalog,
     /// The newest store version reflected here.
     pub revision: i64,
+    /// Counts the changes published here: what was derived from one state (a cached page) is
+    /// valid while this stays the same.
+    pub generation: u64,
     /// Deleted sites and the version that deleted them, so a stale update cannot bring one back.
     deleted: HashMap<String, i64>,
 }
@@ -29,6 +32,7 @@ impl Live {
         Live {
             catalog,
             revision,
+            generation: 0,
             deleted: HashMap::new(),
         }
     }
@@ -149,6 +153,7 @@ impl Service {
             let Some(c) = live.catalog.collection_mut(crate::reference::SITES) else {
                 return;
             };
+            live.generation += 1;
             match record {
                 Some(record) => {
                     c.put_site(record);

@@ -98,6 +98,10 @@ pub fn near_border(service: &Service, q: &NearBorderQuery) -> Result<Vec<SiteHit
         own: Option<Iso3>,
         border_m: Option<f64>,
         nearest_neighbour: Option<String>,
+        /// The nearest border line's two sides and its unrounded distance: when they are the
+        /// site's country and the neighbour asked for, that line is also the nearest of theirs.
+        nearest_sides: [Option<Iso3>; 2],
+        nearest_m: Option<f64>,
     }
     let max_m = q.within_m;
     let candidates: Vec<Candidate> = {
@@ -128,6 +132,11 @@ pub fn near_border(service: &Service, q: &NearBorderQuery) -> Result<Vec<SiteHit
                         .as_ref()
                         .and_then(|b| b.neighbour_country.as_ref())
                         .map(|c| c.as_str().to_owned()),
+                    nearest_sides: a
+                        .border
+                        .as_ref()
+                        .map_or([None, None], |b| b.countries.clone()),
+                    nearest_m: a.border.as_ref().map(|b| b.distance_m),
                 }
             })
             .collect()
@@ -141,9 +150,18 @@ pub fn near_border(service: &Service, q: &NearBorderQuery) -> Result<Vec<SiteHit
                 // site's nearest border.
                 Some(nb) => (
                     c.own.as_ref().and_then(|own| {
+                        let [l, r] = &c.nearest_sides;
+                        let same_pair = (l.as_ref() == Some(own) && r.as_ref() == Some(nb))
+                            || (l.as_ref() == Some(nb) && r.as_ref() == Some(own));
+                        // The nearest line of all is one of theirs: no line of theirs is nearer,
+                        // so the search need look no further than it (a much smaller search).
+                        let limit_m = match c.nearest_m {
+                            Some(d) if same_pair => max_m.min(d * (1.0 + 1e-6) + 1e-3),
+                            _ => max_m,
+                        };
                         service
                             .analyzer
-                            .border_distance_between(c.point, own, nb, max_m)
+                            .border_distance_between(c.point, own, nb, limit_m)
                     }),
                     Some(nb.as_str().to_owned()),
                 ),
@@ -291,6 +309,56 @@ mod tests {
             );
             assert!(hit.geojson.contains(id.as_str()));
         }
+    }
+
+    /// Near-border answers, with and without a neighbour, equal a search of every site's distance
+    /// to that neighbour's border, on the real borders and the seed plus 3,000 seeded sites.
+    #[test]
+    fn near_border_equals_searching_every_site() {
+        let mut sites = crate::service::test_sites::seed_sites();
+        sites.extend(crate::service::test_sites::seeded_sites(3_000, 21));
+        let svc =
+            Service::new(Atlas::build(&sites, crate::service::test_sites::reference()).unwrap());
+        let countries = ["KAZ", "KGZ", "TJK", "UZB", "CHN", "AFG"];
+        let mut found = 0;
+        for within_m in [500.0, 5_000.0] {
+            for own in countries.iter().take(4) {
+                for nb in countries {
+                    let q = NearBorderQuery {
+                        within_m,
+                        country: iso3(own),
+                        neighbour: iso3(nb),
+                        kind: None,
+                    };
+                    let got: Vec<(String, f64)> = near_border(&svc, &q)
+                        .unwrap()
+                        .into_iter()
+                        .map(|h| (h.id, h.distance_m))
+                        .collect();
+                    let live = svc.live();
+                    let t = live.sites().unwrap();
+                    let mut brute: Vec<(String, f64)> = t
+                        .records()
+                        .iter()
+                        .filter(|r| r.site.country.as_str() == *own)
+                        .filter_map(|r| {
+                            let o = r.analysis.country.clone().unwrap_or(r.site.country.clone());
+                            let d = svc.analyzer.border_distance_between(
+                                r.point(),
+                                &o,
+                                &iso3(nb).unwrap(),
+                                within_m,
+                            )?;
+                            (d <= within_m).then(|| (r.site.id.to_string(), d))
+                        })
+                        .collect();
+                    brute.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+                    assert_eq!(got, brute, "{own}-{nb} within {within_m} m");
+                    found += got.len();
+                }
+            }
+        }
+        assert!(found > 50, "{found}");
     }
 
     #[test]

@@ -526,3 +526,54 @@ async fn concurrent_creates_without_an_id_each_get_their_own() {
     assert_eq!(r.json()["id"], "kgz_race-tailings-21");
     std::fs::remove_dir_all(&e.dir).ok();
 }
+
+/// A page served again from the page cache is the page of the current inventory: a create and a
+/// delete each show in the very next request for the same page.
+#[actix_web::test]
+async fn repeated_pages_follow_every_change() {
+    let e = env("page-cache");
+    let page = "/collections/sites/items?limit=1000&bbox=72,41,73.5,42";
+    let ids = |r: &Reply| -> Vec<String> {
+        r.json()["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = get(&e.state, page).await;
+    let again = get(&e.state, page).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(ids(&first), ids(&again));
+    assert_eq!(etag(&first), etag(&again));
+    assert!(!ids(&first).contains(&"kgz_cache_probe".to_owned()));
+
+    let r = post(
+        &e,
+        &e.kgz,
+        &feature(Some("kgz_cache_probe"), 72.5, 41.5, "KGZ"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let after = get(&e.state, page).await;
+    assert!(ids(&after).contains(&"kgz_cache_probe".to_owned()));
+    assert_ne!(etag(&after), etag(&first));
+    let n: u64 = after.json()["numberMatched"].as_u64().unwrap();
+    assert_eq!(n, first.json()["numberMatched"].as_u64().unwrap() + 1);
+
+    let tag = etag(&get(&e.state, "/collections/sites/items/kgz_cache_probe").await);
+    let r = change(
+        &e,
+        actix_web::http::Method::DELETE,
+        "kgz_cache_probe",
+        &e.kgz,
+        Some(&tag),
+        None,
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    let gone = get(&e.state, page).await;
+    assert_eq!(ids(&gone), ids(&first));
+    // The time stamp is that of each response, not of the cached page.
+    assert!(gone.json()["timeStamp"].is_string());
+}
