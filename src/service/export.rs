@@ -152,7 +152,13 @@ pub fn write_file(
                 std::process::id()
             ));
             let result = (|| {
-                let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(file_err)?);
+                let file = std::fs::File::create(&tmp).map_err(|e| {
+                    ExportError::Io(IoError::File {
+                        path: shown.clone(),
+                        reason: format!("cannot create a temporary file: {e}"),
+                    })
+                })?;
+                let mut w = std::io::BufWriter::new(file);
                 stream(service, ids, format, Path::new("."), &mut |bytes| {
                     std::io::Write::write_all(&mut w, &bytes)
                 })
