@@ -133,5 +133,10 @@ mod tests {
         assert!(c.get(2, "p9").is_some());
         let total: usize = c.lock().bytes;
         assert!(total <= 8_000, "{total}");
+
+        // `--page-cache-mb 0`: nothing is kept.
+        let off = PageCache::new(0);
+        off.put(1, "a".into(), page(1));
+        assert!(off.get(1, "a").is_none());
     }
 }

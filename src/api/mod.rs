@@ -98,6 +98,12 @@ impl AppState {
         self
     }
 
+    /// Sets the memory for cached `/items` pages (`serve --page-cache-mb`; 0: none).
+    pub fn with_page_cache_bytes(mut self, n: usize) -> Self {
+        self.pages = cache::PageCache::new(n);
+        self
+    }
+
     /// Makes every read need a token (any role).
     pub fn with_private_reads(mut self) -> Self {
         self.public_reads = false;

@@ -110,6 +110,9 @@ enum Command {
         #[arg(long, default_value_t = tailings_atlas::io::sites::DEFAULT_MAX_ROWS as u64,
               value_parser = clap::value_parser!(u64).range(1..))]
         max_import_rows: u64,
+        /// Memory for serialised `/items` pages of the current inventory, in megabytes (0: none).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+        page_cache_mb: u64,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -224,6 +227,7 @@ pub fn run(cli: Cli) -> ExitCode {
             max_body_mb,
             private_reads,
             max_import_rows,
+            page_cache_mb,
             analysis,
             sources,
         } => serve::run(
@@ -234,6 +238,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 max_body_bytes: (max_body_mb * 1024 * 1024) as usize,
                 private_reads,
                 max_import_rows: max_import_rows as usize,
+                page_cache_bytes: (page_cache_mb * 1024 * 1024) as usize,
             },
             &analysis,
             &sources,

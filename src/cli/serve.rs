@@ -11,6 +11,7 @@ pub(super) struct ServeLimits {
     pub max_body_bytes: usize,
     pub private_reads: bool,
     pub max_import_rows: usize,
+    pub page_cache_bytes: usize,
 }
 
 /// Parsing the reference GeoJSON peaks well above what the catalog keeps; glibc holds on to those
@@ -69,7 +70,8 @@ pub(super) fn run(
     };
     let mut state = AppState::new(atlas)
         .with_max_body_bytes(limits.max_body_bytes)
-        .with_max_import_rows(limits.max_import_rows);
+        .with_max_import_rows(limits.max_import_rows)
+        .with_page_cache_bytes(limits.page_cache_bytes);
     if limits.private_reads {
         state = state.with_private_reads();
     }
