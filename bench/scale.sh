@@ -13,7 +13,8 @@
 # FAIL with its reason and the run goes on. Prints a Markdown report and writes it to
 # bench/last_scale.md. Servers listen on a free port the OS picks, and are killed on exit.
 # Usage: [SIZES="100000 1000000"] [DUR=10] [CONNS=16] [STEP_TIMEOUT=1800] [SEED=20261211]
-#        [MEM_LIMIT_MB=85 % of RAM] [SETTLE=3 s before VmRSS is read] bench/scale.sh
+#        [MEM_LIMIT_MB=85 % of RAM] [SETTLE=3 s before VmRSS is read]
+#        [SERVE_ARGS="--page-cache-mb 0" (extra serve flags, for the seed and every size)] bench/scale.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 sizes=${SIZES:-100000 1000000}
@@ -23,6 +24,7 @@ threads=${THREADS:-2}
 step_timeout=${STEP_TIMEOUT:-1800}
 settle=${SETTLE:-3}
 seed=${SEED:-20261211}
+read -r -a serve_args <<<"${SERVE_ARGS:-}"
 near_q=${NEAR_QUERY:-/analysis/near-border?within_km=2&country=KGZ&neighbour=UZB}
 knn_q=${KNN_QUERY:-/analysis/nearest?lon=71.5&lat=41.0&k=10}
 bbox_q=${BBOX_QUERY:-/collections/sites/items?limit=100&bbox=65,43,66,44}
@@ -129,7 +131,7 @@ start_server() { # label store
   base=http://127.0.0.1:$port
   t0=$(now)
   deadline=$(( $(date +%s) + step_timeout ))
-  "$bin" serve --bind "127.0.0.1:$port" --store "$store" --data data >"$work/serve.$label.log" 2>&1 &
+  "$bin" serve --bind "127.0.0.1:$port" --store "$store" --data data "${serve_args[@]}" >"$work/serve.$label.log" 2>&1 &
   pid=$!
   watchdog "$pid" &
   watch=$!
@@ -262,7 +264,8 @@ for n in $sizes; do
 done
 
 export META_NPROC META_CPU META_RAM META_KERNEL META_RUSTC META_COMMIT META_DATE META_SIZES META_SEED \
-  META_THREADS META_CONNS META_DUR META_NEAR META_KNN META_BBOX
+  META_THREADS META_CONNS META_DUR META_NEAR META_KNN META_BBOX META_SERVE_ARGS
+META_SERVE_ARGS=${SERVE_ARGS:-none}
 META_NPROC=$(nproc)
 META_CPU=$(awk -F: '/model name/ { gsub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo)
 META_RAM=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)

@@ -187,7 +187,7 @@ def main():
            f"Sizes: {e('META_SIZES')}; seeded sites inside KAZ/KGZ/TJK/UZB (lon 63–76, lat 37–45), seed "
            f"{e('META_SEED')}. wrk -t{e('META_THREADS')} -c{e('META_CONNS')} -d{e('META_DUR')}s --latency, "
            "on the same machine as the server (they share the cores).",
-           f"Queries: near-border `{e('META_NEAR')}`, kNN `{e('META_KNN')}`, bbox `{e('META_BBOX')}`.",
+           f"Queries: near-border `{e('META_NEAR')}`, kNN `{e('META_KNN')}`, bbox `{e('META_BBOX')}`. Extra serve flags: `{e('META_SERVE_ARGS')}`.",
            "KB, MB, GB are 10^3, 10^6, 10^9 bytes. Ratios are against the seed in the same run.", ""]
     out += seed_table(seed)
     for label in sorted(runs, key=int):
