@@ -753,8 +753,11 @@ impl PointIndex {
     pub fn in_bbox(&self, bbox: &crate::index::BBox) -> Vec<usize> {
         let mut hits: Vec<usize> = Vec::new();
         for r in bbox.rects() {
-            let b = rstar::AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
-            hits.extend(self.tree.locate_in_envelope(&b).map(|e| e.data));
+            hits.extend(
+                self.tree
+                    .locate_in_envelope(&crate::index::aabb(&r))
+                    .map(|e| e.data),
+            );
         }
         hits.sort_unstable();
         hits.dedup();

@@ -242,20 +242,22 @@ pub async fn export(
         export::selected_ids(&st.service, &p.selection).map_err(export_error)
     })
     .await??;
-    let file = if export::writes_itself(format, &ids) {
-        None
+    // What is sent: the records of `ids`, formatted as they go, or a file written first.
+    enum Source {
+        Records(Vec<String>),
+        File(Scratch, PathBuf),
+    }
+    let source = if export::writes_itself(format, &ids) {
+        Source::Records(ids)
     } else {
         let st = state.clone();
-        let ids = std::mem::take(&mut ids.clone());
-        Some(
-            web::block(move || -> Result<(Scratch, PathBuf), ApiError> {
-                let scratch = Scratch::new("export")?;
-                let out = scratch.0.join(format.file_name());
-                export::write_file(&st.service, &ids, format, &out).map_err(export_error)?;
-                Ok((scratch, out))
-            })
-            .await??,
-        )
+        web::block(move || -> Result<Source, ApiError> {
+            let scratch = Scratch::new("export")?;
+            let out = scratch.0.join(format.file_name());
+            export::write_file(&st.service, &ids, format, &out).map_err(export_error)?;
+            Ok(Source::File(scratch, out))
+        })
+        .await??
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     let st = state.clone();
@@ -264,9 +266,9 @@ pub async fn export(
             tx.blocking_send(Ok(web::Bytes::from(bytes)))
                 .map_err(|_| std::io::Error::other("the client went away"))
         };
-        let result = match &file {
-            None => export::stream(&st.service, &ids, format, Path::new(""), &mut send),
-            Some((_scratch, out)) => export::send_file(out, &mut send),
+        let result = match &source {
+            Source::Records(ids) => export::stream(&st.service, ids, format, &mut send),
+            Source::File(_scratch, out) => export::send_file(out, &mut send),
         };
         match result {
             Ok(()) | Err(export::ExportError::Send(_)) => {}
@@ -277,7 +279,8 @@ pub async fn export(
                 let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
             }
         }
-        drop(file);
+        // The scratch directory (if any) goes once the file is sent.
+        drop(source);
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))

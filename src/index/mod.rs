@@ -99,7 +99,8 @@ impl BBox {
     }
 }
 
-fn aabb(r: &Rect<f64>) -> AABB<[f64; 2]> {
+/// The rstar envelope of a rectangle.
+pub(crate) fn aabb(r: &Rect<f64>) -> AABB<[f64; 2]> {
     AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
 }
 

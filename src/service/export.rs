@@ -74,23 +74,22 @@ fn each_chunk(
     Ok(())
 }
 
-/// Writes the export of `ids` in `format` to `send`, piece by piece. GDAL formats are first written
-/// to a file in `scratch` (a directory the caller owns and removes).
+/// Writes the export of `ids` in `format` to `send`, piece by piece, as the records are formatted:
+/// for the formats written here ([`writes_itself`]). The others go through a file: [`write_file`],
+/// then [`send_file`].
 pub fn stream(
     service: &Service,
     ids: &[String],
     format: ExportFormat,
-    scratch: &Path,
     send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
 ) -> Result<(), ExportError> {
     match format {
-        ExportFormat::GeoJson => stream_geojson(service, ids, send),
-        ExportFormat::Csv if writes_itself(format, ids) => stream_csv(service, ids, send),
-        _ => {
-            let out = scratch.join(format.file_name());
-            write_file(service, ids, format, &out)?;
-            send_file(&out, send)
-        }
+        _ if !writes_itself(format, ids) => Err(ExportError::Io(IoError::File {
+            path: format.file_name().into(),
+            reason: "this export is written through a file (write_file, then send_file)".into(),
+        })),
+        ExportFormat::Csv => stream_csv(service, ids, send),
+        _ => stream_geojson(service, ids, send),
     }
 }
 
@@ -159,7 +158,7 @@ pub fn write_file(
                     })
                 })?;
                 let mut w = std::io::BufWriter::new(file);
-                stream(service, ids, format, Path::new("."), &mut |bytes| {
+                stream(service, ids, format, &mut |bytes| {
                     std::io::Write::write_all(&mut w, &bytes)
                 })
                 .map_err(|e| match e {
@@ -344,14 +343,12 @@ mod tests {
     }
 
     fn collect(service: &Service, ids: &[String], format: ExportFormat) -> Vec<u8> {
-        let dir = tempdir("collect");
         let mut out = Vec::new();
-        stream(service, ids, format, &dir, &mut |b| {
+        stream(service, ids, format, &mut |b| {
             out.extend_from_slice(&b);
             Ok(())
         })
         .unwrap();
-        std::fs::remove_dir_all(&dir).ok();
         out
     }
 
@@ -469,8 +466,7 @@ mod tests {
         let last = ids.last().unwrap().clone();
         let mut pieces = 0;
         let mut out = Vec::new();
-        let dir = tempdir("first");
-        stream(&s, &ids, ExportFormat::GeoJson, &dir, &mut |b| {
+        stream(&s, &ids, ExportFormat::GeoJson, &mut |b| {
             pieces += 1;
             if pieces == 2 {
                 // One chunk formatted, the rest not yet read: delete the last site now.
@@ -489,6 +485,5 @@ mod tests {
         let features = doc["features"].as_array().unwrap();
         assert_eq!(features.len(), ids.len() - 1);
         assert!(features.iter().all(|f| f["id"] != last.as_str()));
-        std::fs::remove_dir_all(&dir).ok();
     }
 }
