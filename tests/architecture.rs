@@ -15,9 +15,10 @@ const LAYERS: &[(&str, u32)] = &[
     ("index", 1),
     ("reference", 2),
     ("analysis", 3),
-    ("catalog", 4),
     ("risk", 4),
-    ("tiles", 5),
+    ("catalog", 5),
+    ("tiles", 6),
+    ("render", 6),
     ("store", 4),
     ("auth", 5),
     ("io", 6),
@@ -36,6 +37,7 @@ const CORE: &[&str] = &[
     "catalog",
     "risk",
     "tiles",
+    "render",
 ];
 
 /// Crates the core must not use.
