@@ -397,6 +397,61 @@ pub const ANALYSIS_FIELDS: [FieldDef; 30] = [
     .short("ro_note"),
 ];
 
+/// The risk fields of a site, after its analysis fields: computed from the site and its analysis by
+/// the risk model (`config/risk-model.toml`, see [`crate::risk`]).
+pub const RISK_FIELDS: [FieldDef; 5] = [
+    FieldDef::new(
+        "hazard_score",
+        Number,
+        "The site's hazard: the points of the kind, toxicity, quantity and status factors (0-55 in the \
+         shipped model).",
+    )
+    .unit("points")
+    .short("hazard_sc"),
+    FieldDef::new(
+        "risk_score",
+        Number,
+        "Risk index, 0-100: the hazard plus the transboundary exposure (river, border and runout \
+         factors); the sum of the points in risk_factors.",
+    )
+    .unit("points"),
+    FieldDef::new(
+        "risk_class",
+        Text,
+        "low, medium, high or very_high, by the thresholds of the risk model.",
+    ),
+    FieldDef::new(
+        "toxicity_class",
+        Text,
+        "radioactive, cyanide, heavy_metals, acids, oil or other_chemicals, from the substances and \
+         activity by the risk model's keyword table.",
+    )
+    .short("tox_class"),
+    FieldDef::new(
+        "risk_factors",
+        Object,
+        "Each factor's points, the value it was computed from, and whether that value was assumed \
+         (a documented default for a missing attribute).",
+    )
+    .short("risk_fact"),
+];
+
+/// The names of [`RISK_FIELDS`], in order.
+pub const RISK_FIELD_NAMES: [&str; RISK_FIELDS.len()] = {
+    let mut names = [""; RISK_FIELDS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = RISK_FIELDS[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// Every computed field of a published site: the analysis fields, then the risk fields.
+pub fn computed_fields() -> impl Iterator<Item = &'static FieldDef> {
+    ANALYSIS_FIELDS.iter().chain(RISK_FIELDS.iter())
+}
+
 /// The names of [`ANALYSIS_FIELDS`], in order.
 pub const ANALYSIS_FIELD_NAMES: [&str; ANALYSIS_FIELDS.len()] = {
     let mut names = [""; ANALYSIS_FIELDS.len()];
@@ -453,13 +508,13 @@ pub const SITE_ATTRIBUTES: [&str; SITE_FIELDS.len() - 2] = {
 pub fn field(name: &str) -> Option<&'static FieldDef> {
     SITE_FIELDS
         .iter()
-        .chain(ANALYSIS_FIELDS.iter())
+        .chain(computed_fields())
         .find(|f| f.name == name)
 }
 
-/// Whether `name` is an analysis field (computed, read-only).
+/// Whether `name` is an analysis or risk field (computed, read-only).
 pub fn is_analysis_field(name: &str) -> bool {
-    ANALYSIS_FIELDS.iter().any(|f| f.name == name)
+    computed_fields().any(|f| f.name == name)
 }
 
 #[cfg(test)]
@@ -470,7 +525,7 @@ mod tests {
     fn names_are_unique_and_short_names_fit_dbf() {
         let mut names = std::collections::HashSet::new();
         let mut dbf = std::collections::HashSet::new();
-        for f in SITE_FIELDS.iter().chain(ANALYSIS_FIELDS.iter()) {
+        for f in SITE_FIELDS.iter().chain(computed_fields()) {
             assert!(names.insert(f.name), "{} twice", f.name);
             assert!(dbf.insert(f.dbf_name()), "{} twice", f.dbf_name());
             assert!(f.dbf_name().len() <= 10, "{}: {}", f.name, f.dbf_name());

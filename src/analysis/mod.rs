@@ -8,6 +8,7 @@ pub mod country;
 pub mod fields;
 pub mod nearest;
 pub mod network;
+pub mod reaches;
 mod record;
 mod results;
 pub mod runout;
@@ -117,6 +118,8 @@ pub struct Analyzer {
     snap_limit_m: f64,
     /// The runout screening's coefficients.
     runout: runout::RunoutModel,
+    /// The network cut into reaches, made on first use.
+    reaches: std::sync::OnceLock<reaches::ReachGraph>,
 }
 
 /// Builds an [`Analyzer`]: the reference layers, and the settings users may change.
@@ -269,6 +272,7 @@ impl Analyzer {
             countries,
             network,
             border_pairs: std::sync::OnceLock::new(),
+            reaches: std::sync::OnceLock::new(),
             snap_limit_m: DEFAULT_SNAP_LIMIT_M,
             runout: runout::RunoutModel::default(),
         }
@@ -355,6 +359,22 @@ impl Analyzer {
             CountryMatch::Inside(c) | CountryMatch::Nearest(c, _) => Some(c),
             CountryMatch::None => None,
         }
+    }
+
+    /// River line `line`'s id and name (the lines of [`Analyzer::reaches`] and of network positions).
+    pub fn river_line(&self, line: usize) -> (&str, Option<&str>) {
+        (&self.rivers.ids[line], self.rivers.name(line))
+    }
+
+    /// Border line `border`'s id (the crossings of [`Analyzer::reaches`]).
+    pub fn border_line(&self, border: usize) -> &str {
+        &self.borders.ids[border]
+    }
+
+    /// The river network cut into reaches at confluences and border crossings (made on first use).
+    pub fn reaches(&self) -> &reaches::ReachGraph {
+        self.reaches
+            .get_or_init(|| reaches::ReachGraph::new(&self.network, |p| self.locate_country(p)))
     }
 
     /// The exposure of one point; `own_country` (e.g. a site's declared country) decides the
@@ -635,6 +655,7 @@ impl Analyzer {
         let snap = hit.closest.distance_m;
         Downstream {
             river_id: self.rivers.ids[hit.segment.feature].clone(),
+            start: self.network.position(hit.segment, hit.closest.along_m),
             snap_distance_m: snap,
             drainage_confidence: DrainageConfidence::of_snap_m(snap),
             countries,
@@ -705,6 +726,25 @@ impl Analyzer {
     /// Every site's analysis, in parallel, in the order given.
     pub fn analyse_sites(&self, sites: &[Site]) -> Vec<Map<String, Value>> {
         sites.par_iter().map(|s| self.site_analysis(s)).collect()
+    }
+}
+
+/// What tests across the analysis share.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::Analyzer;
+    use std::sync::OnceLock;
+
+    /// An analyzer over the default data.
+    pub fn seed_analyzer() -> &'static Analyzer {
+        static A: OnceLock<Analyzer> = OnceLock::new();
+        A.get_or_init(|| {
+            let reference = crate::io::layers::load_reference_dir(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data"),
+            )
+            .unwrap();
+            Analyzer::new(&reference)
+        })
     }
 }
 

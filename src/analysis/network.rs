@@ -36,24 +36,24 @@ pub const GRAZE_MERGE_M: f64 = 5_000.0;
 pub const TERMINAL_TOLERANCE_M: f64 = 10_000.0;
 
 #[derive(Debug, Clone)]
-struct NetLine {
-    coords: Vec<[f64; 2]>,
+pub(super) struct NetLine {
+    pub(super) coords: Vec<[f64; 2]>,
     /// Geodesic distance from the first vertex, per vertex, metres.
-    cum_m: Vec<f64>,
-    next: Option<(usize, usize)>,
+    pub(super) cum_m: Vec<f64>,
+    pub(super) next: Option<(usize, usize)>,
     end: LineEnd,
     /// Length of the edge from the last vertex into `next`, metres (0 without one).
-    join_m: f64,
+    pub(super) join_m: f64,
     /// Stated length over drawn length (1 unless the layer states lengths).
     scale: f64,
     /// What every walk through this line meets, computed once ([`RiverNetwork::prepare`]).
-    prepared: Prepared,
+    pub(super) prepared: Prepared,
 }
 
 /// Per-line facts a walk needs, in along-line metres (the join edge continues past the last vertex).
 #[derive(Debug, Clone, Default)]
-struct Prepared {
-    crossings: Vec<RawCrossing>,
+pub(super) struct Prepared {
+    pub(super) crossings: Vec<RawCrossing>,
     /// Along-positions of the vertices farther than [`GRAZE_DISTANCE_M`] from every border.
     far_from_border: Vec<f64>,
     /// The vertices inside a water body: (along, vertex, water index), by along.
@@ -101,10 +101,17 @@ pub struct NetworkReport {
     pub reversed_lines: Vec<usize>,
 }
 
+/// A position on the network: a river line (index in the river layer) and the along-metres on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetPosition {
+    pub line: usize,
+    pub along_m: f64,
+}
+
 /// The directed network.
 #[derive(Debug)]
 pub struct RiverNetwork {
-    lines: Vec<NetLine>,
+    pub(super) lines: Vec<NetLine>,
     waters: Vec<Water>,
     water_tree: RTree<GeomWithData<rstar::primitives::Rectangle<[f64; 2]>, usize>>,
     pub report: NetworkReport,
@@ -413,6 +420,15 @@ impl RiverNetwork {
             .map(|e| e.data)
             .filter(|&i| self.waters[i].shape.contains(&pt))
             .min()
+    }
+
+    /// The network position of the point `along_in_segment_m` into segment `seg`.
+    pub fn position(&self, seg: SegmentRef, along_in_segment_m: f64) -> NetPosition {
+        let l = &self.lines[seg.feature];
+        NetPosition {
+            line: seg.feature,
+            along_m: l.cum_m[seg.segment] + along_in_segment_m * l.scale,
+        }
     }
 
     /// Computes, for every line, the border crossings, the vertices far from any border and the water

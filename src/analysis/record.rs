@@ -5,6 +5,7 @@
 //! [`SiteFields`](super::SiteFields) writes the same fields from a record whether it was made for
 //! `analyze` or for the catalog, so both print the same values.
 
+use super::network::NetPosition;
 use super::runout::Runout;
 use super::{
     Assessment, CountryMatchKind, Downstream, DownstreamStatus, DrainageConfidence, NearestBorder,
@@ -54,6 +55,8 @@ pub struct BorderHit {
 pub struct DownstreamRecord {
     /// The river line the path starts on.
     pub river_id: Shared,
+    /// Where on the network it starts.
+    pub start: NetPosition,
     pub snap_distance_m: f64,
     pub drainage_confidence: DrainageConfidence,
     /// The countries the water passes through, in order; `None` where a crossing has no orientation.
@@ -127,6 +130,7 @@ impl DownstreamRecord {
     fn of(d: &Downstream, interner: &Interner) -> Self {
         DownstreamRecord {
             river_id: interner.intern(&d.river_id),
+            start: d.start,
             snap_distance_m: d.snap_distance_m,
             drainage_confidence: d.drainage_confidence,
             countries: d.countries.clone().into_boxed_slice(),

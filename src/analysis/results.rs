@@ -179,6 +179,9 @@ pub struct Proximity {
 pub struct Downstream {
     /// The river line the point was snapped to.
     pub river_id: String,
+    /// Where on the network the path starts.
+    #[serde(skip)]
+    pub start: network::NetPosition,
     pub snap_distance_m: f64,
     pub drainage_confidence: DrainageConfidence,
     /// The countries the water passes through, in order; `None` (written `unknown`) where a crossing

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::analysis::{Field, SiteFields};
-use crate::model::{Site, SiteValue};
-use crate::schema::{ANALYSIS_FIELDS, SITE_FIELDS};
+use crate::analysis::Field;
+use crate::model::SiteValue;
+use crate::schema::{ANALYSIS_FIELDS, RISK_FIELDS, SITE_FIELDS};
 
 use super::sites::SiteRecord;
 
@@ -46,9 +46,10 @@ fn field_value(out: &mut Vec<u8>, v: &Field<'_>) {
     }
 }
 
-/// Appends the properties object of `site` with its analysis `fields`: the site's fields, then the
-/// analysis fields, in schema order.
-pub fn write_properties(out: &mut Vec<u8>, site: &Site, fields: &SiteFields<'_>) {
+/// Appends the properties object of a published site: the site's fields, then the analysis fields,
+/// then the risk fields, in schema order.
+pub fn write_properties(out: &mut Vec<u8>, record: &SiteRecord) {
+    let site = &record.site;
     out.push(b'{');
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, name: &str| {
@@ -63,9 +64,13 @@ pub fn write_properties(out: &mut Vec<u8>, site: &Site, fields: &SiteFields<'_>)
         key(out, f.name);
         site_value(out, v);
     }
-    for (f, v) in ANALYSIS_FIELDS.iter().zip(fields.values()) {
+    for (f, v) in ANALYSIS_FIELDS.iter().zip(record.fields().values()) {
         key(out, f.name);
         field_value(out, &v);
+    }
+    for (f, v) in RISK_FIELDS.iter().zip(record.risk_values()) {
+        key(out, f.name);
+        put(out, &v);
     }
     out.push(b'}');
 }
@@ -80,7 +85,7 @@ pub fn write_feature(out: &mut Vec<u8>, record: &SiteRecord) {
     out.push(b',');
     number(out, site.location.lat());
     out.extend_from_slice(b"]},\"properties\":");
-    write_properties(out, site, &record.fields());
+    write_properties(out, record);
     out.push(b'}');
 }
 

@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use crate::analysis::nearest::PointIndex;
 use crate::analysis::{AnalysisRecord, SiteFields};
 use crate::model::{Site, SiteValue};
-use crate::schema::{ANALYSIS_FIELDS, FieldType, SITE_FIELDS};
+use crate::risk::SiteRisk;
+use crate::schema::{ANALYSIS_FIELDS, FieldType, RISK_FIELDS, SITE_FIELDS};
 
 use super::{PropertyFilter, Selection};
 
@@ -24,6 +25,8 @@ use super::{PropertyFilter, Selection};
 pub struct SiteRecord {
     pub site: Site,
     pub analysis: AnalysisRecord,
+    /// Its risk score, from the site and its analysis.
+    pub risk: SiteRisk,
     /// The number of the site's latest version in the store (its ETag); `None` without a store.
     pub revision: Option<i64>,
 }
@@ -39,11 +42,22 @@ impl SiteRecord {
         [self.site.location.lon(), self.site.location.lat()]
     }
 
+    /// The risk fields' values, in schema order.
+    pub fn risk_values(&self) -> [Value; RISK_FIELDS.len()] {
+        self.risk.values(&self.site, &self.analysis)
+    }
+
     /// Every property, as a map (HTML pages and exports through GDAL; the GeoJSON writers do
     /// without).
     pub fn properties(&self) -> Map<String, Value> {
         let mut p = self.site.properties();
         p.extend(self.fields().to_map());
+        p.extend(
+            RISK_FIELDS
+                .iter()
+                .map(|f| f.name.to_owned())
+                .zip(self.risk_values()),
+        );
         p
     }
 
@@ -52,8 +66,11 @@ impl SiteRecord {
         if let Some(i) = SITE_FIELDS.iter().position(|f| f.name == key) {
             return Some(self.site.values()[i].to_value());
         }
-        let i = ANALYSIS_FIELDS.iter().position(|f| f.name == key)?;
-        Some(self.fields().values()[i].to_value())
+        if let Some(i) = ANALYSIS_FIELDS.iter().position(|f| f.name == key) {
+            return Some(self.fields().values()[i].to_value());
+        }
+        let i = RISK_FIELDS.iter().position(|f| f.name == key)?;
+        Some(self.risk_values()[i].clone())
     }
 
     /// The GeoJSON Feature, as served.
@@ -359,12 +376,17 @@ mod tests {
     fn records(sites: Vec<Site>) -> Vec<SiteRecord> {
         let analyzer = Analyzer::new(reference());
         let interner = Interner::new();
+        let model = crate::risk::RiskModel::default_model();
         sites
             .into_iter()
-            .map(|site| SiteRecord {
-                analysis: analyzer.site_record(&site, &interner),
-                site,
-                revision: Some(1),
+            .map(|site| {
+                let analysis = analyzer.site_record(&site, &interner);
+                SiteRecord {
+                    risk: SiteRisk::of(&model, &site, &analysis),
+                    analysis,
+                    site,
+                    revision: Some(1),
+                }
             })
             .collect()
     }
@@ -380,6 +402,12 @@ mod tests {
             let geometry = geo::Geometry::Point(r.site.location.to_geo());
             let mut map = r.site.properties();
             map.extend(analyzer.site_analysis(&r.site));
+            map.extend(
+                RISK_FIELDS
+                    .iter()
+                    .map(|f| f.name.to_owned())
+                    .zip(r.risk_values()),
+            );
             assert_eq!(r.properties(), map, "{}", r.site.id);
             let old = super::super::feature_json(r.site.id.as_str(), &geometry, &map).unwrap();
             assert_eq!(r.geojson(), old.get(), "{}", r.site.id);

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tailings_atlas::analysis::runout::RunoutModel;
+use tailings_atlas::risk::RiskModel;
 use tailings_atlas::service::AnalysisConfig;
 
 #[derive(Parser)]
@@ -49,6 +50,9 @@ struct AnalysisArgs {
     /// Sites farther than this from every river get no downstream result.
     #[arg(long, default_value_t = 100.0, value_parser = parse_snap_km, allow_negative_numbers = true)]
     snap_limit_km: f64,
+    /// The risk model (TOML, see config/risk-model.toml); default: the shipped one.
+    #[arg(long)]
+    risk_model: Option<PathBuf>,
 }
 
 fn parse_snap_km(s: &str) -> Result<f64, String> {
@@ -66,10 +70,21 @@ impl AnalysisArgs {
             Some(path) => read_runout(path).map_err(|e| format!("--runout-config: {e}"))?,
             None => RunoutModel::default(),
         };
+        let risk = match &self.risk_model {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("--risk-model {}: cannot read it: {e}", path.display())
+                })?;
+                RiskModel::from_toml(&text)
+                    .map_err(|e| format!("--risk-model {}: {e}", path.display()))?
+            }
+            None => RiskModel::default_model(),
+        };
         Ok(AnalysisConfig {
             runout,
             layers: self.layers.clone(),
             snap_limit_m: Some(self.snap_limit_km * 1000.0),
+            risk: std::sync::Arc::new(risk),
         })
     }
 }

@@ -18,7 +18,7 @@ use crate::catalog::{Selection, SiteRecord};
 use crate::io::IoError;
 use crate::io::sites::{self, ExportFeature, ExportFormat, ExportSource};
 use crate::model::SiteValue;
-use crate::schema::{ANALYSIS_FIELDS, SITE_FIELDS};
+use crate::schema::{SITE_FIELDS, computed_fields};
 
 use super::Service;
 
@@ -301,6 +301,18 @@ fn csv_row(out: &mut Vec<u8>, r: &SiteRecord) {
             Field::Number(_) => {}
         }
     }
+    for v in r.risk_values() {
+        sep(out);
+        match v {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(t) => csv_field(out, &t),
+            serde_json::Value::Number(n) => {
+                // As the analysis fields: the shortest form of the double (`36`, not `36.0`).
+                csv_field(out, &n.as_f64().map_or_else(|| n.to_string(), |v| v.to_string()))
+            }
+            other => csv_field(out, &json_text(&other)),
+        }
+    }
     out.push(b'\n');
 }
 
@@ -310,7 +322,7 @@ fn stream_csv(
     send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
 ) -> Result<(), ExportError> {
     let mut head = Vec::new();
-    for (i, f) in SITE_FIELDS.iter().chain(ANALYSIS_FIELDS.iter()).enumerate() {
+    for (i, f) in SITE_FIELDS.iter().chain(computed_fields()).enumerate() {
         if i > 0 {
             head.push(b',');
         }

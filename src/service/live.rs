@@ -2,11 +2,13 @@
 //! this process's edits or from other processes' writes to the store.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::analysis::Analyzer;
 use crate::catalog::{Catalog, Collection, SiteRecord, SiteTable};
 use crate::model::{Interner, Site, SiteId};
+use crate::reference::RefLayer;
+use crate::risk::{RiskModel, SiteRisk};
 use crate::store::{Author, Change, Store, StoreError, Written};
 
 use super::startup::Atlas;
@@ -79,6 +81,12 @@ pub struct Service {
     pub store: Option<Arc<dyn Store>>,
     /// Shares the texts of the published analysis records.
     pub interner: Arc<Interner>,
+    /// Scores the sites.
+    pub risk: Arc<RiskModel>,
+    /// The country polygons of the risk summary.
+    countries: RefLayer,
+    /// One recompute of the risk layers at a time.
+    risk_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Service {
@@ -94,6 +102,9 @@ impl Service {
             analyzer: atlas.analyzer,
             store: atlas.store,
             interner: atlas.interner,
+            risk: atlas.risk,
+            countries: atlas.countries,
+            risk_lock: Mutex::new(()),
         }
     }
 
@@ -104,20 +115,51 @@ impl Service {
 
     /// The record of `site` as this service would publish it.
     pub fn record(&self, site: Site, revision: Option<i64>) -> SiteRecord {
+        let analysis = self.analyzer.site_record(&site, &self.interner);
         SiteRecord {
-            analysis: self.analyzer.site_record(&site, &self.interner),
+            risk: SiteRisk::of(&self.risk, &site, &analysis),
+            analysis,
             site,
             revision,
         }
     }
 
-    /// Re-analyses the changed sites (in parallel) and publishes them; updates older than what is
-    /// already published are ignored. The work under the lock is per changed site, never per site
-    /// published.
+    /// Recomputes the risk layers from the published sites and swaps them in. Readers keep reading
+    /// meanwhile; recomputes run one at a time, each from the sites as published when it starts, so
+    /// the last one reflects every change published before it.
+    pub fn recompute_risk(&self) {
+        let _one = self.risk_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let layers = {
+            let live = self.live();
+            let Some(table) = live.sites() else {
+                return;
+            };
+            super::risk::risk_collections(&self.risk, &self.analyzer, &self.countries, table)
+        };
+        match layers {
+            Ok(layers) => {
+                let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+                super::risk::install(&mut live.catalog, layers);
+                live.generation += 1;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot publish the risk layers"),
+        }
+    }
+
+    /// Re-analyses the changed sites (in parallel) and publishes them, then the risk layers they
+    /// change; updates older than what is already published are ignored. The work under the lock is
+    /// per changed site, never per site published.
     pub fn publish(&self, updates: &[Update]) {
+        if self.publish_sites(updates) {
+            self.recompute_risk();
+        }
+    }
+
+    /// The sites' part of [`Service::publish`]: whether anything was published.
+    fn publish_sites(&self, updates: &[Update]) -> bool {
         use rayon::prelude::*;
         if updates.is_empty() {
-            return;
+            return false;
         }
         // What is already published at this version or later is not analysed again (this
         // process's own writes, coming back through the store's change feed).
@@ -132,7 +174,7 @@ impl Service {
                 .collect()
         };
         if fresh.is_empty() {
-            return;
+            return false;
         }
         // Analysis happens before the lock, so readers never wait for it.
         let prepared: Vec<(&Update, Option<SiteRecord>)> = fresh
@@ -151,7 +193,7 @@ impl Service {
                 continue;
             }
             let Some(c) = live.catalog.collection_mut(crate::reference::SITES) else {
-                return;
+                return false;
             };
             live.generation += 1;
             match record {
@@ -176,6 +218,7 @@ impl Service {
         {
             t.rebuild_points();
         }
+        true
     }
 
     /// Writes `changes` to the store in one transaction and publishes the result.

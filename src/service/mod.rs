@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod edits;
 pub mod export;
 mod live;
+pub mod risk;
 pub mod queries;
 pub mod startup;
 #[cfg(test)]

@@ -11,6 +11,8 @@ use crate::analysis::Analyzer;
 use crate::analysis::runout::RunoutModel;
 use crate::catalog::{Catalog, SiteRecord};
 use crate::model::{Interner, Site};
+use crate::reference::RefLayer;
+use crate::risk::{RiskModel, SiteRisk};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
 use crate::store::{Seed, Store, StoreError};
@@ -60,6 +62,8 @@ pub struct AnalysisConfig {
     pub layers: Option<PathBuf>,
     /// How far a site may lie from every river and still get a downstream result (default 100 km).
     pub snap_limit_m: Option<f64>,
+    /// The risk model (`--risk-model`; default `config/risk-model.toml` as built in).
+    pub risk: Arc<RiskModel>,
 }
 
 impl AnalysisConfig {
@@ -210,6 +214,10 @@ pub struct Atlas {
     pub revision: i64,
     /// Shares the texts of the published analysis records (kept for the records published later).
     pub interner: Arc<Interner>,
+    /// Scores the sites.
+    pub risk: Arc<RiskModel>,
+    /// The country polygons the risk summary is made over.
+    pub countries: RefLayer,
 }
 
 impl std::fmt::Debug for Atlas {
@@ -248,21 +256,40 @@ impl Atlas {
         use rayon::prelude::*;
         let analyzer = config.analyzer(reference);
         let interner = Arc::new(Interner::new());
+        let risk = config.risk.clone();
         let records: Vec<SiteRecord> = sites
             .into_par_iter()
-            .map(|(site, revision)| SiteRecord {
-                analysis: analyzer.site_record(&site, &interner),
-                site,
-                revision,
+            .map(|(site, revision)| {
+                let analysis = analyzer.site_record(&site, &interner);
+                SiteRecord {
+                    risk: SiteRisk::of(&risk, &site, &analysis),
+                    analysis,
+                    site,
+                    revision,
+                }
             })
             .collect();
-        let catalog = Catalog::build(records, reference)?;
+        let mut catalog = Catalog::build(records, reference)?;
+        let countries = reference
+            .layer("countries")
+            .cloned()
+            .unwrap_or_else(|| RefLayer {
+                spec: &crate::reference::REFERENCE_LAYERS[2],
+                features: Vec::new(),
+                user_source: None,
+            });
+        if let Some(table) = catalog.sites() {
+            let layers = super::risk::risk_collections(&risk, &analyzer, &countries, table)?;
+            super::risk::install(&mut catalog, layers);
+        }
         Ok(Atlas {
             catalog,
             analyzer,
             store: None,
             revision: 0,
             interner,
+            risk,
+            countries,
         })
     }
 }

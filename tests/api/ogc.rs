@@ -12,7 +12,17 @@ use serde_json::Value;
 use crate::common::*;
 use crate::geojson_rules::check_geometry;
 
-const COLLECTIONS: &[&str] = &["sites", "rivers", "borders", "countries", "water-bodies"];
+const COLLECTIONS: &[&str] = &[
+    "sites",
+    "rivers",
+    "borders",
+    "countries",
+    "water-bodies",
+    "risk-reaches",
+    "border-crossings",
+    "risk-hexagons",
+    "country-summary",
+];
 
 #[actix_web::test]
 async fn landing_page_carries_the_links_qgis_needs() {

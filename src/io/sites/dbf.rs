@@ -13,7 +13,7 @@ use super::fields::SiteField;
 pub fn shapefile_names() -> impl Iterator<Item = (&'static str, &'static str)> {
     crate::schema::SITE_FIELDS
         .iter()
-        .chain(crate::schema::ANALYSIS_FIELDS.iter())
+        .chain(crate::schema::computed_fields())
         .filter_map(|f| Some((f.name, f.short_name?)))
 }
 
