@@ -366,15 +366,26 @@ impl Analyzer {
         (&self.rivers.ids[line], self.rivers.name(line))
     }
 
-    /// Border line `border`'s id (the crossings of [`Analyzer::reaches`]).
-    pub fn border_line(&self, border: usize) -> &str {
-        &self.borders.ids[border]
-    }
-
     /// The river network cut into reaches at confluences and border crossings (made on first use).
     pub fn reaches(&self) -> &reaches::ReachGraph {
-        self.reaches
-            .get_or_init(|| reaches::ReachGraph::new(&self.network, |p| self.locate_country(p)))
+        self.reaches.get_or_init(|| {
+            let net = &self.network;
+            reaches::ReachGraph::new(net, |line| {
+                let Some(raw) = net.line_crossings(line) else {
+                    return Vec::new();
+                };
+                let at = |a: f64| reaches::point_on_line(net, line, a.max(0.0));
+                let start = self.locate_country(at(0.0));
+                // Grazings merge by their distance along the river alone.
+                network::orient(
+                    raw.to_vec(),
+                    &self.borders,
+                    start.as_ref(),
+                    |a| self.locate_country(at(a)),
+                    |_, _| true,
+                )
+            })
+        })
     }
 
     /// The exposure of one point; `own_country` (e.g. a site's declared country) decides the

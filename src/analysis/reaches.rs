@@ -8,7 +8,7 @@
 //! upstream of it), the walk stops where it would enter a line it has passed, while the graph cuts
 //! the loop once, at the edge into the loop's lowest-numbered reach, for every walk alike.
 
-use super::network::{RiverNetwork, SIDE_PROBE_M};
+use super::network::{Crossing, RiverNetwork};
 use crate::geodesy;
 use crate::model::Iso3;
 
@@ -38,12 +38,13 @@ impl Reach {
     }
 }
 
-/// Where a river line crosses an international border line, oriented by the countries found
-/// [`SIDE_PROBE_M`] upstream and downstream of it.
+/// Where a river line crosses an international border line, oriented as the walks downstream orient
+/// theirs ([`super::network::orient`]: grazings merged, the country the water is in decides the
+/// side it leaves).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReachCrossing {
-    /// Index of the border line.
-    pub border: usize,
+    /// The border line's id, where the crossing is of one.
+    pub border_id: Option<String>,
     pub point: [f64; 2],
     pub from: Option<Iso3>,
     pub to: Option<Iso3>,
@@ -71,7 +72,7 @@ pub struct ReachGraph {
 
 /// The point at along-metres `a` of line `l`, on the join edge past its last vertex where `a` runs
 /// beyond it.
-fn point_on_line(net: &RiverNetwork, l: usize, a: f64) -> [f64; 2] {
+pub(super) fn point_on_line(net: &RiverNetwork, l: usize, a: f64) -> [f64; 2] {
     let line = &net.lines[l];
     let last = line.coords.len() - 1;
     let end = line.cum_m[last];
@@ -112,9 +113,9 @@ fn stretch(net: &RiverNetwork, l: usize, a: f64, b: f64) -> Vec<[f64; 2]> {
 }
 
 impl ReachGraph {
-    /// Cuts the lines of `net` (prepared: its crossings known) into reaches; `locate` tells the
-    /// country of a point, to orient the crossings.
-    pub fn new(net: &RiverNetwork, locate: impl Fn([f64; 2]) -> Option<Iso3>) -> Self {
+    /// Cuts the lines of `net` into reaches; `crossings` gives each line's oriented border crossings
+    /// (along-metres of the line, its join edge included).
+    pub fn new(net: &RiverNetwork, crossings: impl Fn(usize) -> Vec<Crossing>) -> Self {
         let n_lines = net.lines.len();
         // Where each line is cut: its start, the vertices other lines join, its crossings.
         let mut cuts: Vec<Vec<f64>> = vec![vec![0.0]; n_lines];
@@ -130,8 +131,9 @@ impl ReachGraph {
             .iter()
             .map(|l| l.cum_m.last().copied().unwrap_or(0.0) + l.join_m)
             .collect();
-        for (l, line) in net.lines.iter().enumerate() {
-            for c in &line.prepared.crossings {
+        let line_crossings: Vec<Vec<Crossing>> = (0..n_lines).map(&crossings).collect();
+        for l in 0..n_lines {
+            for c in &line_crossings[l] {
                 if c.along_m > 0.0 && c.along_m < ends[l] {
                     cuts[l].push(c.along_m);
                 }
@@ -151,20 +153,14 @@ impl ReachGraph {
                 if to_m - from_m < SAME_POSITION_M {
                     continue;
                 }
-                let crossing = line
-                    .prepared
-                    .crossings
+                let crossing = line_crossings[l]
                     .iter()
                     .find(|x| (x.along_m - to_m).abs() < SAME_POSITION_M)
                     .map(|x| ReachCrossing {
-                        border: x.border,
+                        border_id: x.border_id.clone(),
                         point: x.point,
-                        from: locate(point_on_line(net, l, (to_m - SIDE_PROBE_M).max(0.0))),
-                        to: locate(point_on_line(
-                            net,
-                            l,
-                            (to_m + SIDE_PROBE_M).min(ends[l]),
-                        )),
+                        from: x.from.clone(),
+                        to: x.to.clone(),
                     });
                 by_line[l].push((from_m, reaches.len()));
                 reaches.push(Reach {

@@ -252,7 +252,7 @@ pub fn crossing_features(
             p.insert("to_country".into(), c.to.as_str().into());
             p.insert("river_id".into(), river_id.into());
             p.insert("river_name".into(), river_name.into());
-            p.insert("border_id".into(), analyzer.border_line(x.border).into());
+            p.insert("border_id".into(), x.border_id.as_deref().into());
             p.insert("load".into(), round(c.load, 2).into());
             p.insert("site_count".into(), loads.sites[c.reach].into());
             p.insert(
@@ -316,6 +316,10 @@ pub fn country_features(
             let mut out: BTreeMap<&str, f64> = BTreeMap::new();
             let mut inflow: BTreeMap<&str, f64> = BTreeMap::new();
             for c in crossings {
+                // Crossings no site's water reaches pass nothing on.
+                if c.load <= 0.0 {
+                    continue;
+                }
                 if c.from == code {
                     *out.entry(c.to.as_str()).or_default() += c.load;
                 }
@@ -356,8 +360,10 @@ pub fn country_features(
             );
             p.insert("load_out".into(), as_object(&out));
             p.insert("load_in".into(), as_object(&inflow));
-            p.insert("load_out_total".into(), round(out.values().sum(), 2).into());
-            p.insert("load_in_total".into(), round(inflow.values().sum(), 2).into());
+            // `+ 0.0`: an empty sum is -0.0.
+            let total = |m: &BTreeMap<&str, f64>| round(m.values().sum::<f64>() + 0.0, 2);
+            p.insert("load_out_total".into(), total(&out).into());
+            p.insert("load_in_total".into(), total(&inflow).into());
             Some(RefFeature {
                 id: iso3.to_owned(),
                 properties: p,

@@ -6,6 +6,8 @@ pub mod hexagons;
 pub mod layers;
 pub mod model;
 pub mod score;
+#[cfg(test)]
+mod tests;
 
 use rayon::prelude::*;
 use thiserror::Error;
