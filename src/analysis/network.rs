@@ -424,7 +424,9 @@ impl RiverNetwork {
 
     /// The raw border crossings of line `line` (along its join edge too), if it is a line.
     pub fn line_crossings(&self, line: usize) -> Option<&[RawCrossing]> {
-        self.lines.get(line).map(|l| l.prepared.crossings.as_slice())
+        self.lines
+            .get(line)
+            .map(|l| l.prepared.crossings.as_slice())
     }
 
     /// The network position of the point `along_in_segment_m` into segment `seg`.

@@ -299,7 +299,12 @@ mod tests {
         // Every stretch of a line is one reach: lengths add up to the line's.
         let crossings = g.reaches.iter().filter(|r| r.crossing.is_some()).count();
         assert!(crossings > 0, "the Syr Darya crosses borders");
-        assert!(g.reaches.iter().filter_map(|r| r.crossing.as_ref()).any(|c| c.passes()));
+        assert!(
+            g.reaches
+                .iter()
+                .filter_map(|r| r.crossing.as_ref())
+                .any(|c| c.passes())
+        );
     }
 
     #[test]

@@ -76,8 +76,30 @@ pub async fn items(
         if let Some(page) = st.pages.get(live.generation, &key) {
             return Ok(stamped(&page));
         }
-        let c = collection_or_404(&live.catalog, &cid)?;
-        let p = params::parse_items(&query, c.spec.queryables)?;
+        let mut c = collection_or_404(&live.catalog, &cid)?;
+        let hexagons = cid == crate::risk::RISK_HEXAGONS;
+        let extras: &[&str] = if hexagons { &["resolution"] } else { &[] };
+        let (p, own) = params::parse_items_with(&query, c.spec.queryables, extras)?;
+        // `risk-hexagons` at another resolution than the published one: binned for this request.
+        let other;
+        if let Some((_, v)) = own.iter().find(|(k, _)| k == "resolution") {
+            let r = v
+                .parse::<u8>()
+                .map_err(|_| {
+                    ApiError::bad_parameter("resolution", format!("{v:?} is not a whole number"))
+                })
+                .and_then(|r| {
+                    crate::risk::hexagons::resolution(r)
+                        .map_err(|e| ApiError::bad_parameter("resolution", e))
+                })?;
+            if u8::from(r) != crate::risk::hexagons::DEFAULT_RESOLUTION
+                && let Some(table) = live.sites()
+            {
+                other = crate::service::risk::hexagon_collection(table, r)
+                    .map_err(ApiError::internal_from)?;
+                c = &other;
+            }
+        }
         // One pass: the number matched and the page, never a list of every match.
         let (matched, rows) = c.page(&p.selection, p.offset, p.limit);
         let limit = p.limit.to_string();

@@ -167,6 +167,17 @@ fn check_datetime(value: &str) -> Result<(), ApiError> {
 
 /// Parses an `/items` query string against the collection's `queryables`.
 pub fn parse_items(query: &str, queryables: &[&str]) -> Result<ItemsParams, ApiError> {
+    parse_items_with(query, queryables, &[]).map(|(p, _)| p)
+}
+
+/// [`parse_items`] for a collection that takes parameters of its own (`extras`): those are
+/// returned as given, for the collection to check.
+pub fn parse_items_with(
+    query: &str,
+    queryables: &[&str],
+    extras: &[&str],
+) -> Result<(ItemsParams, Vec<(String, String)>), ApiError> {
+    let mut own = Vec::new();
     let mut params = ItemsParams {
         selection: Selection::default(),
         limit: DEFAULT_LIMIT,
@@ -187,13 +198,19 @@ pub fn parse_items(query: &str, queryables: &[&str]) -> Result<ItemsParams, ApiE
                 property: key,
                 value,
             }),
+            k if extras.contains(&k) => own.push((key, value)),
             k => {
-                let allowed: Vec<&str> = ITEMS_PARAMS.iter().chain(queryables).copied().collect();
+                let allowed: Vec<&str> = ITEMS_PARAMS
+                    .iter()
+                    .chain(queryables)
+                    .chain(extras)
+                    .copied()
+                    .collect();
                 return Err(ApiError::unknown_parameter(k, &allowed));
             }
         }
     }
-    Ok(params)
+    Ok((params, own))
 }
 
 #[cfg(test)]

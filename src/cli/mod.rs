@@ -72,9 +72,8 @@ impl AnalysisArgs {
         };
         let risk = match &self.risk_model {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!("--risk-model {}: cannot read it: {e}", path.display())
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--risk-model {}: cannot read it: {e}", path.display()))?;
                 RiskModel::from_toml(&text)
                     .map_err(|e| format!("--risk-model {}: {e}", path.display()))?
             }

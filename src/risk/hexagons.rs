@@ -36,7 +36,9 @@ struct Cell {
 
 /// The cell of a point at `res`, if the point is a valid coordinate.
 pub fn cell_of(point: [f64; 2], res: Resolution) -> Option<CellIndex> {
-    LatLng::new(point[1], point[0]).ok().map(|ll| ll.to_cell(res))
+    LatLng::new(point[1], point[0])
+        .ok()
+        .map(|ll| ll.to_cell(res))
 }
 
 /// The features of `risk-hexagons` at resolution `res`, one per cell holding a site, ordered by

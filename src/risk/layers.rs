@@ -191,7 +191,10 @@ pub fn reach_features(
                 "top_site_share".into(),
                 top.map(|&(_, c)| round(c / loads.load[r], 4)).into(),
             );
-            p.insert("length_km".into(), round(reach.length_m() / 1000.0, 3).into());
+            p.insert(
+                "length_km".into(),
+                round(reach.length_m() / 1000.0, 3).into(),
+            );
             RefFeature {
                 id: format!("reach-{r}"),
                 properties: p,

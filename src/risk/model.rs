@@ -300,7 +300,11 @@ impl RiskModel {
         let r = &x.river;
         positive(r.max, "exposure.river.max")?;
         positive(r.half_distance_km, "exposure.river.half_distance_km")?;
-        for (v, n) in [(r.direct, "direct"), (r.near, "near"), (r.regional, "regional")] {
+        for (v, n) in [
+            (r.direct, "direct"),
+            (r.near, "near"),
+            (r.regional, "regional"),
+        ] {
             points_within(v, 1.0, &format!("exposure.river.{n} (a weight)"))?;
         }
         let b = &x.border;
@@ -328,7 +332,10 @@ impl RiskModel {
         )?;
         let cl = &c.classes;
         check(
-            0.0 < cl.medium && cl.medium < cl.high && cl.high < cl.very_high && cl.very_high <= 100.0,
+            0.0 < cl.medium
+                && cl.medium < cl.high
+                && cl.high < cl.very_high
+                && cl.very_high <= 100.0,
             "classes",
             "need 0 < medium < high < very_high <= 100",
         )?;
@@ -458,7 +465,10 @@ mod tests {
     #[test]
     fn keywords_match_at_word_starts_in_class_order() {
         let m = RiskModel::default_model();
-        let tox = |t: &str| m.toxicity_of([t].into_iter()).map(|(c, w)| (c, w.to_string()));
+        let tox = |t: &str| {
+            m.toxicity_of([t].into_iter())
+                .map(|(c, w)| (c, w.to_string()))
+        };
         assert_eq!(
             tox("lead-zinc-barite mining"),
             Some((Toxicity::HeavyMetals, "lead".into()))
@@ -469,10 +479,19 @@ mod tests {
             tox("uranium ISL mining (acid leach)").map(|x| x.0),
             Some(Toxicity::Radioactive)
         );
-        assert_eq!(tox("Th-230; Ra-226").map(|x| x.0), Some(Toxicity::Radioactive));
-        assert_eq!(tox("gold mining (CIL, cyanide)").map(|x| x.0), Some(Toxicity::Cyanide));
+        assert_eq!(
+            tox("Th-230; Ra-226").map(|x| x.0),
+            Some(Toxicity::Radioactive)
+        );
+        assert_eq!(
+            tox("gold mining (CIL, cyanide)").map(|x| x.0),
+            Some(Toxicity::Cyanide)
+        );
         assert_eq!(tox("oil refining").map(|x| x.0), Some(Toxicity::Oil));
-        assert_eq!(tox("Урановый рудник").map(|x| x.0), Some(Toxicity::Radioactive));
+        assert_eq!(
+            tox("Урановый рудник").map(|x| x.0),
+            Some(Toxicity::Radioactive)
+        );
         assert_eq!(tox("misleading"), None);
         assert_eq!(tox("hydropower dam"), None);
     }
@@ -504,7 +523,10 @@ mod tests {
         assert!(bad("tailings = 10.0", "tailings = 11.0").contains("hazard.kind.tailings"));
         assert!(bad("max = 20.0\ndefault", "max = 25.0\ndefault").contains("add up to 100"));
         assert!(bad("oil = 9.0", "").contains("oil is missing"));
-        assert!(bad("half_distance_km = 100.0\n", "half_distance_km = -1.0\n").contains("half_distance_km"));
+        assert!(
+            bad("half_distance_km = 100.0\n", "half_distance_km = -1.0\n")
+                .contains("half_distance_km")
+        );
         assert!(bad("[load]", "[load]\nextra = 1").contains("extra"));
     }
 }

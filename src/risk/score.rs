@@ -113,7 +113,10 @@ impl SiteRisk {
         let half = x.border.half_distance_km;
         let (border, border_basis) = match (d, analysis.border.as_ref()) {
             (Some(d), _) => match d.downstream_border_km {
-                Some(km) => (x.border.max * 0.5f64.powf(km / half), BorderBasis::AlongRiver),
+                Some(km) => (
+                    x.border.max * 0.5f64.powf(km / half),
+                    BorderBasis::AlongRiver,
+                ),
                 None => (0.0, BorderBasis::NoCrossing),
             },
             (None, Some(b)) => (

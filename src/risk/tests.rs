@@ -42,11 +42,17 @@ fn degmay_scores_as_computed_by_hand() {
     let m = RiskModel::default_model();
     let (site, a) = seed("tjk_degmay");
     let r = SiteRisk::of(&m, &site, &a);
-    let d = a.downstream.as_deref().expect("Degmay drains to the network");
+    let d = a
+        .downstream
+        .as_deref()
+        .expect("Degmay drains to the network");
     assert!((d.downstream_border_km.unwrap() - 43.408).abs() < 0.01);
     assert_eq!(a.runout.reaches_border, ReachesBorder::Yes);
     let river_km = a.river.as_ref().unwrap().distance_m / 1000.0;
-    assert_eq!(d.drainage_confidence, crate::analysis::DrainageConfidence::Near);
+    assert_eq!(
+        d.drainage_confidence,
+        crate::analysis::DrainageConfidence::Near
+    );
     let river = 15.0 * 0.7 * 0.5f64.powf(river_km / 25.0);
     assert_eq!(
         points(&r),
@@ -110,7 +116,10 @@ fn factors_add_up_and_missing_values_are_assumed_not_zero() {
             }
         }
         let q = &site.quantities;
-        assert_eq!(r.is_assumed(2), q.volume_m3.is_none() && q.tonnage_t.is_none());
+        assert_eq!(
+            r.is_assumed(2),
+            q.volume_m3.is_none() && q.tonnage_t.is_none()
+        );
         assert_eq!(r.is_assumed(3), site.status == SiteStatus::Unknown);
     }
 }
@@ -154,7 +163,11 @@ fn each_factor_moves_the_score_the_right_way() {
                 last = v;
             }
             let mut last = -1.0;
-            for rb in [ReachesBorder::No, ReachesBorder::Unknown, ReachesBorder::Yes] {
+            for rb in [
+                ReachesBorder::No,
+                ReachesBorder::Unknown,
+                ReachesBorder::Yes,
+            ] {
                 let mut b = a.clone();
                 b.runout.reaches_border = rb;
                 let v = score(&site, &b);
@@ -201,7 +214,11 @@ fn loads_equal_a_walk_of_every_sites_reaches() {
         let Some(p) = s.start else { continue };
         let (r0, offset) = graph.locate(p.line, p.along_m).unwrap();
         for (r, d_m) in graph.downstream_of(r0) {
-            let km = if r == r0 { 0.0 } else { (d_m - offset) / 1000.0 };
+            let km = if r == r0 {
+                0.0
+            } else {
+                (d_m - offset) / 1000.0
+            };
             let c = s.risk.hazard() * m.load_decay(km);
             load[r] += c;
             count[r] += 1;
@@ -222,7 +239,10 @@ fn loads_equal_a_walk_of_every_sites_reaches() {
         let got: Vec<u32> = loads.top[r].iter().map(|x| x.0).collect();
         // Ties within rounding may swap places; the contributions must agree.
         for (g, w) in loads.top[r].iter().zip(per[r].iter()) {
-            assert!((g.1 - w.1).abs() <= 1e-9 * w.1.max(1.0), "reach {r}: {got:?} vs {want:?}");
+            assert!(
+                (g.1 - w.1).abs() <= 1e-9 * w.1.max(1.0),
+                "reach {r}: {got:?} vs {want:?}"
+            );
         }
         assert_eq!(got.len(), want.len());
         loaded += usize::from(count[r] > 0);

@@ -308,7 +308,10 @@ fn csv_row(out: &mut Vec<u8>, r: &SiteRecord) {
             serde_json::Value::String(t) => csv_field(out, &t),
             serde_json::Value::Number(n) => {
                 // As the analysis fields: the shortest form of the double (`36`, not `36.0`).
-                csv_field(out, &n.as_f64().map_or_else(|| n.to_string(), |v| v.to_string()))
+                csv_field(
+                    out,
+                    &n.as_f64().map_or_else(|| n.to_string(), |v| v.to_string()),
+                )
             }
             other => csv_field(out, &json_text(&other)),
         }

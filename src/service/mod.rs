@@ -8,8 +8,8 @@ pub mod bulk;
 pub mod edits;
 pub mod export;
 mod live;
-pub mod risk;
 pub mod queries;
+pub mod risk;
 pub mod startup;
 #[cfg(test)]
 pub(crate) mod test_sites;

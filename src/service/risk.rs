@@ -56,3 +56,18 @@ pub fn install(catalog: &mut Catalog, collections: Vec<Collection>) {
         }
     }
 }
+
+/// The `risk-hexagons` collection at resolution `res` (the published one is at
+/// [`risk::hexagons::DEFAULT_RESOLUTION`]).
+pub fn hexagon_collection(
+    table: &SiteTable,
+    res: h3o::Resolution,
+) -> Result<Collection, serde_json::Error> {
+    let sites = risk_sites(table);
+    let layer = RefLayer {
+        spec: risk::spec(risk::RISK_HEXAGONS).expect("a risk layer"),
+        features: risk::hexagons::hexagon_features(&sites, res),
+        user_source: None,
+    };
+    Collection::from_layer(&layer)
+}

@@ -12,9 +12,9 @@ use crate::analysis::runout::RunoutModel;
 use crate::catalog::{Catalog, SiteRecord};
 use crate::model::{Interner, Site};
 use crate::reference::RefLayer;
-use crate::risk::{RiskModel, SiteRisk};
 use crate::reference::seed::read_seed_sites;
 use crate::reference::{LayerPaths, ReferenceData, ReferenceError, SITES_SPEC};
+use crate::risk::{RiskModel, SiteRisk};
 use crate::store::{Seed, Store, StoreError};
 
 /// Why the service could not start.

@@ -4,6 +4,7 @@
 
 mod bodies;
 mod rights;
+mod risk;
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
