@@ -13,6 +13,8 @@
 //! - [`reference`]: the reference layers' types, terms and files, and the seed file.
 //! - [`analysis`]: country, nearest river and border, the river network and downstream crossings,
 //!   runout screening: typed results, written out as flat fields only at the edge.
+//! - [`risk`]: the risk model (`config/risk-model.toml`), each site's score and factors, and the
+//!   basin risk layers (reach loads, border crossings, H3 hexagons, country summaries).
 //! - [`catalog`]: the published collections, serialised and indexed.
 //! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, [`store::open`] by
 //!   location, the change feed, and the GeoPackage backend (a conformance suite every backend runs).
@@ -23,7 +25,7 @@
 //!   analysis: the typed functions the HTTP API and the CLI both call.
 //! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]).
 //!
-//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `catalog`) uses
+//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `risk`, `catalog`) uses
 //! neither actix-web, GDAL nor SQLite. The binary's subcommands live in `src/cli/`.
 
 pub mod analysis;
