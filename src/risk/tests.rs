@@ -1,6 +1,8 @@
 //! The risk model on the seed sites (hand-checked scores), the effect of each factor, and the loads
 //! of the reach graph against a brute-force walk of every site's reaches.
 
+#![cfg(test)]
+
 use super::layers::{self, RiskSite};
 use super::model::{RiskClass, RiskModel, Toxicity};
 use super::score::{FACTORS, SiteRisk};
