@@ -1,0 +1,199 @@
+//! A bounded in-memory cache of encoded tiles, keyed by layer (a collection id, or `map` for the
+//! multi-layer tile), tile and the published state's generation. Eviction is CLOCK (second
+//! chance), an approximation of least-recently-used that needs no reordering on a hit: a hit sets
+//! the entry's mark; the hand passes marked entries once before it evicts them. Tiles of an older
+//! generation are dropped when the first tile of a newer one is put.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use super::TileId;
+
+/// The default budget: 128 MiB of tiles.
+pub const DEFAULT_BUDGET_BYTES: usize = 128 * 1024 * 1024;
+
+/// What a cached tile is known by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TileKey {
+    /// A collection id, or `map`.
+    pub layer: &'static str,
+    pub tile: TileId,
+    pub generation: u64,
+}
+
+/// Bytes counted per entry beyond its tile: key, map and queue slots.
+const OVERHEAD: usize = 96;
+
+#[derive(Debug)]
+struct Entry {
+    tile: Arc<Vec<u8>>,
+    marked: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    generation: u64,
+    bytes: usize,
+    entries: HashMap<TileKey, Entry>,
+    /// The clock: every key once, the hand at the front.
+    hand: VecDeque<TileKey>,
+    hits: u64,
+    misses: u64,
+}
+
+/// The cache, shared by the workers.
+#[derive(Debug)]
+pub struct TileCache {
+    budget: usize,
+    inner: Mutex<Inner>,
+}
+
+fn size(key: &TileKey, tile: &[u8]) -> usize {
+    tile.len() + key.layer.len() + OVERHEAD
+}
+
+impl TileCache {
+    /// A cache holding at most `budget` bytes (0: none).
+    pub fn new(budget: usize) -> Self {
+        TileCache {
+            budget,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The tile cached under `key` (an empty one for a tile with no features).
+    pub fn get(&self, key: &TileKey) -> Option<Arc<Vec<u8>>> {
+        let mut inner = self.lock();
+        match inner.entries.get_mut(key) {
+            Some(e) => {
+                e.marked = true;
+                let t = e.tile.clone();
+                inner.hits += 1;
+                Some(t)
+            }
+            None => {
+                inner.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Caches `tile` under `key`. Tiles of older generations go first; a tile of an older
+    /// generation than the cache's, or larger than a sixteenth of the budget, is not kept.
+    pub fn put(&self, key: TileKey, tile: Arc<Vec<u8>>) {
+        let n = size(&key, &tile);
+        if n > self.budget / 16 {
+            return;
+        }
+        let mut inner = self.lock();
+        if key.generation != inner.generation {
+            if key.generation < inner.generation {
+                return;
+            }
+            let (hits, misses) = (inner.hits, inner.misses);
+            *inner = Inner {
+                generation: key.generation,
+                hits,
+                misses,
+                ..Inner::default()
+            };
+        }
+        if inner.entries.contains_key(&key) {
+            return;
+        }
+        inner.bytes += n;
+        inner.hand.push_back(key.clone());
+        inner.entries.insert(
+            key,
+            Entry {
+                tile,
+                marked: false,
+            },
+        );
+        while inner.bytes > self.budget {
+            let Some(k) = inner.hand.pop_front() else {
+                break;
+            };
+            let second_chance = match inner.entries.get_mut(&k) {
+                Some(e) if e.marked => {
+                    e.marked = false;
+                    true
+                }
+                _ => false,
+            };
+            if second_chance {
+                inner.hand.push_back(k);
+            } else if let Some(e) = inner.entries.remove(&k) {
+                inner.bytes -= size(&k, &e.tile);
+            }
+        }
+    }
+
+    /// (bytes held, tiles held, hits, misses).
+    pub fn stats(&self) -> (usize, usize, u64, u64) {
+        let inner = self.lock();
+        (inner.bytes, inner.entries.len(), inner.hits, inner.misses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(layer: &'static str, x: u32, generation: u64) -> TileKey {
+        TileKey {
+            layer,
+            tile: TileId { z: 7, x, y: 47 },
+            generation,
+        }
+    }
+
+    fn tile(n: usize) -> Arc<Vec<u8>> {
+        Arc::new(vec![7; n])
+    }
+
+    #[test]
+    fn bounded_by_its_budget_and_keeps_what_is_used() {
+        let c = TileCache::new(16_000);
+        c.put(key("sites", 0, 1), tile(500));
+        assert_eq!(c.get(&key("sites", 0, 1)).unwrap().len(), 500);
+        assert!(c.get(&key("rivers", 0, 1)).is_none());
+        assert!(c.get(&key("sites", 0, 2)).is_none());
+        // Many more tiles than fit: the budget holds, and the tile read between puts survives.
+        for x in 1..200 {
+            c.put(key("sites", x, 1), tile(500));
+            assert!(c.get(&key("sites", 0, 1)).is_some(), "evicted at {x}");
+            let (bytes, ..) = c.stats();
+            assert!(bytes <= 16_000, "{bytes}");
+        }
+        assert!(c.get(&key("sites", 1, 1)).is_none());
+        assert!(c.get(&key("sites", 199, 1)).is_some());
+        // Too large: not kept.
+        c.put(key("big", 0, 1), tile(2_000));
+        assert!(c.get(&key("big", 0, 1)).is_none());
+        // Empty tiles are cached too.
+        c.put(key("empty", 0, 1), tile(0));
+        assert!(c.get(&key("empty", 0, 1)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_new_generation_drops_the_old_tiles() {
+        let c = TileCache::new(16_000);
+        c.put(key("sites", 0, 1), tile(100));
+        c.put(key("sites", 1, 2), tile(100));
+        assert!(c.get(&key("sites", 0, 1)).is_none());
+        assert!(c.get(&key("sites", 1, 2)).is_some());
+        // A late put for an older state is ignored.
+        c.put(key("sites", 0, 1), tile(100));
+        assert!(c.get(&key("sites", 0, 1)).is_none());
+        assert_eq!(c.stats().1, 1);
+        // No budget, no tiles.
+        let off = TileCache::new(0);
+        off.put(key("sites", 0, 1), tile(0));
+        assert!(off.get(&key("sites", 0, 1)).is_none());
+    }
+}
