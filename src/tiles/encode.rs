@@ -7,7 +7,7 @@
 
 use geo::{
     BooleanOps, BoundingRect, Coord, Geometry, LineString, MapCoords, MultiLineString, MultiPoint,
-    MultiPolygon, Point, Polygon, Rect, RemoveRepeatedPoints, Simplify, Validation,
+    MultiPolygon, Point, Polygon, Rect, RemoveRepeatedPoints, Simplify,
     orient::{Direction, Orient},
 };
 use geozero::ToMvt;
@@ -24,16 +24,90 @@ pub const SIMPLIFY_UNITS: f64 = 4.0;
 #[derive(Debug, Clone, Copy)]
 pub struct Frame {
     pub tile: TileId,
-    /// [west, south, east, north] of the tile and buffer, in degrees, to skip parts far away.
+    /// [west, south, east, north] in degrees of the box parts are cut to before projection.
     reach: [f64; 4],
 }
 
 impl Frame {
     pub fn new(tile: TileId) -> Self {
-        let b = selection_bbox(tile);
+        // Parts are cut to a box four buffers wide before they are projected: the cut's own
+        // edges then lie outside the final clip, which removes them.
+        let m = 4.0 * BUFFER as f64 / EXTENT as f64;
+        let (x, y, z) = (tile.x as f64, tile.y as f64, tile.z);
+        let (west, north) = super::tile_to_lonlat(x - m, y - m, z);
+        let (east, south) = super::tile_to_lonlat(x + 1.0 + m, y + 1.0 + m, z);
         Frame {
             tile,
-            reach: [b.west, b.south, b.east, b.north],
+            reach: [west, south, east, north],
+        }
+    }
+
+    /// A ring cut to the reach box (Sutherland–Hodgman, in degrees); what lies beyond the box is
+    /// replaced by runs along its edges, outside the final clip.
+    fn cut_ring(&self, ring: &LineString<f64>) -> Vec<Coord<f64>> {
+        let [w, s, e, n] = self.reach;
+        let mut pts: Vec<Coord<f64>> = ring.0.clone();
+        for edge in 0..4 {
+            if pts.is_empty() {
+                break;
+            }
+            let keep = |c: &Coord<f64>| match edge {
+                0 => c.x >= w,
+                1 => c.x <= e,
+                2 => c.y >= s,
+                _ => c.y <= n,
+            };
+            let cross = |a: Coord<f64>, b: Coord<f64>| {
+                let t = match edge {
+                    0 => (w - a.x) / (b.x - a.x),
+                    1 => (e - a.x) / (b.x - a.x),
+                    2 => (s - a.y) / (b.y - a.y),
+                    _ => (n - a.y) / (b.y - a.y),
+                };
+                Coord {
+                    x: a.x + t * (b.x - a.x),
+                    y: a.y + t * (b.y - a.y),
+                }
+            };
+            let mut out = Vec::with_capacity(pts.len() + 4);
+            for i in 0..pts.len() {
+                let (a, b) = (pts[i], pts[(i + 1) % pts.len()]);
+                match (keep(&a), keep(&b)) {
+                    (true, true) => out.push(b),
+                    (true, false) => out.push(cross(a, b)),
+                    (false, true) => {
+                        out.push(cross(a, b));
+                        out.push(b);
+                    }
+                    (false, false) => {}
+                }
+            }
+            pts = out;
+        }
+        if pts.len() >= 3 {
+            pts.push(pts[0]);
+        }
+        pts
+    }
+
+    /// The runs of a line's segments that come near the reach box, projected.
+    fn cut_line(&self, line: &LineString<f64>, out: &mut Vec<LineString<f64>>) {
+        let [w, s, e, n] = self.reach;
+        let mut run: Vec<Coord<f64>> = Vec::new();
+        for seg in line.0.windows(2) {
+            let (a, b) = (seg[0], seg[1]);
+            let near = a.x.max(b.x) >= w && a.x.min(b.x) <= e && a.y.max(b.y) >= s && a.y.min(b.y) <= n;
+            if near {
+                if run.is_empty() {
+                    run.push(self.project(a));
+                }
+                run.push(self.project(b));
+            } else if !run.is_empty() {
+                out.push(LineString::new(std::mem::take(&mut run)));
+            }
+        }
+        if run.len() >= 2 {
+            out.push(LineString::new(run));
         }
     }
 
@@ -103,16 +177,11 @@ fn snap_polygons(mp: &MultiPolygon<f64>) -> MultiPolygon<f64> {
 fn clip_polygons(mp: MultiPolygon<f64>) -> Option<MultiPolygon<f64>> {
     let clip = Frame::clip_rect().to_polygon();
     let simplified = mp.simplify(SIMPLIFY_UNITS);
-    let mut out = snap_polygons(&simplified.intersection(&clip));
-    // Snapping to the grid can make a ring touch or cross itself or a neighbour; the boolean
-    // operation resolves that, and its few new vertices are snapped once more.
-    for _ in 0..2 {
-        if out.is_valid() {
-            break;
-        }
-        out = snap_polygons(&out.union(&MultiPolygon::new(vec![])));
-    }
-    let out = out.orient(Direction::Default);
+    let snapped = snap_polygons(&simplified.intersection(&clip));
+    // Snapping to the grid can make a ring touch or cross itself or a neighbour: a union with
+    // nothing resolves that (its output keeps the snapped vertices, plus any crossing points,
+    // which are snapped once more).
+    let out = snap_polygons(&snapped.union(&MultiPolygon::new(vec![]))).orient(Direction::Default);
     (!out.0.is_empty()).then_some(out)
 }
 
@@ -177,11 +246,10 @@ pub fn tile_geometry(frame: &Frame, g: &Geometry<f64>) -> Option<Geometry<f64>> 
 }
 
 fn lines(frame: &Frame, parts: &[LineString<f64>]) -> Option<Geometry<f64>> {
-    let near: Vec<LineString<f64>> = parts
-        .iter()
-        .filter(|l| frame.reaches(l.bounding_rect()))
-        .map(|l| l.map_coords(|c| frame.project(c)))
-        .collect();
+    let mut near: Vec<LineString<f64>> = Vec::new();
+    for l in parts.iter().filter(|l| frame.reaches(l.bounding_rect())) {
+        frame.cut_line(l, &mut near);
+    }
     if near.is_empty() {
         return None;
     }
@@ -194,17 +262,18 @@ fn lines(frame: &Frame, parts: &[LineString<f64>]) -> Option<Geometry<f64>> {
 }
 
 fn polygons(frame: &Frame, parts: &[Polygon<f64>]) -> Option<Geometry<f64>> {
+    let ring = |r: &LineString<f64>| -> Option<LineString<f64>> {
+        if !frame.reaches(r.bounding_rect()) {
+            return None;
+        }
+        let cut = frame.cut_ring(r);
+        (cut.len() >= 4).then(|| LineString::new(cut.into_iter().map(|c| frame.project(c)).collect()))
+    };
     let near: Vec<Polygon<f64>> = parts
         .iter()
-        .filter(|p| frame.reaches(p.exterior().bounding_rect()))
-        .map(|p| {
-            let interiors = p
-                .interiors()
-                .iter()
-                .filter(|r| frame.reaches(r.bounding_rect()))
-                .map(|r| r.map_coords(|c| frame.project(c)))
-                .collect();
-            Polygon::new(p.exterior().map_coords(|c| frame.project(c)), interiors)
+        .filter_map(|p| {
+            let exterior = ring(p.exterior())?;
+            Some(Polygon::new(exterior, p.interiors().iter().filter_map(ring).collect()))
         })
         .collect();
     if near.is_empty() {
@@ -323,7 +392,7 @@ pub fn encode_layers(catalog: &Catalog, tile: TileId) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::tiles::tiles_covering;
-    use geo::Area;
+    use geo::{Area, Validation};
 
     /// Decodes an MVT geometry command stream into its parts (rings or lines or points).
     fn decode(f: &tile::Feature) -> Vec<Vec<(i32, i32)>> {

@@ -6,4 +6,5 @@ mod common;
 mod edit;
 mod geojson_rules;
 mod ogc;
+mod tiles;
 mod transfer;
