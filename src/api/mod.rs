@@ -267,7 +267,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/analysis/near-border", analysis::near_border))
         .service(get_resource("/analysis/nearest", analysis::nearest_sites))
         .service(get_resource("/collections/{id}/tiles", tiles::tilesets))
-        .service(get_resource("/collections/{id}/tiles/{tms}", tiles::tileset))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}",
+            tiles::tileset,
+        ))
         .service(get_resource(
             "/collections/{id}/tiles/{tms}/tilejson.json",
             tiles::collection_tilejson,
@@ -279,7 +282,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/map/tilejson.json", tiles::map_tilejson))
         .service(get_resource("/map/tiles/{z}/{x}/{y}", tiles::map_tile))
         .service(get_resource("/tileMatrixSets", tiles::tile_matrix_sets))
-        .service(get_resource("/tileMatrixSets/{tms}", tiles::tile_matrix_set))
+        .service(get_resource(
+            "/tileMatrixSets/{tms}",
+            tiles::tile_matrix_set,
+        ))
         .service(get_resource("/tiles/{file}", tiles::file));
 }
 

@@ -53,8 +53,9 @@ fn tms_or_404(tms: &str) -> Result<(), ApiError> {
 /// Parses z, x and y: a non-integer is a 400 naming it, a tile outside the matrix a 404.
 fn parse_tile(z: &str, x: &str, y: &str) -> Result<TileId, ApiError> {
     fn int(name: &str, v: &str) -> Result<u64, ApiError> {
-        v.parse::<u64>()
-            .map_err(|_| ApiError::bad_parameter(name, format!("{v:?} is not a non-negative integer")))
+        v.parse::<u64>().map_err(|_| {
+            ApiError::bad_parameter(name, format!("{v:?} is not a non-negative integer"))
+        })
     }
     let z = int("tileMatrix", z)?;
     let x = int("tileCol", x)?;
@@ -203,7 +204,10 @@ fn only_f(req: &HttpRequest) -> Result<(), ApiError> {
             return Err(ApiError::unknown_parameter(k, &["f"]));
         }
         if v != "json" {
-            return Err(ApiError::bad_parameter("f", format!("{v:?}: only json is offered here")));
+            return Err(ApiError::bad_parameter(
+                "f",
+                format!("{v:?}: only json is offered here"),
+            ));
         }
     }
     Ok(())
@@ -312,7 +316,8 @@ pub async fn tileset(
         let e = c.extent.unwrap_or([-180.0, -90.0, 180.0, 90.0]);
         doc["description"] = c.spec.description.into();
         doc["tileMatrixSetLimits"] = limits().into();
-        doc["boundingBox"] = json!({ "lowerLeft": [e[0], e[1]], "upperRight": [e[2], e[3]], "crs": CRS84 });
+        doc["boundingBox"] =
+            json!({ "lowerLeft": [e[0], e[1]], "upperRight": [e[2], e[3]], "crs": CRS84 });
         doc["layers"] = json!([{
             "id": c.id(), "dataType": "vector", "geometryDimension": geometry_dimension(c),
             "minTileMatrix": "0", "maxTileMatrix": MAX_ZOOM.to_string(),
@@ -323,15 +328,31 @@ pub async fn tileset(
                 "href": format!("{href}/{TMS_ID}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}"),
                 "rel": "item", "type": MVT, "templated": true, "title": "A vector tile",
             }));
-            links.push(link(format!("{href}/{TMS_ID}/tilejson.json"), "describedby", TILEJSON, "TileJSON 3.0.0"));
-            links.push(link(format!("{base}/collections/{}", respond::segment(c.id())), "collection", JSON, c.spec.title));
+            links.push(link(
+                format!("{href}/{TMS_ID}/tilejson.json"),
+                "describedby",
+                TILEJSON,
+                "TileJSON 3.0.0",
+            ));
+            links.push(link(
+                format!("{base}/collections/{}", respond::segment(c.id())),
+                "collection",
+                JSON,
+                c.spec.title,
+            ));
         }
         Ok(doc)
     })
     .await
 }
 
-fn tilejson(catalog: &Catalog, name: &str, description: &str, tiles: String, ids: &[&str]) -> Value {
+fn tilejson(
+    catalog: &Catalog,
+    name: &str,
+    description: &str,
+    tiles: String,
+    ids: &[&str],
+) -> Value {
     let bounds = core::catalog_bounds(catalog).unwrap_or([-180.0, -85.0, 180.0, 85.0]);
     let layers: Vec<Value> = core::archive::vector_layers(catalog, 0, MAX_ZOOM)
         .into_iter()
@@ -363,13 +384,26 @@ pub async fn collection_tilejson(
     tms_or_404(&tms)?;
     from_catalog(&req, &state, TILEJSON, move |catalog, base| {
         let c = collection_or_404(catalog, &id)?;
-        let mut doc = tilejson(catalog, c.spec.title, c.spec.description, xyz_template(base, c.id()), &[c.id()]);
+        let mut doc = tilejson(
+            catalog,
+            c.spec.title,
+            c.spec.description,
+            xyz_template(base, c.id()),
+            &[c.id()],
+        );
         // One collection: its own bounds and attribution.
         if let Some(e) = c.extent {
             doc["bounds"] = json!(e);
             doc["center"] = json!([(e[0] + e[2]) / 2.0, (e[1] + e[3]) / 2.0, 5]);
         }
-        doc["attribution"] = c.spec.attribution.iter().map(|a| a.text).collect::<Vec<_>>().join(" ").into();
+        doc["attribution"] = c
+            .spec
+            .attribution
+            .iter()
+            .map(|a| a.text)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .into();
         Ok(doc)
     })
     .await
@@ -448,7 +482,11 @@ pub async fn tile_matrix_set(
     only_f(&req)?;
     tms_or_404(&path.into_inner())?;
     let base = state.base_url(&req);
-    Ok(respond::send(&req, JSON, web_mercator_quad(&base).to_string()))
+    Ok(respond::send(
+        &req,
+        JSON,
+        web_mercator_quad(&base).to_string(),
+    ))
 }
 
 /// Whether `name` is a plain file name: no directory part, not hidden, no odd characters.
@@ -524,30 +562,38 @@ pub async fn file(
     }
     let full: PathBuf = state.tiles_dir.join(&name);
     let shown = name.clone();
-    let opened = web::block(move || -> std::io::Result<(std::fs::File, u64, Option<std::time::SystemTime>)> {
-        let f = std::fs::File::open(&full)?;
-        let meta = f.metadata()?;
-        if !meta.is_file() {
-            return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
-        }
-        Ok((f, meta.len(), meta.modified().ok()))
-    })
+    let opened = web::block(
+        move || -> std::io::Result<(std::fs::File, u64, Option<std::time::SystemTime>)> {
+            let f = std::fs::File::open(&full)?;
+            let meta = f.metadata()?;
+            if !meta.is_file() {
+                return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+            }
+            Ok((f, meta.len(), meta.modified().ok()))
+        },
+    )
     .await?;
-    let (mut f, len, modified) = opened.map_err(|_| {
-        ApiError::not_found(format!("no file {shown:?} in the tiles directory"))
-    })?;
+    let (mut f, len, modified) = opened
+        .map_err(|_| ApiError::not_found(format!("no file {shown:?} in the tiles directory")))?;
     let stamp = modified
         .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let tag = respond::etag(&[&name, &len.to_string(), &stamp.to_string()]);
-    let range_header = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range_header = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
     // A range applies only while the client's copy (If-Range) is still this file.
     let if_range_ok = req
         .headers()
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.trim() == tag);
-    let range = if if_range_ok { byte_range(range_header, len) } else { Ok(None) };
+    let range = if if_range_ok {
+        byte_range(range_header, len)
+    } else {
+        Ok(None)
+    };
     let mut b = match range {
         Err(()) => {
             return Ok(HttpResponse::build(StatusCode::RANGE_NOT_SATISFIABLE)
@@ -633,21 +679,63 @@ pub(super) fn add_paths(paths: &mut Map<String, Value>, catalog: &Catalog) {
     };
     for c in &catalog.collections {
         let id = c.id();
-        paths.insert(format!("/collections/{id}/tiles"), doc(format!("Vector tilesets of {id}"), json_ok("Tileset list"), vec![]));
-        paths.insert(format!("/collections/{id}/tiles/{TMS_ID}"), doc(format!("Tileset metadata of {id}"), json_ok("Tileset"), vec![]));
-        paths.insert(format!("/collections/{id}/tiles/{TMS_ID}/tilejson.json"), doc(format!("TileJSON 3.0.0 of {id}"), json_ok("TileJSON"), vec![]));
+        paths.insert(
+            format!("/collections/{id}/tiles"),
+            doc(
+                format!("Vector tilesets of {id}"),
+                json_ok("Tileset list"),
+                vec![],
+            ),
+        );
+        paths.insert(
+            format!("/collections/{id}/tiles/{TMS_ID}"),
+            doc(
+                format!("Tileset metadata of {id}"),
+                json_ok("Tileset"),
+                vec![],
+            ),
+        );
+        paths.insert(
+            format!("/collections/{id}/tiles/{TMS_ID}/tilejson.json"),
+            doc(
+                format!("TileJSON 3.0.0 of {id}"),
+                json_ok("TileJSON"),
+                vec![],
+            ),
+        );
         paths.insert(
             format!("/collections/{id}/tiles/{TMS_ID}/{{z}}/{{x}}/{{y}}"),
             json!({ "get": { "summary": format!("A vector tile of {id}"), "parameters": zxy, "responses": tile_responses } }),
         );
     }
-    paths.insert("/map/tilejson.json".into(), doc("TileJSON 3.0.0 of the whole map (one layer per collection)".into(), json_ok("TileJSON"), vec![]));
+    paths.insert(
+        "/map/tilejson.json".into(),
+        doc(
+            "TileJSON 3.0.0 of the whole map (one layer per collection)".into(),
+            json_ok("TileJSON"),
+            vec![],
+        ),
+    );
     paths.insert(
         "/map/tiles/{z}/{x}/{y}".into(),
         json!({ "get": { "summary": "A vector tile of every collection, one MVT layer each", "parameters": zxy, "responses": tile_responses } }),
     );
-    paths.insert("/tileMatrixSets".into(), doc("Tile matrix sets".into(), json_ok("The tile matrix sets"), vec![]));
-    paths.insert(format!("/tileMatrixSets/{TMS_ID}"), doc("The WebMercatorQuad tile matrix set".into(), json_ok("Tile matrix set"), vec![]));
+    paths.insert(
+        "/tileMatrixSets".into(),
+        doc(
+            "Tile matrix sets".into(),
+            json_ok("The tile matrix sets"),
+            vec![],
+        ),
+    );
+    paths.insert(
+        format!("/tileMatrixSets/{TMS_ID}"),
+        doc(
+            "The WebMercatorQuad tile matrix set".into(),
+            json_ok("Tile matrix set"),
+            vec![],
+        ),
+    );
     paths.insert(
         "/tiles/{file}".into(),
         json!({ "get": { "summary": "A file of the tiles directory (a PMTiles archive), whole or by HTTP byte range",

@@ -276,9 +276,25 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("atlas-archive-{}", std::process::id()));
         let out = dir.join("x.pmtiles");
         let mut p = |_: u64, _: u64| {};
-        let e = write_archive(&catalog, &out, ArchiveOptions { minzoom: 5, maxzoom: 2 }, &mut p);
+        let e = write_archive(
+            &catalog,
+            &out,
+            ArchiveOptions {
+                minzoom: 5,
+                maxzoom: 2,
+            },
+            &mut p,
+        );
         assert!(matches!(e, Err(ArchiveError::ZoomRange { .. })));
-        let e = write_archive(&catalog, &out, ArchiveOptions { minzoom: 0, maxzoom: 15 }, &mut p);
+        let e = write_archive(
+            &catalog,
+            &out,
+            ArchiveOptions {
+                minzoom: 0,
+                maxzoom: 15,
+            },
+            &mut p,
+        );
         assert!(matches!(e, Err(ArchiveError::MaxZoom(15))));
         let e = write_archive(&catalog, &out, ArchiveOptions::default(), &mut p);
         assert!(matches!(e, Err(ArchiveError::Empty)));

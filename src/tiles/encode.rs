@@ -5,9 +5,10 @@
 //! what collapsed, orient rings as MVT wants (exterior positive area in tile coordinates, i.e.
 //! clockwise on screen) and encode with geozero.
 
+use geo::algorithm::repair_polygon::MakeValid;
 use geo::{
     BooleanOps, BoundingRect, Coord, Geometry, LineString, MapCoords, MultiLineString, MultiPoint,
-    MultiPolygon, Point, Polygon, Rect, RemoveRepeatedPoints, Simplify,
+    MultiPolygon, Point, Polygon, Rect, RemoveRepeatedPoints, Simplify, Validation,
     orient::{Direction, Orient},
 };
 use geozero::ToMvt;
@@ -96,7 +97,8 @@ impl Frame {
         let mut run: Vec<Coord<f64>> = Vec::new();
         for seg in line.0.windows(2) {
             let (a, b) = (seg[0], seg[1]);
-            let near = a.x.max(b.x) >= w && a.x.min(b.x) <= e && a.y.max(b.y) >= s && a.y.min(b.y) <= n;
+            let near =
+                a.x.max(b.x) >= w && a.x.min(b.x) <= e && a.y.max(b.y) >= s && a.y.min(b.y) <= n;
             if near {
                 if run.is_empty() {
                     run.push(self.project(a));
@@ -180,8 +182,23 @@ fn clip_polygons(mp: MultiPolygon<f64>) -> Option<MultiPolygon<f64>> {
     let snapped = snap_polygons(&simplified.intersection(&clip));
     // Snapping to the grid can make a ring touch or cross itself or a neighbour: a union with
     // nothing resolves that (its output keeps the snapped vertices, plus any crossing points,
-    // which are snapped once more).
-    let out = snap_polygons(&snapped.union(&MultiPolygon::new(vec![]))).orient(Direction::Default);
+    // which are snapped once more). A polygon still invalid after that (a ring that touches
+    // itself) is repaired, and if its repair does not survive the grid either, left out: at low
+    // zoom such a polygon is a few units across.
+    let resolved = snap_polygons(&snapped.union(&MultiPolygon::new(vec![])));
+    let mut polygons = Vec::with_capacity(resolved.0.len());
+    for p in resolved {
+        if p.is_valid() {
+            polygons.push(p);
+        } else if let Ok(repaired) = p.make_valid() {
+            polygons.extend(
+                snap_polygons(&repaired)
+                    .into_iter()
+                    .filter(|p| p.is_valid()),
+            );
+        }
+    }
+    let out = MultiPolygon::new(polygons).orient(Direction::Default);
     (!out.0.is_empty()).then_some(out)
 }
 
@@ -267,13 +284,17 @@ fn polygons(frame: &Frame, parts: &[Polygon<f64>]) -> Option<Geometry<f64>> {
             return None;
         }
         let cut = frame.cut_ring(r);
-        (cut.len() >= 4).then(|| LineString::new(cut.into_iter().map(|c| frame.project(c)).collect()))
+        (cut.len() >= 4)
+            .then(|| LineString::new(cut.into_iter().map(|c| frame.project(c)).collect()))
     };
     let near: Vec<Polygon<f64>> = parts
         .iter()
         .filter_map(|p| {
             let exterior = ring(p.exterior())?;
-            Some(Polygon::new(exterior, p.interiors().iter().filter_map(ring).collect()))
+            Some(Polygon::new(
+                exterior,
+                p.interiors().iter().filter_map(ring).collect(),
+            ))
         })
         .collect();
     if near.is_empty() {
@@ -356,7 +377,11 @@ pub fn collection_layer(c: &Collection, tile: TileId) -> Option<tile::Layer> {
 }
 
 /// The MVT of one collection's tile; empty (zero bytes) when no feature reaches it.
-pub fn encode_tile(catalog: &Catalog, collection: &str, tile: TileId) -> Result<Vec<u8>, TileError> {
+pub fn encode_tile(
+    catalog: &Catalog,
+    collection: &str,
+    tile: TileId,
+) -> Result<Vec<u8>, TileError> {
     let c = catalog
         .collection(collection)
         .ok_or_else(|| TileError::NoCollection(collection.to_owned()))?;
@@ -392,7 +417,7 @@ pub fn encode_layers(catalog: &Catalog, tile: TileId) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::tiles::tiles_covering;
-    use geo::{Area, Validation};
+    use geo::Area;
 
     /// Decodes an MVT geometry command stream into its parts (rings or lines or points).
     fn decode(f: &tile::Feature) -> Vec<Vec<(i32, i32)>> {
@@ -464,7 +489,10 @@ mod tests {
         assert!(p.signed_area() > 0.0);
         let b = BUFFER as f64;
         for c in p.exterior().coords() {
-            assert!(c.x >= -b && c.x <= 2048.0 && c.y >= -b && c.y <= 2100.0, "{c:?}");
+            assert!(
+                c.x >= -b && c.x <= 2048.0 && c.y >= -b && c.y <= 2100.0,
+                "{c:?}"
+            );
             assert_eq!(c.x, c.x.round());
         }
         // The clipped square spans from the buffer's edge to the tile's middle (in longitude;
@@ -488,8 +516,14 @@ mod tests {
             panic!("{g:?}")
         };
         let xs: Vec<f64> = l.coords().map(|c| c.x).collect();
-        assert_eq!(xs.iter().cloned().fold(f64::MAX, f64::min), -(BUFFER as f64));
-        assert_eq!(xs.iter().cloned().fold(f64::MIN, f64::max), (EXTENT + BUFFER) as f64);
+        assert_eq!(
+            xs.iter().cloned().fold(f64::MAX, f64::min),
+            -(BUFFER as f64)
+        );
+        assert_eq!(
+            xs.iter().cloned().fold(f64::MIN, f64::max),
+            (EXTENT + BUFFER) as f64
+        );
         // A point outside the buffer is not in the tile.
         let p = Geometry::Point(Point::new(w - 1.0, mid));
         assert!(tile_geometry(&Frame::new(t), &p).is_none());
@@ -504,8 +538,10 @@ mod tests {
         let lo = -(BUFFER as i32);
         let hi = (EXTENT + BUFFER) as i32;
         let (mut polygons, mut tiles_with_data) = (0, 0);
-        for z in [0u8, 3, 5, 7, 9] {
-            for t in tiles_covering(bounds, z).step_by(7) {
+        for z in 0u8..=10 {
+            // Every tile up to z6, then a sample.
+            let step = if z <= 6 { 1 } else { 11 };
+            for t in tiles_covering(bounds, z).step_by(step) {
                 let bytes = encode_layers(catalog, t);
                 if bytes.is_empty() {
                     continue;
@@ -524,33 +560,50 @@ mod tests {
                         let parts = decode(f);
                         assert!(!parts.is_empty());
                         for (x, y) in parts.iter().flatten() {
-                            assert!((lo..=hi).contains(x) && (lo..=hi).contains(y), "{x},{y} in {t:?}");
+                            assert!(
+                                (lo..=hi).contains(x) && (lo..=hi).contains(y),
+                                "{x},{y} in {t:?}"
+                            );
                         }
                         if f.r#type == Some(tile::GeomType::Polygon as i32) {
                             // Rings: exterior (positive area) then its holes (negative).
                             let mut polys: Vec<Polygon<f64>> = Vec::new();
                             for ring in parts {
                                 let ls = LineString::from(
-                                    ring.iter().map(|&(x, y)| (x as f64, y as f64)).collect::<Vec<_>>(),
+                                    ring.iter()
+                                        .map(|&(x, y)| (x as f64, y as f64))
+                                        .collect::<Vec<_>>(),
                                 );
                                 let a = Polygon::new(ls.clone(), vec![]).signed_area();
                                 assert!(a != 0.0);
                                 if a > 0.0 {
                                     polys.push(Polygon::new(ls, vec![]));
                                 } else {
-                                    polys.last_mut().expect("a hole after an exterior").interiors_push(ls);
+                                    polys
+                                        .last_mut()
+                                        .expect("a hole after an exterior")
+                                        .interiors_push(ls);
                                 }
                             }
                             for p in &polys {
                                 polygons += 1;
-                                assert!(p.is_valid(), "{} in {} at {t:?}: {:?}", layer.name, f.tags.len(), p.validation_errors());
+                                assert!(
+                                    p.is_valid(),
+                                    "{} in {} at {t:?}: {:?}",
+                                    layer.name,
+                                    f.tags.len(),
+                                    p.validation_errors()
+                                );
                             }
                         }
                     }
                 }
             }
         }
-        assert!(tiles_with_data > 20 && polygons > 50, "{tiles_with_data} {polygons}");
+        assert!(
+            tiles_with_data > 20 && polygons > 50,
+            "{tiles_with_data} {polygons}"
+        );
     }
 
     #[test]
@@ -560,7 +613,10 @@ mod tests {
         let rivers = layers_of(&encode_tile(catalog, "rivers", t).unwrap());
         assert_eq!(rivers.len(), 1);
         assert_eq!(rivers[0].name, "rivers");
-        let all: Vec<String> = layers_of(&encode_layers(catalog, t)).into_iter().map(|l| l.name).collect();
+        let all: Vec<String> = layers_of(&encode_layers(catalog, t))
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
         assert!(all.len() >= 3, "{all:?}");
         assert!(all.iter().position(|l| l == "countries") < all.iter().position(|l| l == "rivers"));
         // The Pacific: nothing.

@@ -161,7 +161,15 @@ mod tests {
         let names: Vec<&str> = fields("sites").iter().map(|f| f.0).collect();
         assert_eq!(
             names,
-            ["id", "name", "kind", "country", "status", "risk_score", "risk_class"]
+            [
+                "id",
+                "name",
+                "kind",
+                "country",
+                "status",
+                "risk_score",
+                "risk_class"
+            ]
         );
         assert_eq!(fields("unknown"), OTHER);
         assert!(order("countries") < order("sites"));

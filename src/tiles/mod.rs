@@ -179,7 +179,11 @@ mod tests {
             Err(TileError::Row { y: 8, z: 3, max: 7 })
         );
         assert!(TileId::new(3, 7, 7).is_ok());
-        assert!(TileError::Zoom { z: 15, max: 14 }.to_string().contains("0..=14"));
+        assert!(
+            TileError::Zoom { z: 15, max: 14 }
+                .to_string()
+                .contains("0..=14")
+        );
     }
 
     #[test]
