@@ -511,7 +511,7 @@ fn file_type(name: &str) -> &'static str {
 /// The byte range a `Range` header asks of a file of `len` bytes: `Ok(None)` for the whole
 /// file (no header, another unit, or several ranges, which are answered whole), `Err` when it
 /// cannot be satisfied.
-pub fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
