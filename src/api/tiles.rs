@@ -18,7 +18,7 @@ use super::handlers::{collection_or_404, link};
 use super::params::CRS84;
 use super::respond::{self, JSON};
 use crate::catalog::Catalog;
-use crate::tiles::cache::TileKey;
+use crate::tiles::cache::{EncodedTile, TileKey};
 use crate::tiles::{self as core, MAX_ZOOM, TMS_CRS, TMS_ID, TMS_URI, TileError, TileId};
 
 /// The media type of a Mapbox Vector Tile.
@@ -89,15 +89,13 @@ fn if_none_match(header: &str, tag: &str) -> bool {
 
 /// A tile with its validator, as sent.
 struct Served {
-    tile: Arc<Vec<u8>>,
+    tile: Arc<EncodedTile>,
     tag: String,
 }
 
-fn tag_of(generation: u64, tile: &[u8]) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    tile.hash(&mut h);
-    respond::etag(&[&generation.to_string(), &format!("{:016x}", h.finish())])
+/// Weak (the response may be gzipped on the way), and new with every published state.
+fn tag_of(generation: u64, tile: &EncodedTile) -> String {
+    format!("W/\"{generation:x}-{:016x}\"", tile.hash)
 }
 
 /// The tile from the cache, or encoded (on the blocking pool) and cached. `layer` is a
@@ -130,7 +128,7 @@ async fn serve(
         } else {
             core::encode_tile(catalog, layer, tile).map_err(tile_error)?
         };
-        let t = Arc::new(bytes);
+        let t = Arc::new(EncodedTile::new(bytes));
         let tag = tag_of(key.generation, &t);
         st.tiles.put(key, t.clone());
         Ok(Served { tile: t, tag })
@@ -162,11 +160,11 @@ fn send_tile(req: &HttpRequest, served: Served) -> HttpResponse {
 }
 
 /// Lets a cached tile be sent without copying it.
-struct ArcBytes(Arc<Vec<u8>>);
+struct ArcBytes(Arc<EncodedTile>);
 
 impl AsRef<[u8]> for ArcBytes {
     fn as_ref(&self) -> &[u8] {
-        self.0.as_slice()
+        self.0.data.as_slice()
     }
 }
 

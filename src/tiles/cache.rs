@@ -21,12 +21,40 @@ pub struct TileKey {
     pub generation: u64,
 }
 
+/// An encoded tile (empty: no feature reaches it) and the hash of its bytes, for validators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedTile {
+    pub data: Vec<u8>,
+    pub hash: u64,
+}
+
+impl EncodedTile {
+    pub fn new(data: Vec<u8>) -> Self {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same bytes hash the same in every process of this build.
+        let mut h = std::hash::DefaultHasher::new();
+        data.hash(&mut h);
+        EncodedTile {
+            hash: h.finish(),
+            data,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// Bytes counted per entry beyond its tile: key, map and queue slots.
 const OVERHEAD: usize = 96;
 
 #[derive(Debug)]
 struct Entry {
-    tile: Arc<Vec<u8>>,
+    tile: Arc<EncodedTile>,
     marked: bool,
 }
 
@@ -48,7 +76,7 @@ pub struct TileCache {
     inner: Mutex<Inner>,
 }
 
-fn size(key: &TileKey, tile: &[u8]) -> usize {
+fn size(key: &TileKey, tile: &EncodedTile) -> usize {
     tile.len() + key.layer.len() + OVERHEAD
 }
 
@@ -66,7 +94,7 @@ impl TileCache {
     }
 
     /// The tile cached under `key` (an empty one for a tile with no features).
-    pub fn get(&self, key: &TileKey) -> Option<Arc<Vec<u8>>> {
+    pub fn get(&self, key: &TileKey) -> Option<Arc<EncodedTile>> {
         let mut inner = self.lock();
         match inner.entries.get_mut(key) {
             Some(e) => {
@@ -84,7 +112,7 @@ impl TileCache {
 
     /// Caches `tile` under `key`. Tiles of older generations go first; a tile of an older
     /// generation than the cache's, or larger than a sixteenth of the budget, is not kept.
-    pub fn put(&self, key: TileKey, tile: Arc<Vec<u8>>) {
+    pub fn put(&self, key: TileKey, tile: Arc<EncodedTile>) {
         let n = size(&key, &tile);
         if n > self.budget / 16 {
             return;
@@ -152,8 +180,8 @@ mod tests {
         }
     }
 
-    fn tile(n: usize) -> Arc<Vec<u8>> {
-        Arc::new(vec![7; n])
+    fn tile(n: usize) -> Arc<EncodedTile> {
+        Arc::new(EncodedTile::new(vec![7; n]))
     }
 
     #[test]
