@@ -100,20 +100,35 @@ fn tag_of(generation: u64, tile: &EncodedTile) -> String {
 
 /// The tile from the cache, or encoded (on the blocking pool) and cached. `layer` is a
 /// collection id or [`MAP`].
-async fn serve(
-    state: &web::Data<AppState>,
-    layer: String,
-    tile: TileId,
-) -> Result<Served, ApiError> {
+async fn serve(state: &web::Data<AppState>, layer: &str, tile: TileId) -> Result<Served, ApiError> {
+    // A tile of the current state in the cache is sent from here, without the blocking pool's
+    // round trip: the published state's read lock is held for the look-up only (an integer and an
+    // id). Readers share it; a publish holds it per changed site, its analysis done before.
+    let key = {
+        let live = state.service.live();
+        let layer: &'static str = if layer == MAP {
+            MAP
+        } else {
+            collection_or_404(&live.catalog, layer)?.id()
+        };
+        TileKey {
+            layer,
+            tile,
+            generation: live.generation,
+        }
+    };
+    if let Some(t) = state.tiles.get(&key) {
+        let tag = tag_of(key.generation, &t);
+        return Ok(Served { tile: t, tag });
+    }
+    let layer = key.layer;
     let st = state.clone();
     web::block(move || -> Result<Served, ApiError> {
         let live = st.service.live();
         let catalog = &live.catalog;
-        let layer: &'static str = if layer == MAP {
-            MAP
-        } else {
-            collection_or_404(catalog, &layer)?.id()
-        };
+        if layer != MAP {
+            collection_or_404(catalog, layer)?;
+        }
         let key = TileKey {
             layer,
             tile,
@@ -169,16 +184,13 @@ impl AsRef<[u8]> for ArcBytes {
 }
 
 /// `GET /collections/{id}/tiles/{tms}/{z}/{x}/{y}`
-pub async fn tile(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String, String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, tms, z, x, y) = path.into_inner();
-    tms_or_404(&tms)?;
-    let t = parse_tile(&z, &x, &y)?;
+pub async fn tile(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let m = req.match_info();
+    let part = |k: &str| m.get(k).unwrap_or_default();
+    tms_or_404(part("tms"))?;
+    let t = parse_tile(part("z"), part("x"), part("y"))?;
     tile_query(req.query_string())?;
-    let served = serve(&state, id, t).await?;
+    let served = serve(&state, part("id"), t).await?;
     Ok(send_tile(&req, served))
 }
 
@@ -186,12 +198,12 @@ pub async fn tile(
 pub async fn map_tile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (z, x, y) = path.into_inner();
-    let t = parse_tile(&z, &x, &y)?;
+    let m = req.match_info();
+    let part = |k: &str| m.get(k).unwrap_or_default();
+    let t = parse_tile(part("z"), part("x"), part("y"))?;
     tile_query(req.query_string())?;
-    let served = serve(&state, MAP.to_owned(), t).await?;
+    let served = serve(&state, MAP, t).await?;
     Ok(send_tile(&req, served))
 }
 

@@ -5,7 +5,8 @@
 //! generation are dropped when the first tile of a newer one is put.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use super::TileId;
 
@@ -55,7 +56,8 @@ const OVERHEAD: usize = 96;
 #[derive(Debug)]
 struct Entry {
     tile: Arc<EncodedTile>,
-    marked: bool,
+    /// Set by a hit (under the read lock), cleared by the clock hand.
+    marked: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -65,15 +67,16 @@ struct Inner {
     entries: HashMap<TileKey, Entry>,
     /// The clock: every key once, the hand at the front.
     hand: VecDeque<TileKey>,
-    hits: u64,
-    misses: u64,
 }
 
 /// The cache, shared by the workers.
 #[derive(Debug)]
 pub struct TileCache {
     budget: usize,
-    inner: Mutex<Inner>,
+    /// Hits read under the shared lock; only puts take it exclusively.
+    inner: RwLock<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 fn size(key: &TileKey, tile: &EncodedTile) -> usize {
@@ -85,26 +88,33 @@ impl TileCache {
     pub fn new(budget: usize) -> Self {
         TileCache {
             budget,
-            inner: Mutex::new(Inner::default()),
+            inner: RwLock::new(Inner::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The tile cached under `key` (an empty one for a tile with no features).
     pub fn get(&self, key: &TileKey) -> Option<Arc<EncodedTile>> {
-        let mut inner = self.lock();
-        match inner.entries.get_mut(key) {
+        let inner = self.read();
+        match inner.entries.get(key) {
             Some(e) => {
-                e.marked = true;
-                let t = e.tile.clone();
-                inner.hits += 1;
-                Some(t)
+                if !e.marked.load(Ordering::Relaxed) {
+                    e.marked.store(true, Ordering::Relaxed);
+                }
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(e.tile.clone())
             }
             None => {
-                inner.misses += 1;
+                self.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
@@ -122,11 +132,8 @@ impl TileCache {
             if key.generation < inner.generation {
                 return;
             }
-            let (hits, misses) = (inner.hits, inner.misses);
             *inner = Inner {
                 generation: key.generation,
-                hits,
-                misses,
                 ..Inner::default()
             };
         }
@@ -139,20 +146,17 @@ impl TileCache {
             key,
             Entry {
                 tile,
-                marked: false,
+                marked: AtomicBool::new(false),
             },
         );
         while inner.bytes > self.budget {
             let Some(k) = inner.hand.pop_front() else {
                 break;
             };
-            let second_chance = match inner.entries.get_mut(&k) {
-                Some(e) if e.marked => {
-                    e.marked = false;
-                    true
-                }
-                _ => false,
-            };
+            let second_chance = inner
+                .entries
+                .get(&k)
+                .is_some_and(|e| e.marked.swap(false, Ordering::Relaxed));
             if second_chance {
                 inner.hand.push_back(k);
             } else if let Some(e) = inner.entries.remove(&k) {
@@ -163,8 +167,13 @@ impl TileCache {
 
     /// (bytes held, tiles held, hits, misses).
     pub fn stats(&self) -> (usize, usize, u64, u64) {
-        let inner = self.lock();
-        (inner.bytes, inner.entries.len(), inner.hits, inner.misses)
+        let inner = self.read();
+        (
+            inner.bytes,
+            inner.entries.len(),
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 }
 
