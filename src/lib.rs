@@ -16,6 +16,7 @@
 //! - [`risk`]: the risk model (`config/risk-model.toml`), each site's score and factors, and the
 //!   basin risk layers (reach loads, border crossings, H3 hexagons, country summaries).
 //! - [`catalog`]: the published collections, serialised and indexed.
+//! - [`tiles`]: vector tiles (WebMercatorQuad, MVT), the tile cache and the PMTiles archive.
 //! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, [`store::open`] by
 //!   location, the change feed, and the GeoPackage backend (a conformance suite every backend runs).
 //! - [`auth`]: API tokens and the policy: who may change which site.
@@ -25,7 +26,8 @@
 //!   analysis: the typed functions the HTTP API and the CLI both call.
 //! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]).
 //!
-//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `risk`, `catalog`) uses
+//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `risk`, `catalog`,
+//! `tiles`, `render`) uses
 //! neither actix-web, GDAL nor SQLite. The binary's subcommands live in `src/cli/`.
 
 pub mod analysis;
@@ -41,3 +43,4 @@ pub mod risk;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod tiles;

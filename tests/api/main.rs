@@ -7,4 +7,5 @@ mod edit;
 mod geojson_rules;
 mod ogc;
 mod risk;
+mod tiles;
 mod transfer;
