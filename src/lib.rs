@@ -35,6 +35,7 @@ pub mod index;
 pub mod io;
 pub mod model;
 pub mod reference;
+pub mod render;
 pub mod schema;
 pub mod service;
 pub mod store;
