@@ -265,7 +265,10 @@ mod tests {
         let mut svg = SvgCanvas::new(10, 10, Rgba::rgb(255, 255, 255));
         svg.paint(&ops);
         let text = svg.finish();
-        assert!(text.contains("<path d=\"M2 2L8 2L8 8L2 8Z\" fill=\"#ff0000\"/>"), "{text}");
+        assert!(
+            text.contains("<path d=\"M2 2L8 2L8 8L2 8Z\" fill=\"#ff0000\"/>"),
+            "{text}"
+        );
         assert!(text.contains("stroke-dasharray=\"3 2\""), "{text}");
         assert!(text.contains("stroke-opacity=\"0.502\""), "{text}");
         assert!(text.ends_with("</svg>\n"));

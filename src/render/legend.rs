@@ -183,13 +183,26 @@ fn legend(p: &mut Painter<'_>, d: &Drawn) {
         let mid = y + h / 2.0;
         let baseline = mid + ascent * 0.36;
         if r.header {
-            label(p, &r.text, x0 + pad, baseline + 2.0 * s, size, Weight::Bold, style::INK);
+            label(
+                p,
+                &r.text,
+                x0 + pad,
+                baseline + 2.0 * s,
+                size,
+                Weight::Bold,
+                style::INK,
+            );
         } else {
             let cx = x0 + pad + sym_w / 2.0;
             match &r.symbol {
-                Some(Symbol::Dot(c)) => {
-                    p.marker(cx, mid, style::SITE_RADIUS * s * 1.3, *c, style::INK, 0.9 * s)
-                }
+                Some(Symbol::Dot(c)) => p.marker(
+                    cx,
+                    mid,
+                    style::SITE_RADIUS * s * 1.3,
+                    *c,
+                    style::INK,
+                    0.9 * s,
+                ),
                 Some(Symbol::Hotspot(rad)) => {
                     p.marker(cx, mid, *rad, style::HOTSPOT, style::HALO, 1.4 * s)
                 }
@@ -248,7 +261,15 @@ fn title(p: &mut Painter<'_>, d: &Drawn) {
     }
     baseline += lh_small - lh_big + 2.0 * s;
     for l in &sub {
-        label(p, l, m + pad, baseline, small, Weight::Regular, style::INK_SOFT);
+        label(
+            p,
+            l,
+            m + pad,
+            baseline,
+            small,
+            Weight::Regular,
+            style::INK_SOFT,
+        );
         baseline += lh_small;
     }
 }
@@ -262,7 +283,15 @@ fn north_arrow(p: &mut Painter<'_>) {
     let cx = x0 + w / 2.0;
     let size = 18.0 * s;
     let nw = text::width("N", size, Weight::Bold);
-    label(p, "N", cx - nw / 2.0, m + 6.0 * s + text::ascent(size), size, Weight::Bold, style::INK);
+    label(
+        p,
+        "N",
+        cx - nw / 2.0,
+        m + 6.0 * s + text::ascent(size),
+        size,
+        Weight::Bold,
+        style::INK,
+    );
     let (top, bottom, notch, half) = (m + 28.0 * s, m + h - 6.0 * s, m + h - 16.0 * s, 11.0 * s);
     let mut left = PathBuilder::new();
     left.move_to(cx, top);
@@ -317,11 +346,35 @@ fn scale_bar(p: &mut Painter<'_>, right: f32, bottom: f32) {
     }
     p.stroke(rect(bx, by, len, bar_h), style::INK, 0.9 * s);
     let zero_w = text::width("0", size, Weight::Regular);
-    label(p, "0", bx - zero_w / 2.0, baseline, size, Weight::Regular, style::INK);
+    label(
+        p,
+        "0",
+        bx - zero_w / 2.0,
+        baseline,
+        size,
+        Weight::Regular,
+        style::INK,
+    );
     let half = fmt_distance(length_m / 2.0);
     let half_w = text::width(&half, size, Weight::Regular);
-    label(p, &half, bx + len / 2.0 - half_w / 2.0, baseline, size, Weight::Regular, style::INK);
-    label(p, &end_label, bx + len - end_w / 2.0, baseline, size, Weight::Regular, style::INK);
+    label(
+        p,
+        &half,
+        bx + len / 2.0 - half_w / 2.0,
+        baseline,
+        size,
+        Weight::Regular,
+        style::INK,
+    );
+    label(
+        p,
+        &end_label,
+        bx + len - end_w / 2.0,
+        baseline,
+        size,
+        Weight::Regular,
+        style::INK,
+    );
 }
 
 /// The first sentence of an attribution text without its parentheses: "Made with Natural Earth.
@@ -360,7 +413,8 @@ pub fn shorten(text: &str) -> String {
         }
     }
     let short: String = chars[..end].iter().collect();
-    short.split_whitespace().collect::<Vec<_>>().join(" ")
+    let short = short.split_whitespace().collect::<Vec<_>>().join(" ");
+    short.trim_end_matches(['.', ' ', ',']).to_owned()
 }
 
 /// The attribution line: the shortened texts of every collection drawn, each once, in draw order.
@@ -371,7 +425,11 @@ pub fn attribution(catalog: &Catalog, d: &Drawn) -> String {
         .collections
         .iter()
         .filter(|id| **id == super::scene::SITES)
-        .chain(d.collections.iter().filter(|id| **id != super::scene::SITES));
+        .chain(
+            d.collections
+                .iter()
+                .filter(|id| **id != super::scene::SITES),
+        );
     for id in order {
         let Some(c) = catalog.collection(id) else {
             continue;
@@ -417,7 +475,15 @@ pub(super) fn furniture(catalog: &Catalog, p: &mut Painter<'_>, d: &Drawn) {
     panel(p, ax, ay, aw + 2.0 * pad, ah);
     let mut baseline = ay + pad + text::ascent(size);
     for l in &lines {
-        label(p, l, ax + pad, baseline, size, Weight::Regular, style::INK_SOFT);
+        label(
+            p,
+            l,
+            ax + pad,
+            baseline,
+            size,
+            Weight::Regular,
+            style::INK_SOFT,
+        );
         baseline += lh;
     }
     scale_bar(p, w - m, ay - 8.0 * s);
@@ -452,7 +518,7 @@ mod tests {
     #[test]
     fn legend_numbers_are_round() {
         assert_eq!(round2(1234.0), 1200.0);
-        assert_eq!(round2(0.0346), 0.035);
+        assert!((round2(0.0346) - 0.035).abs() < 1e-12);
         assert_eq!(round2(0.0), 0.0);
         assert_eq!(fmt_load(1200.0), "1200");
         assert_eq!(fmt_load(3.46), "3.5");

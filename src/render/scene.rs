@@ -113,9 +113,7 @@ impl<'v> Painter<'v> {
             Geometry::Line(l) => self.push_coords(pb, &[l.start, l.end], false),
             Geometry::Rect(r) => self.push_polygon(pb, &r.to_polygon()),
             Geometry::Triangle(t) => self.push_polygon(pb, &t.to_polygon()),
-            Geometry::GeometryCollection(gc) => {
-                gc.0.iter().for_each(|g| self.push_geometry(pb, g))
-            }
+            Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| self.push_geometry(pb, g)),
             Geometry::Point(_) | Geometry::MultiPoint(_) => {}
         }
     }
@@ -216,15 +214,19 @@ pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
     }
 
     if let Some(c) = present(catalog, WATER_BODIES) {
-        let historic = |f: &FeatureRef<'_>| {
-            text_of(f.property("kind")).is_some_and(|k| k == "historic_lake")
-        };
+        let historic =
+            |f: &FeatureRef<'_>| text_of(f.property("kind")).is_some_and(|k| k == "historic_lake");
         // The historic shoreline first, dashed, so today's lakes lie over it.
         for f in c.iter().filter(|f| historic(f)) {
             let g = f.geometry();
             if p.visible(&g) {
                 let path = p.path(&g);
-                p.stroke_dashed(path, style::LAKE_EDGE, 1.3 * s, Some(vec![6.0 * s, 4.0 * s]));
+                p.stroke_dashed(
+                    path,
+                    style::LAKE_EDGE,
+                    1.3 * s,
+                    Some(vec![6.0 * s, 4.0 * s]),
+                );
                 drawn.historic_lakes = true;
             }
         }
@@ -270,7 +272,13 @@ pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
     if let Some(c) = reaches {
         let mut items: Vec<(f64, &str, FeatureRef<'_>)> = c
             .iter()
-            .map(|f| (number_of(f.property("load")).unwrap_or(0.0).max(0.0), f.id(), f))
+            .map(|f| {
+                (
+                    number_of(f.property("load")).unwrap_or(0.0).max(0.0),
+                    f.id(),
+                    f,
+                )
+            })
             .collect();
         let max = items.iter().map(|i| i.0).fold(0.0, f64::max);
         // The heaviest on top; ties in id order.
@@ -324,7 +332,12 @@ pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
             .iter()
             .filter_map(|f| {
                 let class = text_of(f.property("risk_class"));
-                Some((style::class_rank(class.as_deref()), f.id(), class, point_of(&f)?))
+                Some((
+                    style::class_rank(class.as_deref()),
+                    f.id(),
+                    class,
+                    point_of(&f)?,
+                ))
             })
             .collect();
         items.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));

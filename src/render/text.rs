@@ -87,9 +87,9 @@ pub fn path(
         let mut last: Option<(f32, f32)> = None;
         for curve in &outline.curves {
             let start = match curve {
-                OutlineCurve::Line(a, _) | OutlineCurve::Quad(a, _, _) | OutlineCurve::Cubic(a, ..) => {
-                    p(*a)
-                }
+                OutlineCurve::Line(a, _)
+                | OutlineCurve::Quad(a, _, _)
+                | OutlineCurve::Cubic(a, ..) => p(*a),
             };
             if last != Some(start) {
                 if last.is_some() {
@@ -160,7 +160,10 @@ mod tests {
         let b = p.bounds();
         // Letters sit on the baseline, "y" descends below it.
         assert!(b.left() >= 10.0 && b.right() <= 10.0 + w + 1.0, "{b:?}");
-        assert!(b.top() > 10.0 && b.top() < 30.0 && b.bottom() > 30.0, "{b:?}");
+        assert!(
+            b.top() > 10.0 && b.top() < 30.0 && b.bottom() > 30.0,
+            "{b:?}"
+        );
         assert!(path("   ", 0.0, 0.0, 20.0, Weight::Regular).is_none());
         assert!(ascent(20.0) > 10.0);
     }
