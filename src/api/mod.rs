@@ -9,6 +9,7 @@ pub mod error;
 mod handlers;
 mod html;
 mod items;
+mod maps;
 mod openapi;
 pub mod params;
 mod respond;
@@ -246,7 +247,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/attribution", handlers::attribution))
         .service(get_resource("/analysis/proximity", analysis::proximity))
         .service(get_resource("/analysis/near-border", analysis::near_border))
-        .service(get_resource("/analysis/nearest", analysis::nearest_sites));
+        .service(get_resource("/analysis/nearest", analysis::nearest_sites))
+        .service(get_resource("/maps/{file}", maps::map));
 }
 
 fn cors() -> actix_cors::Cors {

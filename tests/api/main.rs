@@ -5,5 +5,6 @@ mod binary;
 mod common;
 mod edit;
 mod geojson_rules;
+mod maps;
 mod ogc;
 mod transfer;
