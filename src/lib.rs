@@ -39,6 +39,7 @@ pub mod index;
 pub mod io;
 pub mod model;
 pub mod reference;
+pub mod render;
 pub mod risk;
 pub mod schema;
 pub mod service;

@@ -267,6 +267,18 @@ impl From<QueryError> for ApiError {
     }
 }
 
+/// A bad map option is the client's parameter; anything else in rendering is internal.
+impl From<crate::render::RenderError> for ApiError {
+    fn from(e: crate::render::RenderError) -> Self {
+        match e {
+            crate::render::RenderError::BadParameter { param, reason } => {
+                ApiError::bad_parameter(param, reason)
+            }
+            other => ApiError::internal_from(format_args!("map rendering: {other}")),
+        }
+    }
+}
+
 impl ApiError {
     /// The OGC exception body.
     pub fn body(&self) -> String {

@@ -9,6 +9,7 @@ pub mod error;
 mod handlers;
 mod html;
 mod items;
+mod maps;
 mod openapi;
 pub mod params;
 mod respond;
@@ -286,7 +287,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/tileMatrixSets/{tms}",
             tiles::tile_matrix_set,
         ))
-        .service(get_resource("/tiles/{file}", tiles::file));
+        .service(get_resource("/tiles/{file}", tiles::file))
+        .service(get_resource("/maps/{file}", maps::map));
 }
 
 fn cors() -> actix_cors::Cors {

@@ -345,6 +345,25 @@ pub fn document(catalog: &Catalog) -> Value {
             "responses": { "200": { "description": "Feature and segment counts per collection",
                 "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } } } } }),
     );
+    for (ext, media) in [("png", "image/png"), ("svg", "image/svg+xml")] {
+        paths.insert(
+            format!("/maps/basin-risk.{ext}"),
+            json!({ "get": { "summary": format!("The basin risk map as {}: countries, lakes, rivers by downstream hazard load, borders, border-crossing hotspots by load, sites by risk class, with a title, legend, scale bar, north arrow and attribution (Web Mercator; the same request gives the same bytes)", ext.to_uppercase()),
+                "parameters": [
+                    { "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
+                      "description": "west,south,east,north in WGS 84 degrees; west < east, latitudes within ±85.05 (default: the sites and risk layers, padded)",
+                      "schema": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } } },
+                    { "name": "width", "in": "query", "required": false,
+                      "description": "Width in pixels; the height follows from the box's aspect and must lie in [100, 8000]",
+                      "schema": { "type": "integer", "minimum": crate::render::view::MIN_WIDTH,
+                          "maximum": crate::render::view::MAX_SIDE, "default": crate::render::DEFAULT_WIDTH } } ],
+                "responses": {
+                    "200": { "description": "The map; ETag from the published state and the parameters",
+                        "content": { media: { "schema": { "type": "string", "format": "binary" } } } },
+                    "304": { "description": "Not modified (If-None-Match)" },
+                    "400": { "$ref": "#/components/responses/BadRequest" } } } }),
+        );
+    }
     paths.insert(
         "/attribution".into(),
         json!({ "get": { "summary": "Data sources, attributions and licences (the data directory's README)",

@@ -4,6 +4,7 @@
 mod analyze;
 mod export;
 mod import;
+mod map;
 mod serve;
 mod tiles;
 mod token;
@@ -201,6 +202,26 @@ enum Command {
         #[command(flatten)]
         sources: Sources,
     },
+    /// Render the basin risk map (PNG or SVG) of the published inventory, for reports.
+    Map {
+        /// The file to write: .png or .svg (written whole or not at all).
+        #[arg(long)]
+        out: PathBuf,
+        /// The box to show, WGS 84 degrees west,south,east,north (default: the sites and risk
+        /// layers, padded).
+        #[arg(long, allow_hyphen_values = true)]
+        bbox: Option<String>,
+        /// Width in pixels (200 to 8000); the height follows from the box.
+        #[arg(long, default_value_t = tailings_atlas::render::DEFAULT_WIDTH)]
+        width: u32,
+        /// png or svg (default: from the extension of --out).
+        #[arg(long)]
+        format: Option<String>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        sources: Sources,
+    },
     /// Manage the API tokens kept in the store.
     Token {
         #[command(subcommand)]
@@ -323,6 +344,21 @@ pub fn run(cli: Cli) -> ExitCode {
             analysis,
             sources,
         } => export::run(&format, &out, &analysis, &sources),
+        Command::Map {
+            out,
+            bbox,
+            width,
+            format,
+            analysis,
+            sources,
+        } => map::run(
+            &out,
+            bbox.as_deref(),
+            width,
+            format.as_deref(),
+            &analysis,
+            &sources,
+        ),
     }
 }
 

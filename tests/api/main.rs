@@ -5,6 +5,7 @@ mod binary;
 mod common;
 mod edit;
 mod geojson_rules;
+mod maps;
 mod ogc;
 mod risk;
 mod tiles;
