@@ -225,6 +225,22 @@ where
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_resource("/", handlers::landing))
         .service(get_resource("/conformance", handlers::conformance))
+        // Tiles come in hundreds per map view: their routes are matched before the others.
+        .service(get_resource("/collections/{id}/tiles", tiles::tilesets))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}",
+            tiles::tileset,
+        ))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}/tilejson.json",
+            tiles::collection_tilejson,
+        ))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}/{z}/{x}/{y}",
+            tiles::tile,
+        ))
+        .service(get_resource("/map/tilejson.json", tiles::map_tilejson))
+        .service(get_resource("/map/tiles/{z}/{x}/{y}", tiles::map_tile))
         .service(get_resource("/api", handlers::api))
         .service(get_resource("/collections", handlers::collections))
         .service(get_resource("/collections/{id}", handlers::collection))
@@ -267,21 +283,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/analysis/proximity", analysis::proximity))
         .service(get_resource("/analysis/near-border", analysis::near_border))
         .service(get_resource("/analysis/nearest", analysis::nearest_sites))
-        .service(get_resource("/collections/{id}/tiles", tiles::tilesets))
-        .service(get_resource(
-            "/collections/{id}/tiles/{tms}",
-            tiles::tileset,
-        ))
-        .service(get_resource(
-            "/collections/{id}/tiles/{tms}/tilejson.json",
-            tiles::collection_tilejson,
-        ))
-        .service(get_resource(
-            "/collections/{id}/tiles/{tms}/{z}/{x}/{y}",
-            tiles::tile,
-        ))
-        .service(get_resource("/map/tilejson.json", tiles::map_tilejson))
-        .service(get_resource("/map/tiles/{z}/{x}/{y}", tiles::map_tile))
         .service(get_resource("/tileMatrixSets", tiles::tile_matrix_sets))
         .service(get_resource(
             "/tileMatrixSets/{tms}",
