@@ -13,6 +13,7 @@ mod openapi;
 pub mod params;
 mod respond;
 mod transfer;
+mod webmap;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -246,7 +247,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/attribution", handlers::attribution))
         .service(get_resource("/analysis/proximity", analysis::proximity))
         .service(get_resource("/analysis/near-border", analysis::near_border))
-        .service(get_resource("/analysis/nearest", analysis::nearest_sites));
+        .service(get_resource("/analysis/nearest", analysis::nearest_sites))
+        .service(get_resource("/map", webmap::page))
+        .service(get_resource("/map/style.json", webmap::style))
+        .service(get_resource("/map/static/{file}", webmap::static_file));
 }
 
 fn cors() -> actix_cors::Cors {
