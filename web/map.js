@@ -242,7 +242,8 @@
   function siteContent(id, p, full) {
     const seq = (p.downstream_countries || '').split(',').filter(Boolean).join(' → ');
     const rows = [
-      ['Nearest river', p.nearest_river_name || p.nearest_river_id ? text(p.nearest_river_name || p.nearest_river_id) + ', ' + km(p.river_distance_m) : null],
+      ['Nearest river', p.nearest_river_name ? text(p.nearest_river_name) + ', ' + km(p.river_distance_m)
+        : p.nearest_river_id ? 'unnamed (' + text(p.nearest_river_id) + '), ' + km(p.river_distance_m) : null],
       ['Nearest border', p.border_countries ? text(p.border_countries).replace(',', '–') + ', ' + km(p.border_distance_m) : null],
       ['First crossing', p.first_crossing_from ? p.first_crossing_from + ' → ' + text(p.first_crossing_to) +
         (typeof p.downstream_border_km === 'number' ? ', ' + p.downstream_border_km.toFixed(1) + ' km downstream' : '') : (full ? 'none downstream' : null)],
@@ -282,7 +283,27 @@
     const res = await fetch(state.apiBase + '/collections/sites/items/' + encodeURIComponent(id), { headers: { Accept: 'application/geo+json' } });
     if (!res.ok) throw new Error('site ' + id + ': HTTP ' + res.status);
     const feature = await res.json();
-    if (state.popup === popup) popup.setDOMContent(siteContent(id, feature.properties, true));
+    if (state.popup === popup) {
+      popup.setDOMContent(siteContent(id, feature.properties, true));
+      keepVisible(popup);
+    }
+  }
+
+  // Pans the map so that the popup is clear of the title box over the map.
+  function keepVisible(popup) {
+    const box = popup.getElement().getBoundingClientRect();
+    const title = document.getElementById('title').getBoundingClientRect();
+    if (box.left < title.right && box.top < title.bottom + 10) {
+      state.map.panBy([0, box.top - title.bottom - 20], { duration: 300 });
+    }
+  }
+
+  // Country names as HTML labels: the style has no text layers, so no fonts are needed.
+  function addLabels() {
+    for (const l of state.meta['tailings-atlas:labels'] || []) {
+      const e = el('div', { class: 'label ' + (l.kind || '') }, l.text);
+      new maplibregl.Marker({ element: e }).setLngLat([l.lon, l.lat]).addTo(state.map);
+    }
   }
 
   async function showDownstream(id, button) {
@@ -299,7 +320,7 @@
     if (path) {
       const b = new maplibregl.LngLatBounds();
       for (const c of path.geometry.coordinates) b.extend(c);
-      state.map.fitBounds(b, { padding: { top: 120, bottom: 60, left: 60, right: 360 }, maxZoom: 9 });
+      state.map.fitBounds(b, { padding: { top: 120, bottom: 50, left: 50, right: 50 }, maxZoom: 9 });
       const crossings = fc.features.filter((f) => f.properties.kind === 'crossing').length;
       setStatus('Downstream path of ' + id + ': ' + path.properties.length_km + ' km along the rivers, ' +
         crossings + (crossings === 1 ? ' border crossing' : ' border crossings') + ' (white dots).');
@@ -341,7 +362,7 @@
       container: 'map',
       style,
       bounds: [[w - 1.2, s - 0.8], [e + 0.8, n + 0.8]],
-      fitBoundsOptions: { padding: { top: 100, bottom: 30, left: 20, right: 330 } },
+      fitBoundsOptions: { padding: { top: 100, bottom: 30, left: 20, right: 20 } },
       attributionControl: { compact: false },
       maxZoom: 14,
     });
@@ -358,6 +379,7 @@
     buildDownloads();
     map.on('load', () => {
       addOverlays();
+      addLabels();
       for (const id of state.siteLayers) {
         map.on('click', id, (ev) => {
           const f = ev.features[0];

@@ -50,7 +50,11 @@ const STATIC: &[(&str, &str, &[u8])] = &[
         CSS,
         include_bytes!("../../web/vendor/maplibre-gl.css"),
     ),
-    ("pmtiles.js", JS, include_bytes!("../../web/vendor/pmtiles.js")),
+    (
+        "pmtiles.js",
+        JS,
+        include_bytes!("../../web/vendor/pmtiles.js"),
+    ),
     (
         "maplibre-gl.LICENSE.txt",
         TEXT,
@@ -128,21 +132,25 @@ pub async fn static_file(
     file: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = file.into_inner();
-    let (_, content_type, bytes) = STATIC
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no static file {name:?} for the map; there are: {}",
-                STATIC.iter().map(|(n, ..)| *n).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
+    let (_, content_type, bytes) = STATIC.iter().find(|(n, _, _)| *n == name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no static file {name:?} for the map; there are: {}",
+            STATIC
+                .iter()
+                .map(|(n, ..)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
     let tag = format!("\"{}-{name}\"", assets_version());
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == tag));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == tag)
+        });
     let mut res = if fresh {
         HttpResponse::NotModified()
     } else {
@@ -158,10 +166,7 @@ pub async fn static_file(
 }
 
 /// `GET /map/style.json`
-pub async fn style(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn style(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     params::format_only(req.query_string())?;
     let base = state.base_url(&req);
     let st = state.clone();
@@ -189,7 +194,8 @@ const UNSCORED: &str = "#6b6b7b";
 const LOAD_RAMP: [&str; 4] = ["#fdd870", "#fb9a29", "#dd4a10", "#7a0a03"];
 const RIVER: &str = "#6ea8d8";
 const WATER: &str = "#b9d7ee";
-const LAND: &str = "#f6f4ee";
+const LAND: &str = "#f7f5ef";
+const NEIGHBOUR: &str = "#e6e4de";
 const BORDER: &str = "#6d4f86";
 
 /// What the page needs to know of one drawn collection.
@@ -217,9 +223,10 @@ pub fn style_document(catalog: &Catalog, base: &str) -> Value {
         "border-crossings",
         "sites",
     ];
+    let basin = site_countries(catalog);
     let mut drawn: Vec<Drawn> = Vec::new();
     for id in ORDER {
-        if let Some(d) = catalog.collection(id).and_then(known_layers) {
+        if let Some(d) = catalog.collection(id).and_then(|c| known_layers(c, &basin)) {
             drawn.push(d);
         }
     }
@@ -250,7 +257,7 @@ pub fn style_document(catalog: &Catalog, base: &str) -> Value {
             )],
             "minzoom": 0,
             "maxzoom": 12,
-            "attribution": attribution(&d.id),
+            "attribution": attribution(base, &d.id),
         });
         if let Some([w, s, e, n]) = c.and_then(|c| c.extent) {
             // Tiles outside the data are never asked for; a point layer's box is widened so that
@@ -295,23 +302,27 @@ pub fn style_document(catalog: &Catalog, base: &str) -> Value {
             "tailings-atlas:collections": collections,
             "tailings-atlas:filters": filters(catalog),
             "tailings-atlas:bounds": sites_bounds(catalog),
+            "tailings-atlas:labels": country_labels(catalog),
             "tailings-atlas:base": base,
         },
     })
 }
 
-/// The data's attribution, short, as the map shows it (the full text is at `/attribution`).
-fn attribution(id: &str) -> &'static str {
-    match id {
+/// The data's attribution, short, as the map shows it, linking to the full text at `/attribution`.
+fn attribution(base: &str, id: &str) -> String {
+    let text = match id {
         "countries" | "country-summary" => {
-            "Countries © <a href=\"/attribution\">OpenStreetMap contributors</a> (ODbL), Natural Earth"
+            "Countries © OpenStreetMap contributors (ODbL), Natural Earth"
         }
-        "rivers" | "risk-reaches" | "border-crossings" => {
-            "Rivers: Natural Earth, GSHHG (LGPL-3.0)"
-        }
-        "sites" | "risk-hexagons" => "Sites: <a href=\"/attribution\">public sources</a>, GeoNames (CC BY 4.0)",
+        "rivers" | "risk-reaches" | "border-crossings" => "Rivers: Natural Earth, GSHHG (LGPL-3.0)",
+        "sites" | "risk-hexagons" => "Sites: public sources, GeoNames (CC BY 4.0)",
         _ => "Natural Earth",
-    }
+    };
+    // MapLibre shows attributions as HTML; the base comes from the request's Host.
+    format!(
+        "<a href=\"{}/attribution\">{text}</a>",
+        super::html::esc(base)
+    )
 }
 
 /// The download links of a collection: every format its items resource exports.
@@ -335,20 +346,75 @@ fn downloads(base: &str, id: &str) -> Vec<Value> {
     }
 }
 
+/// The countries the sites declare, in order.
+fn site_countries(catalog: &Catalog) -> Vec<&str> {
+    let set: BTreeSet<&str> = catalog
+        .sites()
+        .map(|t| {
+            t.records()
+                .iter()
+                .map(|r| r.site.country.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    set.into_iter().collect()
+}
+
 /// The values the page's filters offer: the sites' countries and kinds, and the risk classes.
 fn filters(catalog: &Catalog) -> Value {
-    let countries: BTreeSet<&str> = catalog
-        .sites()
-        .map(|t| t.records().iter().map(|r| r.site.country.as_str()).collect())
-        .unwrap_or_default();
     json!({
-        "country": countries,
+        "country": site_countries(catalog),
         "kind": SiteKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "risk_class": CLASS_COLOURS
             .iter()
             .map(|(v, label, c)| json!({ "value": v, "label": label, "colour": c }))
             .collect::<Vec<_>>(),
     })
+}
+
+/// Where each country's name goes, as HTML labels (the style uses no fonts): a point inside the
+/// largest part of the country within the sites' box widened by 1.5° (or of the whole country,
+/// where none of it lies in that box).
+fn country_labels(catalog: &Catalog) -> Vec<Value> {
+    use geo::{Area, BooleanOps, Centroid, Contains, InteriorPoint};
+    let Some(c) = catalog.collection("countries") else {
+        return Vec::new();
+    };
+    let [w, s, e, n] = sites_bounds(catalog);
+    let m = 1.5;
+    let view = geo::Rect::new(
+        geo::coord! { x: w - m, y: s - m },
+        geo::coord! { x: e + m, y: n + m },
+    )
+    .to_polygon();
+    let largest = |mp: geo::MultiPolygon<f64>| {
+        mp.into_iter()
+            .max_by(|a, b| a.unsigned_area().total_cmp(&b.unsigned_area()))
+    };
+    c.iter()
+        .filter_map(|f| {
+            let name = match f.property("name") {
+                Some(Value::String(s)) => s,
+                _ => return None,
+            };
+            let mp = match &*f.geometry() {
+                geo::Geometry::Polygon(p) => geo::MultiPolygon(vec![p.clone()]),
+                geo::Geometry::MultiPolygon(mp) => mp.clone(),
+                _ => return None,
+            };
+            let part = largest(mp.intersection(&view)).or_else(|| largest(mp))?;
+            // The centroid where it lies inside (it reads best), else a point surely inside.
+            let p = part
+                .centroid()
+                .filter(|p| part.contains(p))
+                .or_else(|| part.interior_point())?;
+            Some(json!({ "text": name, "lon": round6(p.x()), "lat": round6(p.y()), "kind": "country" }))
+        })
+        .collect()
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }
 
 /// Where the map opens: the sites' box, or the basin's without sites.
@@ -381,8 +447,8 @@ pub fn ramp_stops(mut values: Vec<f64>) -> [f64; 4] {
     };
     let top = s[3].max(1e-9);
     for i in 1..4 {
-        // Each stop at least 1 % of the range above the one before.
-        let min = s[i - 1] + top * 0.01;
+        // Each stop at least 0.1 % of the range above the one before.
+        let min = s[i - 1] + top * 0.001;
         if s[i] < min {
             s[i] = min;
         }
@@ -447,7 +513,15 @@ fn class_legend(shape: &str) -> Vec<Value> {
 
 /// Line widths that grow with the zoom: `w` at z4, `w * 4` at z12.
 fn zoom_width(w: f64) -> Value {
-    json!(["interpolate", ["exponential", 1.5], ["zoom"], 4, w, 12, w * 4.0])
+    json!([
+        "interpolate",
+        ["exponential", 1.5],
+        ["zoom"],
+        4,
+        w,
+        12,
+        w * 4.0
+    ])
 }
 
 fn layer(id: &str, kind: &str, paint: Value) -> Value {
@@ -455,7 +529,7 @@ fn layer(id: &str, kind: &str, paint: Value) -> Value {
 }
 
 /// The layers of a collection this style knows, by its id.
-fn known_layers(c: &Collection) -> Option<Drawn> {
+fn known_layers(c: &Collection, basin: &[&str]) -> Option<Drawn> {
     let id = c.id();
     let mut d = Drawn {
         id: id.to_owned(),
@@ -467,15 +541,24 @@ fn known_layers(c: &Collection) -> Option<Drawn> {
     };
     match id {
         "countries" => {
+            // The countries that hold sites stand out from their neighbours.
+            let fill = if basin.is_empty() {
+                json!(LAND)
+            } else {
+                json!(["match", ["get", "iso3"], basin, LAND, NEIGHBOUR])
+            };
             d.layers = vec![
-                layer("countries-fill", "fill", json!({ "fill-color": LAND })),
+                layer("countries-fill", "fill", json!({ "fill-color": fill })),
                 layer(
                     "countries-outline",
                     "line",
                     json!({ "line-color": "#b9b2a4", "line-width": 0.6 }),
                 ),
             ];
-            d.legend = vec![json!({ "label": "Land", "colour": LAND, "shape": "fill" })];
+            d.legend = vec![
+                json!({ "label": "Countries with sites", "colour": LAND, "shape": "fill" }),
+                json!({ "label": "Neighbouring countries", "colour": NEIGHBOUR, "shape": "fill" }),
+            ];
         }
         "country-summary" => {
             // The load a country passes downstream, as a choropleth under the rivers; off at first.
@@ -504,7 +587,8 @@ fn known_layers(c: &Collection) -> Option<Drawn> {
                     json!({ "line-color": "#86b6dc", "line-width": 0.6 }),
                 ),
             ];
-            d.legend = vec![json!({ "label": "Lakes and reservoirs", "colour": WATER, "shape": "fill" })];
+            d.legend =
+                vec![json!({ "label": "Lakes and reservoirs", "colour": WATER, "shape": "fill" })];
         }
         "risk-hexagons" => {
             d.layers = vec![layer(
@@ -577,7 +661,9 @@ fn known_layers(c: &Collection) -> Option<Drawn> {
                     }),
                 ),
             ];
-            d.legend = vec![json!({ "label": "International borders", "colour": BORDER, "shape": "dash" })];
+            d.legend = vec![
+                json!({ "label": "International borders", "colour": BORDER, "shape": "dash" }),
+            ];
         }
         "border-crossings" => {
             d.geometry = "point";
@@ -645,4 +731,70 @@ fn plain_layers(c: &Collection) -> Option<Drawn> {
         legend: vec![json!({ "label": c.spec.title, "colour": "#5a5a5a", "shape": kind })],
         visible: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn increasing(s: &[f64; 4]) -> bool {
+        s.windows(2).all(|w| w[0] < w[1])
+    }
+
+    #[test]
+    fn ramp_stops_are_strictly_increasing_whatever_the_data() {
+        assert_eq!(ramp_stops(vec![]), [0.0, 0.25, 0.5, 1.0]);
+        for values in [
+            vec![5.0],
+            vec![0.0, 0.0, 0.0],
+            vec![3.0; 100],
+            vec![f64::NAN, -1.0, f64::INFINITY],
+            (0..1000).map(|i| (i as f64).powi(3)).collect(),
+        ] {
+            let s = ramp_stops(values.clone());
+            assert!(increasing(&s), "{values:?} gave {s:?}");
+            assert_eq!(s[0], 0.0);
+        }
+        // Skewed loads: the median and the 90th percentile, not evenly spaced stops.
+        let mut v: Vec<f64> = vec![1.0; 90];
+        v.extend(vec![10.0; 9]);
+        v.push(1000.0);
+        assert_eq!(ramp_stops(v), [0.0, 1.0, 10.0, 1000.0]);
+    }
+
+    #[test]
+    fn legend_numbers_have_three_significant_digits() {
+        assert_eq!(round_sig(0.0), "0");
+        assert_eq!(round_sig(1234.5), "1234");
+        assert_eq!(round_sig(12.345), "12.3");
+        assert_eq!(round_sig(0.012345), "0.0123");
+    }
+
+    #[test]
+    fn assets_are_versioned_and_the_feature_map_escapes_its_source() {
+        let v = assets_version();
+        assert_eq!(v.len(), 12);
+        assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(asset("map.js"), format!("/map/static/map.js?v={v}"));
+        let html = feature_map("/collections/x/items?a=1&b=\"<script>");
+        assert!(html.contains("data-src=\"/collections/x/items?a=1&amp;b=&quot;&lt;script&gt;\""));
+        // Every file the HTML names is embedded.
+        for name in ["maplibre-gl.css", "maplibre-gl-csp.js", "feature-map.js"] {
+            assert!(STATIC.iter().any(|(n, ..)| *n == name));
+        }
+        for name in MAP_HTML.split('"').filter_map(|s| s.strip_prefix("map/static/")) {
+            let file = name.split('?').next().unwrap();
+            assert!(STATIC.iter().any(|(n, ..)| *n == file), "{file}");
+        }
+    }
+
+    #[test]
+    fn class_colours_cover_every_risk_class() {
+        let classes: Vec<&str> = CLASS_COLOURS.iter().map(|(v, ..)| *v).collect();
+        assert_eq!(classes, ["low", "medium", "high", "very_high"]);
+        let e = class_colour();
+        assert_eq!(e[0], "match");
+        // match, input, four pairs, the fallback.
+        assert_eq!(e.as_array().unwrap().len(), 2 + 8 + 1);
+    }
 }

@@ -7,3 +7,4 @@ mod edit;
 mod geojson_rules;
 mod ogc;
 mod transfer;
+mod webmap;
