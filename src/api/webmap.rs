@@ -756,8 +756,8 @@ mod tests {
             assert_eq!(s[0], 0.0);
         }
         // Skewed loads: the median and the 90th percentile, not evenly spaced stops.
-        let mut v: Vec<f64> = vec![1.0; 90];
-        v.extend(vec![10.0; 9]);
+        let mut v: Vec<f64> = vec![1.0; 85];
+        v.extend(vec![10.0; 14]);
         v.push(1000.0);
         assert_eq!(ramp_stops(v), [0.0, 1.0, 10.0, 1000.0]);
     }
