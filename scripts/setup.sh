@@ -15,6 +15,9 @@ command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || need+=(python3-qgis qgis-providers)
+  # The tile tests' independent readers live in a venv (below), made with the machine's python3.
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 fi
 if [ "${ATLAS_NEED_PYTHON:-0}" = 1 ]; then command -v python3 >/dev/null 2>&1 || need+=(python3); fi
 
@@ -43,4 +46,16 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -q
   "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# The vector-tile tests decode tiles and read the PMTiles archive with independent readers from
+# PyPI (mapbox-vector-tile, pmtiles), in .venv at the repository root (tests/api/tiles.rs finds it).
+if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  venv="$root/.venv"
+  if ! "$venv/bin/python" -c 'import mapbox_vector_tile, pmtiles' >/dev/null 2>&1; then
+    echo "setup: installing mapbox-vector-tile and pmtiles into $venv" >&2
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q 'mapbox-vector-tile==2.2.0' 'pmtiles==3.8.1'
+  fi
 fi

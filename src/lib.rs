@@ -14,6 +14,7 @@
 //! - [`analysis`]: country, nearest river and border, the river network and downstream crossings,
 //!   runout screening: typed results, written out as flat fields only at the edge.
 //! - [`catalog`]: the published collections, serialised and indexed.
+//! - [`tiles`]: vector tiles (WebMercatorQuad, MVT), the tile cache and the PMTiles archive.
 //! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, [`store::open`] by
 //!   location, the change feed, and the GeoPackage backend (a conformance suite every backend runs).
 //! - [`auth`]: API tokens and the policy: who may change which site.
@@ -23,7 +24,7 @@
 //!   analysis: the typed functions the HTTP API and the CLI both call.
 //! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]).
 //!
-//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `catalog`) uses
+//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `catalog`, `tiles`) uses
 //! neither actix-web, GDAL nor SQLite. The binary's subcommands live in `src/cli/`.
 
 pub mod analysis;
@@ -38,3 +39,4 @@ pub mod reference;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod tiles;

@@ -21,6 +21,13 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    // OGC API - Tiles (src/api/tiles.rs)
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
 ];
 
 const TITLE: &str = "tailings-atlas: Syr Darya tailings and hazardous sites";
@@ -201,6 +208,12 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
             "items",
             "text/html",
             "Features as HTML",
+        ),
+        link(
+            format!("{base}/collections/{id}/tiles"),
+            super::tiles::REL_TILESETS_VECTOR,
+            JSON,
+            "Vector tilesets (MVT, WebMercatorQuad)",
         ),
     ];
     for a in attributions(c) {

@@ -12,6 +12,7 @@ mod items;
 mod openapi;
 pub mod params;
 mod respond;
+pub mod tiles;
 mod transfer;
 mod webmap;
 
@@ -51,6 +52,10 @@ pub struct AppState {
     pub public_reads: bool,
     /// Serialised `/items` pages of the current published state.
     pages: cache::PageCache,
+    /// Encoded vector tiles of the current published state.
+    tiles: crate::tiles::TileCache,
+    /// The directory `/tiles/{file}` serves (`serve --tiles-dir`).
+    tiles_dir: std::path::PathBuf,
 }
 
 /// The default request body limit: 20 MB.
@@ -84,7 +89,21 @@ impl AppState {
             max_import_rows: crate::io::sites::DEFAULT_MAX_ROWS,
             public_reads: true,
             pages: cache::PageCache::new(cache::DEFAULT_BUDGET_BYTES),
+            tiles: crate::tiles::TileCache::new(crate::tiles::cache::DEFAULT_BUDGET_BYTES),
+            tiles_dir: tiles::default_tiles_dir().to_owned(),
         }
+    }
+
+    /// Sets the directory whose files `/tiles/{file}` serves (`serve --tiles-dir`).
+    pub fn with_tiles_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.tiles_dir = dir;
+        self
+    }
+
+    /// Sets the memory for cached vector tiles (0: none).
+    pub fn with_tile_cache_bytes(mut self, n: usize) -> Self {
+        self.tiles = crate::tiles::TileCache::new(n);
+        self
     }
 
     /// Sets the request body limit.
@@ -248,6 +267,27 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/analysis/proximity", analysis::proximity))
         .service(get_resource("/analysis/near-border", analysis::near_border))
         .service(get_resource("/analysis/nearest", analysis::nearest_sites))
+        .service(get_resource("/collections/{id}/tiles", tiles::tilesets))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}",
+            tiles::tileset,
+        ))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}/tilejson.json",
+            tiles::collection_tilejson,
+        ))
+        .service(get_resource(
+            "/collections/{id}/tiles/{tms}/{z}/{x}/{y}",
+            tiles::tile,
+        ))
+        .service(get_resource("/map/tilejson.json", tiles::map_tilejson))
+        .service(get_resource("/map/tiles/{z}/{x}/{y}", tiles::map_tile))
+        .service(get_resource("/tileMatrixSets", tiles::tile_matrix_sets))
+        .service(get_resource(
+            "/tileMatrixSets/{tms}",
+            tiles::tile_matrix_set,
+        ))
+        .service(get_resource("/tiles/{file}", tiles::file))
         .service(get_resource("/map", webmap::page))
         .service(get_resource("/map/style.json", webmap::style))
         .service(get_resource("/map/static/{file}", webmap::static_file));

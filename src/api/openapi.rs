@@ -338,6 +338,7 @@ pub fn document(catalog: &Catalog) -> Value {
     }
     add_edit_paths(&mut paths);
     add_analysis_paths(&mut paths);
+    super::tiles::add_paths(&mut paths, catalog);
     paths.insert(
         "/health".into(),
         json!({ "get": { "summary": "Readiness: 200 once the indexes are built",

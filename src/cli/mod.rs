@@ -5,6 +5,7 @@ mod analyze;
 mod export;
 mod import;
 mod serve;
+mod tiles;
 mod token;
 
 use std::path::{Path, PathBuf};
@@ -113,6 +114,9 @@ enum Command {
         /// Memory for serialised `/items` pages of the current inventory, in megabytes (0: none).
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=100_000))]
         page_cache_mb: u64,
+        /// Directory whose files (PMTiles archives) `/tiles/{file}` serves.
+        #[arg(long, default_value = "tiles")]
+        tiles_dir: PathBuf,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -162,6 +166,22 @@ enum Command {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Write every collection into one PMTiles v3 archive of vector tiles (gzip-compressed MVT).
+    Tiles {
+        /// The archive to write (replaced only once the new one is complete).
+        #[arg(long, default_value = "tiles/syr-darya.pmtiles")]
+        out: PathBuf,
+        /// Lowest zoom level.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=14))]
+        minzoom: u8,
+        /// Highest zoom level (at most 14).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=14))]
+        maxzoom: u8,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -228,6 +248,7 @@ pub fn run(cli: Cli) -> ExitCode {
             private_reads,
             max_import_rows,
             page_cache_mb,
+            tiles_dir,
             analysis,
             sources,
         } => serve::run(
@@ -239,11 +260,19 @@ pub fn run(cli: Cli) -> ExitCode {
                 private_reads,
                 max_import_rows: max_import_rows as usize,
                 page_cache_bytes: (page_cache_mb * 1024 * 1024) as usize,
+                tiles_dir,
             },
             &analysis,
             &sources,
         ),
         Command::Token { action, sources } => token::run(action, &sources),
+        Command::Tiles {
+            out,
+            minzoom,
+            maxzoom,
+            analysis,
+            sources,
+        } => tiles::run(&out, minzoom, maxzoom, &analysis, &sources),
         Command::Import {
             file,
             mapping,

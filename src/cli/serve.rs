@@ -12,6 +12,7 @@ pub(super) struct ServeLimits {
     pub private_reads: bool,
     pub max_import_rows: usize,
     pub page_cache_bytes: usize,
+    pub tiles_dir: std::path::PathBuf,
 }
 
 /// Parsing the reference GeoJSON peaks well above what the catalog keeps; glibc holds on to those
@@ -71,7 +72,8 @@ pub(super) fn run(
     let mut state = AppState::new(atlas)
         .with_max_body_bytes(limits.max_body_bytes)
         .with_max_import_rows(limits.max_import_rows)
-        .with_page_cache_bytes(limits.page_cache_bytes);
+        .with_page_cache_bytes(limits.page_cache_bytes)
+        .with_tiles_dir(limits.tiles_dir.clone());
     if limits.private_reads {
         state = state.with_private_reads();
     }

@@ -6,5 +6,6 @@ mod common;
 mod edit;
 mod geojson_rules;
 mod ogc;
+mod tiles;
 mod transfer;
 mod webmap;
