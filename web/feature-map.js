@@ -52,6 +52,11 @@
       bounds: b || [[66, 39], [78.5, 46]], fitBoundsOptions: { padding: 30, maxZoom: 9 },
     });
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+    // The attribution starts folded (its "i" button), so it does not cover the small map.
+    map.once('load', () => {
+      const a = box.querySelector('.maplibregl-ctrl-attrib');
+      if (a) a.classList.remove('maplibregl-compact-show');
+    });
     map.on('error', (e) => console.error('map error: ' + ((e.error && e.error.message) || e)));
     window.featureMap = map;
   }

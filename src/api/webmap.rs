@@ -256,7 +256,7 @@ pub fn style_document(catalog: &Catalog, base: &str) -> Value {
                 respond::segment(&d.id)
             )],
             "minzoom": 0,
-            "maxzoom": 12,
+            "maxzoom": crate::tiles::MAX_ZOOM.min(12),
             "attribution": attribution(base, &d.id),
         });
         if let Some([w, s, e, n]) = c.and_then(|c| c.extent) {
@@ -612,15 +612,18 @@ fn known_layers(c: &Collection, basin: &[&str]) -> Option<Drawn> {
         }
         "rivers" => {
             d.geometry = "line";
+            let major = json!(["any",
+                ["==", ["get", "source"], "natural_earth"],
+                ["in", ["coalesce", ["get", "level"], 0], ["literal", [1, 2]]]]);
             d.layers = vec![layer(
                 "rivers-line",
                 "line",
                 json!({
-                    // Main rivers (GSHHG levels 1–2, named Natural Earth lines) drawn wider.
+                    // Main rivers (GSHHG levels 1–2, the named Natural Earth lines) drawn wider.
                     "line-color": RIVER,
                     "line-width": ["interpolate", ["exponential", 1.5], ["zoom"],
-                        4, ["match", ["get", "level"], [1, 2], 1.4, 0.6],
-                        12, ["match", ["get", "level"], [1, 2], 5, 2.4]],
+                        4, ["case", major.clone(), 1.5, 0.6],
+                        12, ["case", major, 5, 2.4]],
                     "line-opacity": ["match", ["get", "feature_class"], "Canal", 0.5, 0.95],
                 }),
             )];

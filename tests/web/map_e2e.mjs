@@ -43,7 +43,7 @@ const failed = [];
 const foreign = [];
 let requests = 0;
 function watch(page) {
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text() + ' (' + (m.location().url || page.url()) + ')'); });
   page.on('pageerror', (e) => consoleErrors.push('page error: ' + e.message));
   page.on('request', (r) => {
     const u = r.url();
