@@ -612,9 +612,11 @@ fn known_layers(c: &Collection, basin: &[&str]) -> Option<Drawn> {
         }
         "rivers" => {
             d.geometry = "line";
-            let major = json!(["any",
+            let major = json!([
+                "any",
                 ["==", ["get", "source"], "natural_earth"],
-                ["in", ["coalesce", ["get", "level"], 0], ["literal", [1, 2]]]]);
+                ["in", ["coalesce", ["get", "level"], 0], ["literal", [1, 2]]]
+            ]);
             d.layers = vec![layer(
                 "rivers-line",
                 "line",
@@ -785,7 +787,10 @@ mod tests {
         for name in ["maplibre-gl.css", "maplibre-gl-csp.js", "feature-map.js"] {
             assert!(STATIC.iter().any(|(n, ..)| *n == name));
         }
-        for name in MAP_HTML.split('"').filter_map(|s| s.strip_prefix("map/static/")) {
+        for name in MAP_HTML
+            .split('"')
+            .filter_map(|s| s.strip_prefix("map/static/"))
+        {
             let file = name.split('?').next().unwrap();
             assert!(STATIC.iter().any(|(n, ..)| *n == file), "{file}");
         }

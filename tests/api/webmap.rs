@@ -336,8 +336,30 @@ impl Drop for Server {
     }
 }
 
+/// Serves a fresh store in a directory of its own, whose `tiles/` holds the PMTiles archive of
+/// every layer (z0–z8), written first by `tailings-atlas tiles`.
 fn serve(tag: &str) -> Server {
     let dir = temp_dir(tag);
+    let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+        .args([
+            "tiles",
+            "--out",
+            "tiles/syr-darya.pmtiles",
+            "--maxzoom",
+            "8",
+        ])
+        .arg("--store")
+        .arg(dir.join("atlas.gpkg"))
+        .arg("--data")
+        .arg(repo_path("data"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tiles: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
         .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
         .arg("--store")
@@ -411,6 +433,13 @@ fn web_map_works_in_headless_chromium() {
         let meta = std::fs::metadata(out.join(shot)).unwrap();
         assert!(meta.len() > 10_000, "{shot} is a real picture");
     }
-    // The same page from the GeoJSON items instead of the tiles.
+    // The same page from the static PMTiles archive (range requests to /tiles/…), and from the
+    // GeoJSON items instead of tiles.
+    let pm = run_e2e(
+        &server.base,
+        &out.join("pmtiles"),
+        "?source=pmtiles&archive=/tiles/syr-darya.pmtiles",
+    );
+    assert!(pm["layers"]["rendered"]["rivers"].as_u64().unwrap() > 0);
     run_e2e(&server.base, &out.join("geojson"), "?source=geojson");
 }
