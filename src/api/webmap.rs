@@ -181,6 +181,36 @@ pub async fn style(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     Ok(respond::with_etag(&req, STYLE, tag, body))
 }
 
+/// The OpenAPI paths of the web map.
+pub(super) fn add_paths(paths: &mut Map<String, Value>) {
+    let nf = json!({ "$ref": "#/components/responses/NotFound" });
+    let bad = json!({ "$ref": "#/components/responses/BadRequest" });
+    let body = |d: &str, media: &str| json!({ "description": d, "content": { media: { "schema": { "type": "string" } } } });
+    paths.insert(
+        "/map".into(),
+        json!({ "get": { "summary": "The web map (MapLibre GL JS): risk layers from the service's vector tiles, \
+            with a layer switcher, legend, filters, site popups, downstream paths, a near-border tool and downloads. \
+            Its own parameters, read in the browser: source=tiles|pmtiles|geojson, archive (with pmtiles), style",
+            "responses": { "200": body("The page", "text/html"), "304": { "description": "Not modified" } } } }),
+    );
+    paths.insert(
+        "/map/style.json".into(),
+        json!({ "get": { "summary": "The web map's MapLibre style (v8): a vector source per collection and layers for \
+            the published collections only; metadata for the page's layer switcher, legend, filters and downloads",
+            "parameters": [{ "$ref": "#/components/parameters/f" }],
+            "responses": { "200": { "description": "A MapLibre style", "content": { "application/json": { "schema": { "type": "object" } } } },
+                "304": { "description": "Not modified" }, "400": bad } } }),
+    );
+    paths.insert(
+        "/map/static/{file}".into(),
+        json!({ "get": { "summary": "The web map's script and style sheet and the vendored MapLibre GL JS and pmtiles \
+            libraries with their licences, cached for a year (their URLs carry the build's version)",
+            "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" },
+                "description": STATIC.iter().map(|(n, ..)| *n).collect::<Vec<_>>().join(", ") }],
+            "responses": { "200": body("The file", "text/javascript"), "304": { "description": "Not modified" }, "404": nf } } }),
+    );
+}
+
 /// The colours of the risk classes, low to very high.
 pub const CLASS_COLOURS: [(&str, &str, &str); 4] = [
     ("low", "Low", "#1a9850"),
