@@ -20,6 +20,13 @@ if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
   python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 fi
 if [ "${ATLAS_NEED_PYTHON:-0}" = 1 ]; then command -v python3 >/dev/null 2>&1 || need+=(python3); fi
+# The web map's end-to-end test (tests/api/webmap.rs): Debian's Chromium, driven from Node by
+# playwright-core (npm ci in tests/web, below). Wanted with the rest of the test suite.
+if [ "${ATLAS_NEED_QGIS:-0}" = 1 ] || [ "${ATLAS_NEED_WEB:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
 
 # rustfmt and clippy: from rustup when Rust came from rustup, else from Debian.
 for c in rustfmt clippy; do
@@ -57,5 +64,16 @@ if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
     echo "setup: installing mapbox-vector-tile and pmtiles into $venv" >&2
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q 'mapbox-vector-tile==2.2.0' 'pmtiles==3.8.1'
+  fi
+fi
+
+# playwright-core for the web map's end-to-end test, at the version tests/web/package-lock.json pins.
+if [ "${ATLAS_NEED_QGIS:-0}" = 1 ] || [ "${ATLAS_NEED_WEB:-0}" = 1 ]; then
+  web="$(cd "$(dirname "$0")/.." && pwd)/tests/web"
+  want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$web/package.json")
+  have=$(cd "$web" && node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    echo "setup: npm ci in tests/web (playwright-core $want)" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

@@ -27,7 +27,7 @@ pub fn page(title: &str, trail: &[(String, String)], body: &str, json_href: &str
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} – tailings-atlas</title>\
+         <title>{title} – tailings-atlas</title><link rel=\"icon\" href=\"data:,\">\
          <style>body{{font-family:system-ui,sans-serif;max-width:70rem;margin:1rem auto;padding:0 1rem;color:#222}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}}\
          nav{{margin-bottom:1rem}}code{{background:#f4f4f4}}</style></head><body>\

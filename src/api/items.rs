@@ -253,13 +253,19 @@ fn items_html(page: &Page) -> Tagged {
             esc(&page.href("html", n))
         ));
     }
+    let json_href = format!(
+        "/collections/{}/items?{}",
+        c.id(),
+        query_with(page.pairs, &[("f", "json".into())])
+    );
     let body = format!(
-        "<p>{} of {} matching features, from offset {}.</p><p>{nav}</p>\
+        "<p>{} of {} matching features, from offset {}.</p>{map}<p>{nav}</p>\
          <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
         page.rows.len(),
         page.matched,
         page.offset,
         esc(title_key),
+        map = super::webmap::feature_map(&json_href),
     );
     let trail = [
         ("/".to_owned(), "Home".to_owned()),
@@ -269,11 +275,6 @@ fn items_html(page: &Page) -> Tagged {
             c.spec.title.to_owned(),
         ),
     ];
-    let json_href = format!(
-        "/collections/{}/items?{}",
-        c.id(),
-        query_with(page.pairs, &[("f", "json".into())])
-    );
     respond::tagged(HTML, html::page("Features", &trail, &body, &json_href))
 }
 
@@ -360,19 +361,20 @@ fn item_body(
                     "Features".to_owned(),
                 ),
             ];
+            let json_href = format!(
+                "/collections/{cid}/items/{}?f=json",
+                respond::segment(feature.id())
+            );
             let body = format!(
-                "<p>Geometry: {}</p>{}",
+                "<p>Geometry: {}</p>{}{}",
                 esc(&geom),
+                super::webmap::feature_map(&json_href),
                 html::properties_table(&feature.properties())
             );
             let title = match feature.property("name") {
                 Some(Value::String(name)) => name,
                 _ => feature.id().to_owned(),
             };
-            let json_href = format!(
-                "/collections/{cid}/items/{}?f=json",
-                respond::segment(feature.id())
-            );
             respond::tagged(HTML, html::page(&title, &trail, &body, &json_href))
         }
     })

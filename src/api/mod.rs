@@ -15,6 +15,7 @@ pub mod params;
 mod respond;
 pub mod tiles;
 mod transfer;
+mod webmap;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -289,7 +290,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
             tiles::tile_matrix_set,
         ))
         .service(get_resource("/tiles/{file}", tiles::file))
-        .service(get_resource("/maps/{file}", maps::map));
+        .service(get_resource("/maps/{file}", maps::map))
+
+        .service(get_resource("/map", webmap::page))
+        .service(get_resource("/map/style.json", webmap::style))
+        .service(get_resource("/map/static/{file}", webmap::static_file));
 }
 
 fn cors() -> actix_cors::Cors {

@@ -339,6 +339,7 @@ pub fn document(catalog: &Catalog) -> Value {
     add_edit_paths(&mut paths);
     add_analysis_paths(&mut paths);
     super::tiles::add_paths(&mut paths, catalog);
+    super::webmap::add_paths(&mut paths);
     paths.insert(
         "/health".into(),
         json!({ "get": { "summary": "Readiness: 200 once the indexes are built",

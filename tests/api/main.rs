@@ -10,3 +10,4 @@ mod ogc;
 mod risk;
 mod tiles;
 mod transfer;
+mod webmap;
