@@ -291,7 +291,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
         ))
         .service(get_resource("/tiles/{file}", tiles::file))
         .service(get_resource("/maps/{file}", maps::map))
-
         .service(get_resource("/map", webmap::page))
         .service(get_resource("/map/style.json", webmap::style))
         .service(get_resource("/map/static/{file}", webmap::static_file));
