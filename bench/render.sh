@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# The rendered basin risk map against Mapnik, same machine, same run: `tailings-atlas map` (release)
-# and Mapnik (Debian's python3-mapnik, installed if missing; bench/render/mapnik_map.py) draw the
-# same layers (the files of data/ and, from the running service's /collections/{id}/items, the
-# sites and the risk layers `risk-reaches` and `border-crossings` when they are published) in the
-# same box, projection (Web Mercator) and width (2,000 px), in the same colours and line widths.
-# Each whole process runs RUNS times, alternately; their internal timings are printed too.
-# Writes bench/last_render.md (and prints it). Usage: bench/render.sh [RUNS=9] [BBOX=58,37.5,79,47]
+# The rendered basin risk map against Mapnik, same machine, same run. `tailings-atlas` (release) and
+# Mapnik (Debian's python3-mapnik, installed if missing; bench/render/mapnik_map.py) draw the same
+# layers (the files of data/ and, from the running service's /collections/{id}/items, the sites and
+# the risk layers `risk-reaches` and `border-crossings` when they are published) in the same box,
+# projection (Web Mercator) and width (2,000 px), in the same colours and line widths.
+#  1. Warm: the map from data already in memory. Ours: GET /maps/basin-risk.png from the running
+#     service (draw, paint, encode, HTTP); Mapnik: render + PNG encoding of a loaded map. RUNS
+#     times each, alternating, after one warm-up of each.
+#  2. Cold: each whole process, RUNS times, alternating: `tailings-atlas map` (opens the store,
+#     analyses every site, builds the catalog, renders, writes) and the Mapnik script (starts Python,
+#     imports Mapnik, parses the GeoJSON, renders, writes).
+# Writes bench/last_render.md (and prints it). Usage: bench/render.sh [RUNS=15] [BBOX=58,37.5,79,47]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-9}
+runs=${1:-15}
 bbox=${2:-58,37.5,79,47}
 width=2000
 ./scripts/setup.sh
@@ -22,7 +27,7 @@ bin=${ATLAS_BIN:-target/release/tailings-atlas}
 work=$(mktemp -d)
 trap 'if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
-# The service on a free port, seeding the store, to fetch what the map shows of the inventory.
+# The service on a free port (it seeds the store the cold runs then read).
 mkdir -p "$work/fetched"
 RUST_LOG=warn "$bin" serve --bind 127.0.0.1:0 --store "$work/atlas.gpkg" --data data >"$work/serve.out" 2>&1 &
 pid=$!
@@ -36,45 +41,65 @@ for id in sites risk-reaches border-crossings; do
   code=$(curl -s -o "$work/fetched/$id.geojson" -w '%{http_code}' "$base/collections/$id/items?limit=10000")
   [ "$code" = 200 ] || rm -f "$work/fetched/$id.geojson"
 done
+url="$base/maps/basin-risk.png?bbox=$bbox&width=$width"
+curl -fs -o "$work/warmup.png" "$url"
+warm=$(/usr/bin/python3 bench/render/mapnik_map.py --data data --fetched "$work/fetched" --bbox "$bbox" \
+  --width "$width" --out "$work/mapnik-warm.png" --repeat "$runs" --compare-url "$url")
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
-result=$(python3 bench/render/timing.py "$runs" \
+cold=$(python3 bench/render/timing.py "$runs" \
   -- ours "$bin" map --out "$work/ours.png" --bbox "$bbox" --width "$width" --store "$work/atlas.gpkg" --data data \
   -- mapnik /usr/bin/python3 bench/render/mapnik_map.py --data data --fetched "$work/fetched" \
        --bbox "$bbox" --width "$width" --out "$work/mapnik.png")
 
-# Render-only: ours in-process (a scene drawn, painted and encoded, over RUNS renders after one
-# warm-up), from the catalog already loaded; Mapnik's from its own timers.
-python3 - "$result" "$work" "$bbox" "$width" "$runs" <<'PY' | tee bench/last_render.md
-import json, os, platform, re, subprocess, sys
-r, work, bbox, width, runs = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
-ours, mk = r["ours"], r["mapnik"]
-m = re.search(r"\((\d+) × (\d+) px.*\) in ([0-9.]+) s \(load and analysis ([0-9.]+) s\)", ours["last"]["stderr"][0])
-ow, oh, ours_render, ours_load = m.group(1), m.group(2), float(m.group(3)), float(m.group(4))
-mj = json.loads(mk["last"]["stdout"])
+python3 - "$warm" "$cold" "$work" "$bbox" "$width" "$runs" <<'PY' | tee bench/last_render.md
+import json, os, re, statistics, subprocess, sys
+warm, cold = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+work, bbox, width, runs = sys.argv[3:7]
+run = lambda *c: subprocess.run(c, capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")) / 1048576
-v = int(subprocess.run(["/usr/bin/python3", "-c", "import mapnik; print(mapnik.mapnik_version())"], capture_output=True, text=True).stdout)
+v = int(run("/usr/bin/python3", "-c", "import mapnik; print(mapnik.mapnik_version())"))
 mapnik_v = f"{v // 100000}.{v // 100 % 1000}.{v % 100}"
-mv = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "python3-mapnik"], capture_output=True, text=True).stdout
+deb = run("dpkg-query", "-W", "-f", "${Version}", "python3-mapnik")
 layers = sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(work, "fetched")))
-f = lambda v: f"{v:.3f} s"
-print(f"""Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM; {subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.split(' (')[0]}; python3-mapnik {mv} (Mapnik {mapnik_v}).
+ms = lambda x: f"{x * 1000:.0f} ms"
+stats = lambda xs: (min(xs), statistics.median(xs), max(xs))
+ours_w, mapnik_w = stats(warm["ours_s"]), stats(warm["warm_s"])
+ours_c, mapnik_c = cold["ours"], cold["mapnik"]
+m = re.search(r"\((\d+) × (\d+) px, png, (\d+) bytes\) in ([0-9.]+) s: drawn ([0-9.]+) s, painted ([0-9.]+) s, "
+              r"encoded ([0-9.]+) s, written ([0-9.]+) s \(load and analysis before: ([0-9.]+) s\)",
+              ours_c["last"]["stderr"][0])
+ow, oh, obytes, total, drawn, painted, encoded, written, load = m.groups()
+mj = json.loads(mapnik_c["last"]["stdout"])
+row = lambda label, s: f"| {label} | {ms(s[0])} | {ms(s[1])} | {ms(s[2])} |"
+print(f"""Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM; {run('rustc', '--version').split(' (')[0]}, release build; \
+Mapnik {mapnik_v} (Debian python3-mapnik {deb}). Load average at the start: {os.getloadavg()[0]:.1f}.
 
-Box {bbox}, {width} px wide ({ow} × {oh} px), Web Mercator. Layers from the service: {', '.join(layers)}. {runs} runs each, alternating.
+Box {bbox}, {width} px wide ({ow} × {oh} px), Web Mercator. Layers from the service: {', '.join(layers)}; \
+the rest from data/. {runs} runs each, alternating.
 
-| whole process | min | median | max |
+Warm: the map from data in memory, to PNG bytes.
+
+| warm | min | median | max |
 |---|---|---|---|
-| `tailings-atlas map` (opens the store, analyses every site, builds the catalog, renders, writes) | {f(ours['min'])} | {f(ours['median'])} | {f(ours['max'])} |
-| Mapnik script (Python start, `import mapnik`, parses the GeoJSON, renders, writes) | {f(mk['min'])} | {f(mk['median'])} | {f(mk['max'])} |
+{row("tailings-atlas, GET /maps/basin-risk.png (draw, paint, encode, HTTP)", ours_w)}
+{row("Mapnik, render + PNG encoding (png32) of the loaded map", mapnik_w)}
 
-| the map itself (last run) | ours | Mapnik |
-|---|---|---|
-| load | {f(ours_load)} (store, analysis, catalog) | {f(mj['load_s'])} (GeoJSON parsed, style) + {f(mj['import_s'])} import |
-| draw and paint | {f(ours_render)} (incl. PNG encoding and the file's write and rename) | {f(mj['render_s'])} |
-| PNG encoding and write | (included above) | {f(mj['encode_s'])} |
-| draw, paint, encode, write | **{f(ours_render)}** | **{f(mj['render_s'] + mj['encode_s'])}** |
+Ours is {mapnik_w[1] / ours_w[1]:.2f}× as fast as Mapnik (medians). PNG sizes: ours {warm['ours_bytes']} bytes, Mapnik {warm['warm_bytes']} bytes.
 
-Ours draws a title, legend, scale bar, north arrow and attribution as well; Mapnik draws the layers only.
-Both write RGBA PNGs (Mapnik `png32`).""")
+Cold: each whole process.
+
+| cold, whole process | min | median | max |
+|---|---|---|---|
+{row("tailings-atlas map (store, analysis of every site, catalog, map, file)", stats(ours_c["all"]))}
+{row("Mapnik script (Python, import, GeoJSON parsed, map, file)", stats(mapnik_c["all"]))}
+
+Last cold run of ours: load and analysis {ms(float(load))}, then drawn {ms(float(drawn))}, painted {ms(float(painted))}, \
+encoded {ms(float(encoded))}, written {ms(float(written))} ({obytes} bytes). \
+Mapnik's: import {ms(mj['import_s'])}, GeoJSON and style {ms(mj['load_s'])}, render {ms(mj['render_s'])}, \
+encode and write {ms(mj['encode_s'])}.
+
+Ours draws a title, legend, scale bar, north arrow and attribution as well; Mapnik only the layers. \
+Both write RGBA PNGs.""")
 PY

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import urllib.request
 
 t_start = time.perf_counter()
 import mapnik  # noqa: E402
@@ -58,6 +59,10 @@ def main():
     ap.add_argument("--bbox", required=True)
     ap.add_argument("--width", type=int, default=2000)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--repeat", type=int, default=0,
+                    help="then render N more times from the loaded map, into PNG bytes, and time each")
+    ap.add_argument("--compare-url", help="with --repeat: before each warm render, GET this URL (our "
+                    "map from the running service) and time it too, so the two alternate")
     a = ap.parse_args()
     w, s, e, n = map(float, a.bbox.split(","))
     (x0, y0), (x1, y1) = merc(w, s), merc(e, n)
@@ -138,8 +143,24 @@ def main():
     t2 = time.perf_counter()
     im.save(a.out, "png32")
     t3 = time.perf_counter()
+    warm, ours, ours_bytes = [], [], None
+    for _ in range(a.repeat):
+        if a.compare_url:
+            t = time.perf_counter()
+            with urllib.request.urlopen(a.compare_url) as r:
+                body = r.read()
+            ours.append(time.perf_counter() - t)
+            assert body[:8] == b"\x89PNG\r\n\x1a\n", "the service sent no PNG"
+            ours_bytes = len(body)
+        t = time.perf_counter()
+        im = mapnik.Image(width, height)
+        mapnik.render(mp, im)
+        png = im.tostring("png32")
+        warm.append(time.perf_counter() - t)
     print(json.dumps({"import_s": t_import - t_start, "load_s": t1 - t0, "render_s": t2 - t1,
-                      "encode_s": t3 - t2, "width": width, "height": height}))
+                      "encode_s": t3 - t2, "width": width, "height": height, "warm_s": warm,
+                      "warm_bytes": len(png) if warm else None,
+                      "ours_s": ours, "ours_bytes": ours_bytes}))
 
 
 if __name__ == "__main__":

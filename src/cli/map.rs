@@ -64,13 +64,18 @@ pub(super) fn run(
     match written {
         Ok(w) => {
             eprintln!(
-                "wrote {} ({} × {} px, {}, {} bytes) in {:.2} s (load and analysis {:.2} s)",
+                "wrote {} ({} × {} px, {}, {} bytes) in {:.3} s: drawn {:.3} s, painted {:.3} s, \
+                 encoded {:.3} s, written {:.3} s (load and analysis before: {:.2} s)",
                 out.display(),
                 w.width,
                 w.height,
                 format.as_str(),
                 w.bytes,
                 t1.elapsed().as_secs_f64(),
+                w.draw_s,
+                w.paint_s,
+                w.encode_s,
+                w.write_s,
                 (t1 - t0).as_secs_f64()
             );
             ExitCode::SUCCESS
