@@ -312,6 +312,8 @@ pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
             .iter()
             .filter_map(|f| {
                 let load = number_of(f.property("load")).unwrap_or(0.0).max(0.0);
+                // A crossing no site's water reaches is no hotspot.
+                (load > 0.0).then_some(())?;
                 Some((load, f.id(), point_of(&f)?))
             })
             .collect();

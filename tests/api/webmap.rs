@@ -285,7 +285,10 @@ async fn style_leaves_out_what_is_not_published() {
     sources.sort_unstable();
     let reference = ["rivers", "borders", "countries", "water-bodies"];
     assert!(sources.contains(&"sites"), "{sources:?}");
-    assert!(!sources.iter().any(|s| reference.contains(s)), "{sources:?}");
+    assert!(
+        !sources.iter().any(|s| reference.contains(s)),
+        "{sources:?}"
+    );
     let layers: Vec<&str> = style["layers"]
         .as_array()
         .unwrap()
@@ -294,7 +297,9 @@ async fn style_leaves_out_what_is_not_published() {
         .collect();
     assert!(layers.contains(&"sites-circle"), "{layers:?}");
     assert!(
-        !layers.iter().any(|l| reference.iter().any(|r| l.starts_with(r))),
+        !layers
+            .iter()
+            .any(|l| reference.iter().any(|r| l.starts_with(r))),
         "{layers:?}"
     );
     assert_eq!(
