@@ -163,12 +163,11 @@ fn legend(p: &mut Painter<'_>, d: &Drawn) {
     let text_w = rows
         .iter()
         .map(|r| {
-            let w = if r.header {
+            if r.header {
                 text::width(&r.text, size, Weight::Bold)
             } else {
                 sym_w + 8.0 * s + text::width(&r.text, size, Weight::Regular)
-            };
-            w
+            }
         })
         .fold(0.0, f32::max);
     let box_w = text_w + 2.0 * pad;

@@ -196,6 +196,9 @@ fn present<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c Collection> {
     catalog.collection(id).filter(|c| !c.is_empty())
 }
 
+/// A site to mark: its class rank, id, class and position.
+type SiteMark<'a> = (usize, &'a str, Option<String>, (f64, f64));
+
 /// Draws every map layer of `catalog` in `p`'s view.
 pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
     let s = p.view.scale();
@@ -259,7 +262,7 @@ pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
             let named = text_of(f.property("source")).is_some_and(|s| s == "natural_earth");
             let (w, dash) = match level {
                 // Intermittent rivers, dashed; canals thin.
-                Some(l) if l == 6.0 => (0.7, Some(vec![4.0 * s, 3.0 * s])),
+                Some(6.0) => (0.7, Some(vec![4.0 * s, 3.0 * s])),
                 Some(l) if l >= 10.0 => (0.7, None),
                 _ if named => (1.5, None),
                 _ => (1.0, None),
@@ -330,7 +333,7 @@ pub(super) fn layers(catalog: &Catalog, p: &mut Painter<'_>) -> Drawn {
     }
 
     if let Some(c) = present(catalog, SITES) {
-        let mut items: Vec<(usize, &str, Option<String>, (f64, f64))> = c
+        let mut items: Vec<SiteMark<'_>> = c
             .iter()
             .filter_map(|f| {
                 let class = text_of(f.property("risk_class"));

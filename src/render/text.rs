@@ -31,12 +31,11 @@ fn font(weight: Weight) -> Option<&'static FontRef<'static>> {
     }
 }
 
+/// Glyphs with their pen positions, the advance, and the face.
+type Laid = (Vec<(GlyphId, f32)>, f32, &'static FontRef<'static>);
+
 /// The glyphs of `text` with their pen positions (px from the text's start), and the advance.
-fn layout(
-    text: &str,
-    size: f32,
-    weight: Weight,
-) -> Option<(Vec<(GlyphId, f32)>, f32, &'static FontRef<'static>)> {
+fn layout(text: &str, size: f32, weight: Weight) -> Option<Laid> {
     let f = font(weight)?;
     let scaled = f.as_scaled(PxScale::from(size));
     let mut pen = 0.0;
