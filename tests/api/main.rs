@@ -7,6 +7,7 @@ mod edit;
 mod geojson_rules;
 mod maps;
 mod ogc;
+mod ogc_errors;
 mod risk;
 mod tiles;
 mod transfer;
