@@ -374,7 +374,7 @@ impl Analyzer {
                 let Some(raw) = net.line_crossings(line) else {
                     return Vec::new();
                 };
-                let at = |a: f64| reaches::point_on_line(net, line, a.max(0.0));
+                let at = |a: f64| net.point_on_line(line, a.max(0.0));
                 let start = self.locate_country(at(0.0));
                 // Grazings merge by their distance along the river alone.
                 network::orient(

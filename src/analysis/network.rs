@@ -537,8 +537,13 @@ impl RiverNetwork {
         if along <= 0.0 {
             return start;
         }
-        let l = &self.lines[leg.line];
-        let a = (leg.from_m + (along - leg.base_m)).min(leg.to_m);
+        self.point_on_line(leg.line, (leg.from_m + (along - leg.base_m)).min(leg.to_m))
+    }
+
+    /// The point at along-metres `a` of line `line`, on the join edge past its last vertex where
+    /// `a` runs beyond it.
+    pub(super) fn point_on_line(&self, line: usize, a: f64) -> [f64; 2] {
+        let l = &self.lines[line];
         let last = l.coords.len() - 1;
         if a >= l.cum_m[last] {
             // On the join edge (or past the end).

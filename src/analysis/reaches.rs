@@ -9,7 +9,6 @@
 //! the loop once, at the edge into the loop's lowest-numbered reach, for every walk alike.
 
 use super::network::{Crossing, RiverNetwork};
-use crate::geodesy;
 use crate::model::Iso3;
 
 /// Split positions closer than this (metres along a line) are one.
@@ -70,39 +69,16 @@ pub struct ReachGraph {
     pub loops_cut: usize,
 }
 
-/// The point at along-metres `a` of line `l`, on the join edge past its last vertex where `a` runs
-/// beyond it.
-pub(super) fn point_on_line(net: &RiverNetwork, l: usize, a: f64) -> [f64; 2] {
-    let line = &net.lines[l];
-    let last = line.coords.len() - 1;
-    let end = line.cum_m[last];
-    if a >= end {
-        return match line.next {
-            Some((n, v)) if line.join_m > 0.0 => {
-                let t = ((a - end) / line.join_m).clamp(0.0, 1.0);
-                let (p, q) = (line.coords[last], net.lines[n].coords[v]);
-                [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]
-            }
-            _ => line.coords[last],
-        };
-    }
-    let i = line.cum_m.partition_point(|&c| c <= a).clamp(1, last);
-    let (a0, a1) = (line.cum_m[i - 1], line.cum_m[i]);
-    let t = if a1 > a0 { (a - a0) / (a1 - a0) } else { 0.0 };
-    let (p, q) = (line.coords[i - 1], line.coords[i]);
-    [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]
-}
-
 /// The vertices of line `l` between along-metres `a` and `b` (both ends interpolated).
 fn stretch(net: &RiverNetwork, l: usize, a: f64, b: f64) -> Vec<[f64; 2]> {
     let line = &net.lines[l];
-    let mut out = vec![point_on_line(net, l, a)];
+    let mut out = vec![net.point_on_line(l, a)];
     for (c, &m) in line.coords.iter().zip(&line.cum_m) {
         if m > a && m < b {
             out.push(*c);
         }
     }
-    let end = point_on_line(net, l, b);
+    let end = net.point_on_line(l, b);
     if out.last() != Some(&end) {
         out.push(end);
     }
@@ -261,14 +237,6 @@ impl ReachGraph {
             Some((i, d))
         })
     }
-}
-
-/// Geodesic length of a reach's drawn line, metres (its along-length may follow stated lengths).
-pub fn drawn_length_m(coords: &[[f64; 2]]) -> f64 {
-    coords
-        .windows(2)
-        .map(|w| geodesy::distance_m(w[0], w[1]))
-        .sum()
 }
 
 #[cfg(test)]
