@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{AnalysisArgs, Sources, fail};
-use tailings_atlas::service::{export, load_with};
+use tailings_atlas::service::export;
 
 pub(super) fn run(
     format: &str,
@@ -16,14 +16,10 @@ pub(super) fn run(
         Ok(f) => f,
         Err(e) => return fail(format!("--format: {e}")),
     };
-    let config = match analysis.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
     let t0 = std::time::Instant::now();
-    let atlas = match load_with(&sources.store, &sources.data, &config) {
+    let atlas = match super::load_atlas(analysis, sources) {
         Ok(a) => a,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
     let service = tailings_atlas::service::Service::new(atlas);
     let all = match export::selected_ids(&service, &Default::default()) {

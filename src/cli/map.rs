@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::{AnalysisArgs, Sources, fail};
 use tailings_atlas::render::{self, Bounds, Format, MapOptions, RenderError};
-use tailings_atlas::service::{Service, load_with};
+use tailings_atlas::service::Service;
 
 /// A render error as the CLI reports it: a bad option names its flag.
 fn report(e: RenderError) -> ExitCode {
@@ -44,14 +44,10 @@ pub(super) fn run(
     {
         return report(e);
     }
-    let config = match analysis.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
     let t0 = std::time::Instant::now();
-    let atlas = match load_with(&sources.store, &sources.data, &config) {
+    let atlas = match super::load_atlas(analysis, sources) {
         Ok(a) => a,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
     // What `serve` would publish.
     let service = Service::new(atlas);

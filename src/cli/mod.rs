@@ -367,6 +367,15 @@ pub(crate) fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The atlas as `serve` loads it, from the store and data the flags name; a failure is reported.
+fn load_atlas(
+    analysis: &AnalysisArgs,
+    sources: &Sources,
+) -> Result<tailings_atlas::service::Atlas, ExitCode> {
+    let config = analysis.config().map_err(fail)?;
+    tailings_atlas::service::load_with(&sources.store, &sources.data, &config).map_err(fail)
+}
+
 fn read_runout(path: &Path) -> Result<RunoutModel, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     RunoutModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{AnalysisArgs, Sources, fail};
-use tailings_atlas::service::load_with;
 use tailings_atlas::tiles::archive::{ArchiveOptions, write_archive};
 
 pub(super) fn run(
@@ -15,17 +14,13 @@ pub(super) fn run(
     analysis: &AnalysisArgs,
     sources: &Sources,
 ) -> ExitCode {
-    let config = match analysis.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
     if minzoom > maxzoom {
         return fail(format!("--minzoom {minzoom} is above --maxzoom {maxzoom}"));
     }
     let t0 = std::time::Instant::now();
-    let atlas = match load_with(&sources.store, &sources.data, &config) {
+    let atlas = match super::load_atlas(analysis, sources) {
         Ok(a) => a,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
     let t1 = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(0);
