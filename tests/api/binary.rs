@@ -1,25 +1,13 @@
 //! The real binary on port 0, spoken to over TCP, and read by GDAL's own OGC API client (ogrinfo), the
 //! library QGIS uses.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{repo_path, temp_dir};
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::{Server, repo_path, spawn_server, temp_dir};
 
 fn start(tag: &str) -> Server {
     let dir = temp_dir(tag);
@@ -27,25 +15,15 @@ fn start(tag: &str) -> Server {
 }
 
 fn start_with(store: &Path, data: &Path, stderr: Stdio) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-        .arg("--store")
-        .arg(store)
-        .arg("--data")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, addr }
+    spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .arg("--store")
+            .arg(store)
+            .arg("--data")
+            .arg(data)
+            .stderr(stderr),
+    )
 }
 
 /// A minimal HTTP/1.1 GET; returns status and body.
@@ -70,10 +48,10 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 #[test]
 fn binary_serves_over_http() {
     let server = start("binary");
-    let (status, body) = http_get(&server.addr, "/health");
+    let (status, body) = http_get(server.addr(), "/health");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"sites\":27"), "{body}");
-    let (status, body) = http_get(&server.addr, "/collections/sites/items?limit=abc");
+    let (status, body) = http_get(server.addr(), "/collections/sites/items?limit=abc");
     assert_eq!(status, 400);
     assert!(body.contains("`limit`"));
 }
@@ -102,7 +80,7 @@ fn over_long_request_heads_get_ogc_exceptions() {
     let server = start("long-heads");
     let long_query = format!("/collections/sites/items?name={}", "a".repeat(70_000));
     let request = format!("GET {long_query} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let (status, head, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    let (status, head, doc) = last_exception(&http_raw(server.addr(), request.as_bytes()));
     assert_eq!(status, 400);
     assert!(head.contains("content-type: application/json"), "{head}");
     let d = doc["description"].as_str().unwrap();
@@ -119,7 +97,7 @@ fn over_long_request_heads_get_ogc_exceptions() {
     pipelined.extend(std::iter::repeat_n(b'{', 100_000));
     pipelined.extend(b"GET /conformance HTTP/1.1\r\nHost: x\r\n\r\n");
     pipelined.extend(request.as_bytes());
-    let raw = http_raw(&server.addr, &pipelined);
+    let raw = http_raw(server.addr(), &pipelined);
     assert_eq!(
         raw.matches("HTTP/1.1 ").count(),
         3,
@@ -135,7 +113,7 @@ fn over_long_request_heads_get_ogc_exceptions() {
         "GET /collections HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
         "p".repeat(140_000)
     );
-    let (status, head, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    let (status, head, doc) = last_exception(&http_raw(server.addr(), request.as_bytes()));
     assert_eq!(status, 431);
     assert!(head.contains("content-type: application/json"), "{head}");
     assert!(doc["description"].as_str().unwrap().contains("too long"));
@@ -143,7 +121,7 @@ fn over_long_request_heads_get_ogc_exceptions() {
     // More header fields than actix parses.
     let fields: String = (0..100).map(|n| format!("X-Field-{n}: 1\r\n")).collect();
     let request = format!("GET /collections HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
-    let (status, _, doc) = last_exception(&http_raw(&server.addr, request.as_bytes()));
+    let (status, _, doc) = last_exception(&http_raw(server.addr(), request.as_bytes()));
     assert_eq!(status, 431);
     assert!(
         doc["description"]
@@ -154,14 +132,14 @@ fn over_long_request_heads_get_ogc_exceptions() {
 
     // Just under the limit is still served.
     let fits = format!("/collections/sites/items?country={}", "a".repeat(60_000));
-    let (status, body) = http_get(&server.addr, &fits);
+    let (status, body) = http_get(server.addr(), &fits);
     assert_eq!(status, 200, "{body}");
 }
 
 #[test]
 fn gdal_ogc_api_client_reads_every_layer() {
     let server = start("ogrinfo");
-    let url = format!("OAPIF:http://{}", server.addr);
+    let url = format!("OAPIF:http://{}", server.addr());
     let out = Command::new("ogrinfo")
         .args(["-ro", "-q", &url])
         .output()
@@ -214,7 +192,7 @@ fn qgis_loads_every_layer() {
     // Debian's python3-qgis belongs to the system interpreter, not to any other python3 on PATH.
     let out = Command::new("/usr/bin/python3")
         .arg(repo_path("tests/qgis/check_layers.py"))
-        .arg(format!("http://{}", server.addr))
+        .arg(format!("http://{}", server.addr()))
         .output()
         .expect("/usr/bin/python3 with python3-qgis (installed by scripts/setup.sh)");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -179,3 +179,44 @@ pub fn link<'a>(doc: &'a Value, rel: &str) -> Option<&'a str> {
         .find(|l| l["rel"] == rel)
         .and_then(|l| l["href"].as_str())
 }
+
+/// The real binary, serving; killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    /// `http://HOST:PORT`, as the binary printed it.
+    pub base: String,
+}
+
+impl Server {
+    /// `HOST:PORT`.
+    pub fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` (a command with its flags, `--bind 127.0.0.1:0` among them) and waits for the
+/// address it prints first.
+pub fn spawn_server(cmd: &mut std::process::Command) -> Server {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server { child, base }
+}

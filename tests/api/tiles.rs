@@ -3,9 +3,8 @@
 //! read by the reference reader (PyPI's pmtiles) from the file and over HTTP ranges, and the tiles
 //! drawn by QGIS's vector-tile provider, all against the real binary on port 0.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
@@ -13,7 +12,8 @@ use serde_json::json;
 use tailings_atlas::store::Role;
 
 use crate::common::{
-    call, default_state, get, link, path_of, repo_path, seeded_with_tokens, temp_dir,
+    Server, call, default_state, get, link, path_of, repo_path, seeded_with_tokens, spawn_server,
+    temp_dir,
 };
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
@@ -357,45 +357,22 @@ fn venv_python() -> PathBuf {
     py
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn atlas() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
 }
 
 fn serve(store: &Path, tiles_dir: &Path) -> Server {
-    let mut child = atlas()
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-        .arg("--store")
-        .arg(store)
-        .arg("--data")
-        .arg(repo_path("data"))
-        .arg("--tiles-dir")
-        .arg(tiles_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, base }
+    spawn_server(
+        atlas()
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .arg("--store")
+            .arg(store)
+            .arg("--data")
+            .arg(repo_path("data"))
+            .arg("--tiles-dir")
+            .arg(tiles_dir)
+            .stderr(Stdio::null()),
+    )
 }
 
 fn run_checked(cmd: &mut Command, what: &str) -> String {

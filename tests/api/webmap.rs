@@ -2,14 +2,15 @@
 //! pages, in-process; and the end-to-end test in headless Chromium against the real binary.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use serde_json::Value;
 
-use crate::common::{default_state, get, random_sites, random_state, repo_path, temp_dir};
+use crate::common::{
+    Server, default_state, get, random_sites, random_state, repo_path, spawn_server, temp_dir,
+};
 
 /// Every `"map/static/…"` (or `/map/static/…`) URL a page names.
 fn static_urls(html: &str) -> Vec<String> {
@@ -341,19 +342,6 @@ async fn html_item_pages_carry_a_small_map_of_their_features() {
     assert_eq!(json.json()["numberReturned"], 5);
 }
 
-/// The real binary on port 0.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Serves a fresh store in a directory of its own, whose `tiles/` holds the PMTiles archive of
 /// every layer (z0–z8), written first by `tailings-atlas tiles`.
 fn serve(tag: &str) -> Server {
@@ -378,27 +366,16 @@ fn serve(tag: &str) -> Server {
         "tiles: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-        .arg("--store")
-        .arg(dir.join("atlas.gpkg"))
-        .arg("--data")
-        .arg(repo_path("data"))
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, base }
+    spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .arg("--store")
+            .arg(dir.join("atlas.gpkg"))
+            .arg("--data")
+            .arg(repo_path("data"))
+            .current_dir(&dir)
+            .stderr(Stdio::null()),
+    )
 }
 
 /// `node tests/web/map_e2e.mjs BASE OUTDIR QUERY`; panics with its report unless every check passed.
