@@ -32,6 +32,19 @@ pub fn derive_id(prefix: &str, value: &str) -> Result<String, ModelError> {
     Ok(truncate_bytes(&id, 128).trim_end_matches('-').to_owned())
 }
 
+/// The id a site gets when none is given: `{country}_{name}`, transliterated, at most 100
+/// characters, so a suffix (`-2`, `-3`, …) that makes it unique still fits the 128 of an id. `POST`
+/// and an import of a file without an id column both derive ids this way.
+///
+/// ```
+/// use tailings_atlas::model::slug::site_id_base;
+/// assert_eq!(site_id_base("KGZ", "Майлуу-Суу").unwrap(), "kgz_mayluu-suu");
+/// ```
+pub fn site_id_base(country: &str, name: &str) -> Result<String, ModelError> {
+    let slug = derive_id(&format!("{}_", country.trim().to_ascii_lowercase()), name.trim())?;
+    Ok(slug.chars().take(100).collect::<String>().trim_end_matches('-').to_owned())
+}
+
 /// Latin letters for the Cyrillic and accented letters of Central Asian names (lower case).
 fn transliterate(c: char) -> Option<&'static str> {
     Some(match c {

@@ -560,10 +560,8 @@ pub fn derive_base(props: &Map<String, Value>) -> Result<String, EditError> {
             "id: missing, and no country and name to derive one from",
         ));
     }
-    let slug =
-        crate::io::sites_file::derive_id(&format!("{}_", country.to_ascii_lowercase()), name)
-            .map_err(|e| invalid(format!("id: missing, and {e}")))?;
-    Ok(slug.chars().take(100).collect())
+    crate::model::slug::site_id_base(country, name)
+        .map_err(|e| invalid(format!("id: missing, and {e}")))
 }
 
 /// Applies a JSON merge patch (RFC 7396) to an object.

@@ -1,7 +1,7 @@
 //! Reading an import file through GDAL ([`read_sites`]): opening it (open options, limits), finding
 //! each site field's column, and turning every feature into a validated site or a row error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use gdal::spatial_ref::CoordTransform;
@@ -17,7 +17,7 @@ use super::guard::{Refused, check_before_gdal, refuse_views_in};
 use super::mapping::Mapping;
 use super::rows::{Cell, FirstRows, assign, text_of};
 use crate::io::{IoError, gdal_reason};
-use crate::model::slug::derive_id;
+use crate::model::slug::{derive_id, site_id_base};
 use crate::model::{Site, SiteDraft};
 
 /// One feature of an imported file.
@@ -89,6 +89,9 @@ pub(super) enum Source {
     Constant(Cell),
     /// One entry per `id.from` column (each with its continuations), and the prefix.
     DerivedId(Vec<Vec<usize>>, String),
+    /// No id column and no rule: `{country}_{name}`, as `POST` derives ids, made unique within the
+    /// file in row order (`-2`, `-3`, …), so a re-import of the same file gives the same ids.
+    NameCountry,
     Absent,
 }
 
@@ -293,7 +296,7 @@ pub fn read_sites_chunked<E: From<IoError>>(
         match &source {
             Source::Columns(idx) => used.extend(idx),
             Source::DerivedId(cols, _) => used.extend(cols.iter().flatten()),
-            Source::Constant(_) | Source::Absent => {}
+            Source::Constant(_) | Source::Absent | Source::NameCountry => {}
         }
         sources.push((field, source));
     }
@@ -314,6 +317,10 @@ pub fn read_sites_chunked<E: From<IoError>>(
         .cloned()
         .collect();
 
+    let derives_ids = sources
+        .iter()
+        .any(|(_, s)| matches!(s, Source::NameCountry));
+    let mut derived = DerivedIds::default();
     let chunk_rows = chunk_rows.max(1);
     let mut chunk = Vec::with_capacity(chunk_rows.min(IMPORT_CHUNK_ROWS));
     let mut ids = FirstRows::default();
@@ -338,7 +345,12 @@ pub fn read_sites_chunked<E: From<IoError>>(
             continue;
         }
         let site = draft_of(&feature, &sources, mapping, transform.as_ref())
-            .and_then(|d| Site::try_from(d).map_err(|e| e.to_string()));
+            .and_then(|mut d| {
+                if derives_ids {
+                    d.id = Some(derived.next(&d)?);
+                }
+                Site::try_from(d).map_err(|e| with_fix(&e))
+            });
         let mut import_row = ImportRow { row, site };
         ids.check(&mut import_row);
         chunk.push(import_row);
@@ -471,13 +483,68 @@ pub(super) fn resolve(
             .collect::<Result<_, _>>()?;
         return Ok(Source::DerivedId(idx, rule.prefix.clone()));
     }
+    let absent = if field == SiteField::Id {
+        Source::NameCountry
+    } else {
+        Source::Absent
+    };
     Ok(field
         .default_columns()
         .iter()
         .find_map(|name| columns.find(name))
-        .map_or(Source::Absent, |idx| {
-            Source::Columns(columns.with_parts(idx))
-        }))
+        .map_or(absent, |idx| Source::Columns(columns.with_parts(idx))))
+}
+
+/// The ids derived from names and countries so far in one file.
+#[derive(Default)]
+struct DerivedIds {
+    used: HashSet<String>,
+    /// For each base used more than once, the next suffix to try.
+    next_suffix: HashMap<String, usize>,
+}
+
+impl DerivedIds {
+    /// The next row's id: its base, or the base with the first free suffix (`-2`, `-3`, …).
+    fn next(&mut self, draft: &SiteDraft) -> Result<String, String> {
+        let text = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_owned();
+        let (country, name) = (text(&draft.country), text(&draft.name));
+        if country.is_empty() || name.is_empty() {
+            return Err(format!(
+                "field `id` is required: the file has no `id` column, and this row has no {} to \
+                 derive one from (`{{country}}_{{name}}`); fill in the row, add an `id` column, or \
+                 map one in a mapping file (`columns.id`, or `id.from`)",
+                if name.is_empty() { "name" } else { "country" }
+            ));
+        }
+        let base = site_id_base(&country, &name).map_err(|e| {
+            format!(
+                "{e}: the file has no `id` column, so ids are made from the names; add an `id` column"
+            )
+        })?;
+        if self.used.insert(base.clone()) {
+            return Ok(base);
+        }
+        let n = self.next_suffix.entry(base.clone()).or_insert(2);
+        loop {
+            let id = format!("{base}-{n}");
+            *n += 1;
+            if self.used.insert(id.clone()) {
+                return Ok(id);
+            }
+        }
+    }
+}
+
+/// A row's error, with how to fix the file where the error alone does not say.
+fn with_fix(e: &crate::model::ModelError) -> String {
+    match e {
+        crate::model::ModelError::Missing { field } => format!(
+            "{e}: fill it in, add a `{field}` column or map one in a mapping file (`columns.{field}`), or give \
+             every row the same value (`constants.{field}` in a mapping file; on the command line \
+             `--set {field}=VALUE`)"
+        ),
+        other => other.to_string(),
+    }
 }
 
 pub(super) fn missing_column(column: &str, field: SiteField, columns: &Columns) -> String {
@@ -577,7 +644,7 @@ pub(super) fn draft_of(
             (SiteField::Lon, Some((x, _))) => draft.lon = Some(x),
             (SiteField::Lat, Some((_, y))) => draft.lat = Some(y),
             _ => match source {
-                Source::Absent => {}
+                Source::Absent | Source::NameCountry => {}
                 // Constants are already in our vocabulary.
                 Source::Constant(cell) => {
                     assign(&mut draft, *field, cell.clone(), None).map_err(|e| e.to_string())?
@@ -636,6 +703,58 @@ mod tests {
         assert_eq!(sites, fixture_sites());
         assert!(calls.load(Ordering::Relaxed) >= 1);
         assert_eq!(last.load(Ordering::Relaxed), 3);
+    }
+
+    /// A file with no id column gets `{country}_{name}` ids, as `POST` derives them, unique within
+    /// the file in row order, and the same ids on every read.
+    #[test]
+    fn a_file_without_ids_gets_them_from_names_and_countries() {
+        let path = fixture("sites_no_id.csv");
+        let (sites, _) = read_ok(&path, &Mapping::default());
+        let ids: Vec<&str> = sites.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "kgz_mailuu-suu-tailings-pile-3",
+                "kgz_mailuu-suu-tailings-pile-3-2",
+                // Its own base is taken by the row before, so it gets the next suffix.
+                "kgz_mailuu-suu-tailings-pile-3-2-2",
+                "tjk_digmay",
+            ]
+        );
+        let (again, _) = read_ok(&path, &Mapping::default());
+        assert_eq!(again, sites);
+
+        // A row without a name cannot have an id made: the refusal says how to fix the file.
+        let dir = TempDir::new("no-id-no-name");
+        let bad = dir.path("bad.csv");
+        std::fs::write(
+            &bad,
+            "name,kind,activity,country,status,lon,lat,precision,sources\n\
+             ,tailings,gold,KGZ,active,72.4,41.2,site,https://example.org/x\n",
+        )
+        .unwrap();
+        let read = read_sites(&bad, &Mapping::default(), &no_progress).unwrap();
+        let err = read.rows[0].site.as_ref().unwrap_err();
+        assert!(err.contains("field `id` is required"), "{err}");
+        assert!(err.contains("no name") && err.contains("add an `id` column"), "{err}");
+    }
+
+    /// A missing required field says how to supply it.
+    #[test]
+    fn a_missing_field_says_how_to_fix_the_file() {
+        let dir = TempDir::new("no-kind");
+        let path = dir.path("no_kind.csv");
+        std::fs::write(
+            &path,
+            "id,name,activity,country,status,lon,lat,precision,sources\n\
+             kgz_x,X,gold,KGZ,active,72.4,41.2,site,https://example.org/x\n",
+        )
+        .unwrap();
+        let read = read_sites(&path, &Mapping::default(), &no_progress).unwrap();
+        let err = read.rows[0].site.as_ref().unwrap_err();
+        assert!(err.starts_with("field `kind` is required"), "{err}");
+        assert!(err.contains("constants.kind") && err.contains("--set kind="), "{err}");
     }
 
     #[test]

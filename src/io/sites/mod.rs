@@ -42,7 +42,11 @@
 //! named like the site fields (case-insensitively), their shapefile short names and their 10-byte
 //! truncations (what GDAL and ArcGIS make of long names). Every row is validated with
 //! [`Site::try_from`](crate::model::Site::try_from); a bad row becomes an error naming the field
-//! and value, and reading goes on. A repeated id is an error of the later row. Empty rows
+//! and value, and reading goes on; a missing required field says how to supply it (a column, a
+//! mapping, a constant). A repeated id is an error of the later row. A file with no `id` column
+//! and no mapping for one gets ids as `POST` derives them, `{country}_{name}` transliterated
+//! ([`crate::model::slug::site_id_base`]), made unique within the file in row order (`-2`, `-3`,
+//! …), so importing the same file again gives the same ids and changes nothing. Empty rows
 //! (spreadsheet padding) are skipped. Texts longer than their limit in [`crate::model::limits`]
 //! are row errors too, so that every site stored can be exported in every format.
 //!

@@ -121,6 +121,27 @@ fn cli_import_reports_rows_and_honours_skip_invalid_and_dry_run() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A file with no id column imports (ids from country and name, as `POST` makes them), and
+/// importing it again changes nothing.
+#[test]
+fn cli_import_without_an_id_column_is_idempotent() {
+    let dir = temp_dir("cli-import-no-id");
+    let store = dir.join("atlas.gpkg");
+    let file = repo_path("tests/fixtures/import/sites_no_id.csv");
+    let run = || {
+        let out = cli(&["import", file.to_str().unwrap()], &store);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let first = run();
+    assert!(first.contains("4 created, 0 updated, 0 unchanged"), "{first}");
+    assert_eq!(count_sites(&store), SEED_SITES + 4);
+    let second = run();
+    assert!(second.contains("0 created, 0 updated, 4 unchanged"), "{second}");
+    assert_eq!(count_sites(&store), SEED_SITES + 4);
+}
+
 #[test]
 fn token_cli_creates_lists_and_revokes_without_keeping_secrets() {
     let dir = temp_dir("token-cli");
