@@ -83,6 +83,12 @@ impl<'a> SiteFields<'a> {
 
     /// The values, in the order of [`SiteFields::NAMES`].
     pub fn values(&self) -> [Field<'a>; 30] {
+        std::array::from_fn(|i| self.value(i))
+    }
+
+    /// The value of field `i` of [`SiteFields::NAMES`] alone (`Null` past the end): what a sort or a
+    /// filter on one field reads, without formatting the others.
+    pub fn value(&self, i: usize) -> Field<'a> {
         let a = self.record;
         let text = |t: &'a str| Field::Text(t.into());
         let river = a.river.as_ref();
@@ -90,59 +96,62 @@ impl<'a> SiteFields<'a> {
         let d = a.downstream.as_deref();
         let first = d.and_then(|d| d.first_crossing.as_ref());
         let r = &a.runout;
-        [
-            a.country.as_ref().map(Iso3::as_str).into(),
-            text(a.country_match.as_str()),
-            text(CountryCheck::of(a.country.as_ref(), self.declared_country).as_str()),
-            river.map(|r| &*r.id).into(),
-            river.and_then(|r| r.name.as_deref()).into(),
-            river.map(|r| round(r.distance_m, 1)).into(),
+        match i {
+            0 => a.country.as_ref().map(Iso3::as_str).into(),
+            1 => text(a.country_match.as_str()),
+            2 => text(CountryCheck::of(a.country.as_ref(), self.declared_country).as_str()),
+            3 => river.map(|r| &*r.id).into(),
+            4 => river.and_then(|r| r.name.as_deref()).into(),
+            5 => river.map(|r| round(r.distance_m, 1)).into(),
             // Coordinates to 1e-6° (about 0.1 m), as the distances are to 0.1 m.
-            river.map(|r| round(r.point[0], 6)).into(),
-            river.map(|r| round(r.point[1], 6)).into(),
-            border.map(|b| &*b.id).into(),
-            border
+            6 => river.map(|r| round(r.point[0], 6)).into(),
+            7 => river.map(|r| round(r.point[1], 6)).into(),
+            8 => border.map(|b| &*b.id).into(),
+            9 => border
                 .map(|b| {
                     let [l, r] = &b.countries;
                     format!("{}-{}", side(l), side(r))
                 })
                 .into(),
-            border
+            10 => border
                 .and_then(|b| b.neighbour_country.as_ref().map(Iso3::as_str))
                 .into(),
-            a.border_distance_m().into(),
-            border.map(|b| round(b.point[0], 6)).into(),
-            border.map(|b| round(b.point[1], 6)).into(),
-            match a.downstream_status {
+            11 => a.border_distance_m().into(),
+            12 => border.map(|b| round(b.point[0], 6)).into(),
+            13 => border.map(|b| round(b.point[1], 6)).into(),
+            14 => match a.downstream_status {
                 DownstreamStatus::Ok => text("ok"),
                 other => Field::Text(other.to_string().into()),
             },
-            d.map(|d| round(d.snap_distance_m, 1)).into(),
+            15 => d.map(|d| round(d.snap_distance_m, 1)).into(),
             // The river the path starts on: for a `regional` snap, a main river, not the nearest one.
-            d.map(|d| &*d.river_id).into(),
-            d.map(|d| d.drainage_confidence.as_str()).into(),
-            d.map(|d| d.countries_text()).into(),
-            first.and_then(|c| c.from.as_ref().map(Iso3::as_str)).into(),
-            first.and_then(|c| c.to.as_ref().map(Iso3::as_str)).into(),
-            first.map(|c| round(c.point[0], 6)).into(),
-            first.map(|c| round(c.point[1], 6)).into(),
-            d.and_then(|d| d.downstream_border_km)
+            16 => d.map(|d| &*d.river_id).into(),
+            17 => d.map(|d| d.drainage_confidence.as_str()).into(),
+            18 => d.map(|d| d.countries_text()).into(),
+            19 => first.and_then(|c| c.from.as_ref().map(Iso3::as_str)).into(),
+            20 => first.and_then(|c| c.to.as_ref().map(Iso3::as_str)).into(),
+            21 => first.map(|c| round(c.point[0], 6)).into(),
+            22 => first.map(|c| round(c.point[1], 6)).into(),
+            23 => d
+                .and_then(|d| d.downstream_border_km)
                 .map(|v| round(v, 3))
                 .into(),
-            d.map(|d| {
-                d.water_bodies
-                    .iter()
-                    .map(|w| &**w)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .into(),
-            d.and_then(|d| d.terminal_water_body.as_deref()).into(),
-            r.released_volume_m3.map(|v| round(v, 0)).into(),
-            r.distance_km.map(|v| round(v, 3)).into(),
-            text(r.reaches_border.as_str()),
-            r.note.into(),
-        ]
+            24 => d
+                .map(|d| {
+                    d.water_bodies
+                        .iter()
+                        .map(|w| &**w)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .into(),
+            25 => d.and_then(|d| d.terminal_water_body.as_deref()).into(),
+            26 => r.released_volume_m3.map(|v| round(v, 0)).into(),
+            27 => r.distance_km.map(|v| round(v, 3)).into(),
+            28 => text(r.reaches_border.as_str()),
+            29 => r.note.into(),
+            _ => Field::Null,
+        }
     }
 
     /// The fields as JSON properties.

@@ -229,6 +229,13 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A `sortby` the collection cannot sort by: the client's parameter.
+impl From<crate::catalog::order::SortError> for ApiError {
+    fn from(e: crate::catalog::order::SortError) -> Self {
+        ApiError::bad_parameter("sortby", e)
+    }
+}
+
 /// The blocking pool is gone or the task panicked: internal.
 impl From<crate::service::edits::EditError> for ApiError {
     fn from(e: crate::service::edits::EditError) -> Self {

@@ -289,7 +289,7 @@ pub fn document(catalog: &Catalog) -> Value {
     );
     for c in &catalog.collections {
         let id = c.id();
-        let mut params = ["bbox", "bbox-crs", "crs", "datetime", "limit", "offset"]
+        let mut params = ["bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "sortby"]
             .iter()
             .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
             .collect::<Vec<_>>();
@@ -401,6 +401,9 @@ pub fn document(catalog: &Catalog) -> Value {
                     "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT } },
                 "offset": { "name": "offset", "in": "query", "required": false,
                     "schema": { "type": "integer", "minimum": 0, "default": 0 } },
+                "sortby": { "name": "sortby", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": "Properties to sort by, each with an optional `+` (ascending, the default) or `-` (descending): `-risk_score,+name`. Numbers sort by value, text by code point, `risk_class` by severity; features without the property come last either way; ties keep the collection's order. Lists and objects cannot be sorted by.",
+                    "schema": { "type": "array", "items": { "type": "string", "pattern": "^[+-]?[A-Za-z_][A-Za-z0-9_:.-]*$" } } },
                 "featureId": { "name": "featureId", "in": "path", "required": true,
                     "schema": { "type": "string" } },
             },

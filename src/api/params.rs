@@ -1,6 +1,7 @@
 //! Parsing of query parameters (`bbox`, `limit`, `offset`, `f`, property filters), kept apart from the
 //! handlers so each rule is tested on its own.
 
+use crate::catalog::order::{SortKey, parse_sortby};
 use crate::catalog::{PropertyFilter, Selection};
 use crate::index::BBox;
 
@@ -24,6 +25,8 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemsParams {
     pub selection: Selection,
+    /// `sortby`, checked for syntax; the collection checks the properties.
+    pub sortby: Vec<SortKey>,
     pub limit: usize,
     pub offset: usize,
     pub format: Option<Format>,
@@ -33,7 +36,7 @@ pub struct ItemsParams {
 
 /// Parameters every items request accepts, besides the collection's queryables.
 pub const ITEMS_PARAMS: &[&str] = &[
-    "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f",
+    "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "sortby", "f",
 ];
 
 /// Splits a query string into pairs; a parameter given twice is an error.
@@ -180,6 +183,7 @@ pub fn parse_items_with(
     let mut own = Vec::new();
     let mut params = ItemsParams {
         selection: Selection::default(),
+        sortby: Vec::new(),
         limit: DEFAULT_LIMIT,
         offset: 0,
         format: None,
@@ -191,6 +195,10 @@ pub fn parse_items_with(
             "bbox-crs" | "crs" => check_crs(&key, &value)?,
             "limit" => params.limit = parse_count("limit", &value, 1)?.min(MAX_LIMIT),
             "offset" => params.offset = parse_count("offset", &value, 0)?,
+            "sortby" => {
+                params.sortby =
+                    parse_sortby(&value).map_err(|e| ApiError::bad_parameter("sortby", e))?
+            }
             "f" => params.format = Some(parse_format(&value)?),
             // Checked, but no collection has a temporal property, so every feature matches.
             "datetime" => check_datetime(&value)?,

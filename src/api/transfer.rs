@@ -239,7 +239,7 @@ pub async fn export(
     let st = state.clone();
     let ids = web::block(move || -> Result<Vec<String>, ApiError> {
         let p = params::parse_items(&query, crate::reference::SITES_SPEC.queryables)?;
-        export::selected_ids(&st.service, &p.selection).map_err(export_error)
+        export::selected_ids(&st.service, &p.selection, &p.sortby).map_err(export_error)
     })
     .await??;
     // What is sent: the records of `ids`, formatted as they go, or a file written first.
@@ -298,6 +298,7 @@ fn export_error(e: crate::service::export::ExportError) -> ApiError {
     use crate::service::export::ExportError;
     match e {
         ExportError::NoSites => ApiError::not_found("no sites collection"),
+        ExportError::Sort(e) => e.into(),
         e => ApiError::internal_from(format_args!("export failed: {e}")),
     }
 }

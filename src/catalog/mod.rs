@@ -4,6 +4,7 @@
 //! change in place as edits are published.
 
 pub mod json;
+pub mod order;
 pub mod sites;
 
 use std::borrow::Cow;

@@ -41,8 +41,16 @@ pub fn derive_id(prefix: &str, value: &str) -> Result<String, ModelError> {
 /// assert_eq!(site_id_base("KGZ", "Майлуу-Суу").unwrap(), "kgz_mayluu-suu");
 /// ```
 pub fn site_id_base(country: &str, name: &str) -> Result<String, ModelError> {
-    let slug = derive_id(&format!("{}_", country.trim().to_ascii_lowercase()), name.trim())?;
-    Ok(slug.chars().take(100).collect::<String>().trim_end_matches('-').to_owned())
+    let slug = derive_id(
+        &format!("{}_", country.trim().to_ascii_lowercase()),
+        name.trim(),
+    )?;
+    Ok(slug
+        .chars()
+        .take(100)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned())
 }
 
 /// Latin letters for the Cyrillic and accented letters of Central Asian names (lower case).

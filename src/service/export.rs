@@ -39,13 +39,26 @@ pub enum ExportError {
     Send(#[source] std::io::Error),
     #[error("no sites collection")]
     NoSites,
+    /// A `sortby` the sites cannot be sorted by.
+    #[error(transparent)]
+    Sort(#[from] crate::catalog::order::SortError),
 }
 
-/// The ids of the published sites `selection` matches, in the collection's order.
-pub fn selected_ids(service: &Service, selection: &Selection) -> Result<Vec<String>, ExportError> {
+/// The ids of the published sites `selection` matches, in the order of `sortby` (the collection's
+/// order when empty).
+pub fn selected_ids(
+    service: &Service,
+    selection: &Selection,
+    sortby: &[crate::catalog::order::SortKey],
+) -> Result<Vec<String>, ExportError> {
     let live = service.live();
-    let t = live.sites().ok_or(ExportError::NoSites)?;
-    Ok(t.select(selection)
+    let c = live
+        .catalog
+        .collection(crate::reference::SITES)
+        .ok_or(ExportError::NoSites)?;
+    let t = c.sites().ok_or(ExportError::NoSites)?;
+    let (_, rows) = c.page_sorted(selection, sortby, 0, usize::MAX)?;
+    Ok(rows
         .into_iter()
         .filter_map(|i| t.get(i))
         .map(|r| r.site.id.to_string())
@@ -408,7 +421,7 @@ mod tests {
     #[test]
     fn csv_streams_what_gdal_wrote() {
         let s = service(10_000);
-        let ids = selected_ids(&s, &Selection::default()).unwrap();
+        let ids = selected_ids(&s, &Selection::default(), &[]).unwrap();
         let ours = collect(&s, &ids, ExportFormat::Csv);
         let gdal = through_gdal(&s, &ids, ExportFormat::Csv);
         if ours != gdal {
@@ -437,7 +450,7 @@ mod tests {
     #[test]
     fn geojson_streams_the_served_features() {
         let s = service(2_000);
-        let ids = selected_ids(&s, &Selection::default()).unwrap();
+        let ids = selected_ids(&s, &Selection::default(), &[]).unwrap();
         let ours: serde_json::Value =
             serde_json::from_slice(&collect(&s, &ids, ExportFormat::GeoJson)).unwrap();
         let gdal: serde_json::Value =
@@ -477,7 +490,7 @@ mod tests {
     #[test]
     fn export_sends_before_it_reads_every_site() {
         let s = service(5_000);
-        let ids = selected_ids(&s, &Selection::default()).unwrap();
+        let ids = selected_ids(&s, &Selection::default(), &[]).unwrap();
         let last = ids.last().unwrap().clone();
         let mut pieces = 0;
         let mut out = Vec::new();

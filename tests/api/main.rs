@@ -9,6 +9,7 @@ mod maps;
 mod ogc;
 mod ogc_errors;
 mod risk;
+mod sortby;
 mod tiles;
 mod transfer;
 mod webmap;

@@ -344,13 +344,12 @@ pub fn read_sites_chunked<E: From<IoError>>(
         {
             continue;
         }
-        let site = draft_of(&feature, &sources, mapping, transform.as_ref())
-            .and_then(|mut d| {
-                if derives_ids {
-                    d.id = Some(derived.next(&d)?);
-                }
-                Site::try_from(d).map_err(|e| with_fix(&e))
-            });
+        let site = draft_of(&feature, &sources, mapping, transform.as_ref()).and_then(|mut d| {
+            if derives_ids {
+                d.id = Some(derived.next(&d)?);
+            }
+            Site::try_from(d).map_err(|e| with_fix(&e))
+        });
         let mut import_row = ImportRow { row, site };
         ids.check(&mut import_row);
         chunk.push(import_row);
@@ -737,7 +736,10 @@ mod tests {
         let read = read_sites(&bad, &Mapping::default(), &no_progress).unwrap();
         let err = read.rows[0].site.as_ref().unwrap_err();
         assert!(err.contains("field `id` is required"), "{err}");
-        assert!(err.contains("no name") && err.contains("add an `id` column"), "{err}");
+        assert!(
+            err.contains("no name") && err.contains("add an `id` column"),
+            "{err}"
+        );
     }
 
     /// A missing required field says how to supply it.
@@ -754,7 +756,10 @@ mod tests {
         let read = read_sites(&path, &Mapping::default(), &no_progress).unwrap();
         let err = read.rows[0].site.as_ref().unwrap_err();
         assert!(err.starts_with("field `kind` is required"), "{err}");
-        assert!(err.contains("constants.kind") && err.contains("--set kind="), "{err}");
+        assert!(
+            err.contains("constants.kind") && err.contains("--set kind="),
+            "{err}"
+        );
     }
 
     #[test]

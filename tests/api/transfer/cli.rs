@@ -135,10 +135,16 @@ fn cli_import_without_an_id_column_is_idempotent() {
         text
     };
     let first = run();
-    assert!(first.contains("4 created, 0 updated, 0 unchanged"), "{first}");
+    assert!(
+        first.contains("4 created, 0 updated, 0 unchanged"),
+        "{first}"
+    );
     assert_eq!(count_sites(&store), SEED_SITES + 4);
     let second = run();
-    assert!(second.contains("0 created, 0 updated, 4 unchanged"), "{second}");
+    assert!(
+        second.contains("0 created, 0 updated, 4 unchanged"),
+        "{second}"
+    );
     assert_eq!(count_sites(&store), SEED_SITES + 4);
 }
 
