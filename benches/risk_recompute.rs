@@ -101,6 +101,7 @@ fn run(label: &str, sites: Vec<Site>, reference: &tailings_atlas::reference::Ref
                 id: SiteId::parse(site.id.as_str()).expect("an id"),
                 site: Some(site),
                 revision: 1_000 + k,
+                updated: None,
             };
             let t = Instant::now();
             service.publish(&[update]);

@@ -81,7 +81,9 @@ fn gpkg_opens_in_ogrinfo() {
     // The served inventory (the seed sites, analysed), exported as the CLI and the API do.
     let atlas = tailings_atlas::service::load(&dir.path("atlas.gpkg"), &repo("data")).unwrap();
     let service = tailings_atlas::service::Service::new(atlas);
-    let all = tailings_atlas::service::export::selected_ids(&service, &Default::default()).unwrap();
+    let all =
+        tailings_atlas::service::export::selected_ids(&service, &Default::default(), &[], None)
+            .unwrap();
     let out = dir.path("sites.gpkg");
     tailings_atlas::service::export::write_file(
         &service,

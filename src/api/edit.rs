@@ -229,7 +229,7 @@ fn feature_response(
         (Some(text), _) => text,
         (None, Some(site)) => state
             .service
-            .record(site.clone(), Some(written.revision))
+            .record(site.clone(), Some(written.revision), written.updated)
             .geojson(),
         (None, None) => {
             return Err(ApiError::internal_from(format_args!(

@@ -101,7 +101,13 @@ pub async fn items(
             }
         }
         // One pass: the number matched and the page, never a list of every match.
-        let (matched, rows) = c.page_sorted(&p.selection, &p.sortby, p.offset, p.limit)?;
+        let (matched, rows) = c.page_sorted(
+            &p.selection,
+            &p.sortby,
+            p.datetime.as_ref(),
+            p.offset,
+            p.limit,
+        )?;
         let limit = p.limit.to_string();
         let end = p.offset.saturating_add(rows.len());
         let next = (end < matched).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);

@@ -289,10 +289,12 @@ pub fn document(catalog: &Catalog) -> Value {
     );
     for c in &catalog.collections {
         let id = c.id();
-        let mut params = ["bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "sortby"]
-            .iter()
-            .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
-            .collect::<Vec<_>>();
+        let mut params = [
+            "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "sortby",
+        ]
+        .iter()
+        .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+        .collect::<Vec<_>>();
         params.push(f.clone());
         for q in c.spec.queryables {
             params.push(json!({
@@ -394,7 +396,7 @@ pub fn document(catalog: &Catalog) -> Value {
                 "bbox-crs": { "name": "bbox-crs", "in": "query", "required": false, "schema": crs84 },
                 "crs": { "name": "crs", "in": "query", "required": false, "schema": crs84 },
                 "datetime": { "name": "datetime", "in": "query", "required": false, "allowEmptyValue": true,
-                    "description": "RFC 3339 instant or interval (`..` for an open end); empty is no filter, as if absent. Checked; no collection has a temporal property, so it does not filter.",
+                    "description": "On `sites`: the time each site's current version was written in the store. An RFC 3339 instant, a date (the whole UTC day) or an interval `start/end`, both ends included (`..` or empty for an open end); empty is no filter, as if absent. Other collections have no time: every feature matches.",
                     "schema": { "type": "string" } },
                 "limit": { "name": "limit", "in": "query", "required": false,
                     "description": format!("Page size; larger values are served {MAX_LIMIT}."),

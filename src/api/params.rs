@@ -2,6 +2,7 @@
 //! handlers so each rule is tested on its own.
 
 use crate::catalog::order::{SortKey, parse_sortby};
+use crate::catalog::time::TimeRange;
 use crate::catalog::{PropertyFilter, Selection};
 use crate::index::BBox;
 
@@ -27,6 +28,8 @@ pub struct ItemsParams {
     pub selection: Selection,
     /// `sortby`, checked for syntax; the collection checks the properties.
     pub sortby: Vec<SortKey>,
+    /// `datetime`: on `sites`, the time of each site's current version.
+    pub datetime: Option<TimeRange>,
     pub limit: usize,
     pub offset: usize,
     pub format: Option<Format>,
@@ -135,39 +138,6 @@ fn check_crs(param: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_instant(s: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(s).is_ok()
-        || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-}
-
-/// `datetime`: an RFC 3339 instant (or date), or an interval `start/end` where either end may be
-/// open (`..` or empty), but not both. An empty value is no filter, as if the parameter were absent
-/// (clients such as QGIS send `datetime=` when no time is chosen).
-fn check_datetime(value: &str) -> Result<(), ApiError> {
-    let ok = match value.split_once('/') {
-        None => value.is_empty() || check_instant(value),
-        Some((a, b)) => {
-            let open = |s: &str| s.is_empty() || s == "..";
-            match (open(a), open(b)) {
-                (true, true) => false,
-                (true, false) => check_instant(b),
-                (false, true) => check_instant(a),
-                (false, false) => check_instant(a) && check_instant(b),
-            }
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_parameter(
-            "datetime",
-            format!(
-                "{value:?} is not an RFC 3339 date-time or interval (start/end, `..` for open)"
-            ),
-        ))
-    }
-}
-
 /// Parses an `/items` query string against the collection's `queryables`.
 pub fn parse_items(query: &str, queryables: &[&str]) -> Result<ItemsParams, ApiError> {
     parse_items_with(query, queryables, &[]).map(|(p, _)| p)
@@ -184,6 +154,7 @@ pub fn parse_items_with(
     let mut params = ItemsParams {
         selection: Selection::default(),
         sortby: Vec::new(),
+        datetime: None,
         limit: DEFAULT_LIMIT,
         offset: 0,
         format: None,
@@ -200,8 +171,10 @@ pub fn parse_items_with(
                     parse_sortby(&value).map_err(|e| ApiError::bad_parameter("sortby", e))?
             }
             "f" => params.format = Some(parse_format(&value)?),
-            // Checked, but no collection has a temporal property, so every feature matches.
-            "datetime" => check_datetime(&value)?,
+            "datetime" => {
+                params.datetime =
+                    TimeRange::parse(&value).map_err(|e| ApiError::bad_parameter("datetime", e))?
+            }
             k if queryables.contains(&k) => params.selection.filters.push(PropertyFilter {
                 property: key,
                 value,
@@ -298,8 +271,10 @@ mod tests {
             "2018-02-12/",
             "",
         ] {
-            assert!(check_datetime(ok).is_ok(), "{ok}");
+            let q = format!("datetime={}", ok.replace('+', "%2B"));
+            assert!(parse_items(&q, &[]).is_ok(), "{ok}");
         }
+        assert_eq!(parse_items("datetime=", &[]).unwrap().datetime, None);
     }
 
     #[test]

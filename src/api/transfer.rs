@@ -239,7 +239,8 @@ pub async fn export(
     let st = state.clone();
     let ids = web::block(move || -> Result<Vec<String>, ApiError> {
         let p = params::parse_items(&query, crate::reference::SITES_SPEC.queryables)?;
-        export::selected_ids(&st.service, &p.selection, &p.sortby).map_err(export_error)
+        export::selected_ids(&st.service, &p.selection, &p.sortby, p.datetime.as_ref())
+            .map_err(export_error)
     })
     .await??;
     // What is sent: the records of `ids`, formatted as they go, or a file written first.

@@ -6,6 +6,7 @@
 pub mod json;
 pub mod order;
 pub mod sites;
+pub mod time;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -15,6 +15,7 @@ use crate::model::SiteValue;
 use crate::schema::{ANALYSIS_FIELDS, FieldType, RISK_FIELDS, SITE_FIELDS};
 
 use super::sites::SiteRecord;
+use super::time::TimeRange;
 use super::{Collection, FeatureRef, Features, Selection};
 
 /// One key of a `sortby`: a property, ascending or descending.
@@ -199,20 +200,32 @@ impl Collection {
         Ok(())
     }
 
-    /// As [`Collection::page`], in the order of `keys` (the collection's own order when empty).
+    /// As [`Collection::page`], for sites only those whose current version was written in
+    /// `datetime` (other collections have no time, and it selects all of them), in the order of
+    /// `keys` (the collection's own order when empty).
     pub fn page_sorted(
         &self,
         selection: &Selection,
         keys: &[SortKey],
+        datetime: Option<&TimeRange>,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<usize>), SortError> {
-        if keys.is_empty() {
+        let datetime = datetime.filter(|_| matches!(self.features, Features::Sites(_)));
+        if keys.is_empty() && datetime.is_none() {
             return Ok(self.page(selection, offset, limit));
         }
         self.check_sortby(keys)?;
-        let matched = self.select(selection);
+        let mut matched = self.select(selection);
+        if let (Some(range), Features::Sites(t)) = (datetime, &self.features) {
+            let records = t.records();
+            matched.retain(|&i| range.contains(records[i].updated));
+        }
         let n = matched.len();
+        if keys.is_empty() {
+            let rows = matched.into_iter().skip(offset).take(limit).collect();
+            return Ok((n, rows));
+        }
         let rows = match &self.features {
             Features::Sites(t) => {
                 let ks: Vec<SiteKey> = keys
@@ -227,7 +240,8 @@ impl Collection {
                 top(keyed, keys, offset, limit)
             }
             Features::Layer(_) => {
-                let feats: Vec<FeatureRef<'_>> = matched.iter().filter_map(|&i| self.get(i)).collect();
+                let feats: Vec<FeatureRef<'_>> =
+                    matched.iter().filter_map(|&i| self.get(i)).collect();
                 let keyed = matched.iter().zip(&feats).map(|(&i, f)| {
                     let values = keys
                         .iter()
@@ -347,6 +361,7 @@ mod tests {
                     analysis,
                     site,
                     revision: Some(1),
+                    updated: None,
                 }
             })
             .collect();
@@ -358,11 +373,20 @@ mod tests {
         let c = seed_collection();
         let sel = Selection::default();
         let k = |s: &str| parse_sortby(s).unwrap();
-        let (n, rows) = c.page_sorted(&sel, &k("-risk_score,id"), 0, 5).unwrap();
+        let (n, rows) = c
+            .page_sorted(&sel, &k("-risk_score,id"), None, 0, 5)
+            .unwrap();
         assert_eq!(n, c.len());
         let scores: Vec<f64> = rows
             .iter()
-            .map(|&i| c.get(i).unwrap().property("risk_score").unwrap().as_f64().unwrap())
+            .map(|&i| {
+                c.get(i)
+                    .unwrap()
+                    .property("risk_score")
+                    .unwrap()
+                    .as_f64()
+                    .unwrap()
+            })
             .collect();
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
         let max = c
@@ -370,20 +394,30 @@ mod tests {
             .map(|f| f.property("risk_score").unwrap().as_f64().unwrap())
             .fold(f64::MIN, f64::max);
         assert_eq!(scores[0], max);
-        let (_, by_name) = c.page_sorted(&sel, &k("name"), 0, usize::MAX).unwrap();
+        let (_, by_name) = c
+            .page_sorted(&sel, &k("name"), None, 0, usize::MAX)
+            .unwrap();
         let names: Vec<String> = by_name
             .iter()
-            .map(|&i| c.get(i).unwrap().property("name").unwrap().as_str().unwrap().to_owned())
+            .map(|&i| {
+                c.get(i)
+                    .unwrap()
+                    .property("name")
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
         assert!(matches!(
-            c.page_sorted(&sel, &k("colour"), 0, 5),
+            c.page_sorted(&sel, &k("colour"), None, 0, 5),
             Err(SortError::Unknown(..))
         ));
         assert!(matches!(
-            c.page_sorted(&sel, &k("sources"), 0, 5),
+            c.page_sorted(&sel, &k("sources"), None, 0, 5),
             Err(SortError::NotScalar(_))
         ));
     }

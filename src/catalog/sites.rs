@@ -29,6 +29,8 @@ pub struct SiteRecord {
     pub risk: SiteRisk,
     /// The number of the site's latest version in the store (its ETag); `None` without a store.
     pub revision: Option<i64>,
+    /// When that version was written (what `datetime` matches); `None` without a store.
+    pub updated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl SiteRecord {
@@ -386,6 +388,7 @@ mod tests {
                     analysis,
                     site,
                     revision: Some(1),
+                    updated: None,
                 }
             })
             .collect()

@@ -22,7 +22,7 @@ pub(super) fn run(
         Err(code) => return code,
     };
     let service = tailings_atlas::service::Service::new(atlas);
-    let all = match export::selected_ids(&service, &Default::default(), &[]) {
+    let all = match export::selected_ids(&service, &Default::default(), &[], None) {
         Ok(ids) => ids,
         Err(e) => return fail(e),
     };

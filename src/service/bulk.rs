@@ -77,6 +77,7 @@ impl Service {
                         id: s.site.id.clone(),
                         site: Some(s.site),
                         revision: s.revision,
+                        updated: s.updated,
                     }),
             );
             // Publishing whole chunks: each publish of many sites rebuilds the k-nearest index.

@@ -44,12 +44,13 @@ pub enum ExportError {
     Sort(#[from] crate::catalog::order::SortError),
 }
 
-/// The ids of the published sites `selection` matches, in the order of `sortby` (the collection's
-/// order when empty).
+/// The ids of the published sites `selection` matches (written in `datetime`, if given), in the
+/// order of `sortby` (the collection's order when empty).
 pub fn selected_ids(
     service: &Service,
     selection: &Selection,
     sortby: &[crate::catalog::order::SortKey],
+    datetime: Option<&crate::catalog::time::TimeRange>,
 ) -> Result<Vec<String>, ExportError> {
     let live = service.live();
     let c = live
@@ -57,7 +58,7 @@ pub fn selected_ids(
         .collection(crate::reference::SITES)
         .ok_or(ExportError::NoSites)?;
     let t = c.sites().ok_or(ExportError::NoSites)?;
-    let (_, rows) = c.page_sorted(selection, sortby, 0, usize::MAX)?;
+    let (_, rows) = c.page_sorted(selection, sortby, datetime, 0, usize::MAX)?;
     Ok(rows
         .into_iter()
         .filter_map(|i| t.get(i))
@@ -421,7 +422,7 @@ mod tests {
     #[test]
     fn csv_streams_what_gdal_wrote() {
         let s = service(10_000);
-        let ids = selected_ids(&s, &Selection::default(), &[]).unwrap();
+        let ids = selected_ids(&s, &Selection::default(), &[], None).unwrap();
         let ours = collect(&s, &ids, ExportFormat::Csv);
         let gdal = through_gdal(&s, &ids, ExportFormat::Csv);
         if ours != gdal {
@@ -450,7 +451,7 @@ mod tests {
     #[test]
     fn geojson_streams_the_served_features() {
         let s = service(2_000);
-        let ids = selected_ids(&s, &Selection::default(), &[]).unwrap();
+        let ids = selected_ids(&s, &Selection::default(), &[], None).unwrap();
         let ours: serde_json::Value =
             serde_json::from_slice(&collect(&s, &ids, ExportFormat::GeoJson)).unwrap();
         let gdal: serde_json::Value =
@@ -490,7 +491,7 @@ mod tests {
     #[test]
     fn export_sends_before_it_reads_every_site() {
         let s = service(5_000);
-        let ids = selected_ids(&s, &Selection::default(), &[]).unwrap();
+        let ids = selected_ids(&s, &Selection::default(), &[], None).unwrap();
         let last = ids.last().unwrap().clone();
         let mut pieces = 0;
         let mut out = Vec::new();
@@ -502,6 +503,7 @@ mod tests {
                     id: crate::model::SiteId::parse(&last).unwrap(),
                     site: None,
                     revision: 99,
+                    updated: None,
                 }]);
             }
             out.extend_from_slice(&b);

@@ -60,6 +60,8 @@ pub struct Update {
     pub id: SiteId,
     pub site: Option<Site>,
     pub revision: i64,
+    /// When that version was written, if known.
+    pub updated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<&Written> for Update {
@@ -68,6 +70,7 @@ impl From<&Written> for Update {
             id: w.id.clone(),
             site: w.site.clone(),
             revision: w.revision,
+            updated: w.updated,
         }
     }
 }
@@ -113,14 +116,21 @@ impl Service {
         self.live.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The record of `site` as this service would publish it.
-    pub fn record(&self, site: Site, revision: Option<i64>) -> SiteRecord {
+    /// The record of `site` as this service would publish it, at store version `revision` written
+    /// at `updated`.
+    pub fn record(
+        &self,
+        site: Site,
+        revision: Option<i64>,
+        updated: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> SiteRecord {
         let analysis = self.analyzer.site_record(&site, &self.interner);
         SiteRecord {
             risk: SiteRisk::of(&self.risk, &site, &analysis),
             analysis,
             site,
             revision,
+            updated,
         }
     }
 
@@ -179,7 +189,14 @@ impl Service {
         // Analysis happens before the lock, so readers never wait for it.
         let prepared: Vec<(&Update, Option<SiteRecord>)> = fresh
             .par_iter()
-            .map(|u| (*u, u.site.clone().map(|s| self.record(s, Some(u.revision)))))
+            .map(|u| {
+                (
+                    *u,
+                    u.site
+                        .clone()
+                        .map(|s| self.record(s, Some(u.revision), u.updated)),
+                )
+            })
             .collect();
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         let live = &mut *live;
@@ -285,6 +302,7 @@ impl Service {
             updates.push(Update {
                 id,
                 revision: current.as_ref().map_or(revision, |s| s.revision),
+                updated: current.as_ref().and_then(|s| s.updated),
                 site: current.map(|s| s.site),
             });
             // Another process's bulk import: published a chunk at a time, in bounded memory.
@@ -351,6 +369,7 @@ mod tests {
                 id: site.id.clone(),
                 site: Some(site.clone()),
                 revision,
+                updated: None,
             }])
         };
         let props = |service: &Service, id: &str| {

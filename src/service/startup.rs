@@ -188,9 +188,9 @@ pub fn load_with(
     let t_loaded = t0.elapsed();
     let n = stored.len();
     // The stored sites move into their records: no second copy of the inventory.
-    let records: Vec<(Site, Option<i64>)> = stored
+    let records: Vec<(Site, Option<i64>, Option<chrono::DateTime<chrono::Utc>>)> = stored
         .into_iter()
-        .map(|s| (s.site, Some(s.revision)))
+        .map(|s| (s.site, Some(s.revision), s.updated))
         .collect();
     let mut atlas = Atlas::from_sites(records, &reference, config)?;
     atlas.store = Some(store);
@@ -242,14 +242,14 @@ impl Atlas {
         reference: &ReferenceData,
         config: &AnalysisConfig,
     ) -> Result<Self, serde_json::Error> {
-        let sites = sites.iter().map(|s| (s.clone(), None)).collect();
+        let sites = sites.iter().map(|s| (s.clone(), None, None)).collect();
         Atlas::from_sites(sites, reference, config)
     }
 
-    /// Analyses `sites` (each with its store version, if any), in parallel, and publishes them, in
+    /// Analyses `sites` (each with its store version and its time, if any), in parallel, and publishes them, in
     /// the order given, alongside the reference layers.
     pub fn from_sites(
-        sites: Vec<(Site, Option<i64>)>,
+        sites: Vec<(Site, Option<i64>, Option<chrono::DateTime<chrono::Utc>>)>,
         reference: &ReferenceData,
         config: &AnalysisConfig,
     ) -> Result<Self, serde_json::Error> {
@@ -259,13 +259,14 @@ impl Atlas {
         let risk = config.risk.clone();
         let records: Vec<SiteRecord> = sites
             .into_par_iter()
-            .map(|(site, revision)| {
+            .map(|(site, revision, updated)| {
                 let analysis = analyzer.site_record(&site, &interner);
                 SiteRecord {
                     risk: SiteRisk::of(&risk, &site, &analysis),
                     analysis,
                     site,
                     revision,
+                    updated,
                 }
             })
             .collect();

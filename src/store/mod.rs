@@ -14,6 +14,7 @@ mod gpkg_blob;
 
 pub use gpkg::GpkgStore;
 
+use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,6 +165,15 @@ pub struct Seed {
 pub struct Stored {
     pub site: Site,
     pub revision: i64,
+    /// When that version was written; `None` for a site with no version yet.
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// A version's time as the stores write it (RFC 3339), read back; `None` if it is not one.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// What a version did.
@@ -268,6 +278,8 @@ pub struct Written {
     pub op: Option<Op>,
     /// The site's revision after the write (that of the delete, for a delete).
     pub revision: i64,
+    /// When that revision was written.
+    pub updated: Option<DateTime<Utc>>,
     /// The site after the write; `None` once deleted.
     pub site: Option<Site>,
 }

@@ -26,7 +26,9 @@ fn numbers(doc: &Value, key: &str) -> Vec<Option<f64>> {
 #[actix_web::test]
 async fn pages_of_a_sorted_result_are_the_sorted_result() {
     let state = random_state(&random_sites(1313, 400));
-    let all = get(&state, "/collections/sites/items?limit=10000").await.json();
+    let all = get(&state, "/collections/sites/items?limit=10000")
+        .await
+        .json();
     let mut expected: Vec<(f64, String, usize)> = all["features"]
         .as_array()
         .unwrap()
@@ -122,7 +124,10 @@ async fn layers_sort_and_bad_keys_are_400s() {
         let r = get(&state, q).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
         let text = r.json()["description"].as_str().unwrap().to_owned();
-        assert!(text.contains("`sortby`") && text.contains(says), "{q}: {text}");
+        assert!(
+            text.contains("`sortby`") && text.contains(says),
+            "{q}: {text}"
+        );
     }
 }
 

@@ -217,7 +217,7 @@ impl GpkgStore {
         let unversioned = {
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT {COLUMNS}, 0 FROM sites WHERE id NOT IN (SELECT site_id FROM site_versions) ORDER BY id"
+                    "SELECT {COLUMNS}, 0, NULL FROM sites WHERE id NOT IN (SELECT site_id FROM site_versions) ORDER BY id"
                 ))
                 .map_err(|e| self.sql(e))?;
             let rows = stmt

@@ -10,7 +10,7 @@ use crate::model::{Site, SiteDraft, SiteId};
 use crate::store::{Author, Change, Expect, Op, StoreError, Stored, Written};
 
 impl GpkgStore {
-    /// A `sites` row (columns as in [`COLUMNS`], then the revision) as a site.
+    /// A `sites` row (columns as in [`COLUMNS`], then the revision and its time) as a site.
     pub(super) fn row_to_site(&self, r: &rusqlite::Row) -> Result<Stored, StoreError> {
         let get = |i: usize| -> SqlValue { r.get::<_, SqlValue>(i).unwrap_or(SqlValue::Null) };
         let text = |i: usize| -> Option<String> {
@@ -67,18 +67,24 @@ impl GpkgStore {
             area_m2: real(17),
         };
         let revision = real(18).unwrap_or(0.0) as i64;
+        let updated = text(19).as_deref().and_then(crate::store::parse_time);
         let site = Site::try_from(draft).map_err(|source| StoreError::InvalidRow {
             path: self.path.display().to_string(),
             id: text(1).unwrap_or_default(),
             source,
         })?;
-        Ok(Stored { site, revision })
+        Ok(Stored {
+            site,
+            revision,
+            updated,
+        })
     }
 
     pub(super) fn get_in(&self, conn: &Connection, id: &str) -> Result<Option<Stored>, StoreError> {
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id) \
+                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id), \
+                 (SELECT at FROM site_versions v WHERE v.site_id = sites.id ORDER BY version DESC LIMIT 1) \
                  FROM sites WHERE id = ?1"
             ))
             .map_err(|e| self.sql(e))?;
@@ -223,6 +229,7 @@ impl GpkgStore {
                 Ok(Written {
                     id: site.id.clone(),
                     op: rev.map(|_| op),
+                    updated: written_at(rev, at, current.as_ref()),
                     revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
                     site: Some(site.clone()),
                 })
@@ -239,6 +246,7 @@ impl GpkgStore {
                 Ok(Written {
                     id: id.clone(),
                     op: rev.map(|_| Op::Restore),
+                    updated: written_at(rev, at, current.as_ref()),
                     revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
                     site: Some(site),
                 })
@@ -263,6 +271,7 @@ impl GpkgStore {
                 Ok(Written {
                     id: site.id.clone(),
                     op: rev.map(|_| Op::Create),
+                    updated: crate::store::parse_time(at),
                     revision: rev.unwrap_or(0),
                     site: Some(site),
                 })
@@ -281,11 +290,24 @@ impl GpkgStore {
                 Ok(Written {
                     id: id.clone(),
                     op: Some(Op::Delete),
+                    updated: crate::store::parse_time(at),
                     revision: rev,
                     site: None,
                 })
             }
         }
+    }
+}
+
+/// The time of a write's revision: `at` when it wrote a version, else the current one's.
+fn written_at(
+    rev: Option<i64>,
+    at: &str,
+    current: Option<&Stored>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    match rev {
+        Some(_) => crate::store::parse_time(at),
+        None => current.and_then(|c| c.updated),
     }
 }
 

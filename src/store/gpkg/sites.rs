@@ -53,7 +53,8 @@ impl SiteStore for GpkgStore {
         let conn = self.read();
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id) \
+                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id), \
+                 (SELECT at FROM site_versions v WHERE v.site_id = sites.id ORDER BY version DESC LIMIT 1) \
                  FROM sites ORDER BY id"
             ))
             .map_err(|e| self.sql(e))?;
@@ -152,7 +153,8 @@ impl SiteStore for GpkgStore {
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
         let mut stmt = tx
             .prepare(&format!(
-                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id) \
+                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id), \
+                 (SELECT at FROM site_versions v WHERE v.site_id = sites.id ORDER BY version DESC LIMIT 1) \
                  FROM sites ORDER BY id"
             ))
             .map_err(|e| self.sql(e))?;

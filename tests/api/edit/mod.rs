@@ -3,6 +3,7 @@
 //! every kind of bad input in [`bodies`].
 
 mod bodies;
+mod datetime;
 mod rights;
 mod risk;
 
