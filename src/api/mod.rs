@@ -301,7 +301,16 @@ fn cors() -> actix_cors::Cors {
         .allow_any_origin()
         .allowed_methods(["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
         .allow_any_header()
-        .expose_headers(["ETag", "Location"])
+        // What a browser script on another origin may read: a PMTiles reader needs the ranges and
+        // the ETag, an OGC client the CRS of what it got.
+        .expose_headers([
+            "ETag",
+            "Location",
+            "Content-Range",
+            "Accept-Ranges",
+            "Content-Length",
+            "Content-Crs",
+        ])
         .max_age(86_400)
 }
 

@@ -311,6 +311,19 @@ async fn files_of_the_tiles_directory_by_range() {
         Some("application/vnd.pmtiles")
     );
     assert_ne!(r.header("content-encoding").as_deref(), Some("gzip"));
+    // A PMTiles reader on another origin (a static web map) can read the range headers.
+    let r = call(
+        &state,
+        ranged("bytes=0-9").insert_header(("Origin", "https://maps.example.org")),
+    )
+    .await;
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for h in ["content-range", "etag", "accept-ranges", "content-crs"] {
+        assert!(exposed.contains(h), "{h} not exposed: {exposed}");
+    }
     let r = call(&state, ranged("bytes=-16")).await;
     assert_eq!(r.body, &data[10_000 - 16..]);
     let r = call(&state, ranged("bytes=9990-")).await;
