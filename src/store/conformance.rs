@@ -121,9 +121,14 @@ pub fn edits_are_versioned_checked_and_restorable(factory: &Factory) {
     let r1 = w[0].revision;
     assert!(r1 > r0);
     // The write and a later read tell the same time of the new version, which is now.
-    let t1 = w[0].updated.expect("a write tells when its version was written");
+    let t1 = w[0]
+        .updated
+        .expect("a write tells when its version was written");
     let age = chrono::Utc::now() - t1;
-    assert!(age >= chrono::TimeDelta::zero() - chrono::TimeDelta::seconds(1), "{t1}");
+    assert!(
+        age >= chrono::TimeDelta::zero() - chrono::TimeDelta::seconds(1),
+        "{t1}"
+    );
     assert!(age < chrono::TimeDelta::hours(1), "{t1}");
     assert_eq!(store.get(&id).unwrap().unwrap().updated, Some(t1));
     assert!(
