@@ -15,7 +15,9 @@
 //!   runout screening: typed results, written out as flat fields only at the edge.
 //! - [`risk`]: the risk model (`config/risk-model.toml`), each site's score and factors, and the
 //!   basin risk layers (reach loads, border crossings, H3 hexagons, country summaries).
-//! - [`catalog`]: the published collections, serialised and indexed.
+//! - [`filter`]: CQL2 filters (text and JSON, via the `cql2` crate) compiled into typed predicates
+//!   over a collection's queryables, with geodesic `S_DWITHIN`.
+//! - [`catalog`]: the published collections, serialised and indexed; sorting and time selection.
 //! - [`tiles`]: vector tiles (WebMercatorQuad, MVT), the tile cache and the PMTiles archive.
 //! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, [`store::open`] by
 //!   location, the change feed, and the GeoPackage backend (a conformance suite every backend runs).
@@ -26,7 +28,7 @@
 //!   analysis: the typed functions the HTTP API and the CLI both call.
 //! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]).
 //!
-//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `risk`, `catalog`,
+//! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `risk`, `filter`, `catalog`,
 //! `tiles`, `render`) uses
 //! neither actix-web, GDAL nor SQLite. The binary's subcommands live in `src/cli/`.
 
@@ -34,6 +36,7 @@ pub mod analysis;
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod filter;
 pub mod geodesy;
 pub mod index;
 pub mod io;

@@ -229,6 +229,19 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A `filter` that does not parse or does not fit the collection's queryables: the client's
+/// parameter (`filter-crs` for a CRS the literals cannot be taken from).
+impl From<crate::filter::FilterError> for ApiError {
+    fn from(e: crate::filter::FilterError) -> Self {
+        match e {
+            crate::filter::FilterError::Crs(reason) => {
+                ApiError::bad_parameter("filter-crs", reason)
+            }
+            e => ApiError::bad_parameter("filter", e),
+        }
+    }
+}
+
 /// A `sortby` the collection cannot sort by: the client's parameter.
 impl From<crate::catalog::order::SortError> for ApiError {
     fn from(e: crate::catalog::order::SortError) -> Self {

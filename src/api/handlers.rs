@@ -28,6 +28,21 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    // OGC API - Features - Part 3: Filtering, and CQL2 (src/filter)
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/accent-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
+    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
 ];
 
 const TITLE: &str = "tailings-atlas: Syr Darya tailings and hazardous sites";
@@ -210,6 +225,12 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
             "Features as HTML",
         ),
         link(
+            format!("{base}/collections/{id}/queryables"),
+            super::queryables::REL_QUERYABLES,
+            super::queryables::SCHEMA_JSON,
+            "The properties a CQL2 filter may name",
+        ),
+        link(
             format!("{base}/collections/{id}/tiles"),
             super::tiles::REL_TILESETS_VECTOR,
             JSON,
@@ -272,7 +293,8 @@ fn collection_html(c: &Collection) -> String {
     format!(
         "<p>{}</p><p><a href=\"/collections/{id}/items?f=html\">Browse the {n} features</a> · \
          <a href=\"/collections/{id}/items?f=json\">GeoJSON</a></p>\
-         <p>Extent (W, S, E, N): {extent}</p><p>Filter by: {q}</p><h2>Attribution and licence</h2><ul>{terms}</ul>",
+         <p>Extent (W, S, E, N): {extent}</p><p>Filter by: {q} · \
+         <a href=\"/collections/{id}/queryables?f=html\">every queryable (CQL2 filter)</a></p><h2>Attribution and licence</h2><ul>{terms}</ul>",
         esc(spec.description),
         id = c.id(),
         n = c.len(),

@@ -79,7 +79,7 @@ pub async fn items(
         let mut c = collection_or_404(&live.catalog, &cid)?;
         let hexagons = cid == crate::risk::RISK_HEXAGONS;
         let extras: &[&str] = if hexagons { &["resolution"] } else { &[] };
-        let (p, own) = params::parse_items_with(&query, c.spec.queryables, extras)?;
+        let (mut p, own) = params::parse_items_with(&query, c.spec.queryables, extras)?;
         // `risk-hexagons` at another resolution than the published one: binned for this request.
         let other;
         if let Some((_, v)) = own.iter().find(|(k, _)| k == "resolution") {
@@ -100,6 +100,7 @@ pub async fn items(
                 c = &other;
             }
         }
+        p.compile_filter(c.queryables())?;
         // One pass: the number matched and the page, never a list of every match.
         let (matched, rows) = c.page_sorted(
             &p.selection,

@@ -12,6 +12,7 @@ mod items;
 mod maps;
 mod openapi;
 pub mod params;
+mod queryables;
 mod respond;
 pub mod tiles;
 mod transfer;
@@ -245,6 +246,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_resource("/api", handlers::api))
         .service(get_resource("/collections", handlers::collections))
         .service(get_resource("/collections/{id}", handlers::collection))
+        .service(get_resource(
+            "/collections/{id}/queryables",
+            queryables::queryables,
+        ))
         .service(
             web::resource("/collections/{id}/items")
                 .route(web::route().method(Method::GET).to(items::items))

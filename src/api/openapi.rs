@@ -290,7 +290,16 @@ pub fn document(catalog: &Catalog) -> Value {
     for c in &catalog.collections {
         let id = c.id();
         let mut params = [
-            "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "sortby",
+            "bbox",
+            "bbox-crs",
+            "crs",
+            "datetime",
+            "filter",
+            "filter-lang",
+            "filter-crs",
+            "limit",
+            "offset",
+            "sortby",
         ]
         .iter()
         .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
@@ -334,6 +343,21 @@ pub fn document(catalog: &Catalog) -> Value {
                     f.clone(),
                 ],
                 ok("A feature", "application/geo+json", "featureGeoJSON"),
+                true,
+            ),
+        );
+        paths.insert(
+            format!("/collections/{id}/queryables"),
+            get(
+                &format!("The properties a filter on {id} may name"),
+                vec![f.clone()],
+                json!({
+                    "description": "A JSON Schema (2020-12): each queryable's type, unit (x-ogc-unit) and description",
+                    "content": {
+                        "application/schema+json": { "schema": { "type": "object" } },
+                        "text/html": { "schema": { "type": "string" } },
+                    },
+                }),
                 true,
             ),
         );
@@ -406,6 +430,15 @@ pub fn document(catalog: &Catalog) -> Value {
                 "sortby": { "name": "sortby", "in": "query", "required": false, "style": "form", "explode": false,
                     "description": "Properties to sort by, each with an optional `+` (ascending, the default) or `-` (descending): `-risk_score,+name`. Numbers sort by value, text by code point, `risk_class` by severity; features without the property come last either way; ties keep the collection's order. Lists and objects cannot be sorted by.",
                     "schema": { "type": "array", "items": { "type": "string", "pattern": "^[+-]?[A-Za-z_][A-Za-z0-9_:.-]*$" } } },
+                "filter": { "name": "filter", "in": "query", "required": false,
+                    "description": "A CQL2 filter (OGC API - Features Part 3) over the collection's queryables (`/collections/{id}/queryables`), in the language of `filter-lang`: comparisons, `AND`/`OR`/`NOT`, `IS NULL`, `LIKE`, `BETWEEN`, `IN`, `CASEI`, `ACCENTI`, arithmetic, dates and timestamps, and the spatial functions `S_INTERSECTS`, `S_WITHIN`, `S_CONTAINS`, `S_DISJOINT`, `S_EQUALS`, `S_TOUCHES`, `S_OVERLAPS`, `S_CROSSES`. Extension: `S_DWITHIN(geometry, POINT(lon lat), distance, meters)` (or `kilometers`) holds within that geodesic distance on WGS 84, decided in metres, never degrees. At most 16 KiB. A filter that does not parse, names an unknown property or compares incompatible types is a 400 naming the character position and the reason. Example: `country = 'KGZ' AND risk_class IN ('high','very_high')`.",
+                    "schema": { "type": "string", "maxLength": crate::filter::MAX_FILTER_BYTES } },
+                "filter-lang": { "name": "filter-lang", "in": "query", "required": false,
+                    "description": "The encoding of `filter`: `cql2-text` (the default), `cql2-json`, or `cql-text`, the draft's name for CQL2 text that GDAL's OAPIF driver sends.",
+                    "schema": { "type": "string", "enum": crate::filter::FilterLang::NAMES, "default": "cql2-text" } },
+                "filter-crs": { "name": "filter-crs", "in": "query", "required": false,
+                    "description": "The CRS of the filter's geometry literals.",
+                    "schema": crs84 },
                 "featureId": { "name": "featureId", "in": "path", "required": true,
                     "schema": { "type": "string" } },
             },

@@ -4,6 +4,7 @@
 use crate::catalog::order::{SortKey, parse_sortby};
 use crate::catalog::time::TimeRange;
 use crate::catalog::{PropertyFilter, Selection};
+use crate::filter::{FilterLang, Queryable};
 use crate::index::BBox;
 
 use super::error::ApiError;
@@ -33,14 +34,57 @@ pub struct ItemsParams {
     pub limit: usize,
     pub offset: usize,
     pub format: Option<Format>,
+    /// `filter` with its `filter-lang`, compiled by [`ItemsParams::compile_filter`] once the
+    /// collection is known.
+    pub filter: Option<FilterParam>,
     /// Every parameter as given, to carry into the paging links.
     pub pairs: Vec<(String, String)>,
 }
 
+/// A CQL2 `filter` as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterParam {
+    pub text: String,
+    pub lang: FilterLang,
+}
+
+impl ItemsParams {
+    /// Compiles the `filter` against the collection's `queryables` into the selection.
+    pub fn compile_filter(&mut self, queryables: &[Queryable]) -> Result<(), ApiError> {
+        if let Some(f) = &self.filter {
+            let compiled = crate::filter::compile(&f.text, f.lang, queryables, None)?;
+            self.selection.filter = Some(std::sync::Arc::new(compiled));
+        }
+        Ok(())
+    }
+}
+
 /// Parameters every items request accepts, besides the collection's queryables.
 pub const ITEMS_PARAMS: &[&str] = &[
-    "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "sortby", "f",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "limit",
+    "offset",
+    "sortby",
+    "f",
 ];
+
+fn parse_filter_lang(value: &str) -> Result<FilterLang, ApiError> {
+    FilterLang::parse(value).ok_or_else(|| {
+        ApiError::bad_parameter(
+            "filter-lang",
+            format!(
+                "unsupported filter language {value:?}; use one of: {}",
+                FilterLang::NAMES.join(", ")
+            ),
+        )
+    })
+}
 
 /// Splits a query string into pairs; a parameter given twice is an error.
 pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
@@ -158,12 +202,16 @@ pub fn parse_items_with(
         limit: DEFAULT_LIMIT,
         offset: 0,
         format: None,
+        filter: None,
         pairs: parse_pairs(query)?,
     };
+    let (mut filter, mut lang) = (None, FilterLang::Cql2Text);
     for (key, value) in params.pairs.clone() {
         match key.as_str() {
             "bbox" => params.selection.bbox = Some(parse_bbox(&value)?),
-            "bbox-crs" | "crs" => check_crs(&key, &value)?,
+            "bbox-crs" | "crs" | "filter-crs" => check_crs(&key, &value)?,
+            "filter" => filter = Some(value),
+            "filter-lang" => lang = parse_filter_lang(&value)?,
             "limit" => params.limit = parse_count("limit", &value, 1)?.min(MAX_LIMIT),
             "offset" => params.offset = parse_count("offset", &value, 0)?,
             "sortby" => {
@@ -191,6 +239,7 @@ pub fn parse_items_with(
             }
         }
     }
+    params.filter = filter.map(|text| FilterParam { text, lang });
     Ok((params, own))
 }
 

@@ -238,7 +238,8 @@ pub async fn export(
     let query = serde_urlencoded::to_string(&selection).map_err(ApiError::internal_from)?;
     let st = state.clone();
     let ids = web::block(move || -> Result<Vec<String>, ApiError> {
-        let p = params::parse_items(&query, crate::reference::SITES_SPEC.queryables)?;
+        let mut p = params::parse_items(&query, crate::reference::SITES_SPEC.queryables)?;
+        p.compile_filter(crate::catalog::queryables::sites())?;
         export::selected_ids(&st.service, &p.selection, &p.sortby, p.datetime.as_ref())
             .map_err(export_error)
     })

@@ -5,17 +5,20 @@
 
 pub mod json;
 pub mod order;
+pub mod queryables;
 pub mod sites;
 pub mod time;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use geo::BoundingRect;
 use rayon::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use crate::filter::{Filter, Queryable};
 use crate::index::{BBox, FeatureIndex};
 use crate::reference::{LayerSpec, RefLayer, ReferenceData, SITES_SPEC};
 pub use sites::{SiteRecord, SiteTable};
@@ -54,6 +57,8 @@ pub struct Collection {
     pub extent: Option<[f64; 4]>,
     /// The user's file this layer comes from, when `--layers` replaced the default one.
     pub user_source: Option<String>,
+    /// What a filter may name (see [`queryables`]).
+    queryables: Cow<'static, [Queryable]>,
 }
 
 /// One feature of a collection, borrowed.
@@ -152,10 +157,59 @@ impl PropertyFilter {
 }
 
 /// Which features of a collection a query selects, before paging.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub bbox: Option<BBox>,
     pub filters: Vec<PropertyFilter>,
+    /// A CQL2 filter, compiled against the collection's [`Collection::queryables`].
+    pub filter: Option<Arc<Filter>>,
+}
+
+impl PartialEq for Selection {
+    fn eq(&self, other: &Self) -> bool {
+        self.bbox == other.bbox
+            && self.filters == other.filters
+            && match (&self.filter, &other.filter) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+/// Where a selection's matches can be: anywhere, within a box, or nowhere.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SearchBox {
+    All,
+    Within(BBox),
+    /// The `bbox` and the filter's spatial terms do not meet.
+    Nothing,
+}
+
+impl Selection {
+    /// The box the R-tree is asked with: the `bbox`, narrowed by the box the filter's spatial terms
+    /// imply.
+    pub fn search_box(&self) -> SearchBox {
+        let hint = self.filter.as_ref().and_then(|f| f.bbox());
+        match (self.bbox, hint) {
+            (None, None) => SearchBox::All,
+            (None, Some(b)) | (Some(b), None) => SearchBox::Within(b),
+            // The hint never crosses the antimeridian; the filter still decides.
+            (Some(b), Some(_)) if b.crosses_antimeridian() => SearchBox::Within(b),
+            (Some(b), Some(h)) => {
+                let (w, s, e, n) = (
+                    b.west.max(h.west),
+                    b.south.max(h.south),
+                    b.east.min(h.east),
+                    b.north.min(h.north),
+                );
+                match BBox::new(w, s, e, n) {
+                    Ok(b) if w <= e => SearchBox::Within(b),
+                    _ => SearchBox::Nothing,
+                }
+            }
+        }
+    }
 }
 
 fn feature_json(
@@ -195,6 +249,7 @@ impl Collection {
             features: Features::Sites(SiteTable::new(records)),
             extent,
             user_source: None,
+            queryables: Cow::Borrowed(queryables::sites()),
         }
     }
 
@@ -223,7 +278,9 @@ impl Collection {
             .enumerate()
             .map(|(i, f)| (f.id.clone(), i))
             .collect();
+        let queryables = Cow::Owned(queryables::of_layer(&features));
         Ok(Collection {
+            queryables,
             spec: layer.spec,
             features: Features::Layer(LayerTable {
                 features,
@@ -238,6 +295,11 @@ impl Collection {
     /// The collection id.
     pub fn id(&self) -> &'static str {
         self.spec.id
+    }
+
+    /// What a filter on this collection may name, the geometry last.
+    pub fn queryables(&self) -> &[Queryable] {
+        &self.queryables
     }
 
     /// The number of features.
@@ -305,7 +367,7 @@ impl Collection {
         match &self.features {
             Features::Sites(t) => t.page(selection, offset, limit),
             Features::Layer(t) => {
-                let matched = t.select(selection);
+                let matched = t.select(selection, &self.queryables);
                 let rows = matched.iter().skip(offset).take(limit).copied().collect();
                 (matched.len(), rows)
             }
@@ -316,7 +378,7 @@ impl Collection {
     pub fn select(&self, selection: &Selection) -> Vec<usize> {
         match &self.features {
             Features::Sites(t) => t.select(selection),
-            Features::Layer(t) => t.select(selection),
+            Features::Layer(t) => t.select(selection, &self.queryables),
         }
     }
 
@@ -328,18 +390,23 @@ impl Collection {
 }
 
 impl LayerTable {
-    fn select(&self, selection: &Selection) -> Vec<usize> {
-        let candidates: Vec<usize> = match &selection.bbox {
-            Some(b) => self.index.query(b, |i| &self.features[i].geometry),
-            None => (0..self.features.len()).collect(),
+    fn select(&self, selection: &Selection, queryables: &[Queryable]) -> Vec<usize> {
+        let candidates: Vec<usize> = match selection.search_box() {
+            SearchBox::Nothing => return Vec::new(),
+            SearchBox::Within(b) => self.index.query(&b, |i| &self.features[i].geometry),
+            SearchBox::All => (0..self.features.len()).collect(),
         };
         candidates
             .into_iter()
             .filter(|&i| {
-                selection
-                    .filters
-                    .iter()
-                    .all(|f| f.matches(&self.features[i].properties))
+                let f = &self.features[i];
+                selection.filters.iter().all(|p| p.matches(&f.properties))
+                    && selection.filter.as_ref().is_none_or(|filter| {
+                        filter.matches(&queryables::LayerRow {
+                            feature: f,
+                            queryables,
+                        })
+                    })
             })
             .collect()
     }

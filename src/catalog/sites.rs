@@ -18,7 +18,9 @@ use crate::model::{Site, SiteValue};
 use crate::risk::SiteRisk;
 use crate::schema::{ANALYSIS_FIELDS, FieldType, RISK_FIELDS, SITE_FIELDS};
 
+use super::queryables::SiteRow;
 use super::{PropertyFilter, Selection};
+use crate::filter::Filter;
 
 /// One published site: what the store holds, the typed results of its analysis, and its version.
 #[derive(Debug, Clone, PartialEq)]
@@ -299,6 +301,7 @@ impl SiteTable {
         &self,
         candidates: impl Iterator<Item = usize>,
         filters: &[PropertyFilter],
+        filter: Option<&Filter>,
         offset: usize,
         limit: usize,
     ) -> (usize, Vec<usize>) {
@@ -312,7 +315,8 @@ impl SiteTable {
                 .coded
                 .iter()
                 .all(|&(ci, code)| self.columns[ci].codes[i] == code)
-                && compiled.other.iter().all(|f| self.passes(i, f));
+                && compiled.other.iter().all(|f| self.passes(i, f))
+                && filter.is_none_or(|f| f.matches(&SiteRow(&self.records[i])));
             if ok {
                 if matched >= offset && rows.len() < limit {
                     rows.push(i);
@@ -325,16 +329,28 @@ impl SiteTable {
 
     /// How many sites `selection` matches, and the positions of those in `[offset, offset + limit)`.
     pub fn page(&self, selection: &Selection, offset: usize, limit: usize) -> (usize, Vec<usize>) {
-        match (&selection.bbox, selection.filters.is_empty()) {
+        let filter = selection.filter.as_deref();
+        let search = match selection.search_box() {
+            super::SearchBox::Nothing => return (0, Vec::new()),
+            super::SearchBox::All => None,
+            super::SearchBox::Within(b) => Some(b),
+        };
+        match (search, selection.filters.is_empty() && filter.is_none()) {
             (None, true) => {
                 let n = self.records.len();
                 let start = offset.min(n);
                 (n, (start..n.min(start.saturating_add(limit))).collect())
             }
-            (None, false) => self.scan(0..self.records.len(), &selection.filters, offset, limit),
+            (None, false) => self.scan(
+                0..self.records.len(),
+                &selection.filters,
+                filter,
+                offset,
+                limit,
+            ),
             (Some(b), _) => {
-                let hits = self.points.in_bbox(b);
-                self.scan(hits.into_iter(), &selection.filters, offset, limit)
+                let hits = self.points.in_bbox(&b);
+                self.scan(hits.into_iter(), &selection.filters, filter, offset, limit)
             }
         }
     }
@@ -472,22 +488,27 @@ mod tests {
             Selection {
                 bbox: Some(BBox::new(65.0, 40.0, 70.0, 43.0).unwrap()),
                 filters: vec![],
+                filter: None,
             },
             Selection {
                 bbox: Some(BBox::new(65.0, 40.0, 70.0, 43.0).unwrap()),
                 filters: vec![filter("country", "kaz"), filter("kind", "tailings")],
+                filter: None,
             },
             Selection {
                 bbox: None,
                 filters: vec![filter("status", "legacy")],
+                filter: None,
             },
             Selection {
                 bbox: None,
                 filters: vec![filter("country", "FRA")],
+                filter: None,
             },
             Selection {
                 bbox: None,
                 filters: vec![filter("located_country", "KGZ")],
+                filter: None,
             },
         ];
         for s in &selections {

@@ -1,4 +1,5 @@
-//! `tailings-atlas export --format F --out FILE`: the inventory with every analysis field.
+//! `tailings-atlas export --format F --out FILE [--filter CQL2] [--sortby KEYS]`: the inventory with
+//! every analysis field, or the sites a filter selects.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,9 +7,16 @@ use std::process::ExitCode;
 use super::{AnalysisArgs, Sources, fail};
 use tailings_atlas::service::export;
 
+/// Which sites, in which order.
+pub(super) struct Query<'a> {
+    pub filter: Option<&'a str>,
+    pub sortby: Option<&'a str>,
+}
+
 pub(super) fn run(
     format: &str,
     out: &Path,
+    query: Query<'_>,
     analysis: &AnalysisArgs,
     sources: &Sources,
 ) -> ExitCode {
@@ -16,13 +24,33 @@ pub(super) fn run(
         Ok(f) => f,
         Err(e) => return fail(format!("--format: {e}")),
     };
+    let sortby = match query
+        .sortby
+        .map(tailings_atlas::catalog::order::parse_sortby)
+    {
+        None => Vec::new(),
+        Some(Ok(keys)) => keys,
+        Some(Err(e)) => return fail(format!("--sortby: {e}")),
+    };
+    let mut selection = tailings_atlas::catalog::Selection::default();
+    if let Some(text) = query.filter {
+        match tailings_atlas::filter::compile(
+            text,
+            tailings_atlas::filter::FilterLang::Cql2Text,
+            tailings_atlas::catalog::queryables::sites(),
+            None,
+        ) {
+            Ok(f) => selection.filter = Some(std::sync::Arc::new(f)),
+            Err(e) => return fail(format!("--filter: {e}")),
+        }
+    }
     let t0 = std::time::Instant::now();
     let atlas = match super::load_atlas(analysis, sources) {
         Ok(a) => a,
         Err(code) => return code,
     };
     let service = tailings_atlas::service::Service::new(atlas);
-    let all = match export::selected_ids(&service, &Default::default(), &[], None) {
+    let all = match export::selected_ids(&service, &selection, &sortby, None) {
         Ok(ids) => ids,
         Err(e) => return fail(e),
     };

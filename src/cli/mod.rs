@@ -181,6 +181,13 @@ enum Command {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Only the sites this CQL2 text filter selects, as `filter` on the items
+        /// (`--filter "country = 'KGZ' AND risk_class IN ('high','very_high')"`).
+        #[arg(long)]
+        filter: Option<String>,
+        /// The order of the sites, as `sortby` on the items (`-risk_score,+name`).
+        #[arg(long)]
+        sortby: Option<String>,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -341,9 +348,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export {
             format,
             out,
+            filter,
+            sortby,
             analysis,
             sources,
-        } => export::run(&format, &out, &analysis, &sources),
+        } => export::run(
+            &format,
+            &out,
+            export::Query {
+                filter: filter.as_deref(),
+                sortby: sortby.as_deref(),
+            },
+            &analysis,
+            &sources,
+        ),
         Command::Map {
             out,
             bbox,

@@ -404,6 +404,7 @@ mod tests {
             c.select(&Selection {
                 bbox: Some(b),
                 filters: vec![],
+                filter: None,
             })
             .into_iter()
             .map(|i| c.get(i).unwrap().id().to_owned())

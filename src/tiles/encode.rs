@@ -353,6 +353,7 @@ pub fn collection_layer(c: &Collection, tile: TileId) -> Option<tile::Layer> {
     let selection = Selection {
         bbox: Some(selection_bbox(tile)),
         filters: vec![],
+        filter: None,
     };
     let fields = layers::fields(c.id());
     let mut tags = TagsBuilder::new();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{Server, repo_path, spawn_server, temp_dir};
+use crate::common::{Server, repo_path, spawn_server, temp_dir, venv_python};
 
 fn start(tag: &str) -> Server {
     let dir = temp_dir(tag);
@@ -184,6 +184,69 @@ fn gdal_ogc_api_client_reads_every_layer() {
         184,
         "every river read once"
     );
+}
+
+/// GDAL's OAPIF driver sends a `-where` that is not a plain equality to the server as CQL2 (it
+/// does so only when the OpenAPI lists `filter-lang` with `cql-text` and the collection links to its
+/// queryables), and reads back the features the server's own filter selects.
+#[test]
+fn gdal_pushes_where_down_as_cql2() {
+    let server = start("ogrwhere");
+    let url = format!("OAPIF:http://{}", server.addr());
+    let filter = "country = 'KGZ' AND river_distance_m < 30000";
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-al", "-q", &url, "sites", "-where", filter])
+        .args(["--config", "CPL_DEBUG", "ON"])
+        .output()
+        .expect("ogrinfo (gdal-bin) is installed by scripts/setup.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let pushed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("/collections/sites/items") && l.contains("filter="))
+        .collect();
+    assert!(
+        !pushed.is_empty(),
+        "GDAL did not send the filter to the server:\n{stderr}"
+    );
+    assert!(
+        pushed.iter().any(|l| l.contains("filter-lang=cql")),
+        "{pushed:?}"
+    );
+    let query = serde_urlencoded::to_string([("filter", filter)]).unwrap();
+    let (status, body) = http_get(
+        server.addr(),
+        &format!("/collections/sites/items?limit=10000&{query}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let matched = doc["numberMatched"].as_u64().unwrap() as usize;
+    assert!(matched > 0 && matched < 27, "{matched}");
+    assert_eq!(
+        stdout.matches("OGRFeature(sites)").count(),
+        matched,
+        "{stdout}"
+    );
+}
+
+/// owslib's Features client sends CQL2 filters; shapely and pyproj, deciding the same filters from
+/// the unfiltered features, agree with the server (tests/python/check_filter.py).
+#[test]
+fn owslib_filters_agree_with_shapely_and_pyproj() {
+    let server = start("owslib");
+    let out = Command::new(venv_python())
+        .arg(repo_path("tests/python/check_filter.py"))
+        .arg(&server.base)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("ok: ").count(), 3, "{stdout}");
 }
 
 #[test]

@@ -180,6 +180,17 @@ pub fn link<'a>(doc: &'a Value, rel: &str) -> Option<&'a str> {
         .and_then(|l| l["href"].as_str())
 }
 
+/// The project's venv with the independent readers (scripts/setup.sh makes it).
+pub fn venv_python() -> PathBuf {
+    let py = repo_path(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup.sh with ATLAS_NEED_QGIS=1 (the test command does)",
+        py.display()
+    );
+    py
+}
+
 /// The real binary, serving; killed when dropped.
 pub struct Server {
     pub child: std::process::Child,

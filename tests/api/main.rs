@@ -4,6 +4,7 @@ mod analysis;
 mod binary;
 mod common;
 mod edit;
+mod filter;
 mod geojson_rules;
 mod maps;
 mod ogc;

@@ -3,7 +3,7 @@
 //! read by the reference reader (PyPI's pmtiles) from the file and over HTTP ranges, and the tiles
 //! drawn by QGIS's vector-tile provider, all against the real binary on port 0.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use actix_web::http::StatusCode;
@@ -13,7 +13,7 @@ use tailings_atlas::store::Role;
 
 use crate::common::{
     Server, call, default_state, get, link, path_of, repo_path, seeded_with_tokens, spawn_server,
-    temp_dir,
+    temp_dir, venv_python,
 };
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
@@ -357,17 +357,6 @@ async fn files_of_the_tiles_directory_by_range() {
         get(&state, "/tiles/../secret.txt").await.status,
         StatusCode::NOT_FOUND
     );
-}
-
-/// The project's venv with the independent readers (scripts/setup.sh makes it).
-fn venv_python() -> PathBuf {
-    let py = repo_path(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/setup.sh with ATLAS_NEED_QGIS=1 (the test command does)",
-        py.display()
-    );
-    py
 }
 
 fn atlas() -> Command {

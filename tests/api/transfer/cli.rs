@@ -276,3 +276,90 @@ fn qgis_opens_the_store_and_every_export() {
     assert_eq!(text.matches(": valid,").count(), uris.len(), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `export --filter` writes the sites the same CQL2 filter selects on the items, in `--sortby`
+/// order; a bad filter is refused by name, with nothing written.
+#[test]
+fn cli_export_takes_a_filter_and_an_order() {
+    let dir = temp_dir("cli-export-filter");
+    let store = dir.join("atlas.gpkg");
+    let out = dir.join("kgz.geojson");
+    let filter = "country = 'KGZ' AND river_distance_m < 30000";
+    let o = cli(
+        &[
+            "export",
+            "--format",
+            "geojson",
+            "--out",
+            out.to_str().unwrap(),
+            "--filter",
+            filter,
+            "--sortby=-risk_score",
+        ],
+        &store,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let features = doc["features"].as_array().unwrap();
+    assert!(
+        !features.is_empty() && features.len() < SEED_SITES,
+        "{}",
+        features.len()
+    );
+    for f in features {
+        assert_eq!(f["properties"]["country"], "KGZ");
+        assert!(f["properties"]["river_distance_m"].as_f64().unwrap() < 30_000.0);
+    }
+    let scores: Vec<f64> = features
+        .iter()
+        .map(|f| f["properties"]["risk_score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    // Every KGZ site near a river is there: the same count as the whole export filtered here.
+    let all = dir.join("all.geojson");
+    let o = cli(
+        &[
+            "export",
+            "--format",
+            "geojson",
+            "--out",
+            all.to_str().unwrap(),
+        ],
+        &store,
+    );
+    assert!(o.status.success());
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&all).unwrap()).unwrap();
+    let want = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["properties"]["country"] == "KGZ"
+                && f["properties"]["river_distance_m"]
+                    .as_f64()
+                    .is_some_and(|d| d < 30_000.0)
+        })
+        .count();
+    assert_eq!(features.len(), want);
+
+    let bad = dir.join("bad.geojson");
+    let o = cli(
+        &[
+            "export",
+            "--format",
+            "geojson",
+            "--out",
+            bad.to_str().unwrap(),
+            "--filter",
+            "country = ",
+        ],
+        &store,
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--filter") && err.contains("character"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+}
