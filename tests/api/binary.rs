@@ -265,6 +265,7 @@ fn qgis_loads_every_layer() {
         "QGIS check failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("sites: valid, 27 features"), "{stdout}");
+    assert!(stdout.contains("sites where country = 'KGZ'"), "{stdout}");
 }
 
 /// Runs `serve` with the given arguments, expecting it to refuse to start; returns stderr. Unless the

@@ -8,10 +8,17 @@ Needs Debian's python3-qgis and qgis-providers (scripts/setup.sh installs them).
 import json
 import os
 import sys
+import urllib.parse
 import urllib.request
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from qgis.core import QgsApplication, QgsFeatureRequest, QgsRectangle, QgsVectorLayer  # noqa: E402
+from qgis.core import (  # noqa: E402
+    QgsApplication,
+    QgsFeatureRequest,
+    QgsNetworkAccessManager,
+    QgsRectangle,
+    QgsVectorLayer,
+)
 
 COLLECTIONS = ["sites", "rivers", "borders", "countries", "water-bodies"]
 BBOX = (70.0, 40.0, 73.0, 42.0)
@@ -53,6 +60,25 @@ def main(base):
     if seen != served or not served:
         failures.append(f"sites in {bbox}: QGIS saw {seen}, server selects {served}")
     print(f"sites in {bbox}: {len(seen)}")
+
+    # A layer with a filter (the provider's subset string): QGIS must show the sites the server's
+    # CQL2 filter selects. Whether QGIS sends it to the server or filters what it downloaded is its
+    # choice (3.22 filters locally); the URLs it asked for tell which, and are reported.
+    where = "country = 'KGZ' AND river_distance_m < 30000"
+    urls = []
+    QgsNetworkAccessManager.instance().requestAboutToBeCreated.connect(
+        lambda r: urls.append(r.request().url().toString())
+    )
+    layer = QgsVectorLayer(f"url='{base}' typename='sites'", "sites", "OAPIF")
+    if not layer.setSubsetString(where):
+        failures.append(f"sites: QGIS refused the filter {where!r}")
+    seen = sorted(f["id"] for f in layer.getFeatures())
+    query = urllib.parse.urlencode({"filter": where, "limit": 10000})
+    served = sorted(f["id"] for f in get_json(f"{base}/collections/sites/items?{query}")["features"])
+    if seen != served or not served:
+        failures.append(f"sites where {where}: QGIS saw {seen}, the server's filter selects {served}")
+    pushed = any("filter=" in u for u in urls)
+    print(f"sites where {where}: {len(seen)} ({'filtered by the server' if pushed else 'filtered by QGIS'})")
     for f in failures:
         print("FAIL", f, file=sys.stderr)
     return 1 if failures else 0
