@@ -165,7 +165,7 @@ impl FilterRecord for SiteRow<'_> {
     fn value(&self, field: usize) -> FilterValue<'_> {
         let r = self.0;
         match site_queryables().sources.get(field) {
-            Some(SiteSource::Site(i)) => match r.site.values()[*i] {
+            Some(SiteSource::Site(i)) => match r.site.value(*i) {
                 SiteValue::Text(t) => FilterValue::Str(Cow::Borrowed(t)),
                 SiteValue::Number(n) if n.is_finite() => FilterValue::Num(n),
                 _ => FilterValue::Null,

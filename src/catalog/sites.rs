@@ -68,10 +68,10 @@ impl SiteRecord {
     /// One property by name, if the schema has it.
     pub fn property(&self, key: &str) -> Option<Value> {
         if let Some(i) = SITE_FIELDS.iter().position(|f| f.name == key) {
-            return Some(self.site.values()[i].to_value());
+            return Some(self.site.value(i).to_value());
         }
         if let Some(i) = ANALYSIS_FIELDS.iter().position(|f| f.name == key) {
-            return Some(self.fields().values()[i].to_value());
+            return Some(self.fields().value(i).to_value());
         }
         let i = RISK_FIELDS.iter().position(|f| f.name == key)?;
         Some(self.risk_values()[i].clone())
@@ -295,11 +295,14 @@ impl SiteTable {
         Some(Compiled { coded, other })
     }
 
-    /// The matching positions in `candidates`, counted, with those in `[offset, offset + limit)`
-    /// kept: one pass, and nothing allocated per match outside the page.
+    /// The matching positions in `candidates` (ascending), counted, with those in
+    /// `[offset, offset + limit)` kept: one pass, and nothing allocated per match outside the page.
+    /// Many candidates and a predicate costlier than the code columns (a CQL2 filter, a filter on
+    /// a field without a column) are split into chunks tested in parallel, each keeping only the
+    /// matches that can still fall in the page.
     fn scan(
         &self,
-        candidates: impl Iterator<Item = usize>,
+        candidates: Candidates,
         filters: &[PropertyFilter],
         filter: Option<&Filter>,
         offset: usize,
@@ -308,23 +311,46 @@ impl SiteTable {
         let Some(compiled) = self.compile(filters) else {
             return (0, Vec::new());
         };
-        let mut matched = 0;
-        let mut rows = Vec::new();
-        for i in candidates {
-            let ok = compiled
+        let ok = |i: usize| {
+            compiled
                 .coded
                 .iter()
                 .all(|&(ci, code)| self.columns[ci].codes[i] == code)
                 && compiled.other.iter().all(|f| self.passes(i, f))
-                && filter.is_none_or(|f| f.matches(&SiteRow(&self.records[i])));
-            if ok {
-                if matched >= offset && rows.len() < limit {
-                    rows.push(i);
-                }
-                matched += 1;
-            }
+                && filter.is_none_or(|f| f.matches(&SiteRow(&self.records[i])))
+        };
+        let costly = filter.is_some() || !compiled.other.is_empty();
+        let n = candidates.len();
+        if !costly || n < PARALLEL_SCAN_MIN {
+            return page_of(candidates.iter().filter(|&i| ok(i)), offset, limit);
         }
-        (matched, rows)
+        use rayon::prelude::*;
+        let keep = offset.saturating_add(limit);
+        let chunks: Vec<(usize, Vec<usize>)> = (0..n.div_ceil(SCAN_CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (mut count, mut rows) = (0, Vec::new());
+                for k in c * SCAN_CHUNK..n.min((c + 1) * SCAN_CHUNK) {
+                    let i = candidates.get(k);
+                    if ok(i) {
+                        if rows.len() < keep {
+                            rows.push(i);
+                        }
+                        count += 1;
+                    }
+                }
+                (count, rows)
+            })
+            .collect();
+        let (mut matched, mut page) = (0, Vec::new());
+        for (count, rows) in chunks {
+            // The chunk's j-th match is match number `matched + j` overall.
+            let from = offset.saturating_sub(matched).min(rows.len());
+            let room = limit - page.len();
+            page.extend(rows[from..].iter().take(room));
+            matched += count;
+        }
+        (matched, page)
     }
 
     /// How many sites `selection` matches, and the positions of those in `[offset, offset + limit)`.
@@ -342,7 +368,7 @@ impl SiteTable {
                 (n, (start..n.min(start.saturating_add(limit))).collect())
             }
             (None, false) => self.scan(
-                0..self.records.len(),
+                Candidates::All(self.records.len()),
                 &selection.filters,
                 filter,
                 offset,
@@ -350,7 +376,13 @@ impl SiteTable {
             ),
             (Some(b), _) => {
                 let hits = self.points.in_bbox(&b);
-                self.scan(hits.into_iter(), &selection.filters, filter, offset, limit)
+                self.scan(
+                    Candidates::Some(hits),
+                    &selection.filters,
+                    filter,
+                    offset,
+                    limit,
+                )
             }
         }
     }
@@ -373,6 +405,55 @@ impl SiteTable {
             .range(..=(end, u32::MAX))
             .map(|&(_, i)| i as usize)
     }
+}
+
+/// Below this many candidates a costly scan runs on one thread.
+const PARALLEL_SCAN_MIN: usize = 16_384;
+/// The candidates one parallel task tests.
+const SCAN_CHUNK: usize = 8_192;
+
+/// The positions a scan tests, ascending.
+enum Candidates {
+    /// Every site: `0..n`.
+    All(usize),
+    Some(Vec<usize>),
+}
+
+impl Candidates {
+    fn len(&self) -> usize {
+        match self {
+            Candidates::All(n) => *n,
+            Candidates::Some(v) => v.len(),
+        }
+    }
+
+    fn get(&self, k: usize) -> usize {
+        match self {
+            Candidates::All(_) => k,
+            Candidates::Some(v) => v[k],
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len()).map(|k| self.get(k))
+    }
+}
+
+/// The number of `matches` and those in `[offset, offset + limit)`.
+fn page_of(
+    matches: impl Iterator<Item = usize>,
+    offset: usize,
+    limit: usize,
+) -> (usize, Vec<usize>) {
+    let mut matched = 0;
+    let mut rows = Vec::new();
+    for i in matches {
+        if matched >= offset && rows.len() < limit {
+            rows.push(i);
+        }
+        matched += 1;
+    }
+    (matched, rows)
 }
 
 /// Filters split into code comparisons and the rest.
@@ -447,6 +528,72 @@ mod tests {
                         .all(|f| r.property(&f.property).is_some_and(|v| f.matches_value(&v)))
             })
             .collect()
+    }
+
+    /// A scan split into parallel chunks gives the pages one thread gives: counts and rows.
+    #[test]
+    fn parallel_scans_page_as_one_thread_does() {
+        let t = SiteTable::new(records(seeded_sites(
+            PARALLEL_SCAN_MIN + 3 * SCAN_CHUNK / 2,
+            21,
+        )));
+        let queryables = super::super::queryables::sites();
+        let cql = crate::filter::compile(
+            "river_distance_m < 40000 OR country = 'UZB'",
+            crate::filter::FilterLang::Cql2Text,
+            queryables,
+            None,
+        )
+        .unwrap();
+        let selections = [
+            Selection {
+                bbox: None,
+                filters: vec![PropertyFilter {
+                    property: "located_country".into(),
+                    value: "KGZ".into(),
+                }],
+                filter: None,
+            },
+            Selection {
+                bbox: None,
+                filters: vec![],
+                filter: Some(std::sync::Arc::new(cql)),
+            },
+        ];
+        for s in &selections {
+            let expected: Vec<usize> = (0..t.len())
+                .filter(|&i| {
+                    let r = &t.records()[i];
+                    s.filters
+                        .iter()
+                        .all(|f| r.property(&f.property).is_some_and(|v| f.matches_value(&v)))
+                        && s.filter.as_ref().is_none_or(|f| f.matches(&SiteRow(r)))
+                })
+                .collect();
+            // Matches in every chunk, and not all sites.
+            for c in 0..t.len().div_ceil(SCAN_CHUNK) {
+                assert!(expected.iter().any(|&i| i / SCAN_CHUNK == c), "chunk {c}");
+            }
+            assert!(
+                expected.len() > 1_000 && expected.len() < t.len(),
+                "{}",
+                expected.len()
+            );
+            for (offset, limit) in [
+                (0, 1),
+                (0, 100),
+                (5, 100),
+                (SCAN_CHUNK - 3, 10),
+                (expected.len() - 2, 100),
+                (0, usize::MAX),
+                (expected.len() + 5, 10),
+            ] {
+                let (matched, rows) = t.page(s, offset, limit);
+                assert_eq!(matched, expected.len());
+                let want: Vec<usize> = expected.iter().skip(offset).take(limit).copied().collect();
+                assert_eq!(rows, want, "offset {offset} limit {limit}");
+            }
+        }
     }
 
     /// After seeded puts, moves and removes, every index answers as a scan of the records does.

@@ -526,32 +526,39 @@ impl Site {
 
     /// The values of [`crate::schema::SITE_FIELDS`], in order, borrowed from the site.
     pub fn values(&self) -> [SiteValue<'_>; crate::schema::SITE_FIELDS.len()] {
+        std::array::from_fn(|i| self.value(i))
+    }
+
+    /// The value of field `i` of [`crate::schema::SITE_FIELDS`] alone (`Null` past the end): what a
+    /// filter reads, without borrowing the others.
+    pub fn value(&self, i: usize) -> SiteValue<'_> {
         let q = &self.quantities;
         fn text(t: &Option<String>) -> SiteValue<'_> {
             t.as_deref().map_or(SiteValue::Null, SiteValue::Text)
         }
         let number = |v: Option<f64>| v.map_or(SiteValue::Null, SiteValue::Number);
-        [
-            SiteValue::Text(self.id.as_str()),
-            SiteValue::Text(&self.name),
-            text(&self.local_name),
-            SiteValue::Text(self.kind.as_str()),
-            SiteValue::Text(&self.activity),
-            SiteValue::Text(self.country.as_str()),
-            SiteValue::Text(self.status.as_str()),
-            text(&self.status_note),
-            SiteValue::Text(self.precision.as_str()),
-            SiteValue::Number(self.location.lon()),
-            SiteValue::Number(self.location.lat()),
-            number(q.volume_m3),
-            number(q.tonnage_t),
-            number(q.dam_height_m),
-            number(q.area_m2),
-            SiteValue::List(&self.substances),
-            text(&self.receiving_river),
-            SiteValue::List(&self.sources),
-            SiteValue::Object(&self.attributes),
-        ]
+        match i {
+            0 => SiteValue::Text(self.id.as_str()),
+            1 => SiteValue::Text(&self.name),
+            2 => text(&self.local_name),
+            3 => SiteValue::Text(self.kind.as_str()),
+            4 => SiteValue::Text(&self.activity),
+            5 => SiteValue::Text(self.country.as_str()),
+            6 => SiteValue::Text(self.status.as_str()),
+            7 => text(&self.status_note),
+            8 => SiteValue::Text(self.precision.as_str()),
+            9 => SiteValue::Number(self.location.lon()),
+            10 => SiteValue::Number(self.location.lat()),
+            11 => number(q.volume_m3),
+            12 => number(q.tonnage_t),
+            13 => number(q.dam_height_m),
+            14 => number(q.area_m2),
+            15 => SiteValue::List(&self.substances),
+            16 => text(&self.receiving_river),
+            17 => SiteValue::List(&self.sources),
+            18 => SiteValue::Object(&self.attributes),
+            _ => SiteValue::Null,
+        }
     }
 }
 
