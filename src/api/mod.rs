@@ -4,6 +4,7 @@
 mod analysis;
 mod cache;
 mod conn;
+pub mod crs;
 pub mod edit;
 pub mod error;
 mod handlers;
@@ -13,6 +14,7 @@ mod maps;
 mod openapi;
 pub mod params;
 mod respond;
+mod seq;
 pub mod tiles;
 mod transfer;
 mod webmap;

@@ -7,6 +7,7 @@ pub mod json;
 pub mod order;
 pub mod sites;
 pub mod time;
+pub mod write;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

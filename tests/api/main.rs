@@ -3,11 +3,14 @@
 mod analysis;
 mod binary;
 mod common;
+mod crs;
 mod edit;
 mod geojson_rules;
+mod geojsonseq;
 mod maps;
 mod ogc;
 mod ogc_errors;
+mod properties;
 mod risk;
 mod sortby;
 mod tiles;
