@@ -184,6 +184,8 @@ async fn the_api_documents_the_new_parameters() {
         assert!(n.contains("crs") && n.contains("skipGeometry") && n.contains("properties"), "{n}");
     }
     let f = doc["paths"]["/collections/rivers/items"]["get"]["parameters"].to_string();
+    assert!(f.contains("#/components/parameters/f-items"), "{f}");
+    let f = params["f-items"]["schema"]["enum"].to_string();
     assert!(f.contains("geojsonseq"), "{f}");
     let f = doc["paths"]["/collections/sites/items"]["get"]["parameters"].to_string();
     assert!(f.contains("geojsonseq") && f.contains("gpkg"), "{f}");
