@@ -57,13 +57,15 @@ fi
 
 # The vector-tile tests decode tiles and read the PMTiles archive with independent readers from
 # PyPI (mapbox-vector-tile, pmtiles), in .venv at the repository root (tests/api/tiles.rs finds it).
+# pyproj is the independent reprojection that wrote tests/fixtures/crs/expected.json
+# (tests/fixtures/crs/generate.py, to run again after the data change).
 if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
   venv="$root/.venv"
-  if ! "$venv/bin/python" -c 'import mapbox_vector_tile, pmtiles' >/dev/null 2>&1; then
-    echo "setup: installing mapbox-vector-tile and pmtiles into $venv" >&2
+  if ! "$venv/bin/python" -c 'import mapbox_vector_tile, pmtiles, pyproj' >/dev/null 2>&1; then
+    echo "setup: installing mapbox-vector-tile, pmtiles and pyproj into $venv" >&2
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q 'mapbox-vector-tile==2.2.0' 'pmtiles==3.8.1'
+    "$venv/bin/python" -m pip install -q 'mapbox-vector-tile==2.2.0' 'pmtiles==3.8.1' 'pyproj==3.7.1'
   fi
 fi
 

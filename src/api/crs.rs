@@ -185,8 +185,11 @@ fn transform(from: Crs, to: Crs) -> Result<Rc<CoordTransform>, CrsError> {
         reason: e.to_string(),
     };
     let t = Rc::new(
-        CoordTransform::new(&from.spatial_ref().map_err(setup)?, &to.spatial_ref().map_err(setup)?)
-            .map_err(setup)?,
+        CoordTransform::new(
+            &from.spatial_ref().map_err(setup)?,
+            &to.spatial_ref().map_err(setup)?,
+        )
+        .map_err(setup)?,
     );
     TRANSFORMS.with(|m| m.borrow_mut().insert((from, to), t.clone()));
     Ok(t)
@@ -228,10 +231,7 @@ fn run(from: Crs, to: Crs, xs: &mut [f64], ys: &mut [f64]) -> Result<(), CrsErro
     {
         return Err(CrsError::Outside {
             param,
-            reason: format!(
-                "{v} m is outside {} (±{MERCATOR_HALF_WORLD} m)",
-                from.uri()
-            ),
+            reason: format!("{v} m is outside {} (±{MERCATOR_HALF_WORLD} m)", from.uri()),
         });
     }
     let t = transform(from, to)?;
@@ -459,7 +459,16 @@ mod tests {
             "http://example.org/def/crs/EPSG/0/4326",
         ] {
             let e = Crs::parse("bbox-crs", v).unwrap_err();
-            assert!(matches!(e, CrsError::Unsupported { param: "bbox-crs", .. }), "{v}");
+            assert!(
+                matches!(
+                    e,
+                    CrsError::Unsupported {
+                        param: "bbox-crs",
+                        ..
+                    }
+                ),
+                "{v}"
+            );
             assert!(e.to_string().contains("EPSG/0/32643"), "{e}");
         }
     }
@@ -508,7 +517,10 @@ mod tests {
             let mut g = geo::Geometry::Point(geo::Point(start));
             from_crs84(crs, &mut g).unwrap();
             let geo::Geometry::Point(p) = g else { panic!() };
-            assert!(p.x().abs() > 1000.0 && p.y() > 1000.0, "{crs:?}: metres, {p:?}");
+            assert!(
+                p.x().abs() > 1000.0 && p.y() > 1000.0,
+                "{crs:?}: metres, {p:?}"
+            );
             // Millimetres.
             assert_eq!(p.x(), round_mm(p.x()));
             let back = to_crs84(crs, p.0).unwrap();
@@ -524,8 +536,13 @@ mod tests {
         }
         let mut edge = geo::Geometry::Point(geo::Point::new(180.0, MERCATOR_MAX_LAT));
         from_crs84(Crs::WebMercator, &mut edge).unwrap();
-        let geo::Geometry::Point(p) = edge else { panic!() };
-        assert!((p.x() - MERCATOR_HALF_WORLD).abs() < 1e-3 && (p.y() - MERCATOR_HALF_WORLD).abs() < 1e-3);
+        let geo::Geometry::Point(p) = edge else {
+            panic!()
+        };
+        assert!(
+            (p.x() - MERCATOR_HALF_WORLD).abs() < 1e-3
+                && (p.y() - MERCATOR_HALF_WORLD).abs() < 1e-3
+        );
     }
 
     /// The transforms are per thread: many threads reprojecting at once all get the same answers.
@@ -587,7 +604,10 @@ mod tests {
             (Crs::Utm42N, [-5e7, 0.0, 1e5, 1e5]),
         ] {
             let e = box_to_crs84(bad.0, bad.1).unwrap_err();
-            assert!(matches!(e, CrsError::Outside { param: "bbox", .. }), "{bad:?}: {e:?}");
+            assert!(
+                matches!(e, CrsError::Outside { param: "bbox", .. }),
+                "{bad:?}: {e:?}"
+            );
         }
         // EPSG:4326 boxes are south, west, north, east.
         let swapped = box_to_crs84(Crs::Epsg4326, [40.0, 69.0, 42.0, 74.5]).unwrap();

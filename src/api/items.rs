@@ -55,7 +55,10 @@ pub(super) fn write_options<'a>(
 /// How many features match, and the page of them: [`Collection::page_sorted`], and for a `bbox`
 /// in a projected `bbox-crs` only the features that meet it in that CRS (the CRS84 box around it
 /// selects a few more).
-pub(super) fn select_page(c: &Collection, p: &ItemsParams) -> Result<(usize, Vec<usize>), ApiError> {
+pub(super) fn select_page(
+    c: &Collection,
+    p: &ItemsParams,
+) -> Result<(usize, Vec<usize>), ApiError> {
     let Some(b) = p.projected_bbox else {
         return Ok(c.page_sorted(
             &p.selection,
@@ -181,17 +184,17 @@ pub async fn items(
                         .collect(),
                 },
                 Some(owned) => super::seq::Source::Owned {
-                    collection: owned,
+                    collection: Box::new(owned),
                     rows,
                 },
             };
-            return Ok(Answer::Seq(super::seq::Plan {
+            return Ok(Answer::Seq(Box::new(super::seq::Plan {
                 source,
                 first,
                 crs: p.crs,
                 selection,
                 skip_geometry: p.skip_geometry,
-            }));
+            })));
         }
         let limit = p.limit.to_string();
         let end = p.offset.saturating_add(rows.len());
@@ -239,7 +242,7 @@ pub async fn items(
                 None => res,
             }
         }
-        Answer::Seq(plan) => super::seq::stream(state, plan),
+        Answer::Seq(plan) => super::seq::stream(state, *plan),
     })
 }
 
@@ -248,7 +251,7 @@ enum Answer {
     /// A page, and the URI of its CRS (JSON) for `Content-Crs`.
     Page(Tagged, Option<&'static str>),
     /// GeoJSON Text Sequences, streamed.
-    Seq(super::seq::Plan),
+    Seq(Box<super::seq::Plan>),
 }
 
 /// A cached page as a response: its time stamp is the time it is sent.

@@ -335,7 +335,11 @@ pub fn document(catalog: &Catalog) -> Value {
             format!("/collections/{id}/items"),
             get(&format!("Features of {id}"), params, page, true),
         );
-        let mut one = ok("A feature, in `crs`", "application/geo+json", "featureGeoJSON");
+        let mut one = ok(
+            "A feature, in `crs`",
+            "application/geo+json",
+            "featureGeoJSON",
+        );
         one["headers"] = content_crs.clone();
         paths.insert(
             format!("/collections/{id}/items/{{featureId}}"),

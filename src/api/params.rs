@@ -441,14 +441,18 @@ mod tests {
         .unwrap();
         assert_eq!(p.projected_bbox, Some([3e5, 44e5, 7e5, 47e5]));
         let b = p.selection.bbox.unwrap();
-        assert!(b.west < 66.568 && b.east > 71.432 && b.south < 39.726 && b.north > 42.453, "{b:?}");
+        assert!(
+            b.west < 66.568 && b.east > 71.432 && b.south < 39.726 && b.north > 42.453,
+            "{b:?}"
+        );
         let e = parse_items("f=xml", &[]).unwrap_err().description;
         assert!(e.contains("geojsonseq") && e.contains("gpkg"), "{e}");
     }
 
     #[test]
     fn single_features_take_crs_properties_and_skip_geometry() {
-        let p = parse_item("crs=%5BEPSG%3A4326%5D&properties=name&skipGeometry=true&f=json").unwrap();
+        let p =
+            parse_item("crs=%5BEPSG%3A4326%5D&properties=name&skipGeometry=true&f=json").unwrap();
         assert_eq!(p.crs, Crs::Epsg4326);
         assert_eq!(p.properties, Some(vec!["name".into()]));
         assert!(p.skip_geometry);

@@ -34,7 +34,7 @@ pub enum Source {
     /// A collection made for this request (`risk-hexagons` at another resolution) and the page's
     /// positions in it.
     Owned {
-        collection: Collection,
+        collection: Box<Collection>,
         rows: Vec<usize>,
     },
 }

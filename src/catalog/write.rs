@@ -299,7 +299,11 @@ mod tests {
     fn properties_are_selected_in_order_and_checked() {
         let c = catalog();
         let sites = c.collection("sites").unwrap();
-        let names = vec!["risk_class".to_owned(), "name".into(), "river_distance_m".into()];
+        let names = vec![
+            "risk_class".to_owned(),
+            "name".into(),
+            "river_distance_m".into(),
+        ];
         let sel = sites.select_properties(&names).unwrap();
         let f = sites.get(0).unwrap();
         let doc = written(

@@ -108,13 +108,17 @@ async fn seed_sites_in_every_crs_are_where_pyproj_puts_them() {
     let fx = fixture();
     let state = default_state();
     let plain = get(&state, "/collections/sites/items?limit=1000").await;
-    assert_eq!(plain.header("content-crs").as_deref(), Some(&*format!("<{CRS84}>")));
+    assert_eq!(
+        plain.header("content-crs").as_deref(),
+        Some(&*format!("<{CRS84}>"))
+    );
     let stored = by_id(&plain.json());
     // The fixture was made from the same data.
     let expected84 = fx["crs84"]["sites"].as_object().unwrap();
-    assert_eq!(stored.len(), expected84.len());
+    let stale = "data/ changed: run tests/fixtures/crs/generate.py again";
+    assert_eq!(stored.len(), expected84.len(), "{stale}");
     for (id, p) in expected84 {
-        assert_eq!(stored[id], pair(p), "{id}");
+        assert_eq!(stored.get(id), Some(&pair(p)), "{id}: {stale}");
     }
     for (crs, expected) in fx["crs"].as_object().unwrap() {
         let r = get(
@@ -126,7 +130,11 @@ async fn seed_sites_in_every_crs_are_where_pyproj_puts_them() {
         assert_eq!(r.header("content-crs"), Some(format!("<{crs}>")));
         let got = by_id(&r.json());
         for (id, want) in expected["sites"].as_object().unwrap() {
-            assert!(close(crs, got[id], pair(want)), "{crs} {id}: {:?} vs {want}", got[id]);
+            assert!(
+                close(crs, got[id], pair(want)),
+                "{crs} {id}: {:?} vs {want}",
+                got[id]
+            );
         }
     }
 }
@@ -135,7 +143,11 @@ async fn seed_sites_in_every_crs_are_where_pyproj_puts_them() {
 #[actix_web::test]
 async fn epsg_4326_puts_latitude_first() {
     let state = default_state();
-    let lonlat = by_id(&get(&state, "/collections/sites/items?limit=1000").await.json());
+    let lonlat = by_id(
+        &get(&state, "/collections/sites/items?limit=1000")
+            .await
+            .json(),
+    );
     let named = get(
         &state,
         &format!("/collections/sites/items?limit=1000&crs={}", enc(CRS84)),
@@ -148,7 +160,11 @@ async fn epsg_4326_puts_latitude_first() {
             &format!("/collections/sites/items?limit=1000&crs={}", enc(crs)),
         )
         .await;
-        assert_eq!(r.header("content-crs"), Some(format!("<{EPSG4326}>")), "{crs}");
+        assert_eq!(
+            r.header("content-crs"),
+            Some(format!("<{EPSG4326}>")),
+            "{crs}"
+        );
         let latlon = by_id(&r.json());
         for (id, (lon, lat)) in &lonlat {
             assert_eq!(latlon[id], (*lat, *lon), "{id}");
@@ -181,7 +197,12 @@ async fn grid_points_round_trip() {
         let parsed = Crs::parse("crs", crs).unwrap();
         for (i, want) in expected["grid"].as_array().unwrap().iter().enumerate() {
             let id = format!("g{i:03}");
-            assert!(close(crs, got[&id], pair(want)), "{crs} {:?}: {:?} vs {want}", grid[i], got[&id]);
+            assert!(
+                close(crs, got[&id], pair(want)),
+                "{crs} {:?}: {:?} vs {want}",
+                grid[i],
+                got[&id]
+            );
             let (x, y) = pair(want);
             let back = to_crs84(parsed, geo::Coord { x, y }).unwrap();
             assert!(
@@ -201,8 +222,15 @@ async fn reference_features_keep_their_vertices_in_order() {
     let originals = fx["crs84"]["features"].as_array().unwrap();
     for f in originals {
         let (cid, fid) = (f["collection"].as_str().unwrap(), f["id"].as_str().unwrap());
-        let doc = get(&state, &format!("/collections/{cid}/items/{fid}")).await.json();
-        let want: Vec<(f64, f64)> = f["coordinates"].as_array().unwrap().iter().map(pair).collect();
+        let doc = get(&state, &format!("/collections/{cid}/items/{fid}"))
+            .await
+            .json();
+        let want: Vec<(f64, f64)> = f["coordinates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pair)
+            .collect();
         assert_eq!(positions(&doc["geometry"]), want, "{cid}/{fid} as stored");
     }
     for (crs, expected) in fx["crs"].as_object().unwrap() {
@@ -216,11 +244,18 @@ async fn reference_features_keep_their_vertices_in_order() {
             assert_eq!(r.status, StatusCode::OK, "{}", r.text());
             assert_eq!(r.header("content-crs"), Some(format!("<{crs}>")));
             let got = positions(&r.json()["geometry"]);
-            let want: Vec<(f64, f64)> =
-                f["coordinates"].as_array().unwrap().iter().map(pair).collect();
+            let want: Vec<(f64, f64)> = f["coordinates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(pair)
+                .collect();
             assert_eq!(got.len(), want.len(), "{crs} {cid}/{fid}");
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!(close(crs, *g, *w), "{crs} {cid}/{fid} vertex {k}: {g:?} vs {w:?}");
+                assert!(
+                    close(crs, *g, *w),
+                    "{crs} {cid}/{fid} vertex {k}: {g:?} vs {w:?}"
+                );
             }
         }
     }
@@ -304,7 +339,12 @@ async fn bbox_crs_selects_what_lies_in_the_box_in_that_crs() {
 #[actix_web::test]
 async fn bbox_in_epsg_4326_is_latitude_first() {
     let state = default_state();
-    let lonlat = ids(&get(&state, "/collections/sites/items?limit=1000&bbox=69,40,72,41.5").await.json());
+    let lonlat = ids(&get(
+        &state,
+        "/collections/sites/items?limit=1000&bbox=69,40,72,41.5",
+    )
+    .await
+    .json());
     assert!(lonlat.len() > 3);
     let latlon = ids(&get(
         &state,
@@ -317,7 +357,12 @@ async fn bbox_in_epsg_4326_is_latitude_first() {
     .json());
     assert_eq!(latlon, lonlat);
     // The reference layers too, with the R-tree.
-    let rivers = get(&state, "/collections/rivers/items?limit=1000&bbox=69,40,72,41.5").await.json();
+    let rivers = get(
+        &state,
+        "/collections/rivers/items?limit=1000&bbox=69,40,72,41.5",
+    )
+    .await
+    .json();
     let rivers_latlon = get(
         &state,
         &format!(
@@ -416,9 +461,12 @@ async fn collections_list_their_crss_and_conformance_says_part_2() {
     for c in collections {
         assert_eq!(c["storageCrs"], CRS84, "{}", c["id"]);
         assert_eq!(c["crs"].as_array().unwrap(), &wanted, "{}", c["id"]);
-        let one = get(&state, &format!("/collections/{}", c["id"].as_str().unwrap()))
-            .await
-            .json();
+        let one = get(
+            &state,
+            &format!("/collections/{}", c["id"].as_str().unwrap()),
+        )
+        .await
+        .json();
         assert_eq!(one["crs"], c["crs"]);
         assert_eq!(one["storageCrs"], CRS84);
     }
@@ -427,7 +475,9 @@ async fn collections_list_their_crss_and_conformance_says_part_2() {
         conf["conformsTo"]
             .as_array()
             .unwrap()
-            .contains(&Value::from("http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"))
+            .contains(&Value::from(
+                "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"
+            ))
     );
 }
 
@@ -438,7 +488,9 @@ async fn every_collection_answers_in_another_crs() {
     let doc = get(&state, "/collections").await.json();
     for c in doc["collections"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
-        let plain = get(&state, &format!("/collections/{id}/items?limit=3")).await.json();
+        let plain = get(&state, &format!("/collections/{id}/items?limit=3"))
+            .await
+            .json();
         let r = get(
             &state,
             &format!("/collections/{id}/items?limit=3&crs={}", enc(UTM42)),
@@ -458,11 +510,20 @@ async fn every_collection_answers_in_another_crs() {
             let (pa, pb) = (positions(&a["geometry"]), positions(&b["geometry"]));
             assert_eq!(pa.len(), pb.len(), "{id}");
             // Metres now, not degrees.
-            assert!(pb.iter().all(|p| p.0.is_finite() && p.1.is_finite()), "{id}");
-            assert!(pb.iter().any(|p| p.0.abs() > 360.0 || p.1.abs() > 360.0), "{id}");
+            assert!(
+                pb.iter().all(|p| p.0.is_finite() && p.1.is_finite()),
+                "{id}"
+            );
+            assert!(
+                pb.iter().any(|p| p.0.abs() > 360.0 || p.1.abs() > 360.0),
+                "{id}"
+            );
             assert_ne!(pa, pb, "{id}");
             // To the millimetre.
-            assert!(pb.iter().all(|p| (p.0 * 1000.0 - (p.0 * 1000.0).round()).abs() < 1e-6));
+            assert!(
+                pb.iter()
+                    .all(|p| (p.0 * 1000.0 - (p.0 * 1000.0).round()).abs() < 1e-6)
+            );
         }
     }
 }
@@ -475,7 +536,10 @@ async fn unknown_crs_and_coordinates_outside_a_crs_are_400() {
         ("crs=http://www.opengis.net/def/crs/EPSG/0/32644", "crs"),
         ("crs=4326", "crs"),
         ("bbox=1,2,3,4&bbox-crs=EPSG:9999", "bbox-crs"),
-        ("bbox=700000,4400000,300000,4700000&bbox-crs=EPSG:32642", "bbox"),
+        (
+            "bbox=700000,4400000,300000,4700000&bbox-crs=EPSG:32642",
+            "bbox",
+        ),
         ("bbox=1,2,3&bbox-crs=EPSG:32642", "bbox"),
     ] {
         for path in ["/collections/sites/items", "/collections/rivers/items"] {
@@ -488,12 +552,20 @@ async fn unknown_crs_and_coordinates_outside_a_crs_are_400() {
         }
     }
     let r = get(&state, "/collections/sites/items?crs=EPSG:2154").await;
-    assert!(r.text().contains("EPSG/0/32643"), "lists what is served: {}", r.text());
+    assert!(
+        r.text().contains("EPSG/0/32643"),
+        "lists what is served: {}",
+        r.text()
+    );
     let r = get(&state, "/collections/sites/items/kgz_sumsar?crs=EPSG:2154").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("`crs`"));
     // A single feature has no bbox.
-    let r = get(&state, "/collections/sites/items/kgz_sumsar?bbox-crs=EPSG:4326").await;
+    let r = get(
+        &state,
+        "/collections/sites/items/kgz_sumsar?bbox-crs=EPSG:4326",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // The file exports are CRS84.
     let r = get(&state, "/collections/sites/items?f=csv&crs=EPSG:3857").await;
@@ -509,7 +581,9 @@ async fn unknown_crs_and_coordinates_outside_a_crs_are_400() {
     let ok = get(&state, "/collections/sites/items/g000?crs=EPSG:3857").await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(
-        get(&state, "/collections/sites/items?crs=EPSG:32642").await.status,
+        get(&state, "/collections/sites/items?crs=EPSG:32642")
+            .await
+            .status,
         StatusCode::OK
     );
 }
@@ -557,4 +631,36 @@ async fn content_crs_on_geojson_responses() {
     .await;
     assert_eq!(again.body.len(), cached.body.len());
     assert_eq!(cached.header("content-crs"), Some(format!("<{UTM42}>")));
+}
+
+/// The committed fixture is what its generator writes (pyproj pinned in the project's venv).
+#[test]
+fn the_fixture_is_what_the_generator_writes() {
+    let py = repo_path(".venv/bin/python");
+    let has_pyproj = std::process::Command::new(&py)
+        .args(["-c", "import pyproj"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_pyproj,
+        "{} has no pyproj: run scripts/setup.sh with ATLAS_NEED_QGIS=1 (the test command does)",
+        py.display()
+    );
+    let out = temp_dir("crs-fixture").join("expected.json");
+    let run = std::process::Command::new(&py)
+        .arg(repo_path("tests/fixtures/crs/generate.py"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let made: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        made,
+        fixture(),
+        "run tests/fixtures/crs/generate.py and commit what it writes"
+    );
 }

@@ -17,7 +17,11 @@ fn decode(body: &[u8]) -> Vec<Value> {
     body[1..]
         .split(|&b| b == 0x1E)
         .map(|rec| {
-            assert_eq!(rec.last(), Some(&b'\n'), "each record ends with a line feed");
+            assert_eq!(
+                rec.last(),
+                Some(&b'\n'),
+                "each record ends with a line feed"
+            );
             serde_json::from_slice(&rec[..rec.len() - 1]).unwrap_or_else(|e| {
                 panic!("record is not JSON ({e}): {}", String::from_utf8_lossy(rec))
             })
@@ -29,12 +33,18 @@ fn features(doc: &Value) -> Vec<Value> {
     doc["features"].as_array().unwrap().clone()
 }
 
-async fn same_as_json(state: &actix_web::web::Data<tailings_atlas::api::AppState>, q: &str) -> usize {
+async fn same_as_json(
+    state: &actix_web::web::Data<tailings_atlas::api::AppState>,
+    q: &str,
+) -> usize {
     let json = get(state, &format!("{q}&f=json")).await;
     assert_eq!(json.status, StatusCode::OK, "{q}: {}", json.text());
     let seq = get(state, &format!("{q}&f=geojsonseq")).await;
     assert_eq!(seq.status, StatusCode::OK, "{q}: {}", seq.text());
-    assert_eq!(seq.header("content-type").as_deref(), Some("application/geo+json-seq"));
+    assert_eq!(
+        seq.header("content-type").as_deref(),
+        Some("application/geo+json-seq")
+    );
     assert_eq!(seq.header("content-crs"), json.header("content-crs"), "{q}");
     let records = decode(&seq.body);
     let expected = features(&json.json());
@@ -89,17 +99,26 @@ async fn accept_header_and_errors() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("content-type").as_deref(), Some("application/geo+json-seq"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/geo+json-seq")
+    );
     assert_eq!(decode(&r.body).len(), 3);
     // JSON preferred: JSON.
     let r = call(
         &state,
         atest::TestRequest::get()
             .uri("/collections/sites/items?limit=3")
-            .insert_header(("Accept", "application/geo+json, application/geo+json-seq;q=0.5")),
+            .insert_header((
+                "Accept",
+                "application/geo+json, application/geo+json-seq;q=0.5",
+            )),
     )
     .await;
-    assert_eq!(r.header("content-type").as_deref(), Some("application/geo+json"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/geo+json")
+    );
     // `f` wins over Accept.
     let r = call(
         &state,
@@ -108,7 +127,10 @@ async fn accept_header_and_errors() {
             .insert_header(("Accept", "application/geo+json-seq")),
     )
     .await;
-    assert_eq!(r.header("content-type").as_deref(), Some("application/geo+json"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/geo+json")
+    );
 
     // Bad requests are refused before anything is streamed.
     for (q, param) in [

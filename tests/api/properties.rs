@@ -6,13 +6,20 @@ use serde_json::Value;
 use super::common::*;
 
 fn keys(f: &Value) -> Vec<String> {
-    f["properties"].as_object().unwrap().keys().cloned().collect()
+    f["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
 }
 
 #[actix_web::test]
 async fn properties_select_and_order() {
     let state = default_state();
-    let all = get(&state, "/collections/sites/items?limit=1000").await.json();
+    let all = get(&state, "/collections/sites/items?limit=1000")
+        .await
+        .json();
     let some = get(
         &state,
         "/collections/sites/items?limit=1000&properties=risk_class,name,country,river_distance_m",
@@ -29,13 +36,18 @@ async fn properties_select_and_order() {
     for (full, picked) in a.iter().zip(s) {
         assert_eq!(picked["id"], full["id"]);
         assert_eq!(picked["geometry"], full["geometry"]);
-        assert_eq!(keys(picked), ["risk_class", "name", "country", "river_distance_m"]);
+        assert_eq!(
+            keys(picked),
+            ["risk_class", "name", "country", "river_distance_m"]
+        );
         for k in keys(picked) {
             assert_eq!(picked["properties"][&k], full["properties"][&k], "{k}");
         }
     }
     // The paging links carry the selection.
-    let page = get(&state, "/collections/sites/items?limit=2&properties=name").await.json();
+    let page = get(&state, "/collections/sites/items?limit=2&properties=name")
+        .await
+        .json();
     let next = link(&page, "next").unwrap();
     assert!(next.contains("properties=name"), "{next}");
     let next = get(&state, &path_of(next)).await.json();
@@ -87,15 +99,27 @@ async fn unknown_or_repeated_properties_are_400() {
     let state = default_state();
     for (uri, named) in [
         ("/collections/sites/items?properties=name,colour", "colour"),
-        ("/collections/rivers/items?properties=risk_class", "risk_class"),
-        ("/collections/sites/items/kgz_sumsar?properties=colour", "colour"),
+        (
+            "/collections/rivers/items?properties=risk_class",
+            "risk_class",
+        ),
+        (
+            "/collections/sites/items/kgz_sumsar?properties=colour",
+            "colour",
+        ),
         ("/collections/sites/items?properties=name,name", "name"),
-        ("/collections/sites/items?properties=name,,country", "properties"),
+        (
+            "/collections/sites/items?properties=name,,country",
+            "properties",
+        ),
     ] {
         let r = get(&state, uri).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
         let d = r.json()["description"].as_str().unwrap().to_owned();
-        assert!(d.contains("`properties`") && d.contains(named), "{uri}: {d}");
+        assert!(
+            d.contains("`properties`") && d.contains(named),
+            "{uri}: {d}"
+        );
     }
     // The error lists what there is.
     let r = get(&state, "/collections/sites/items?properties=colour").await;
@@ -106,7 +130,12 @@ async fn unknown_or_repeated_properties_are_400() {
 async fn skip_geometry_gives_null_geometries_and_the_same_selection() {
     let state = default_state();
     for cid in ["sites", "rivers", "risk-reaches"] {
-        let all = get(&state, &format!("/collections/{cid}/items?limit=20&bbox=68,40,74,42")).await.json();
+        let all = get(
+            &state,
+            &format!("/collections/{cid}/items?limit=20&bbox=68,40,74,42"),
+        )
+        .await
+        .json();
         let r = get(
             &state,
             &format!("/collections/{cid}/items?limit=20&bbox=68,40,74,42&skipGeometry=true"),
@@ -127,7 +156,12 @@ async fn skip_geometry_gives_null_geometries_and_the_same_selection() {
             assert_eq!(bare["id"], full["id"]);
         }
     }
-    let f = get(&state, "/collections/sites/items?skipGeometry=false&limit=1").await.json();
+    let f = get(
+        &state,
+        "/collections/sites/items?skipGeometry=false&limit=1",
+    )
+    .await
+    .json();
     assert!(f["features"][0]["geometry"].is_object());
     let bad = get(&state, "/collections/sites/items?skipGeometry=1").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -146,7 +180,10 @@ async fn html_ignores_the_write_parameters() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let html = r.text();
     assert!(html.contains("country=KGZ"), "the selection stays");
-    assert!(!html.contains("skipGeometry") && !html.contains("32642"), "{html}");
+    assert!(
+        !html.contains("skipGeometry") && !html.contains("32642"),
+        "{html}"
+    );
 }
 
 #[actix_web::test]
@@ -155,7 +192,10 @@ async fn the_api_documents_the_new_parameters() {
     let params = &doc["components"]["parameters"];
     let crs = params["crs"]["schema"]["enum"].as_array().unwrap();
     assert!(crs.contains(&Value::from("http://www.opengis.net/def/crs/EPSG/0/32642")));
-    assert_eq!(params["bbox-crs"]["schema"]["enum"], params["crs"]["schema"]["enum"]);
+    assert_eq!(
+        params["bbox-crs"]["schema"]["enum"],
+        params["crs"]["schema"]["enum"]
+    );
     assert!(params["properties"]["description"].is_string());
     assert_eq!(params["skipGeometry"]["schema"]["type"], "boolean");
     for cid in ["sites", "rivers", "risk-hexagons"] {
@@ -178,10 +218,16 @@ async fn the_api_documents_the_new_parameters() {
             items["responses"]["200"]["content"]["application/geo+json-seq"].is_object(),
             "{cid}"
         );
-        assert!(items["responses"]["200"]["headers"]["Content-Crs"].is_object(), "{cid}");
+        assert!(
+            items["responses"]["200"]["headers"]["Content-Crs"].is_object(),
+            "{cid}"
+        );
         let item = &doc["paths"][format!("/collections/{cid}/items/{{featureId}}")]["get"];
         let n = item["parameters"].to_string();
-        assert!(n.contains("crs") && n.contains("skipGeometry") && n.contains("properties"), "{n}");
+        assert!(
+            n.contains("crs") && n.contains("skipGeometry") && n.contains("properties"),
+            "{n}"
+        );
     }
     let f = doc["paths"]["/collections/rivers/items"]["get"]["parameters"].to_string();
     assert!(f.contains("#/components/parameters/f-items"), "{f}");
