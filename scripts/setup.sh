@@ -58,6 +58,8 @@ fi
 # The vector-tile tests decode tiles and read the PMTiles archive with independent readers from
 # PyPI (mapbox-vector-tile, pmtiles), and the filter test checks owslib's CQL2 requests against
 # shapely and pyproj, all in .venv at the repository root (tests/api/common.rs finds it).
+# pyproj is also the independent reprojection that wrote tests/fixtures/crs/expected.json
+# (tests/fixtures/crs/generate.py, to run again after the data change).
 if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
   venv="$root/.venv"

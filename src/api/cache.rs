@@ -18,6 +18,8 @@ pub struct CachedPage {
     pub tail: String,
     /// Whether a `timeStamp` member goes between `head` and `tail`.
     pub stamped: bool,
+    /// The URI of the CRS of the page's coordinates, for `Content-Crs` (none for HTML).
+    pub crs: Option<&'static str>,
 }
 
 impl CachedPage {
@@ -110,6 +112,7 @@ mod tests {
             head: "x".repeat(n),
             tail: String::new(),
             stamped: false,
+            crs: None,
         })
     }
 

@@ -249,6 +249,34 @@ impl From<crate::catalog::order::SortError> for ApiError {
     }
 }
 
+/// A CRS the service does not serve, or coordinates outside its domain, are the client's
+/// parameter; a transform PROJ cannot set up is internal.
+impl From<super::crs::CrsError> for ApiError {
+    fn from(e: super::crs::CrsError) -> Self {
+        use super::crs::CrsError;
+        match e {
+            CrsError::Unsupported { param, .. } | CrsError::Outside { param, .. } => {
+                ApiError::bad_parameter(param, e)
+            }
+            CrsError::Setup { .. } => ApiError::internal_from(e),
+        }
+    }
+}
+
+/// `properties` naming what the collection lacks, or a feature the requested `crs` cannot
+/// express: the client's parameters.
+impl From<crate::catalog::write::WriteError> for ApiError {
+    fn from(e: crate::catalog::write::WriteError) -> Self {
+        use crate::catalog::write::WriteError;
+        match e {
+            WriteError::UnknownProperty { .. } | WriteError::Repeated(_) => {
+                ApiError::bad_parameter("properties", e)
+            }
+            WriteError::Reproject { .. } => ApiError::bad_parameter("crs", e),
+        }
+    }
+}
+
 /// The blocking pool is gone or the task panicked: internal.
 impl From<crate::service::edits::EditError> for ApiError {
     fn from(e: crate::service::edits::EditError) -> Self {

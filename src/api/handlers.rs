@@ -18,6 +18,8 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    // Part 2: coordinate reference systems by reference (src/api/crs.rs)
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
@@ -258,7 +260,7 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
         "attribution": attribution,
         "license": license,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": super::crs::Crs::supported_uris(),
         "storageCrs": CRS84,
         "extent": {
             "spatial": { "bbox": bbox, "crs": CRS84 },

@@ -1,6 +1,8 @@
 //! The features of a collection: `/collections/{id}/items` (a page, with its paging links) and
-//! `/collections/{id}/items/{fid}`, as GeoJSON or HTML. Both are built on the blocking pool, as they
-//! read the published state and a page can hold 10,000 features.
+//! `/collections/{id}/items/{fid}`, as GeoJSON or HTML, and a page as GeoJSON Text Sequences
+//! ([`super::seq`]). Both are built on the blocking pool, as they read the published state and a
+//! page can hold 10,000 features. Coordinates are written in the `crs` asked for
+//! ([`super::crs`]), with the `properties` asked for, or without geometry (`skipGeometry`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -9,12 +11,74 @@ use std::sync::Arc;
 
 use super::AppState;
 use super::cache::CachedPage;
+use super::crs::{self, Crs};
 use super::error::ApiError;
 use super::handlers::{collection_or_404, link};
 use super::html::{self, esc};
-use super::params::{self, Format};
-use super::respond::{self, GEOJSON, HTML, JSON, Tagged};
+use super::params::{self, Format, ItemsParams};
+use super::respond::{self, GEOJSON, GEOJSON_SEQ, HTML, JSON, Tagged};
+use crate::catalog::write::{PropertySelection, Reproject, WriteOptions};
 use crate::catalog::{Collection, FeatureRef};
+
+/// The parameters that change how features are written, not which: what the HTML pages leave out
+/// of the GeoJSON their map loads.
+const WRITE_PARAMS: &[&str] = &["crs", "properties", "skipGeometry"];
+
+/// The reprojection of stored geometries into `crs`, for the writers.
+pub(super) fn reprojection(crs: Crs) -> impl Fn(&mut geo::Geometry<f64>) -> Result<(), String> {
+    move |g| crs::from_crs84(crs, g).map_err(|e| e.to_string())
+}
+
+/// `properties`, checked against the collection.
+pub(super) fn property_selection(
+    c: &Collection,
+    names: Option<&Vec<String>>,
+) -> Result<Option<PropertySelection>, ApiError> {
+    Ok(names.map(|n| c.select_properties(n)).transpose()?)
+}
+
+/// The write options of a request: `reproject` and `selection` are what [`reprojection`] and
+/// [`property_selection`] made for it.
+pub(super) fn write_options<'a>(
+    crs: Crs,
+    reproject: Reproject<'a>,
+    selection: Option<&'a PropertySelection>,
+    skip_geometry: bool,
+) -> WriteOptions<'a> {
+    WriteOptions {
+        reproject: (crs != Crs::Crs84).then_some(reproject),
+        properties: selection,
+        skip_geometry,
+    }
+}
+
+/// How many features match, and the page of them: [`Collection::page_sorted`], and for a `bbox`
+/// in a projected `bbox-crs` only the features that meet it in that CRS (the CRS84 box around it
+/// selects a few more).
+pub(super) fn select_page(
+    c: &Collection,
+    p: &ItemsParams,
+) -> Result<(usize, Vec<usize>), ApiError> {
+    let Some(b) = p.projected_bbox else {
+        return Ok(c.page_sorted(
+            &p.selection,
+            &p.sortby,
+            p.datetime.as_ref(),
+            p.offset,
+            p.limit,
+        )?);
+    };
+    let (_, all) = c.page_sorted(&p.selection, &p.sortby, p.datetime.as_ref(), 0, usize::MAX)?;
+    let kept: Vec<usize> = all
+        .into_iter()
+        .filter(|&i| {
+            c.get(i)
+                .is_some_and(|f| crs::in_box(p.bbox_crs, b, &f.geometry()))
+        })
+        .collect();
+    let rows = kept.iter().skip(p.offset).take(p.limit).copied().collect();
+    Ok((kept.len(), rows))
+}
 
 /// A query string equal to the request's but for the given overrides.
 fn query_with(pairs: &[(String, String)], overrides: &[(&str, String)]) -> String {
@@ -64,24 +128,25 @@ pub async fn items(
     let query = req.query_string().to_owned();
     // What `f` does not say, the Accept header does.
     let accepted = respond::negotiate(&req, None);
+    let wants_seq = respond::prefers_seq(&req);
     let base = state.base_url(&req);
     let cid = path.into_inner();
     let st = state.clone();
     // Selecting and serialising a page of up to 10,000 features, under the published state's lock:
     // on the blocking pool.
-    let body = web::block(move || -> Result<Tagged, ApiError> {
+    let answer = web::block(move || -> Result<Answer, ApiError> {
         let live = st.service.live();
         // The same page of the same published state, asked for again: sent as it was made.
-        let key = format!("{cid}\u{0}{query}\u{0}{base}\u{0}{accepted:?}");
+        let key = format!("{cid}\u{0}{query}\u{0}{base}\u{0}{accepted:?}{wants_seq}");
         if let Some(page) = st.pages.get(live.generation, &key) {
-            return Ok(stamped(&page));
+            return Ok(Answer::Page(stamped(&page), page.crs));
         }
-        let mut c = collection_or_404(&live.catalog, &cid)?;
+        let published = collection_or_404(&live.catalog, &cid)?;
         let hexagons = cid == crate::risk::RISK_HEXAGONS;
         let extras: &[&str] = if hexagons { &["resolution"] } else { &[] };
-        let (mut p, own) = params::parse_items_with(&query, c.spec.queryables, extras)?;
+        let (mut p, own) = params::parse_items_with(&query, published.spec.queryables, extras)?;
         // `risk-hexagons` at another resolution than the published one: binned for this request.
-        let other;
+        let mut other = None;
         if let Some((_, v)) = own.iter().find(|(k, _)| k == "resolution") {
             let r = v
                 .parse::<u8>()
@@ -95,20 +160,43 @@ pub async fn items(
             if u8::from(r) != crate::risk::hexagons::DEFAULT_RESOLUTION
                 && let Some(table) = live.sites()
             {
-                other = crate::service::risk::hexagon_collection(table, r)
-                    .map_err(ApiError::internal_from)?;
-                c = &other;
+                other = Some(
+                    crate::service::risk::hexagon_collection(table, r)
+                        .map_err(ApiError::internal_from)?,
+                );
             }
         }
+        let c = other.as_ref().unwrap_or(published);
         p.compile_filter(c.queryables())?;
+        let selection = property_selection(c, p.properties.as_ref())?;
+        let reproject = reprojection(p.crs);
+        let options = write_options(p.crs, &reproject, selection.as_ref(), p.skip_geometry);
         // One pass: the number matched and the page, never a list of every match.
-        let (matched, rows) = c.page_sorted(
-            &p.selection,
-            &p.sortby,
-            p.datetime.as_ref(),
-            p.offset,
-            p.limit,
-        )?;
+        let (matched, rows) = select_page(c, &p)?;
+        if p.seq || (p.format.is_none() && wants_seq) {
+            let first = super::seq::first_batch(c, &rows, &options)?;
+            let source = match other {
+                // Features of the published state: looked up again, batch by batch, by id.
+                None => super::seq::Source::Published {
+                    cid,
+                    ids: rows
+                        .iter()
+                        .filter_map(|&i| c.get(i).map(|f| f.id().to_owned()))
+                        .collect(),
+                },
+                Some(owned) => super::seq::Source::Owned {
+                    collection: Box::new(owned),
+                    rows,
+                },
+            };
+            return Ok(Answer::Seq(Box::new(super::seq::Plan {
+                source,
+                first,
+                crs: p.crs,
+                selection,
+                skip_geometry: p.skip_geometry,
+            })));
+        }
         let limit = p.limit.to_string();
         let end = p.offset.saturating_add(rows.len());
         let next = (end < matched).then(|| [("offset", end.to_string()), ("limit", limit.clone())]);
@@ -128,7 +216,7 @@ pub async fn items(
             prev,
         };
         let made = Arc::new(match p.format.unwrap_or(accepted) {
-            Format::Json => items_json(&base, &page),
+            Format::Json => items_json(&base, &page, &options, p.crs)?,
             Format::Html => {
                 let t = items_html(&page);
                 CachedPage {
@@ -137,15 +225,34 @@ pub async fn items(
                     head: t.body,
                     tail: String::new(),
                     stamped: false,
+                    crs: None,
                 }
             }
         });
         let body = stamped(&made);
+        let crs = made.crs;
         st.pages.put(live.generation, key, made);
-        Ok(body)
+        Ok(Answer::Page(body, crs))
     })
     .await??;
-    Ok(body.send(&req))
+    Ok(match answer {
+        Answer::Page(body, crs) => {
+            let res = body.send(&req);
+            match crs {
+                Some(uri) => respond::content_crs(res, uri),
+                None => res,
+            }
+        }
+        Answer::Seq(plan) => super::seq::stream(state, *plan),
+    })
+}
+
+/// What an `/items` request is answered with.
+enum Answer {
+    /// A page, and the URI of its CRS (JSON) for `Content-Crs`.
+    Page(Tagged, Option<&'static str>),
+    /// GeoJSON Text Sequences, streamed.
+    Seq(Box<super::seq::Plan>),
 }
 
 /// A cached page as a response: its time stamp is the time it is sent.
@@ -166,7 +273,12 @@ fn stamped(page: &CachedPage) -> Tagged {
     }
 }
 
-fn items_json(base: &str, page: &Page) -> CachedPage {
+fn items_json(
+    base: &str,
+    page: &Page,
+    options: &WriteOptions<'_>,
+    crs: Crs,
+) -> Result<CachedPage, ApiError> {
     let c = page.collection;
     let mut links = vec![
         link(page.href("json", &[]), "self", GEOJSON, "This page"),
@@ -175,6 +287,12 @@ fn items_json(base: &str, page: &Page) -> CachedPage {
             "alternate",
             "text/html",
             "This page as HTML",
+        ),
+        link(
+            page.href("geojsonseq", &[]),
+            "alternate",
+            GEOJSON_SEQ,
+            "This page as GeoJSON Text Sequences",
         ),
         link(
             format!("{base}/collections/{}", c.id()),
@@ -206,20 +324,21 @@ fn items_json(base: &str, page: &Page) -> CachedPage {
         if n > 0 {
             features.push(b',');
         }
-        f.write_json(&mut features);
+        f.write_json_with(&mut features, options)?;
     }
     features.extend_from_slice(b"]}");
     // The writers emit JSON text only, which is UTF-8.
     let features = String::from_utf8(features).unwrap_or_default();
     // The time stamp changes on every request; leaving it out of the ETag lets caches revalidate.
     let tag = respond::etag(&[&head, &features]);
-    CachedPage {
+    Ok(CachedPage {
         content_type: GEOJSON,
         tag,
         head,
         tail: features,
         stamped: true,
-    }
+        crs: Some(crs.uri()),
+    })
 }
 
 fn items_html(page: &Page) -> Tagged {
@@ -260,10 +379,17 @@ fn items_html(page: &Page) -> Tagged {
             esc(&page.href("html", n))
         ));
     }
+    // The map wants CRS84 geometries with their properties, whatever this page was asked with.
+    let map_pairs: Vec<(String, String)> = page
+        .pairs
+        .iter()
+        .filter(|(k, _)| !WRITE_PARAMS.contains(&k.as_str()))
+        .cloned()
+        .collect();
     let json_href = format!(
         "/collections/{}/items?{}",
         c.id(),
-        query_with(page.pairs, &[("f", "json".into())])
+        query_with(&map_pairs, &[("f", "json".into())])
     );
     let body = format!(
         "<p>{} of {} matching features, from offset {}.</p>{map}<p>{nav}</p>\
@@ -292,12 +418,17 @@ pub async fn item(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (cid, fid) = path.into_inner();
-    let f = params::format_only(req.query_string())?;
+    let p = params::parse_item(req.query_string())?;
     let base = state.base_url(&req);
-    let format = respond::negotiate(&req, f);
+    let format = respond::negotiate(&req, p.format);
     let st = state.clone();
-    let body = web::block(move || item_body(&st, &cid, &fid, &base, format)).await??;
-    Ok(body.send(&req))
+    let crs = p.crs;
+    let body = web::block(move || item_body(&st, &cid, &fid, &base, format, &p)).await??;
+    let res = body.send(&req);
+    Ok(match format {
+        Format::Json => respond::content_crs(res, crs.uri()),
+        Format::Html => res,
+    })
 }
 
 /// One feature in `format`, from the published state (which may wait for a bulk publish).
@@ -307,6 +438,7 @@ fn item_body(
     fid: &str,
     base: &str,
     format: Format,
+    p: &params::ItemParams,
 ) -> Result<Tagged, ApiError> {
     let live = state.service.live();
     let c = collection_or_404(&live.catalog, cid)?;
@@ -315,7 +447,12 @@ fn item_body(
         .ok_or_else(|| ApiError::not_found(format!("collection {cid:?} has no feature {fid:?}")))?;
     Ok(match format {
         Format::Json => {
-            let mut doc: Value = serde_json::from_str(&feature.json())?;
+            let selection = property_selection(c, p.properties.as_ref())?;
+            let reproject = reprojection(p.crs);
+            let options = write_options(p.crs, &reproject, selection.as_ref(), p.skip_geometry);
+            let mut text = Vec::with_capacity(2048);
+            feature.write_json_with(&mut text, &options)?;
+            let mut doc: Value = serde_json::from_slice(&text)?;
             let item_url = format!("{base}/collections/{cid}/items/{}", respond::segment(fid));
             doc["links"] = json!([
                 link(
@@ -337,8 +474,9 @@ fn item_body(
                     c.spec.title
                 ),
             ]);
-            match feature.revision() {
+            match feature.revision().filter(|_| options.is_plain()) {
                 // A site's ETag is its version in the store: what If-Match must name to change it.
+                // Another representation of it (another CRS, some properties) is tagged by content.
                 Some(r) => Tagged {
                     content_type: GEOJSON,
                     tag: format!("\"{r}\""),

@@ -4,6 +4,7 @@
 mod analysis;
 mod cache;
 mod conn;
+pub mod crs;
 pub mod edit;
 pub mod error;
 mod handlers;
@@ -14,6 +15,7 @@ mod openapi;
 pub mod params;
 mod queryables;
 mod respond;
+mod seq;
 pub mod tiles;
 mod transfer;
 mod webmap;

@@ -133,11 +133,11 @@ fn add_edit_paths(paths: &mut Map<String, Value>) {
     };
     if let Some(items) = paths.get_mut("/collections/sites/items") {
         let export_f = json!({ "name": "f", "in": "query", "required": false,
-            "description": "json or html: a page of features. gpkg, shp (zipped), kml, csv, fgb or geojson: every selected site (filters and bbox apply, paging does not) as a file with every attribute and analysis field.",
-            "schema": { "type": "string", "enum": ["json", "html", "gpkg", "shp", "kml", "csv", "fgb", "geojson"] } });
+            "description": "json or html: a page of features; geojsonseq: the page as GeoJSON Text Sequences (RFC 8142), streamed. gpkg, shp (zipped), kml, csv, fgb or geojson: every selected site (filters and bbox apply, paging does not) as a file with every attribute and analysis field, in CRS84 (`crs` must be CRS84; `properties` and `skipGeometry` do not apply).",
+            "schema": { "type": "string", "enum": ["json", "html", "geojsonseq", "gpkg", "shp", "kml", "csv", "fgb", "geojson"] } });
         // The shared `f` parameter does not list the file formats: this one replaces it here.
         if let Some(params) = items["get"]["parameters"].as_array_mut() {
-            params.retain(|p| p["$ref"] != "#/components/parameters/f");
+            params.retain(|p| p["$ref"] != "#/components/parameters/f-items");
             params.push(export_f);
         }
         items["post"] = json!({ "summary": "Create a site (OGC API - Features Part 4); 201 with Location and ETag",
@@ -247,6 +247,8 @@ fn add_analysis_paths(paths: &mut Map<String, Value>) {
 /// The whole document for this catalog.
 pub fn document(catalog: &Catalog) -> Value {
     let f = json!({ "$ref": "#/components/parameters/f" });
+    let content_crs = json!({ "Content-Crs": { "description": "The CRS of the coordinates, as `<URI>` (OGC API - Features Part 2)",
+        "schema": { "type": "string" } } });
     let mut paths = Map::new();
     paths.insert(
         "/".into(),
@@ -287,6 +289,7 @@ pub fn document(catalog: &Catalog) -> Value {
             false,
         ),
     );
+    let items_f = json!({ "$ref": "#/components/parameters/f-items" });
     for c in &catalog.collections {
         let id = c.id();
         let mut params = [
@@ -300,11 +303,13 @@ pub fn document(catalog: &Catalog) -> Value {
             "limit",
             "offset",
             "sortby",
+            "properties",
+            "skipGeometry",
         ]
         .iter()
         .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
         .collect::<Vec<_>>();
-        params.push(f.clone());
+        params.push(items_f.clone());
         for q in c.spec.queryables {
             params.push(json!({
                 "name": q, "in": "query", "required": false,
@@ -321,28 +326,36 @@ pub fn document(catalog: &Catalog) -> Value {
                 true,
             ),
         );
+        let mut page = ok(
+            "A page of features, in `crs`",
+            "application/geo+json",
+            "featureCollectionGeoJSON",
+        );
+        page["content"][super::respond::GEOJSON_SEQ] = json!({ "schema": { "type": "string",
+            "description": "GeoJSON Text Sequences (RFC 8142): each feature of the page, preceded by 0x1E and followed by a line feed (f=geojsonseq, or Accept: application/geo+json-seq)" } });
+        page["headers"] = content_crs.clone();
         paths.insert(
             format!("/collections/{id}/items"),
-            get(
-                &format!("Features of {id}"),
-                params,
-                ok(
-                    "A page of features",
-                    "application/geo+json",
-                    "featureCollectionGeoJSON",
-                ),
-                true,
-            ),
+            get(&format!("Features of {id}"), params, page, true),
         );
+        let mut one = ok(
+            "A feature, in `crs`",
+            "application/geo+json",
+            "featureGeoJSON",
+        );
+        one["headers"] = content_crs.clone();
         paths.insert(
             format!("/collections/{id}/items/{{featureId}}"),
             get(
                 &format!("One feature of {id}"),
                 vec![
                     json!({ "$ref": "#/components/parameters/featureId" }),
+                    json!({ "$ref": "#/components/parameters/crs" }),
+                    json!({ "$ref": "#/components/parameters/properties" }),
+                    json!({ "$ref": "#/components/parameters/skipGeometry" }),
                     f.clone(),
                 ],
-                ok("A feature", "application/geo+json", "featureGeoJSON"),
+                one,
                 true,
             ),
         );
@@ -398,8 +411,8 @@ pub fn document(catalog: &Catalog) -> Value {
                 "200": { "description": "Markdown", "content": { "text/markdown": { "schema": { "type": "string" } } } },
                 "404": { "$ref": "#/components/responses/NotFound" } } } }),
     );
-    let crs84 =
-        json!({ "type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] });
+    let crs_uris = json!({ "type": "string", "enum": super::crs::Crs::supported_uris(),
+        "default": super::crs::CRS84 });
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -414,11 +427,24 @@ pub fn document(catalog: &Catalog) -> Value {
                 "f": { "name": "f", "in": "query", "required": false,
                     "description": "Response format; without it the Accept header decides.",
                     "schema": { "type": "string", "enum": ["json", "geojson", "html"] } },
+                "f-items": { "name": "f", "in": "query", "required": false,
+                    "description": "Response format; without it the Accept header decides. geojsonseq: the page as GeoJSON Text Sequences (RFC 8142, application/geo+json-seq), streamed; limit, offset, bbox, filters, sortby and datetime apply as to the JSON page.",
+                    "schema": { "type": "string", "enum": ["json", "geojson", "html", "geojsonseq"] } },
                 "bbox": { "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
-                    "description": "west,south,east,north in WGS 84 degrees (or 6 numbers with heights); west > east crosses the antimeridian. Features intersecting the box are returned.",
+                    "description": "Lower corner then upper corner, each in the axis order of `bbox-crs` (default CRS84: west,south,east,north in WGS 84 degrees; for EPSG:4326 south,west,north,east), or 6 numbers with heights; in degrees, west > east crosses the antimeridian. Features intersecting the box, in `bbox-crs`, are returned.",
                     "schema": { "type": "array", "minItems": 4, "maxItems": 6, "items": { "type": "number" } } },
-                "bbox-crs": { "name": "bbox-crs", "in": "query", "required": false, "schema": crs84 },
-                "crs": { "name": "crs", "in": "query", "required": false, "schema": crs84 },
+                "bbox-crs": { "name": "bbox-crs", "in": "query", "required": false,
+                    "description": "The CRS of `bbox` (OGC API - Features Part 2). A box in a projected CRS selects what meets it in that CRS.",
+                    "schema": crs_uris },
+                "crs": { "name": "crs", "in": "query", "required": false,
+                    "description": "The CRS of the coordinates in the response (OGC API - Features Part 2), named in `Content-Crs`. EPSG:4326 is latitude, longitude; projected CRSs are metres to the millimetre. Also taken as a safe CURIE ([EPSG:32642]), an OGC URN or EPSG:32642.",
+                    "schema": crs_uris },
+                "properties": { "name": "properties", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": "Only these properties, in this order (comma-separated); a name the collection's features do not have is a 400. A feature of a reference layer lacking one leaves it out.",
+                    "schema": { "type": "array", "items": { "type": "string" } } },
+                "skipGeometry": { "name": "skipGeometry", "in": "query", "required": false,
+                    "description": "true: every feature's geometry is null (the selection, bbox included, is unchanged).",
+                    "schema": { "type": "boolean", "default": false } },
                 "datetime": { "name": "datetime", "in": "query", "required": false, "allowEmptyValue": true,
                     "description": "On `sites`: the time each site's current version was written in the store. An RFC 3339 instant, a date (the whole UTC day) or an interval `start/end`, both ends included (`..` or empty for an open end); empty is no filter, as if absent. Other collections have no time: every feature matches.",
                     "schema": { "type": "string" } },
@@ -437,8 +463,8 @@ pub fn document(catalog: &Catalog) -> Value {
                     "description": "The encoding of `filter`: `cql2-text` (the default), `cql2-json`, or `cql-text`, the draft's name for CQL2 text that GDAL's OAPIF driver sends.",
                     "schema": { "type": "string", "enum": crate::filter::FilterLang::NAMES, "default": "cql2-text" } },
                 "filter-crs": { "name": "filter-crs", "in": "query", "required": false,
-                    "description": "The CRS of the filter's geometry literals.",
-                    "schema": crs84 },
+                    "description": "The CRS of the filter's geometry literals (OGC API - Features Part 3 with Part 2), reprojected to CRS84 before the filter is evaluated; `S_DWITHIN` distances stay geodesic metres.",
+                    "schema": crs_uris },
                 "featureId": { "name": "featureId", "in": "path", "required": true,
                     "schema": { "type": "string" } },
             },

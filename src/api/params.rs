@@ -1,5 +1,5 @@
-//! Parsing of query parameters (`bbox`, `limit`, `offset`, `f`, property filters), kept apart from the
-//! handlers so each rule is tested on its own.
+//! Parsing of query parameters (`bbox`, `bbox-crs`, `crs`, `limit`, `offset`, `f`, `properties`,
+//! `skipGeometry`, property filters), kept apart from the handlers so each rule is tested on its own.
 
 use crate::catalog::order::{SortKey, parse_sortby};
 use crate::catalog::time::TimeRange;
@@ -7,14 +7,15 @@ use crate::catalog::{PropertyFilter, Selection};
 use crate::filter::{FilterLang, Queryable};
 use crate::index::BBox;
 
+use super::crs::Crs;
 use super::error::ApiError;
 
 /// Default page size of `/items`.
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page size; larger requests are served this many (OGC API Features, /per/core/limit-response).
 pub const MAX_LIMIT: usize = 10_000;
-/// The only CRS we serve: WGS 84 longitude/latitude.
-pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+/// The storage CRS, and the default: WGS 84 longitude/latitude.
+pub use super::crs::CRS84;
 
 /// A response format, from `f` or the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +35,22 @@ pub struct ItemsParams {
     pub limit: usize,
     pub offset: usize,
     pub format: Option<Format>,
-    /// `filter` with its `filter-lang`, compiled by [`ItemsParams::compile_filter`] once the
-    /// collection is known.
+    /// `filter` with its `filter-lang` and `filter-crs`, compiled by
+    /// [`ItemsParams::compile_filter`] once the collection is known.
     pub filter: Option<FilterParam>,
+    /// `f=geojsonseq`: GeoJSON Text Sequences (RFC 8142), streamed.
+    pub seq: bool,
+    /// `crs`: the CRS the features are written in.
+    pub crs: Crs,
+    /// `bbox-crs`: the CRS `bbox` is given in.
+    pub bbox_crs: Crs,
+    /// A `bbox` in a projected `bbox-crs`, as given: `selection.bbox` then holds a CRS84 box around
+    /// it, and what that box selects is checked against this one in its own CRS.
+    pub projected_bbox: Option<[f64; 4]>,
+    /// `properties`: only these, in this order (checked by the collection).
+    pub properties: Option<Vec<String>>,
+    /// `skipGeometry=true`.
+    pub skip_geometry: bool,
     /// Every parameter as given, to carry into the paging links.
     pub pairs: Vec<(String, String)>,
 }
@@ -46,18 +60,37 @@ pub struct ItemsParams {
 pub struct FilterParam {
     pub text: String,
     pub lang: FilterLang,
+    /// `filter-crs`: the CRS of the filter's geometry literals.
+    pub crs: Crs,
 }
 
 impl ItemsParams {
-    /// Compiles the `filter` against the collection's `queryables` into the selection.
+    /// Compiles the `filter` against the collection's `queryables` into the selection; geometry
+    /// literals in another `filter-crs` are reprojected to CRS84 first.
     pub fn compile_filter(&mut self, queryables: &[Queryable]) -> Result<(), ApiError> {
         if let Some(f) = &self.filter {
-            let compiled = crate::filter::compile(&f.text, f.lang, queryables, None)?;
+            let crs = f.crs;
+            let to_crs84 = move |c| super::crs::to_crs84(crs, c);
+            let reproject: Option<crate::filter::ToCrs84<'_>> =
+                (crs != Crs::Crs84).then_some(&to_crs84);
+            let compiled = crate::filter::compile(&f.text, f.lang, queryables, reproject)?;
             self.selection.filter = Some(std::sync::Arc::new(compiled));
         }
         Ok(())
     }
 }
+
+/// The parameters of a single feature (`/items/{fid}`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ItemParams {
+    pub format: Option<Format>,
+    pub crs: Crs,
+    pub properties: Option<Vec<String>>,
+    pub skip_geometry: bool,
+}
+
+/// What a single feature accepts.
+pub const ITEM_PARAMS: &[&str] = &["crs", "properties", "skipGeometry", "f"];
 
 /// Parameters every items request accepts, besides the collection's queryables.
 pub const ITEMS_PARAMS: &[&str] = &[
@@ -71,6 +104,8 @@ pub const ITEMS_PARAMS: &[&str] = &[
     "limit",
     "offset",
     "sortby",
+    "properties",
+    "skipGeometry",
     "f",
 ];
 
@@ -123,8 +158,64 @@ pub fn format_only(query: &str) -> Result<Option<Format>, ApiError> {
     Ok(format)
 }
 
-/// Parses `bbox`: 4 or 6 comma-separated numbers, WGS 84; west > east crosses the antimeridian.
-pub fn parse_bbox(value: &str) -> Result<BBox, ApiError> {
+/// The `f` values of `/items` besides [`parse_format`]'s.
+const SEQ_FORMATS: &[&str] = &["geojsonseq", "jsonseq"];
+
+/// Reads `f` on `/items`: [`parse_format`]'s formats, or `geojsonseq` (`Ok(None)`).
+fn parse_items_format(value: &str) -> Result<Option<Format>, ApiError> {
+    if SEQ_FORMATS.contains(&value) {
+        return Ok(None);
+    }
+    parse_format(value).map(Some).map_err(|_| {
+        ApiError::bad_parameter(
+            "f",
+            format!(
+                "unsupported format {value:?}; use json (or geojson), html or geojsonseq (GeoJSON \
+                 Text Sequences), or on sites one of the files {}",
+                crate::io::sites::ExportFormat::ALL
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
+}
+
+/// `skipGeometry`: `true` or `false`.
+fn parse_flag(param: &str, value: &str) -> Result<bool, ApiError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::bad_parameter(
+            param,
+            format!("{value:?} is neither true nor false"),
+        )),
+    }
+}
+
+/// `properties`: comma-separated names; empty is no selection, as if absent.
+fn parse_properties(value: &str) -> Result<Option<Vec<String>>, ApiError> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = value.split(',').map(|n| n.trim().to_owned()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(ApiError::bad_parameter(
+            "properties",
+            format!("{value:?} has an empty name; give names separated by single commas"),
+        ));
+    }
+    Ok(Some(names))
+}
+
+/// Parses `crs` or `bbox-crs`.
+fn parse_crs(param: &'static str, value: &str) -> Result<Crs, ApiError> {
+    Ok(Crs::parse(param, value)?)
+}
+
+/// `bbox` as given: 4 numbers, or 6 with heights (dropped: heights do not filter 2D features).
+fn parse_bbox_numbers(value: &str) -> Result<[f64; 4], ApiError> {
     let numbers = value
         .split(',')
         .map(|s| {
@@ -135,20 +226,24 @@ pub fn parse_bbox(value: &str) -> Result<BBox, ApiError> {
                 .ok_or_else(|| ApiError::bad_parameter("bbox", format!("{t:?} is not a number")))
         })
         .collect::<Result<Vec<f64>, _>>()?;
-    let (w, s, e, n) = match numbers.as_slice() {
-        [w, s, e, n] => (*w, *s, *e, *n),
+    match numbers.as_slice() {
+        [w, s, e, n] => Ok([*w, *s, *e, *n]),
         // minx, miny, minz, maxx, maxy, maxz: heights do not filter 2D features.
-        [w, s, _, e, n, _] => (*w, *s, *e, *n),
-        other => {
-            return Err(ApiError::bad_parameter(
-                "bbox",
-                format!(
-                    "expected 4 or 6 comma-separated numbers (west,south,east,north), got {}",
-                    other.len()
-                ),
-            ));
-        }
-    };
+        [w, s, _, e, n, _] => Ok([*w, *s, *e, *n]),
+        other => Err(ApiError::bad_parameter(
+            "bbox",
+            format!(
+                "expected 4 or 6 comma-separated numbers (west,south,east,north, or in \
+                 bbox-crs's axis order), got {}",
+                other.len()
+            ),
+        )),
+    }
+}
+
+/// Parses `bbox`: 4 or 6 comma-separated numbers, WGS 84; west > east crosses the antimeridian.
+pub fn parse_bbox(value: &str) -> Result<BBox, ApiError> {
+    let [w, s, e, n] = parse_bbox_numbers(value)?;
     BBox::new(w, s, e, n).map_err(|err| ApiError::bad_parameter("bbox", err))
 }
 
@@ -171,15 +266,19 @@ fn parse_count(param: &str, value: &str, min: usize) -> Result<usize, ApiError> 
     Ok(n)
 }
 
-fn check_crs(param: &str, value: &str) -> Result<(), ApiError> {
-    if value == CRS84 || value == "[OGC:CRS84]" {
-        Ok(())
-    } else {
-        Err(ApiError::bad_parameter(
-            param,
-            format!("unsupported CRS {value:?}; only {CRS84} is served"),
-        ))
+/// Parses the query string of a single feature.
+pub fn parse_item(query: &str) -> Result<ItemParams, ApiError> {
+    let mut p = ItemParams::default();
+    for (key, value) in parse_pairs(query)? {
+        match key.as_str() {
+            "f" => p.format = Some(parse_format(&value)?),
+            "crs" => p.crs = parse_crs("crs", &value)?,
+            "properties" => p.properties = parse_properties(&value)?,
+            "skipGeometry" => p.skip_geometry = parse_flag("skipGeometry", &value)?,
+            k => return Err(ApiError::unknown_parameter(k, ITEM_PARAMS)),
+        }
     }
+    Ok(p)
 }
 
 /// Parses an `/items` query string against the collection's `queryables`.
@@ -202,23 +301,37 @@ pub fn parse_items_with(
         limit: DEFAULT_LIMIT,
         offset: 0,
         format: None,
+        seq: false,
+        crs: Crs::Crs84,
+        bbox_crs: Crs::Crs84,
+        projected_bbox: None,
+        properties: None,
+        skip_geometry: false,
         filter: None,
         pairs: parse_pairs(query)?,
     };
-    let (mut filter, mut lang) = (None, FilterLang::Cql2Text);
+    let (mut filter, mut lang, mut filter_crs) = (None, FilterLang::Cql2Text, Crs::Crs84);
+    let mut bbox = None;
     for (key, value) in params.pairs.clone() {
         match key.as_str() {
-            "bbox" => params.selection.bbox = Some(parse_bbox(&value)?),
-            "bbox-crs" | "crs" | "filter-crs" => check_crs(&key, &value)?,
+            "bbox" => bbox = Some(parse_bbox_numbers(&value)?),
+            "bbox-crs" => params.bbox_crs = parse_crs("bbox-crs", &value)?,
+            "crs" => params.crs = parse_crs("crs", &value)?,
+            "properties" => params.properties = parse_properties(&value)?,
+            "skipGeometry" => params.skip_geometry = parse_flag("skipGeometry", &value)?,
             "filter" => filter = Some(value),
             "filter-lang" => lang = parse_filter_lang(&value)?,
+            "filter-crs" => filter_crs = parse_crs("filter-crs", &value)?,
             "limit" => params.limit = parse_count("limit", &value, 1)?.min(MAX_LIMIT),
             "offset" => params.offset = parse_count("offset", &value, 0)?,
             "sortby" => {
                 params.sortby =
                     parse_sortby(&value).map_err(|e| ApiError::bad_parameter("sortby", e))?
             }
-            "f" => params.format = Some(parse_format(&value)?),
+            "f" => {
+                params.format = parse_items_format(&value)?;
+                params.seq = params.format.is_none();
+            }
             "datetime" => {
                 params.datetime =
                     TimeRange::parse(&value).map_err(|e| ApiError::bad_parameter("datetime", e))?
@@ -239,7 +352,21 @@ pub fn parse_items_with(
             }
         }
     }
-    params.filter = filter.map(|text| FilterParam { text, lang });
+    params.filter = filter.map(|text| FilterParam {
+        text,
+        lang,
+        crs: filter_crs,
+    });
+    if let Some(b) = bbox {
+        params.selection.bbox = Some(match params.bbox_crs {
+            // Given in longitude/latitude (or its swap): the box itself.
+            Crs::Crs84 | Crs::Epsg4326 => super::crs::box_to_crs84(params.bbox_crs, b)?,
+            projected => {
+                params.projected_bbox = Some(b);
+                super::crs::box_to_crs84(projected, b)?
+            }
+        });
+    }
     Ok((params, own))
 }
 
@@ -289,7 +416,13 @@ mod tests {
             ("datetime=yesterday", "datetime"),
             ("datetime=../..", "datetime"),
             ("datetime=2020-01-01T00:00:00Z/soon", "datetime"),
-            ("bbox-crs=EPSG:3857", "bbox-crs"),
+            ("bbox-crs=EPSG:2154", "bbox-crs"),
+            ("crs=http://www.opengis.net/def/crs/EPSG/0/32644", "crs"),
+            ("bbox=7e5,0,3e5,1&bbox-crs=EPSG:32642", "bbox"),
+            ("bbox=0,0,1e12,1e12&bbox-crs=EPSG:3857", "bbox"),
+            ("properties=name,,country", "properties"),
+            ("skipGeometry=yes", "skipGeometry"),
+            ("f=geojson-seq", "f"),
             ("limit=1&limit=2", "limit"),
             ("colour=red", "colour"),
         ] {
@@ -335,6 +468,51 @@ mod tests {
                 .description
                 .contains("`limit`")
         );
+    }
+
+    #[test]
+    fn crs_properties_and_sequences() {
+        let p = parse_items(
+            "crs=EPSG:32642&properties=name,%20country&skipGeometry=TRUE&f=geojsonseq",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.crs, Crs::Utm42N);
+        assert_eq!(p.properties, Some(vec!["name".into(), "country".into()]));
+        assert!(p.skip_geometry && p.seq);
+        assert_eq!(p.format, None);
+        let p = parse_items("properties=&skipGeometry=false&f=html", &[]).unwrap();
+        assert_eq!((p.properties, p.skip_geometry, p.seq), (None, false, false));
+        // bbox-crs applies to the bbox wherever it stands.
+        let p = parse_items("bbox=40,69,42,74.5&bbox-crs=EPSG:4326", &[]).unwrap();
+        let b = p.selection.bbox.unwrap();
+        assert_eq!((b.west, b.south, b.east, b.north), (69.0, 40.0, 74.5, 42.0));
+        assert_eq!(p.projected_bbox, None);
+        let p = parse_items(
+            "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/32642&bbox=3e5,44e5,7e5,47e5",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.projected_bbox, Some([3e5, 44e5, 7e5, 47e5]));
+        let b = p.selection.bbox.unwrap();
+        assert!(
+            b.west < 66.568 && b.east > 71.432 && b.south < 39.726 && b.north > 42.453,
+            "{b:?}"
+        );
+        let e = parse_items("f=xml", &[]).unwrap_err().description;
+        assert!(e.contains("geojsonseq") && e.contains("gpkg"), "{e}");
+    }
+
+    #[test]
+    fn single_features_take_crs_properties_and_skip_geometry() {
+        let p =
+            parse_item("crs=%5BEPSG%3A4326%5D&properties=name&skipGeometry=true&f=json").unwrap();
+        assert_eq!(p.crs, Crs::Epsg4326);
+        assert_eq!(p.properties, Some(vec!["name".into()]));
+        assert!(p.skip_geometry);
+        assert_eq!(p.format, Some(Format::Json));
+        let e = parse_item("bbox=1,2,3,4").unwrap_err().description;
+        assert!(e.contains("`bbox`") && e.contains("skipGeometry"), "{e}");
     }
 
     #[test]

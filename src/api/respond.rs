@@ -12,6 +12,8 @@ pub const GEOJSON: &str = "application/geo+json";
 pub const JSON: &str = "application/json";
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
+/// GeoJSON Text Sequences (RFC 8142).
+pub const GEOJSON_SEQ: &str = "application/geo+json-seq";
 
 /// The format to answer in: `f` wins; otherwise the `Accept` header, where HTML must be preferred
 /// (higher q) over every JSON type for a browser to get HTML. Without a preference, JSON.
@@ -44,6 +46,43 @@ pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
     } else {
         Format::Json
     }
+}
+
+/// Whether the `Accept` header prefers GeoJSON Text Sequences (`application/geo+json-seq`, or
+/// `application/json-seq`) to both JSON and HTML (strictly higher q).
+pub fn prefers_seq(req: &HttpRequest) -> bool {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (mut seq, mut other) = (0.0f32, 0.0f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "application/geo+json-seq" | "application/json-seq" => seq = seq.max(q),
+            "text/html" | "application/xhtml+xml" | "application/json" | "application/geo+json" => {
+                other = other.max(q)
+            }
+            m if m.ends_with("+json") => other = other.max(q),
+            _ => {}
+        }
+    }
+    seq > other
+}
+
+/// Adds `Content-Crs: <uri>` (OGC API – Features Part 2) to a response with coordinates in `uri`.
+pub fn content_crs(mut res: HttpResponse, uri: &str) -> HttpResponse {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("<{uri}>")) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("content-crs"), v);
+    }
+    res
 }
 
 /// Scheme and host the client used (honouring `Forwarded`/`X-Forwarded-*` from a proxy), for absolute links.
@@ -88,6 +127,13 @@ pub fn with_etag(req: &HttpRequest, content_type: &str, tag: String, body: Strin
         .insert_header((header::ETAG, tag))
         .append_header((header::VARY, "Accept"))
         .insert_header((header::CACHE_CONTROL, "no-cache"));
+    // GeoJSON is in CRS84 unless the handler says otherwise (`crs`, with [`content_crs`]).
+    if content_type == GEOJSON {
+        builder.insert_header((
+            header::HeaderName::from_static("content-crs"),
+            format!("<{}>", super::crs::CRS84),
+        ));
+    }
     if fresh {
         builder.finish()
     } else {
@@ -166,6 +212,23 @@ mod tests {
         assert_eq!(with_accept("application/json, text/html"), Format::Json);
         assert_eq!(with_accept("*/*"), Format::Json);
         assert_eq!(with_accept(""), Format::Json);
+    }
+
+    #[test]
+    fn accept_for_sequences() {
+        let seq = |accept: &str| {
+            prefers_seq(
+                &TestRequest::default()
+                    .insert_header(("Accept", accept))
+                    .to_http_request(),
+            )
+        };
+        assert!(seq("application/geo+json-seq"));
+        assert!(seq("application/geo+json-seq, application/geo+json;q=0.9"));
+        assert!(seq("application/json-seq, text/html;q=0.5"));
+        assert!(!seq("application/geo+json, application/geo+json-seq"));
+        assert!(!seq("text/html,*/*;q=0.8"));
+        assert!(!seq(""));
     }
 
     #[test]

@@ -239,6 +239,16 @@ pub async fn export(
     let st = state.clone();
     let ids = web::block(move || -> Result<Vec<String>, ApiError> {
         let mut p = params::parse_items(&query, crate::reference::SITES_SPEC.queryables)?;
+        // The files are written as stored; `properties` and `skipGeometry` do not apply to them.
+        if p.crs != super::crs::Crs::Crs84 {
+            return Err(ApiError::bad_parameter(
+                "crs",
+                format!(
+                    "the file exports are written in {}; use f=json or f=geojsonseq for another CRS",
+                    super::crs::CRS84
+                ),
+            ));
+        }
         p.compile_filter(crate::catalog::queryables::sites())?;
         export::selected_ids(&st.service, &p.selection, &p.sortby, p.datetime.as_ref())
             .map_err(export_error)

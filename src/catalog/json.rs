@@ -19,7 +19,7 @@ fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     }
 }
 
-fn number(out: &mut Vec<u8>, v: f64) {
+pub(super) fn number(out: &mut Vec<u8>, v: f64) {
     // As `Value::from(f64)`: a value that is not finite is `null`.
     if v.is_finite() {
         put(out, &v);
@@ -28,7 +28,7 @@ fn number(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-fn site_value(out: &mut Vec<u8>, v: SiteValue<'_>) {
+pub(super) fn site_value(out: &mut Vec<u8>, v: SiteValue<'_>) {
     match v {
         SiteValue::Null => out.extend_from_slice(b"null"),
         SiteValue::Text(t) => put(out, t),
@@ -38,7 +38,7 @@ fn site_value(out: &mut Vec<u8>, v: SiteValue<'_>) {
     }
 }
 
-fn field_value(out: &mut Vec<u8>, v: &Field<'_>) {
+pub(super) fn field_value(out: &mut Vec<u8>, v: &Field<'_>) {
     match v {
         Field::Null => out.extend_from_slice(b"null"),
         Field::Text(t) => put(out, t.as_ref()),

@@ -8,6 +8,7 @@ pub mod order;
 pub mod queryables;
 pub mod sites;
 pub mod time;
+pub mod write;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -463,3 +463,83 @@ async fn exports_honour_the_filter() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// `filter-crs`: literals given in EPSG:4326 (latitude first) or in UTM 42N select what the same
+/// literals in CRS84 select.
+#[actix_web::test]
+async fn filter_crs_reprojects_the_literals() {
+    let state = random_state(&random_sites(79, 2_000));
+    let crs84 = filtered(
+        &state,
+        "sites",
+        &enc("S_INTERSECTS(geometry, POLYGON((60 30, 80 30, 80 50, 60 50, 60 30)))"),
+    )
+    .await
+    .1;
+    assert!(!crs84.is_empty());
+    let swapped = filtered(
+        &state,
+        "sites",
+        &format!(
+            "{}&filter-crs=http://www.opengis.net/def/crs/EPSG/0/4326",
+            enc("S_INTERSECTS(geometry, POLYGON((30 60, 30 80, 50 80, 50 60, 30 60)))")
+        ),
+    )
+    .await
+    .1;
+    assert_eq!(swapped, crs84);
+    // A site's own UTM 42N coordinates (as the server writes them, checked against pyproj in
+    // tests/api/crs.rs) as the centre of an S_DWITHIN: the same sites as its longitude/latitude.
+    let site = get(&state, "/collections/sites/items?limit=1&bbox=66,38,72,44")
+        .await
+        .json();
+    let f = &site["features"][0];
+    let id = f["id"].as_str().unwrap();
+    let (lon, lat) = (
+        f["geometry"]["coordinates"][0].as_f64().unwrap(),
+        f["geometry"]["coordinates"][1].as_f64().unwrap(),
+    );
+    let utm = get(
+        &state,
+        &format!("/collections/sites/items/{id}?crs=http://www.opengis.net/def/crs/EPSG/0/32642"),
+    )
+    .await
+    .json();
+    let (x, y) = (
+        utm["geometry"]["coordinates"][0].as_f64().unwrap(),
+        utm["geometry"]["coordinates"][1].as_f64().unwrap(),
+    );
+    let by_lonlat = filtered(
+        &state,
+        "sites",
+        &enc(&format!(
+            "S_DWITHIN(geometry, POINT({lon} {lat}), 400, kilometers)"
+        )),
+    )
+    .await
+    .1;
+    let by_utm = filtered(
+        &state,
+        "sites",
+        &format!(
+            "{}&filter-crs=http://www.opengis.net/def/crs/EPSG/0/32642",
+            enc(&format!(
+                "S_DWITHIN(geometry, POINT({x} {y}), 400, kilometers)"
+            ))
+        ),
+    )
+    .await
+    .1;
+    assert!(by_lonlat.iter().any(|s| s == id));
+    assert_eq!(by_utm, by_lonlat);
+    let r = get(
+        &state,
+        &format!(
+            "/collections/sites/items?{}&filter-crs=EPSG:9999",
+            enc("S_INTERSECTS(geometry, POINT(1 2))")
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("filter-crs"), "{}", r.text());
+}

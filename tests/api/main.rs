@@ -3,12 +3,15 @@
 mod analysis;
 mod binary;
 mod common;
+mod crs;
 mod edit;
 mod filter;
 mod geojson_rules;
+mod geojsonseq;
 mod maps;
 mod ogc;
 mod ogc_errors;
+mod properties;
 mod risk;
 mod sortby;
 mod tiles;

@@ -26,7 +26,7 @@ async fn malformed_requests_get_400_naming_the_parameter() {
         ("offset=x", "offset"),
         ("f=xml", "f"),
         (
-            "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857",
+            "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154",
             "bbox-crs",
         ),
         ("limit=5&limit=6", "limit"),
