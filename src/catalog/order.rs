@@ -155,8 +155,12 @@ fn site_field(r: &SiteRecord, i: usize) -> Key<'_> {
     }
 }
 
-fn analysis_field(r: &SiteRecord, i: usize) -> Key<'_> {
-    match r.fields().value(i) {
+/// The analysis field that reads the site's declared country; the others do without it (and
+/// turning the site's code into text cost more than reading a distance).
+const COUNTRY_CHECK: &str = "country_check";
+
+fn analysis_field(fields: crate::analysis::SiteFields<'_>, i: usize) -> Key<'_> {
+    match fields.value(i) {
         crate::analysis::Field::Text(t) => Key::Text(t),
         crate::analysis::Field::Number(n) if n.is_finite() => Key::Num(n),
         _ => Key::Null,
@@ -184,7 +188,10 @@ fn site_column<'a>(
     match key {
         SiteKey::Id => each(r, rows, d, |s| Key::Text(Cow::Borrowed(s.site.id.as_str()))),
         SiteKey::Site(i) => each(r, rows, d, |s| site_field(s, i)),
-        SiteKey::Analysis(i) => each(r, rows, d, |s| analysis_field(s, i)),
+        SiteKey::Analysis(i) if ANALYSIS_FIELDS[i].name == COUNTRY_CHECK => {
+            each(r, rows, d, |s| analysis_field(s.fields(), i))
+        }
+        SiteKey::Analysis(i) => each(r, rows, d, |s| analysis_field(s.analysis.fields(None), i)),
         // hazard_score, risk_score, risk_class (by severity), toxicity_class.
         SiteKey::Risk(0) => each(r, rows, d, |s| Key::Num(s.risk.hazard())),
         SiteKey::Risk(1) => each(r, rows, d, |s| Key::Num(s.risk.score())),
@@ -360,25 +367,19 @@ fn column<'a>(
 /// by index. Each row travels with its first column's integer when that column is numeric, so
 /// most comparisons read no column at all; a single numeric key sorts plain `(u64, usize)` pairs.
 fn top(columns: &[Column<'_>], len: usize, offset: usize, limit: usize) -> Vec<usize> {
-    if offset >= len {
+    let end = offset.saturating_add(limit).min(len);
+    if offset >= end {
         return Vec::new();
     }
-    let end = offset.saturating_add(limit).min(len);
-    // One numeric key and a short page (the first pages of `-risk_score`): the `end` smallest pairs
-    // in a heap, each further row checked against the largest kept, with no copy of the column.
-    if let [Column::Num(lead)] = columns
-        && end <= len / 16
-    {
-        return smallest(lead, end).into_iter().skip(offset).collect();
-    }
-    let (mut rows, rest): (Vec<(u64, usize)>, &[Column<'_>]) = match columns.split_first() {
-        Some((Column::Num(lead), rest)) => (lead.iter().copied().zip(0..).collect(), rest),
-        _ => ((0..len).map(|i| (0, i)).collect(), columns),
+    let (lead, rest): (Option<&[u64]>, &[Column<'_>]) = match columns.split_first() {
+        Some((Column::Num(lead), rest)) => (Some(lead), rest),
+        _ => (None, columns),
     };
-    if rest.is_empty() {
-        partial_sort(&mut rows, offset, end, Ord::cmp);
+    let rows = (0..len).map(|i| (lead.map_or(0, |l| l[i]), i));
+    let page = if rest.is_empty() {
+        first(rows, len, offset, end, Ord::cmp)
     } else {
-        partial_sort(&mut rows, offset, end, |a, b| {
+        first(rows, len, offset, end, |a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| {
                     rest.iter()
@@ -387,23 +388,44 @@ fn top(columns: &[Column<'_>], len: usize, offset: usize, limit: usize) -> Vec<u
                         .unwrap_or(Ordering::Equal)
                 })
                 .then(a.1.cmp(&b.1))
-        });
-    }
-    rows.into_iter().map(|(_, i)| i).collect()
+        })
+    };
+    page.into_iter().map(|(_, i)| i).collect()
 }
 
-/// The indices of the `k` smallest `(key, index)` pairs of `keys`, in order.
-fn smallest(keys: &[u64], k: usize) -> Vec<usize> {
-    let mut heap: std::collections::BinaryHeap<(u64, usize)> =
-        keys.iter().copied().zip(0..).take(k).collect();
-    for (i, &key) in keys.iter().enumerate().skip(k) {
-        if let Some(mut largest) = heap.peek_mut()
-            && (key, i) < *largest
-        {
-            *largest = (key, i);
+/// Items `[offset, end)` of the `len` `items` in the order `cmp` (a total order), sorted;
+/// `offset < end <= len`.
+///
+/// A short page (the first pages, as a client asks for them) is kept in a buffer of at most twice
+/// its length: an item is looked at further only if it comes before the last one kept, so most
+/// take one comparison and none is copied. A long one is partitioned from the rest of a full copy.
+fn first<T: Copy>(
+    items: impl Iterator<Item = T>,
+    len: usize,
+    offset: usize,
+    end: usize,
+    mut cmp: impl FnMut(&T, &T) -> Ordering,
+) -> Vec<T> {
+    if end > len / 16 {
+        let mut all: Vec<T> = items.collect();
+        partial_sort(&mut all, offset, end, cmp);
+        return all;
+    }
+    let mut kept: Vec<T> = Vec::with_capacity(2 * end);
+    let mut last: Option<T> = None;
+    for item in items {
+        if last.is_some_and(|l| cmp(&item, &l).is_ge()) {
+            continue;
+        }
+        kept.push(item);
+        if kept.len() == 2 * end {
+            kept.select_nth_unstable_by(end - 1, &mut cmp);
+            kept.truncate(end);
+            last = Some(kept[end - 1]);
         }
     }
-    heap.into_sorted_vec().into_iter().map(|(_, i)| i).collect()
+    partial_sort(&mut kept, offset, end, cmp);
+    kept
 }
 
 /// Leaves `rows[offset..end]` of the order `cmp` (a total order) in `rows`, sorted: everything
@@ -473,6 +495,7 @@ mod tests {
         for (offset, limit) in [
             (0, 10),
             (3, 15),
+            (7, 0),
             (0, 0),
             (5, 17),
             (290, 50),
@@ -532,7 +555,7 @@ mod tests {
                         .find(|o| o.is_ne())
                         .unwrap_or(Ordering::Equal)
                 });
-                for (offset, limit) in [(0, 7), (13, 40), (0, n), (n - 3, 10), (250, 1)] {
+                for (offset, limit) in [(0, 7), (2, 20), (13, 40), (0, n), (n - 3, 10), (250, 1)] {
                     let page = top(&columns, n, offset, limit);
                     let expected: Vec<usize> =
                         full.iter().skip(offset).take(limit).copied().collect();
@@ -583,6 +606,31 @@ mod tests {
                 "{a} {b}"
             );
         }
+    }
+
+    /// Sorting reads the analysis fields without the declared country, but `country_check`:
+    /// every other field must be the same without it.
+    #[test]
+    fn only_country_check_reads_the_declared_country() {
+        let c = seed_collection();
+        let Features::Sites(t) = &c.features else {
+            panic!("sites")
+        };
+        let (mut same, mut differs) = (0, 0);
+        for r in t.records() {
+            for (i, f) in ANALYSIS_FIELDS.iter().enumerate() {
+                let with = r.fields().value(i);
+                let without = r.analysis.fields(None).value(i);
+                if f.name == COUNTRY_CHECK {
+                    differs += usize::from(with != without);
+                } else {
+                    assert_eq!(with, without, "{} {}", r.site.id, f.name);
+                    same += 1;
+                }
+            }
+        }
+        // The name is the field's, and it does read the country.
+        assert!(same > 0 && differs > 0, "{same} {differs}");
     }
 
     fn seed_collection() -> Collection {
