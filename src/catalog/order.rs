@@ -4,7 +4,9 @@
 //! `very_high`), and a feature without the property (null) last whichever the direction, so
 //! `-risk_score` starts with the highest score. Ties keep the collection's order, so paging through
 //! a sorted result is stable. The number matched is the length of the one list of matches: no
-//! second pass. Only the page is fully sorted; the rest is partitioned around it.
+//! second pass. Each key is read once into a typed column (numbers as integers in the order of
+//! `f64::total_cmp`, nulls last); a short page is kept in a buffer of twice its length as the rows
+//! go by, a long one partitioned from the rest; only the page is fully sorted.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
