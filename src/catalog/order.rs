@@ -4,7 +4,9 @@
 //! `very_high`), and a feature without the property (null) last whichever the direction, so
 //! `-risk_score` starts with the highest score. Ties keep the collection's order, so paging through
 //! a sorted result is stable. The number matched is the length of the one list of matches: no
-//! second pass. Only the page is fully sorted; the rest is partitioned around it.
+//! second pass. Each key is read once into a typed column (numbers as integers in the order of
+//! `f64::total_cmp`, nulls last); a short page is kept in a buffer of twice its length as the rows
+//! go by, a long one partitioned from the rest; only the page is fully sorted.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -147,25 +149,59 @@ fn from_json(v: Option<&Value>) -> Key<'_> {
     }
 }
 
-fn site_value(r: &SiteRecord, key: SiteKey) -> Key<'_> {
+fn site_field(r: &SiteRecord, i: usize) -> Key<'_> {
+    match r.site.values()[i] {
+        SiteValue::Text(t) => Key::Text(Cow::Borrowed(t)),
+        SiteValue::Number(n) if n.is_finite() => Key::Num(n),
+        _ => Key::Null,
+    }
+}
+
+/// The analysis field that reads the site's declared country; the others do without it (and
+/// turning the site's code into text cost more than reading a distance).
+const COUNTRY_CHECK: &str = "country_check";
+
+fn analysis_field(fields: crate::analysis::SiteFields<'_>, i: usize) -> Key<'_> {
+    match fields.value(i) {
+        crate::analysis::Field::Text(t) => Key::Text(t),
+        crate::analysis::Field::Number(n) if n.is_finite() => Key::Num(n),
+        _ => Key::Null,
+    }
+}
+
+/// The column of `key` for the sites at `rows`. The key is looked at once, not for every site: each
+/// arm is a loop of its own (`f` inlined), so reading one value from each of 100,000 records (a cache
+/// miss each) overlaps the misses instead of calling through a match per record.
+fn site_column<'a>(
+    records: &'a [SiteRecord],
+    rows: &[usize],
+    key: SiteKey,
+    descending: bool,
+) -> Column<'a> {
+    fn each<'a>(
+        records: &'a [SiteRecord],
+        rows: &[usize],
+        descending: bool,
+        f: impl Fn(&'a SiteRecord) -> Key<'a>,
+    ) -> Column<'a> {
+        column(rows.iter().map(|&i| f(&records[i])), descending, rows.len())
+    }
+    let (r, d) = (records, descending);
     match key {
-        SiteKey::Id => Key::Text(Cow::Borrowed(r.site.id.as_str())),
-        SiteKey::Site(i) => match r.site.values()[i] {
-            SiteValue::Text(t) => Key::Text(Cow::Borrowed(t)),
-            SiteValue::Number(n) if n.is_finite() => Key::Num(n),
-            _ => Key::Null,
-        },
-        SiteKey::Analysis(i) => match r.fields().value(i) {
-            crate::analysis::Field::Text(t) => Key::Text(t),
-            crate::analysis::Field::Number(n) if n.is_finite() => Key::Num(n),
-            _ => Key::Null,
-        },
+        SiteKey::Id => each(r, rows, d, |s| Key::Text(Cow::Borrowed(s.site.id.as_str()))),
+        SiteKey::Site(i) => each(r, rows, d, |s| site_field(s, i)),
+        SiteKey::Analysis(i) if ANALYSIS_FIELDS[i].name == COUNTRY_CHECK => {
+            each(r, rows, d, |s| analysis_field(s.fields(), i))
+        }
+        SiteKey::Analysis(i) => each(r, rows, d, |s| analysis_field(s.analysis.fields(None), i)),
         // hazard_score, risk_score, risk_class (by severity), toxicity_class.
-        SiteKey::Risk(0) => Key::Num(r.risk.hazard()),
-        SiteKey::Risk(1) => Key::Num(r.risk.score()),
-        SiteKey::Risk(2) => Key::Num(r.risk.class as u8 as f64),
-        SiteKey::Risk(3) => Key::Text(Cow::Borrowed(r.risk.toxicity.as_str())),
-        SiteKey::Risk(_) => Key::Null,
+        SiteKey::Risk(0) => each(r, rows, d, |s| Key::Num(s.risk.hazard())),
+        SiteKey::Risk(1) => each(r, rows, d, |s| Key::Num(s.risk.score())),
+        SiteKey::Risk(2) => each(r, rows, d, |s| Key::Num(f64::from(s.risk.class as u8))),
+        SiteKey::Risk(3) => each(r, rows, d, |s| {
+            Key::Text(Cow::Borrowed(s.risk.toxicity.as_str()))
+        }),
+        SiteKey::Risk(_) => each(r, rows, d, |_| Key::Null),
     }
 }
 
@@ -226,71 +262,192 @@ impl Collection {
             let rows = matched.into_iter().skip(offset).take(limit).collect();
             return Ok((n, rows));
         }
-        let rows = match &self.features {
+        // Each key's values are read once, into a column; the rows are then compared by index.
+        let columns: Vec<Column<'_>> = match &self.features {
             Features::Sites(t) => {
-                let ks: Vec<SiteKey> = keys
-                    .iter()
-                    .map(|k| site_key(&k.property))
-                    .collect::<Result<_, _>>()?;
                 let records = t.records();
-                let keyed = matched.into_iter().map(|i| {
-                    let r = &records[i];
-                    (i, ks.iter().map(|&k| site_value(r, k)).collect::<Vec<_>>())
-                });
-                top(keyed, keys, offset, limit)
+                keys.iter()
+                    .map(|k| {
+                        let key = site_key(&k.property)?;
+                        Ok(site_column(records, &matched, key, k.descending))
+                    })
+                    .collect::<Result<_, SortError>>()?
             }
-            Features::Layer(_) => {
-                let feats: Vec<FeatureRef<'_>> =
-                    matched.iter().filter_map(|&i| self.get(i)).collect();
-                let keyed = matched.iter().zip(&feats).map(|(&i, f)| {
-                    let values = keys
-                        .iter()
-                        .map(|k| match (k.property.as_str(), f) {
-                            ("id", _) => Key::Text(Cow::Borrowed(f.id())),
-                            (p, FeatureRef::Layer(l)) => from_json(l.properties.get(p)),
-                            (_, FeatureRef::Site(_)) => Key::Null,
-                        })
-                        .collect::<Vec<_>>();
-                    (i, values)
-                });
-                top(keyed, keys, offset, limit)
-            }
+            Features::Layer(_) => keys
+                .iter()
+                .map(|k| {
+                    let values =
+                        matched
+                            .iter()
+                            .map(|&i| match (k.property.as_str(), self.get(i)) {
+                                (_, None) => Key::Null,
+                                ("id", Some(f)) => Key::Text(Cow::Borrowed(f.id())),
+                                (p, Some(FeatureRef::Layer(l))) => from_json(l.properties.get(p)),
+                                (_, Some(FeatureRef::Site(_))) => Key::Null,
+                            });
+                    column(values, k.descending, n)
+                })
+                .collect(),
         };
+        // `matched` is ascending, so ties broken by index into it are ties broken by position.
+        debug_assert!(matched.windows(2).all(|w| w[0] < w[1]));
+        let rows = top(&columns, n, offset, limit)
+            .into_iter()
+            .map(|j| matched[j])
+            .collect();
         Ok((n, rows))
     }
 }
 
-/// The positions of `[offset, offset + limit)` in the order of `keys`, ties by position.
-fn top<'a>(
-    keyed: impl Iterator<Item = (usize, Vec<Key<'a>>)>,
-    keys: &[SortKey],
-    offset: usize,
-    limit: usize,
-) -> Vec<usize> {
-    let mut all: Vec<(usize, Vec<Key<'a>>)> = keyed.collect();
-    let cmp = |a: &(usize, Vec<Key<'a>>), b: &(usize, Vec<Key<'a>>)| {
-        keys.iter()
-            .zip(a.1.iter().zip(&b.1))
-            .map(|(k, (x, y))| x.cmp_for(y, k.descending))
-            .find(|o| o.is_ne())
-            .unwrap_or(Ordering::Equal)
-            .then(a.0.cmp(&b.0))
+/// A null in a numeric column: after every number, whichever the direction.
+const NULL_LAST: u64 = u64::MAX;
+
+/// `x` as an integer in the order of [`f64::total_cmp`], reversed when `descending`. The values
+/// sorted are finite (the catalog publishes no NaN and JSON holds none), and no finite number maps
+/// to [`NULL_LAST`] in either direction.
+fn num_key(x: f64, descending: bool) -> u64 {
+    let bits = x.to_bits();
+    let up = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
     };
-    if offset >= all.len() {
+    if descending { !up } else { up }
+}
+
+/// The number [`num_key`] made `k` from.
+fn num_of(k: u64, descending: bool) -> f64 {
+    let up = if descending { !k } else { k };
+    f64::from_bits(if up >> 63 == 1 { up & !(1 << 63) } else { !up })
+}
+
+/// One sort key's values for the matched rows, in the rows' order.
+enum Column<'a> {
+    /// Every value a number or null: [`num_key`]s in the key's direction, null as [`NULL_LAST`].
+    Num(Vec<u64>),
+    /// Texts, or numbers and texts mixed (a layer's property may hold both).
+    Keys(Vec<Key<'a>>, bool),
+}
+
+impl Column<'_> {
+    fn cmp(&self, a: usize, b: usize) -> Ordering {
+        match self {
+            Column::Num(v) => v[a].cmp(&v[b]),
+            Column::Keys(v, descending) => v[a].cmp_for(&v[b], *descending),
+        }
+    }
+}
+
+/// Reads `values` (`len` of them) into a column: numbers as integers until a text shows up, then
+/// every value as a [`Key`].
+fn column<'a>(
+    mut values: impl Iterator<Item = Key<'a>>,
+    descending: bool,
+    len: usize,
+) -> Column<'a> {
+    let mut nums = Vec::with_capacity(len);
+    while let Some(v) = values.next() {
+        match v {
+            Key::Null => nums.push(NULL_LAST),
+            Key::Num(x) => nums.push(num_key(x, descending)),
+            Key::Text(_) => {
+                let mut keys = Vec::with_capacity(len);
+                keys.extend(nums.iter().map(|&k| match k {
+                    NULL_LAST => Key::Null,
+                    k => Key::Num(num_of(k, descending)),
+                }));
+                keys.push(v);
+                keys.extend(values);
+                return Column::Keys(keys, descending);
+            }
+        }
+    }
+    Column::Num(nums)
+}
+
+/// The indices (into the columns) of `[offset, offset + limit)` in the order of `columns`, ties
+/// by index. Each row travels with its first column's integer when that column is numeric, so
+/// most comparisons read no column at all; a single numeric key sorts plain `(u64, usize)` pairs.
+fn top(columns: &[Column<'_>], len: usize, offset: usize, limit: usize) -> Vec<usize> {
+    let end = offset.saturating_add(limit).min(len);
+    if offset >= end {
         return Vec::new();
     }
-    let end = offset.saturating_add(limit).min(all.len());
-    // Everything before `end` comes before everything after it, then the page alone is sorted.
-    if end < all.len() {
-        all.select_nth_unstable_by(end, cmp);
-        all.truncate(end);
+    let (lead, rest): (Option<&[u64]>, &[Column<'_>]) = match columns.split_first() {
+        Some((Column::Num(lead), rest)) => (Some(lead), rest),
+        _ => (None, columns),
+    };
+    let rows = (0..len).map(|i| (lead.map_or(0, |l| l[i]), i));
+    let page = if rest.is_empty() {
+        first(rows, len, offset, end, Ord::cmp)
+    } else {
+        first(rows, len, offset, end, |a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    rest.iter()
+                        .map(|c| c.cmp(a.1, b.1))
+                        .find(|o| o.is_ne())
+                        .unwrap_or(Ordering::Equal)
+                })
+                .then(a.1.cmp(&b.1))
+        })
+    };
+    page.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Items `[offset, end)` of the `len` `items` in the order `cmp` (a total order), sorted;
+/// `offset < end <= len`.
+///
+/// A short page (the first pages, as a client asks for them) is kept in a buffer of at most twice
+/// its length: an item is looked at further only if it comes before the last one kept, so most
+/// take one comparison and none is copied. A long one is partitioned from the rest of a full copy.
+fn first<T: Copy>(
+    items: impl Iterator<Item = T>,
+    len: usize,
+    offset: usize,
+    end: usize,
+    mut cmp: impl FnMut(&T, &T) -> Ordering,
+) -> Vec<T> {
+    if end > len / 16 {
+        let mut all: Vec<T> = items.collect();
+        partial_sort(&mut all, offset, end, cmp);
+        return all;
+    }
+    let mut kept: Vec<T> = Vec::with_capacity(2 * end);
+    let mut last: Option<T> = None;
+    for item in items {
+        if last.is_some_and(|l| cmp(&item, &l).is_ge()) {
+            continue;
+        }
+        kept.push(item);
+        if kept.len() == 2 * end {
+            kept.select_nth_unstable_by(end - 1, &mut cmp);
+            kept.truncate(end);
+            last = Some(kept[end - 1]);
+        }
+    }
+    partial_sort(&mut kept, offset, end, cmp);
+    kept
+}
+
+/// Leaves `rows[offset..end]` of the order `cmp` (a total order) in `rows`, sorted: everything
+/// before `end` is partitioned from everything after it, then the first `offset` are dropped, and
+/// only the page is sorted.
+fn partial_sort<T>(
+    rows: &mut Vec<T>,
+    offset: usize,
+    end: usize,
+    mut cmp: impl FnMut(&T, &T) -> Ordering,
+) {
+    if end < rows.len() {
+        rows.select_nth_unstable_by(end, &mut cmp);
+        rows.truncate(end);
     }
     if offset > 0 {
-        all.select_nth_unstable_by(offset, cmp);
-        all.drain(..offset);
+        rows.select_nth_unstable_by(offset, &mut cmp);
+        rows.drain(..offset);
     }
-    all.sort_unstable_by(cmp);
-    all.into_iter().map(|(i, _)| i).collect()
+    rows.sort_unstable_by(cmp);
 }
 
 #[cfg(test)]
@@ -332,19 +489,150 @@ mod tests {
         let values: Vec<Option<i32>> = (0..300)
             .map(|_| rng.random_bool(0.8).then(|| rng.random_range(0..40)))
             .collect();
-        let keys = [SortKey {
-            property: "v".into(),
-            descending: true,
-        }];
         let key = |v: &Option<i32>| v.map_or(Key::Null, |x| Key::Num(f64::from(x)));
         let mut full: Vec<usize> = (0..values.len()).collect();
         full.sort_by(|&a, &b| key(&values[a]).cmp_for(&key(&values[b]), true));
-        for (offset, limit) in [(0, 10), (5, 17), (290, 50), (0, 1000), (299, 1), (400, 5)] {
-            let keyed = values.iter().enumerate().map(|(i, v)| (i, vec![key(v)]));
-            let page = top(keyed, &keys, offset, limit);
+        let columns = [column(values.iter().map(key), true, values.len())];
+        assert!(matches!(columns[0], Column::Num(_)));
+        for (offset, limit) in [
+            (0, 10),
+            (3, 15),
+            (7, 0),
+            (0, 0),
+            (5, 17),
+            (290, 50),
+            (0, 1000),
+            (299, 1),
+            (400, 5),
+        ] {
+            let page = top(&columns, values.len(), offset, limit);
             let expected: Vec<usize> = full.iter().skip(offset).take(limit).copied().collect();
             assert_eq!(page, expected, "offset {offset} limit {limit}");
         }
+    }
+
+    /// Several keys, texts, nulls and a column mixing numbers and texts: every page is the page of
+    /// a full stable sort by the keys compared one by one.
+    #[test]
+    fn several_keys_sort_as_a_full_stable_sort() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1313);
+        let words = ["alpha", "beta", "Beta", "gamma", "Ürgüp", ""];
+        let n = 500;
+        let mut random_key = |kind: u8| -> Key<'static> {
+            match (kind, rng.random_range(0..10)) {
+                (_, 0) => Key::Null,
+                // Few distinct numbers, negative and signed zeros among them: many ties.
+                (0, _) => Key::Num([-2.5, -0.0, 0.0, 1.0, 1e9, -1e-9][rng.random_range(0..6)]),
+                (1, _) => Key::Text(Cow::Borrowed(words[rng.random_range(0..words.len())])),
+                (_, k) if k < 5 => Key::Num(f64::from(rng.random_range(0..3))),
+                _ => Key::Text(Cow::Owned(format!("t{}", rng.random_range(0..3)))),
+            }
+        };
+        // A numeric, a text and a mixed column.
+        let rows: Vec<[Key<'static>; 3]> = (0..n)
+            .map(|_| [random_key(0), random_key(1), random_key(2)])
+            .collect();
+        for order in [[0, 1, 2], [1, 0, 2], [2, 0, 1], [2, 1, 0], [0, 2, 1]] {
+            for directions in [
+                [false, false, false],
+                [true, false, true],
+                [true, true, true],
+            ] {
+                let columns: Vec<Column<'_>> = order
+                    .iter()
+                    .zip(directions)
+                    .map(|(&c, d)| column(rows.iter().map(|r| r[c].clone()), d, n))
+                    .collect();
+                assert!(matches!(
+                    columns[order.iter().position(|&c| c == 0).unwrap()],
+                    Column::Num(_)
+                ));
+                let mut full: Vec<usize> = (0..n).collect();
+                full.sort_by(|&a, &b| {
+                    order
+                        .iter()
+                        .zip(directions)
+                        .map(|(&c, d)| rows[a][c].cmp_for(&rows[b][c], d))
+                        .find(|o| o.is_ne())
+                        .unwrap_or(Ordering::Equal)
+                });
+                for (offset, limit) in [(0, 7), (2, 20), (13, 40), (0, n), (n - 3, 10), (250, 1)] {
+                    let page = top(&columns, n, offset, limit);
+                    let expected: Vec<usize> =
+                        full.iter().skip(offset).take(limit).copied().collect();
+                    assert_eq!(
+                        page, expected,
+                        "{order:?} {directions:?} offset {offset} limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The integer keys order as `total_cmp` in both directions, stay clear of the null, and give
+    /// the number back.
+    #[test]
+    fn number_keys_keep_the_order_of_numbers() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            f64::MIN,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            1e-310,
+        ];
+        xs.extend(
+            (0..2000)
+                .map(|_| rng.random_range(-1e6..1e6) * 10f64.powi(rng.random_range(-300..300))),
+        );
+        for &a in &xs {
+            for d in [false, true] {
+                assert_ne!(num_key(a, d), NULL_LAST);
+                assert_eq!(num_of(num_key(a, d), d).to_bits(), a.to_bits());
+            }
+        }
+        for w in xs.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            assert_eq!(
+                num_key(a, false).cmp(&num_key(b, false)),
+                a.total_cmp(&b),
+                "{a} {b}"
+            );
+            assert_eq!(
+                num_key(a, true).cmp(&num_key(b, true)),
+                b.total_cmp(&a),
+                "{a} {b}"
+            );
+        }
+    }
+
+    /// Sorting reads the analysis fields without the declared country, but `country_check`:
+    /// every other field must be the same without it.
+    #[test]
+    fn only_country_check_reads_the_declared_country() {
+        let c = seed_collection();
+        let Features::Sites(t) = &c.features else {
+            panic!("sites")
+        };
+        let (mut same, mut differs) = (0, 0);
+        for r in t.records() {
+            for (i, f) in ANALYSIS_FIELDS.iter().enumerate() {
+                let with = r.fields().value(i);
+                let without = r.analysis.fields(None).value(i);
+                if f.name == COUNTRY_CHECK {
+                    differs += usize::from(with != without);
+                } else {
+                    assert_eq!(with, without, "{} {}", r.site.id, f.name);
+                    same += 1;
+                }
+            }
+        }
+        // The name is the field's, and it does read the country.
+        assert!(same > 0 && differs > 0, "{same} {differs}");
     }
 
     fn seed_collection() -> Collection {
