@@ -3,6 +3,7 @@
 //! process, keep each feature's GeoJSON text, serialised once. Built at start-up; the sites then
 //! change in place as edits are published.
 
+mod columns;
 pub mod json;
 pub mod order;
 pub mod queryables;

@@ -163,32 +163,36 @@ pub struct SiteRow<'a>(pub &'a SiteRecord);
 
 impl FilterRecord for SiteRow<'_> {
     fn value(&self, field: usize) -> FilterValue<'_> {
-        let r = self.0;
-        match site_queryables().sources.get(field) {
-            Some(SiteSource::Site(i)) => match r.site.value(*i) {
-                SiteValue::Text(t) => FilterValue::Str(Cow::Borrowed(t)),
-                SiteValue::Number(n) if n.is_finite() => FilterValue::Num(n),
-                _ => FilterValue::Null,
-            },
-            Some(SiteSource::Analysis(i)) => match r.fields().value(*i) {
-                crate::analysis::Field::Text(t) => FilterValue::Str(t),
-                crate::analysis::Field::Number(n) if n.is_finite() => FilterValue::Num(n),
-                _ => FilterValue::Null,
-            },
-            // hazard_score, risk_score, risk_class, toxicity_class.
-            Some(SiteSource::Risk(0)) => FilterValue::Num(r.risk.hazard()),
-            Some(SiteSource::Risk(1)) => FilterValue::Num(r.risk.score()),
-            Some(SiteSource::Risk(2)) => FilterValue::Str(Cow::Borrowed(r.risk.class.as_str())),
-            Some(SiteSource::Risk(3)) => FilterValue::Str(Cow::Borrowed(r.risk.toxicity.as_str())),
-            Some(SiteSource::Updated) => r.updated.map_or(FilterValue::Null, |t| {
-                FilterValue::Time(t.timestamp_millis())
-            }),
-            Some(SiteSource::Risk(_) | SiteSource::Geometry) | None => FilterValue::Null,
-        }
+        site_value(self.0, field)
     }
 
     fn geometry(&self) -> Cow<'_, geo::Geometry<f64>> {
         Cow::Owned(geo::Geometry::Point(self.0.site.location.to_geo()))
+    }
+}
+
+/// The value of site queryable `field` (a position in [`sites`]) of record `r`.
+pub fn site_value(r: &SiteRecord, field: usize) -> FilterValue<'_> {
+    match site_queryables().sources.get(field) {
+        Some(SiteSource::Site(i)) => match r.site.value(*i) {
+            SiteValue::Text(t) => FilterValue::Str(Cow::Borrowed(t)),
+            SiteValue::Number(n) if n.is_finite() => FilterValue::Num(n),
+            _ => FilterValue::Null,
+        },
+        Some(SiteSource::Analysis(i)) => match r.fields().value(*i) {
+            crate::analysis::Field::Text(t) => FilterValue::Str(t),
+            crate::analysis::Field::Number(n) if n.is_finite() => FilterValue::Num(n),
+            _ => FilterValue::Null,
+        },
+        // hazard_score, risk_score, risk_class, toxicity_class.
+        Some(SiteSource::Risk(0)) => FilterValue::Num(r.risk.hazard()),
+        Some(SiteSource::Risk(1)) => FilterValue::Num(r.risk.score()),
+        Some(SiteSource::Risk(2)) => FilterValue::Str(Cow::Borrowed(r.risk.class.as_str())),
+        Some(SiteSource::Risk(3)) => FilterValue::Str(Cow::Borrowed(r.risk.toxicity.as_str())),
+        Some(SiteSource::Updated) => r.updated.map_or(FilterValue::Null, |t| {
+            FilterValue::Time(t.timestamp_millis())
+        }),
+        Some(SiteSource::Risk(_) | SiteSource::Geometry) | None => FilterValue::Null,
     }
 }
 

@@ -93,6 +93,44 @@ pub(super) enum Node {
     DWithin(Literal, f64),
 }
 
+/// Appends the queryables `n` reads.
+pub(super) fn properties(n: &Node, out: &mut Vec<usize>) {
+    fn scalar(s: &Scalar, out: &mut Vec<usize>) {
+        match s {
+            Scalar::Prop(i) => out.push(*i),
+            Scalar::Lit(_) => {}
+            Scalar::Arith(_, a, b) => {
+                scalar(a, out);
+                scalar(b, out);
+            }
+            Scalar::CaseI(a) | Scalar::AccentI(a) => scalar(a, out),
+        }
+    }
+    match n {
+        Node::Const(_) | Node::Spatial(..) | Node::DWithin(..) => {}
+        Node::And(v) | Node::Or(v) => v.iter().for_each(|x| properties(x, out)),
+        Node::Not(x) => properties(x, out),
+        Node::Cmp(_, a, b) | Node::Like(a, b) => {
+            scalar(a, out);
+            scalar(b, out);
+        }
+        Node::Between(a, b, c) => [a, b, c].into_iter().for_each(|x| scalar(x, out)),
+        Node::In(a, list) => std::iter::once(a).chain(list).for_each(|x| scalar(x, out)),
+        Node::IsNull(a) | Node::BoolProp(a) => scalar(a, out),
+    }
+}
+
+/// Whether `n` reads the feature's geometry.
+pub(super) fn is_spatial(n: &Node) -> bool {
+    match n {
+        Node::Spatial(_, a, b) => matches!(a, GeomArg::Feature) || matches!(b, GeomArg::Feature),
+        Node::DWithin(..) => true,
+        Node::And(v) | Node::Or(v) => v.iter().any(is_spatial),
+        Node::Not(x) => is_spatial(x),
+        _ => false,
+    }
+}
+
 struct Ctx<'a> {
     src: &'a str,
     queryables: &'a [Queryable],

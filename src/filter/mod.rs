@@ -168,6 +168,21 @@ impl Filter {
     pub fn bbox(&self) -> Option<BBox> {
         self.hint
     }
+
+    /// The queryables the filter reads (positions in the list it was compiled against), ascending,
+    /// each once.
+    pub fn properties(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        compile::properties(&self.root, &mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether the filter reads the feature's geometry.
+    pub fn is_spatial(&self) -> bool {
+        compile::is_spatial(&self.root)
+    }
 }
 
 #[cfg(test)]
