@@ -292,23 +292,12 @@ pub fn document(catalog: &Catalog) -> Value {
     let items_f = json!({ "$ref": "#/components/parameters/f-items" });
     for c in &catalog.collections {
         let id = c.id();
-        let mut params = [
-            "bbox",
-            "bbox-crs",
-            "crs",
-            "datetime",
-            "filter",
-            "filter-lang",
-            "filter-crs",
-            "limit",
-            "offset",
-            "sortby",
-            "properties",
-            "skipGeometry",
-        ]
-        .iter()
-        .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
-        .collect::<Vec<_>>();
+        // Every items parameter but `f`, which has an items-specific definition of its own.
+        let mut params = super::params::ITEMS_PARAMS
+            .iter()
+            .filter(|p| **p != "f")
+            .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+            .collect::<Vec<_>>();
         params.push(items_f.clone());
         for q in c.spec.queryables {
             params.push(json!({

@@ -315,24 +315,28 @@ impl SiteTable {
         let Some(compiled) = self.compile(filters) else {
             return (0, Vec::new());
         };
-        // The values the filter reads, as columns.
-        let values = filter.map(|f| self.filter_columns.get(&self.records, &f.properties()));
+        let n = candidates.len();
+        // A long scan reads the values the filter needs from columns (built once per state of the
+        // sites); a short one, say a small bbox, reads its few records rather than build them.
+        let values = filter
+            .filter(|_| n >= PARALLEL_SCAN_MIN)
+            .map(|f| self.filter_columns.get(&self.records, &f.properties()));
         let ok = |i: usize| {
             compiled
                 .coded
                 .iter()
                 .all(|&(ci, code)| self.columns[ci].codes[i] == code)
                 && compiled.other.iter().all(|f| self.passes(i, f))
-                && filter.zip(values.as_ref()).is_none_or(|(f, columns)| {
-                    f.matches(&super::columns::ColumnRow {
+                && filter.is_none_or(|f| match &values {
+                    Some(columns) => f.matches(&super::columns::ColumnRow {
                         columns,
                         record: &self.records[i],
                         i,
-                    })
+                    }),
+                    None => f.matches(&super::queryables::SiteRow(&self.records[i])),
                 })
         };
         let costly = filter.is_some() || !compiled.other.is_empty();
-        let n = candidates.len();
         if !costly || n < PARALLEL_SCAN_MIN {
             return page_of(candidates.iter().filter(|&i| ok(i)), offset, limit);
         }
