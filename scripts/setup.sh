@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine that has only Rust:
 # GDAL (libgdal-dev, with PROJ, GEOS, SQLite), libsqlite3-dev, pkg-config, a C compiler, gdal-bin (ogrinfo, used by
-# the tests as a real OGC API client), QGIS's Python bindings when ATLAS_NEED_QGIS=1 (the tests load
-# our layers in QGIS), python3 when ATLAS_NEED_PYTHON=1 (the data rebuild check), and rustfmt and
+# the tests as a real OGC API client), QGIS's Python bindings and nginx when ATLAS_NEED_QGIS=1 (the
+# tests load our layers in QGIS, and run deploy/nginx.conf before two replicas), python3 when ATLAS_NEED_PYTHON=1 (the data rebuild check), and rustfmt and
 # clippy. Does nothing when all are present.
 set -euo pipefail
 
@@ -28,6 +28,11 @@ if [ "${ATLAS_NEED_QGIS:-0}" = 1 ] || [ "${ATLAS_NEED_WEB:-0}" = 1 ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
 
+# The replica tests (tests/api/replicas.rs) run deploy/nginx.conf in Debian's nginx.
+if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
+  [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+fi
+
 # rustfmt and clippy: from rustup when Rust came from rustup, else from Debian.
 for c in rustfmt clippy; do
   if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
@@ -51,8 +56,19 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Packages with a daemon (nginx) would start it on install: the tests start their own, so tell
+  # invoke-rc.d not to, unless the machine already says so (containers usually do).
+  policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+    policy=made
+  fi
   "${sudo[@]}" apt-get update -q
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"
+  status=0
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" || status=$?
+  [ -n "$policy" ] && "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+  [ "$status" -eq 0 ] || exit "$status"
 fi
 
 # The vector-tile tests decode tiles and read the PMTiles archive with independent readers from

@@ -395,14 +395,39 @@ pub async fn collection(
     Ok(body.send(&req))
 }
 
-/// `GET /health`: the indexes are built before the server binds, so answering at all means ready.
+/// `GET /health`: the indexes are built before the server binds, so answering at all means the
+/// published state is ready; with a store, it is also asked for its newest version (one indexed
+/// read), so a load balancer or orchestrator sees at once when the store is away: 503, `"status":
+/// "unready"`, until it is back. `store.behind` is how many versions the store has that this
+/// replica has not published yet (0 once it has caught up).
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
-    // The published state's lock can wait for a bulk publish: read it on the blocking pool.
-    let body = web::block(move || {
-        let counts: serde_json::Map<String, Value> = st
-            .service
-            .live()
+    // The published state's lock can wait for a bulk publish, and the store read is I/O: both on
+    // the blocking pool.
+    let (ready, body) = web::block(move || {
+        let store = st.service.store.as_ref().map(|store| {
+            let published = st.service.live().revision;
+            match store.latest_revision() {
+                Ok(latest) => json!({
+                    "reachable": true,
+                    "revision": latest,
+                    "published_revision": published,
+                    "behind": (latest - published).max(0),
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "health: the store cannot be reached");
+                    json!({
+                        "reachable": false,
+                        "published_revision": published,
+                        "error": "the store cannot be reached; the published inventory is still \
+                                  served, edits are refused until it is back",
+                    })
+                }
+            }
+        });
+        let ready = store.as_ref().is_none_or(|s| s["reachable"] == true);
+        let live = st.service.live();
+        let counts: serde_json::Map<String, Value> = live
             .catalog
             .collections
             .iter()
@@ -415,16 +440,27 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             .iter()
             .map(|(id, n)| ((*id).to_owned(), (*n).into()))
             .collect();
-        json!({
-            "status": "ok",
+        let mut doc = json!({
+            "status": if ready { "ok" } else { "unready" },
             "collections": counts,
             "segment_index": segments,
             "river_network": st.service.analyzer.network_summary(),
-        })
-        .to_string()
+        });
+        if let Some(store) = store {
+            doc["store"] = store;
+        }
+        (ready, doc.to_string())
     })
     .await?;
-    Ok(HttpResponse::Ok().content_type(JSON).body(body))
+    let mut response = if ready {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    Ok(response
+        .content_type(JSON)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(body))
 }
 
 /// `GET /attribution`: the data directory's README, with every source and licence.

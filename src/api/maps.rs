@@ -1,6 +1,7 @@
 //! `GET /maps/basin-risk.png?bbox=W,S,E,N&width=PX` (and `basin-risk.svg`): the basin risk map of
 //! the published state, rendered on the blocking pool. The ETag is made of the published state's
-//! generation and the parameters, so a client that holds the map gets a `304` without a render.
+//! data tag ([`crate::service::Live::state_tag`], the same on every replica) and the parameters, so
+//! a client that holds the map gets a `304` without a render.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -47,13 +48,12 @@ fn parse(query: &str) -> Result<MapOptions, ApiError> {
 }
 
 /// The map's validator: the published state it is drawn from, and what was asked.
-fn tag(generation: u64, revision: i64, opts: &MapOptions, format: Format) -> String {
+fn tag(state: &str, opts: &MapOptions, format: Format) -> String {
     let bbox = opts.bbox.map_or_else(|| "default".to_owned(), |b| b.text());
     super::respond::etag(&[
         MAP_NAME,
         env!("CARGO_PKG_VERSION"),
-        &generation.to_string(),
-        &revision.to_string(),
+        state,
         &bbox,
         &opts.width.to_string(),
         format.as_str(),
@@ -90,7 +90,7 @@ pub async fn map(
     let opts = parse(req.query_string())?;
     let current = {
         let live = state.service.live();
-        tag(live.generation, live.revision, &opts, format)
+        tag(&live.state_tag(), &opts, format)
     };
     if fresh(&req, &current) {
         let mut b = HttpResponse::NotModified();
@@ -102,7 +102,7 @@ pub async fn map(
         // Drawn under the read lock; painted and encoded after it is released.
         let (tag, scene) = {
             let live = st.service.live();
-            let tag = tag(live.generation, live.revision, &opts, format);
+            let tag = tag(&live.state_tag(), &opts, format);
             (tag, Scene::build(&live.catalog, &opts)?)
         };
         Ok((tag, scene.encode(format)?))
@@ -132,10 +132,10 @@ mod tests {
         assert!(e.description.contains("zoom"), "{}", e.description);
         let o = parse("bbox=66,39,79,45&width=800").unwrap();
         assert_eq!(o.width, 800);
-        let a = tag(1, 5, &o, Format::Png);
-        assert_eq!(a, tag(1, 5, &o, Format::Png));
-        assert_ne!(a, tag(2, 5, &o, Format::Png));
-        assert_ne!(a, tag(1, 5, &o, Format::Svg));
-        assert_ne!(a, tag(1, 5, &MapOptions::default(), Format::Png));
+        let a = tag("00ab", &o, Format::Png);
+        assert_eq!(a, tag("00ab", &o, Format::Png));
+        assert_ne!(a, tag("00ac", &o, Format::Png));
+        assert_ne!(a, tag("00ab", &o, Format::Svg));
+        assert_ne!(a, tag("00ab", &MapOptions::default(), Format::Png));
     }
 }

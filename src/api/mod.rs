@@ -464,12 +464,13 @@ pub fn server(
     workers: Option<usize>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let state = web::Data::new(state);
-    // Other processes (a CLI import, another server) may write to the same store: look for their
-    // changes every second and publish them, so no restart is needed.
+    // Other processes (a CLI import, another replica) may write to the same store: publish their
+    // changes as the store tells of them (a store that must poll looks four times a second: one
+    // indexed read of the newest version), so no restart is needed.
     crate::service::follow_store(
         state.clone().into_inner(),
         |s: &AppState| &s.service,
-        std::time::Duration::from_secs(1),
+        std::time::Duration::from_millis(250),
     )?;
     // actix-web's `HttpServer::listen`, assembled from the same parts with the same settings, so that
     // each connection's stream goes through a `HeadGuard`: actix answers a request line or head too

@@ -106,8 +106,12 @@ fn schemas() -> Value {
                 "numberMatched": { "type": "integer", "minimum": 0 },
                 "numberReturned": { "type": "integer", "minimum": 0 } } },
         "health": { "type": "object", "required": ["status"],
-            "properties": { "status": { "type": "string" }, "collections": { "type": "object" },
-                "segment_index": { "type": "object" } } },
+            "properties": { "status": { "type": "string", "enum": ["ok", "unready"] },
+                "collections": { "type": "object" }, "segment_index": { "type": "object" },
+                "store": { "type": "object", "properties": {
+                    "reachable": { "type": "boolean" }, "revision": { "type": "integer" },
+                    "published_revision": { "type": "integer" },
+                    "behind": { "type": "integer", "minimum": 0 }, "error": { "type": "string" } } } } },
     })
 }
 
@@ -370,9 +374,12 @@ pub fn document(catalog: &Catalog) -> Value {
     super::webmap::add_paths(&mut paths);
     paths.insert(
         "/health".into(),
-        json!({ "get": { "summary": "Readiness: 200 once the indexes are built",
-            "responses": { "200": { "description": "Feature and segment counts per collection",
-                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } } } } }),
+        json!({ "get": { "summary": "Readiness: 200 once the indexes are built and while the store answers",
+            "responses": {
+                "200": { "description": "Feature and segment counts per collection; the store's newest and the published version",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } },
+                "503": { "description": "Unready: the store cannot be reached (the published inventory is still served)",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } } } } }),
     );
     for (ext, media) in [("png", "image/png"), ("svg", "image/svg+xml")] {
         paths.insert(

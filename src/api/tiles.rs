@@ -93,9 +93,10 @@ struct Served {
     tag: String,
 }
 
-/// Weak (the response may be gzipped on the way), and new with every published state.
-fn tag_of(generation: u64, tile: &EncodedTile) -> String {
-    format!("W/\"{generation:x}-{:016x}\"", tile.hash)
+/// Weak (the response may be gzipped on the way), and from the tile's bytes alone: a tile that
+/// did not change keeps its validator, and every replica gives the same one for the same tile.
+fn tag_of(tile: &EncodedTile) -> String {
+    format!("W/\"{:016x}\"", tile.hash)
 }
 
 /// The tile from the cache, or encoded (on the blocking pool) and cached. `layer` is a
@@ -118,7 +119,7 @@ async fn serve(state: &web::Data<AppState>, layer: &str, tile: TileId) -> Result
         }
     };
     if let Some(t) = state.tiles.get(&key) {
-        let tag = tag_of(key.generation, &t);
+        let tag = tag_of(&t);
         return Ok(Served { tile: t, tag });
     }
     let layer = key.layer;
@@ -135,7 +136,7 @@ async fn serve(state: &web::Data<AppState>, layer: &str, tile: TileId) -> Result
             generation: live.generation,
         };
         if let Some(t) = st.tiles.get(&key) {
-            let tag = tag_of(key.generation, &t);
+            let tag = tag_of(&t);
             return Ok(Served { tile: t, tag });
         }
         let bytes = if layer == MAP {
@@ -144,7 +145,7 @@ async fn serve(state: &web::Data<AppState>, layer: &str, tile: TileId) -> Result
             core::encode_tile(catalog, layer, tile).map_err(tile_error)?
         };
         let t = Arc::new(EncodedTile::new(bytes));
-        let tag = tag_of(key.generation, &t);
+        let tag = tag_of(&t);
         st.tiles.put(key, t.clone());
         Ok(Served { tile: t, tag })
     })

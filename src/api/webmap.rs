@@ -171,13 +171,10 @@ pub async fn style(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let base = state.base_url(&req);
     let st = state.clone();
     // Reads the published state (waiting for its lock) and scans the loads: on the blocking pool.
-    let (generation, doc) = web::block(move || {
-        let live = st.service.live();
-        (live.generation, style_document(&live.catalog, &base))
-    })
-    .await?;
+    let doc = web::block(move || style_document(&st.service.live().catalog, &base)).await?;
     let body = doc.to_string();
-    let tag = respond::etag(&[&generation.to_string(), &body]);
+    // From the document alone: the same on every replica that publishes the same state.
+    let tag = respond::etag(&[&body]);
     Ok(respond::with_etag(&req, STYLE, tag, body))
 }
 

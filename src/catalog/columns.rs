@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::filter::{FilterRecord, FilterValue, QueryableType};
+use crate::filter::{ColumnRef, Columns as FilterColumns, FilterRecord, FilterValue, NULL_CODE, QueryableType};
 
 use super::SiteRecord;
 use super::queryables::{site_value, sites};
@@ -26,9 +26,6 @@ pub(super) enum Column {
     },
     Time(Vec<Option<i64>>),
 }
-
-/// A text slot without a value.
-const NULL_CODE: u32 = u32::MAX;
 
 impl Column {
     fn build(records: &[SiteRecord], field: usize) -> Column {
@@ -121,6 +118,18 @@ impl Columns {
 
 /// The columns one filter reads, by queryable.
 pub(super) struct ColumnSet(Vec<Option<Arc<Column>>>);
+
+/// What [`crate::filter::Filter::eval_columns`] reads: a filter on these columns runs on all of
+/// them at once.
+impl FilterColumns for ColumnSet {
+    fn column(&self, field: usize) -> Option<ColumnRef<'_>> {
+        Some(match &**self.0.get(field)?.as_ref()? {
+            Column::Num(v) => ColumnRef::Num(v),
+            Column::Text { codes, values } => ColumnRef::Text { codes, values },
+            Column::Time(v) => ColumnRef::Time(v),
+        })
+    }
+}
 
 /// Site `i` as a filter reads it, from the columns (and its record for the geometry).
 pub(super) struct ColumnRow<'a> {

@@ -8,6 +8,7 @@ pub mod json;
 pub mod order;
 pub mod queryables;
 pub mod sites;
+mod sorted;
 pub mod time;
 pub mod write;
 

@@ -16,12 +16,13 @@ use serde_json::Value;
 use crate::model::SiteValue;
 use crate::schema::{ANALYSIS_FIELDS, FieldType, RISK_FIELDS, SITE_FIELDS};
 
-use super::sites::SiteRecord;
+use super::sites::{SiteRecord, SiteTable};
+use super::sorted::SORT_ORDER_MIN;
 use super::time::TimeRange;
 use super::{Collection, FeatureRef, Features, Selection};
 
 /// One key of a `sortby`: a property, ascending or descending.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SortKey {
     pub property: String,
     pub descending: bool,
@@ -252,6 +253,13 @@ impl Collection {
             return Ok(self.page(selection, offset, limit));
         }
         self.check_sortby(keys)?;
+        if let Features::Sites(t) = &self.features
+            && !keys.is_empty()
+            && t.len() >= SORT_ORDER_MIN
+            && let Some(page) = sites_by_order(self, t, selection, keys, datetime, offset, limit)?
+        {
+            return Ok(page);
+        }
         let mut matched = self.select(selection);
         if let (Some(range), Features::Sites(t)) = (datetime, &self.features) {
             let records = t.records();
@@ -297,6 +305,72 @@ impl Collection {
             .collect();
         Ok((n, rows))
     }
+}
+
+/// A page of sorted sites read along the table's kept order for `keys` (built here on first use):
+/// a slice of it when every site is selected, else a walk along it through the matches, which stops
+/// once the page is full. `None` when the selection matches too few sites for that to pay (sorting
+/// the matches is then cheaper than walking the whole order).
+fn sites_by_order(
+    c: &Collection,
+    t: &SiteTable,
+    selection: &Selection,
+    keys: &[SortKey],
+    datetime: Option<&TimeRange>,
+    offset: usize,
+    limit: usize,
+) -> Result<Option<(usize, Vec<usize>)>, SortError> {
+    let records = t.records();
+    let n = records.len();
+    let site_keys = keys
+        .iter()
+        .map(|k| site_key(&k.property))
+        .collect::<Result<Vec<_>, _>>()?;
+    let everything = datetime.is_none()
+        && selection.bbox.is_none()
+        && selection.filters.is_empty()
+        && selection.filter.is_none();
+    let matched = if everything {
+        None
+    } else {
+        let mut matched = c.select(selection);
+        if let Some(range) = datetime {
+            matched.retain(|&i| range.contains(records[i].updated));
+        }
+        if matched.len() < n / 16 {
+            return Ok(None);
+        }
+        Some(matched)
+    };
+    let order = t.sort_orders().get(keys, || {
+        let all: Vec<usize> = (0..n).collect();
+        let columns: Vec<Column<'_>> = keys
+            .iter()
+            .zip(&site_keys)
+            .map(|(k, &key)| site_column(records, &all, key, k.descending))
+            .collect();
+        top(&columns, n, 0, n)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect()
+    });
+    let Some(matched) = matched else {
+        let start = offset.min(n);
+        let end = start.saturating_add(limit).min(n);
+        return Ok(Some((n, order[start..end].iter().map(|&i| i as usize).collect())));
+    };
+    let mut selected = vec![false; n];
+    for &i in &matched {
+        selected[i] = true;
+    }
+    let rows = order
+        .iter()
+        .map(|&i| i as usize)
+        .filter(|&i| selected[i])
+        .skip(offset)
+        .take(limit)
+        .collect();
+    Ok(Some((matched.len(), rows)))
 }
 
 /// A null in a numeric column: after every number, whichever the direction.
@@ -708,5 +782,116 @@ mod tests {
             c.page_sorted(&sel, &k("sources"), None, 0, 5),
             Err(SortError::NotScalar(_))
         ));
+    }
+
+    /// A table large enough to keep sort orders: the seed sites many times over, with ties (the
+    /// copies share their risk) and nulls (every third volume is missing).
+    fn large_collection() -> Collection {
+        let Features::Sites(t) = &seed_collection().features else {
+            unreachable!()
+        };
+        let copies = SORT_ORDER_MIN.div_ceil(t.len()) + 1;
+        let mut records = Vec::new();
+        for k in 0..copies {
+            for r in t.records() {
+                let mut r = r.clone();
+                r.site.id = crate::model::SiteId::parse(&format!("{}-{k}", r.site.id)).unwrap();
+                let j = records.len();
+                r.site.quantities.volume_m3 =
+                    (j % 3 != 0).then(|| ((j * 7919) % 1000) as f64 * 1.0e3);
+                records.push(r);
+            }
+        }
+        Collection::from_records(records)
+    }
+
+    /// The page a stable sort of every match by its JSON properties gives.
+    fn reference_page(
+        c: &Collection,
+        selection: &Selection,
+        keys: &[SortKey],
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<usize>) {
+        let mut matched = c.select(selection);
+        let props: Vec<Vec<Option<Value>>> = (0..c.len())
+            .map(|i| {
+                let f = c.get(i).unwrap();
+                keys.iter()
+                    .map(|k| match k.property.as_str() {
+                        "id" => Some(Value::String(f.id().to_owned())),
+                        p => f.property(p),
+                    })
+                    .collect()
+            })
+            .collect();
+        matched.sort_by(|&a, &b| {
+            keys.iter()
+                .enumerate()
+                .map(|(j, k)| {
+                    from_json(props[a][j].as_ref()).cmp_for(&from_json(props[b][j].as_ref()), k.descending)
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+        let n = matched.len();
+        (n, matched.into_iter().skip(offset).take(limit).collect())
+    }
+
+    #[test]
+    fn pages_read_from_a_kept_order_are_those_of_a_sort_of_the_matches() {
+        let mut c = large_collection();
+        assert!(c.len() >= SORT_ORDER_MIN);
+        let all = Selection::default();
+        let kgz = Selection {
+            filters: vec![crate::catalog::PropertyFilter {
+                property: "country".into(),
+                value: "KGZ".into(),
+            }],
+            ..Default::default()
+        };
+        let few = Selection {
+            bbox: Some(crate::index::BBox {
+                west: 70.0,
+                south: 40.0,
+                east: 71.5,
+                north: 41.0,
+            }),
+            ..Default::default()
+        };
+        let n_kgz = c.select(&kgz).len();
+        assert!(n_kgz >= c.len() / 16 && n_kgz < c.len(), "{n_kgz}");
+        assert!(c.select(&few).len() < c.len() / 16);
+        let check = |c: &Collection| {
+            for sortby in ["-risk_score", "volume_m3", "-volume_m3,name", "name,id", "-hazard_score"] {
+                let keys = parse_sortby(sortby).unwrap();
+                for sel in [&all, &kgz, &few] {
+                    for (offset, limit) in [(0, 10), (37, 100), (0, usize::MAX), (c.len() - 5, 10)] {
+                        let got = c.page_sorted(sel, &keys, None, offset, limit).unwrap();
+                        let want = reference_page(c, sel, &keys, offset, limit);
+                        assert_eq!(got, want, "{sortby} {sel:?} {offset} {limit}");
+                    }
+                }
+            }
+        };
+        check(&c);
+        // A change drops the kept orders: the changed site moves to where it now belongs.
+        let Features::Sites(t) = &c.features else {
+            unreachable!()
+        };
+        let mut changed = t.records()[5].clone();
+        changed.site.quantities.volume_m3 = Some(9.9e12);
+        c.put_site(changed.clone()).unwrap();
+        let keys = parse_sortby("-volume_m3").unwrap();
+        let (_, rows) = c.page_sorted(&all, &keys, None, 0, 1).unwrap();
+        assert_eq!(c.get(rows[0]).unwrap().id(), changed.site.id.as_str());
+        check(&c);
+        let Features::Sites(t) = &mut c.features else {
+            unreachable!()
+        };
+        t.remove(changed.site.id.as_str()).unwrap();
+        let (_, rows) = c.page_sorted(&all, &keys, None, 0, 1).unwrap();
+        assert_ne!(c.get(rows[0]).unwrap().id(), changed.site.id.as_str());
+        check(&c);
     }
 }

@@ -15,9 +15,13 @@
 //! Null semantics are the standard's: a comparison with a null is not true, and `NOT` of it is not
 //! true either (three-valued logic); `IS NULL` is the way to ask for nulls.
 //!
+//! A long scan evaluates the filter on the table's columns at once ([`Filter::eval_columns`],
+//! [`batch`]) where it can, with the same outcome as row by row.
+//!
 //! Type errors are found when compiling, not per feature: comparing text with a number, `LIKE` on a
 //! number, arithmetic on text, or a spatial function on a property that is not the geometry.
 
+mod batch;
 mod compile;
 mod eval;
 pub mod spatial;
@@ -28,6 +32,7 @@ use thiserror::Error;
 
 use crate::index::BBox;
 
+pub use batch::{ColumnRef, Columns, NULL_CODE, Truth};
 pub use compile::compile;
 
 /// The longest filter accepted, bytes.

@@ -27,16 +27,30 @@ pub struct Live {
     pub generation: u64,
     /// Deleted sites and the version that deleted them, so a stale update cannot bring one back.
     deleted: HashMap<String, i64>,
+    /// The [`SiteTable::fingerprint`] of the sites the published risk layers were computed from.
+    risk_basis: u64,
 }
 
 impl Live {
     fn new(catalog: Catalog, revision: i64) -> Self {
+        // The risk layers a service starts with are computed from the sites it starts with.
+        let risk_basis = catalog.sites().map_or(0, SiteTable::fingerprint);
         Live {
             catalog,
             revision,
             generation: 0,
             deleted: HashMap::new(),
+            risk_basis,
         }
+    }
+
+    /// Identifies what is published by the data alone (the sites' ids and store versions, and the
+    /// sites the risk layers were computed from), not by this process's history: every replica
+    /// that publishes the same state gives the same tag, so a validator (ETag) made from it is
+    /// good on each of them. [`Live::generation`] is this process's own counter.
+    pub fn state_tag(&self) -> String {
+        let sites = self.sites().map_or(0, SiteTable::fingerprint);
+        format!("{sites:016x}{:016x}", self.risk_basis)
     }
 
     /// The published sites.
@@ -139,17 +153,21 @@ impl Service {
     /// the last one reflects every change published before it.
     pub fn recompute_risk(&self) {
         let _one = self.risk_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let layers = {
+        let (basis, layers) = {
             let live = self.live();
             let Some(table) = live.sites() else {
                 return;
             };
-            super::risk::risk_collections(&self.risk, &self.analyzer, &self.countries, table)
+            (
+                table.fingerprint(),
+                super::risk::risk_collections(&self.risk, &self.analyzer, &self.countries, table),
+            )
         };
         match layers {
             Ok(layers) => {
                 let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
                 super::risk::install(&mut live.catalog, layers);
+                live.risk_basis = basis;
                 live.generation += 1;
             }
             Err(e) => tracing::error!(error = %e, "cannot publish the risk layers"),
@@ -439,5 +457,48 @@ mod tests {
             service.live().catalog.collection("sites").unwrap().len(),
             sites.len() + 1
         );
+    }
+
+    #[test]
+    fn the_state_tag_follows_the_data_not_the_order_it_was_published_in() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let reference = crate::io::layers::load_reference_dir(&data).unwrap();
+        let sites = read_seed_sites(&data.join(SITES_SPEC.file)).unwrap();
+        let service = || Service::new(Atlas::build(&sites, &reference).unwrap());
+        let (a, b) = (service(), service());
+        let start = a.live().state_tag();
+        assert_eq!(start, b.live().state_tag());
+        let update = |i: usize, revision: i64, lon: f64| {
+            let mut site = sites[i].clone();
+            site.location = crate::model::Wgs84Point::new(lon, site.location.lat()).unwrap();
+            Update {
+                id: site.id.clone(),
+                site: Some(site),
+                revision,
+                updated: None,
+            }
+        };
+        let gone = Update {
+            id: sites[3].id.clone(),
+            site: None,
+            revision: 12,
+            updated: None,
+        };
+        let (u1, u2) = (update(0, 10, 70.1), update(1, 11, 70.2));
+        // Replica a is told of the changes one by one, replica b all at once in another order.
+        a.publish(std::slice::from_ref(&u1));
+        let between = a.live().state_tag();
+        assert_ne!(between, start);
+        a.publish(std::slice::from_ref(&u2));
+        a.publish(std::slice::from_ref(&gone));
+        b.publish(&[gone.clone(), u2.clone(), u1.clone()]);
+        assert_eq!(a.live().state_tag(), b.live().state_tag());
+        assert_ne!(a.live().generation, b.live().generation);
+        // The risk layers are part of it: computed from other sites, another tag.
+        let mut live = a.live.write().unwrap();
+        let full = live.state_tag();
+        live.risk_basis ^= 1;
+        assert_ne!(live.state_tag(), full);
+        assert_eq!(live.state_tag()[..16], full[..16]);
     }
 }

@@ -12,6 +12,7 @@ mod maps;
 mod ogc;
 mod ogc_errors;
 mod properties;
+mod replicas;
 mod risk;
 mod sortby;
 mod tiles;

@@ -1,0 +1,273 @@
+//! Evaluation of a compiled filter on a whole table at once, from its columns, as a column store
+//! runs a predicate: each comparison is one loop over a dense column, and `AND`, `OR` and `NOT`
+//! combine bit sets, 64 rows a word. The outcome is that of [`super::eval`] row by row (tested), in
+//! the same three-valued logic: a row is true, false or unknown.
+//!
+//! A term that reads one text column is decided once per distinct value of the column (the column
+//! holds codes into a dictionary of them) and then looked up by code; a comparison of a number
+//! column with a number is a loop of float comparisons; any other term that reads one column is
+//! evaluated row by row on that value alone. A term that reads the geometry or several columns, or
+//! a column that is not there, makes the batch give up (`None`), and the caller evaluates row by
+//! row instead.
+
+use std::borrow::Cow;
+
+use super::compile::{CmpOp, Lit, Node, Scalar, properties};
+use super::eval::eval;
+use super::{Filter, FilterRecord, FilterValue};
+
+/// One queryable's values for every row, as a caller's column store holds them.
+#[derive(Debug, Clone, Copy)]
+pub enum ColumnRef<'a> {
+    /// Numbers, NaN for null.
+    Num(&'a [f64]),
+    /// Codes into `values`; [`NULL_CODE`] for null.
+    Text { codes: &'a [u32], values: &'a [String] },
+    /// Milliseconds since the epoch.
+    Time(&'a [Option<i64>]),
+}
+
+/// A text row without a value.
+pub const NULL_CODE: u32 = u32::MAX;
+
+/// Where the batch finds the columns of the queryables it reads.
+pub trait Columns {
+    /// The column of queryable `field`, if there is one.
+    fn column(&self, field: usize) -> Option<ColumnRef<'_>>;
+}
+
+/// The outcome for every row: bit `i` of `yes` is set when row `i` is true, of `no` when false
+/// (neither: unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Truth {
+    yes: Vec<u64>,
+    no: Vec<u64>,
+    len: usize,
+}
+
+impl Truth {
+    fn constant(v: Option<bool>, len: usize) -> Truth {
+        let words = len.div_ceil(64);
+        let fill = |on: bool| vec![if on { u64::MAX } else { 0 }; words];
+        Truth {
+            yes: fill(v == Some(true)),
+            no: fill(v == Some(false)),
+            len,
+        }
+    }
+
+    /// Sets each row's bits from `f`.
+    fn from_fn(len: usize, mut f: impl FnMut(usize) -> Option<bool>) -> Truth {
+        let words = len.div_ceil(64);
+        let (mut yes, mut no) = (vec![0u64; words], vec![0u64; words]);
+        for i in 0..len {
+            match f(i) {
+                Some(true) => yes[i / 64] |= 1 << (i % 64),
+                Some(false) => no[i / 64] |= 1 << (i % 64),
+                None => {}
+            }
+        }
+        Truth { yes, no, len }
+    }
+
+    /// Whether row `i` is true.
+    pub fn is_true(&self, i: usize) -> bool {
+        i < self.len && self.yes[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Row `i`'s outcome: true, false or unknown (`None`).
+    pub fn outcome(&self, i: usize) -> Option<bool> {
+        if i >= self.len {
+            return None;
+        }
+        let bit = |words: &[u64]| words[i / 64] >> (i % 64) & 1 == 1;
+        match (bit(&self.yes), bit(&self.no)) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn and(mut self, other: &Truth) -> Truth {
+        for (a, b) in self.yes.iter_mut().zip(&other.yes) {
+            *a &= b;
+        }
+        for (a, b) in self.no.iter_mut().zip(&other.no) {
+            *a |= b;
+        }
+        self
+    }
+
+    fn or(mut self, other: &Truth) -> Truth {
+        for (a, b) in self.yes.iter_mut().zip(&other.yes) {
+            *a |= b;
+        }
+        for (a, b) in self.no.iter_mut().zip(&other.no) {
+            *a &= b;
+        }
+        self
+    }
+
+    fn not(self) -> Truth {
+        Truth {
+            yes: self.no,
+            no: self.yes,
+            len: self.len,
+        }
+    }
+}
+
+impl Filter {
+    /// The filter's outcome for each of `len` rows, from `columns`; `None` when it reads what the
+    /// columns do not hold (the geometry, a missing column) or a term reads several columns.
+    pub fn eval_columns(&self, columns: &dyn Columns, len: usize) -> Option<Truth> {
+        batch(&self.root, columns, len)
+    }
+}
+
+fn batch(n: &Node, columns: &dyn Columns, len: usize) -> Option<Truth> {
+    match n {
+        Node::Const(v) => Some(Truth::constant(*v, len)),
+        Node::And(nodes) => {
+            let mut acc = Truth::constant(Some(true), len);
+            for x in nodes {
+                acc = acc.and(&batch(x, columns, len)?);
+            }
+            Some(acc)
+        }
+        Node::Or(nodes) => {
+            let mut acc = Truth::constant(Some(false), len);
+            for x in nodes {
+                acc = acc.or(&batch(x, columns, len)?);
+            }
+            Some(acc)
+        }
+        Node::Not(x) => Some(batch(x, columns, len)?.not()),
+        Node::Spatial(..) | Node::DWithin(..) => None,
+        leaf => term(leaf, columns, len),
+    }
+}
+
+/// A record with one queryable's value: what a term that reads only that queryable sees.
+struct One<'a> {
+    field: usize,
+    value: FilterValue<'a>,
+}
+
+impl FilterRecord for One<'_> {
+    fn value(&self, field: usize) -> FilterValue<'_> {
+        if field == self.field {
+            self.value.clone()
+        } else {
+            FilterValue::Null
+        }
+    }
+
+    fn geometry(&self) -> Cow<'_, geo::Geometry<f64>> {
+        // Terms that read the geometry never get here (`batch` gives up on them).
+        Cow::Owned(geo::Geometry::Point(geo::Point::new(0.0, 0.0)))
+    }
+}
+
+/// A comparison term, leaf of the tree, reading at most one queryable.
+fn term(n: &Node, columns: &dyn Columns, len: usize) -> Option<Truth> {
+    let mut read = Vec::new();
+    properties(n, &mut read);
+    read.sort_unstable();
+    read.dedup();
+    let field = match read.as_slice() {
+        // Literals only: the same outcome for every row.
+        [] => {
+            return Some(Truth::constant(
+                eval(
+                    n,
+                    &One {
+                        field: usize::MAX,
+                        value: FilterValue::Null,
+                    },
+                ),
+                len,
+            ));
+        }
+        [f] => *f,
+        _ => return None,
+    };
+    let on = |value: FilterValue<'_>| eval(n, &One { field, value });
+    match columns.column(field)? {
+        ColumnRef::Text { codes, values } => {
+            if codes.len() < len {
+                return None;
+            }
+            let table: Vec<Option<bool>> = values
+                .iter()
+                .map(|v| on(FilterValue::Str(Cow::Borrowed(v))))
+                .collect();
+            let null = on(FilterValue::Null);
+            Some(Truth::from_fn(len, |i| match codes[i] {
+                NULL_CODE => null,
+                c => table.get(c as usize).copied().flatten(),
+            }))
+        }
+        ColumnRef::Num(v) => {
+            if v.len() < len {
+                return None;
+            }
+            if let Some((op, x)) = number_comparison(n, field) {
+                return Some(Truth::from_fn(len, |i| {
+                    let y = v[i];
+                    // A null (NaN) or non-finite value compares as unknown, as in `eval`.
+                    y.is_finite().then(|| cmp(op, y, x))
+                }));
+            }
+            Some(Truth::from_fn(len, |i| {
+                on(if v[i].is_nan() {
+                    FilterValue::Null
+                } else {
+                    FilterValue::Num(v[i])
+                })
+            }))
+        }
+        ColumnRef::Time(v) => {
+            if v.len() < len {
+                return None;
+            }
+            Some(Truth::from_fn(len, |i| {
+                on(v[i].map_or(FilterValue::Null, FilterValue::Time))
+            }))
+        }
+    }
+}
+
+/// `field OP x` (or `x OP field`, turned around) with a finite number `x`.
+fn number_comparison(n: &Node, field: usize) -> Option<(CmpOp, f64)> {
+    let Node::Cmp(op, a, b) = n else {
+        return None;
+    };
+    let flip = |op: CmpOp| match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        same => same,
+    };
+    match (a, b) {
+        (Scalar::Prop(p), Scalar::Lit(Lit::Num(x))) if *p == field && x.is_finite() => {
+            Some((*op, *x))
+        }
+        (Scalar::Lit(Lit::Num(x)), Scalar::Prop(p)) if *p == field && x.is_finite() => {
+            Some((flip(*op), *x))
+        }
+        _ => None,
+    }
+}
+
+fn cmp(op: CmpOp, y: f64, x: f64) -> bool {
+    match op {
+        CmpOp::Eq => y == x,
+        CmpOp::Ne => y != x,
+        CmpOp::Lt => y < x,
+        CmpOp::Le => y <= x,
+        CmpOp::Gt => y > x,
+        CmpOp::Ge => y >= x,
+    }
+}
