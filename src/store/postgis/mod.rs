@@ -27,7 +27,7 @@ pub mod testdb;
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Config, NoTls, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -179,13 +179,6 @@ impl PgStore {
         self.pool
             .get()
             .map_err(|e| self.err(format!("no database connection: {e}")))
-    }
-
-    /// A connection of its own, outside the pool (change feeds).
-    fn dedicated(&self) -> Result<Client, StoreError> {
-        self.config
-            .connect(NoTls)
-            .map_err(|e| self.err(format!("cannot connect: {}", describe(&e))))
     }
 
     /// Runs `f` in one transaction holding the write lock, and commits if it succeeds; any error

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use postgres::IsolationLevel;
+use postgres::{Client, IsolationLevel, NoTls};
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::rows::{Statements, select_list, time_text};
@@ -169,22 +169,28 @@ impl SiteStore for PgStore {
                 .map(|r| r.get::<_, i64>(0))
                 .map_err(|e| super::sql_error(&shown, &e))
         };
-        let mut listener = match self
-            .dedicated()
-            .and_then(|mut c| match c.batch_execute(&format!("LISTEN {}", super::CHANNEL)) {
-                Ok(()) => Ok(c),
-                Err(e) => Err(self.sql(e)),
-            }) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot LISTEN for changes; polling instead");
-                None
-            }
-        };
+        // Connected by the feed's first `next`, on the thread that reads the feed: the sync
+        // driver must not block an async runtime's thread, which may be the caller's.
+        let config = self.config.clone();
+        let mut listener: Option<Client> = None;
+        let mut connected = false;
         let mut seen = since;
         Ok(ChangeFeed::new(move || {
+            if !connected {
+                connected = true;
+                listener = match config.connect(NoTls).and_then(|mut c| {
+                    c.batch_execute(&format!("LISTEN {}", super::CHANNEL))?;
+                    Ok(c)
+                }) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %super::describe(&e), "cannot LISTEN for changes; polling instead");
+                        None
+                    }
+                };
+            }
             loop {
-                // Looked at first: what was written before the LISTEN is not missed.
+                // Looked at after the LISTEN: what was written before it is not missed.
                 let now = latest()?;
                 if now > seen {
                     seen = now;

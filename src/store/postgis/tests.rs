@@ -431,19 +431,26 @@ fn the_change_feed_listens_and_sees_writes_of_another_process() {
     let mut feed = store
         .changes(seen, std::time::Duration::from_secs(3600))
         .unwrap();
-    // It listens on a connection of its own (the poll interval above is never waited for).
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let listening: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND query = 'LISTEN atlas_changes'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(listening, 1);
     let writer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        // The feed listens on a connection of its own (the poll interval above is never waited
+        // for), from its first `next`.
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let listening: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND query = 'LISTEN atlas_changes'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if listening == 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the feed never listened");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         other
             .write(
                 &[Change::Put {
