@@ -2,8 +2,11 @@
 # Installs what building and testing need on a fresh Debian machine that has only Rust:
 # GDAL (libgdal-dev, with PROJ, GEOS, SQLite), libsqlite3-dev, pkg-config, a C compiler, gdal-bin (ogrinfo, used by
 # the tests as a real OGC API client), QGIS's Python bindings and nginx when ATLAS_NEED_QGIS=1 (the
-# tests load our layers in QGIS, and run deploy/nginx.conf before two replicas), python3 when ATLAS_NEED_PYTHON=1 (the data rebuild check), and rustfmt and
-# clippy. Does nothing when all are present.
+# tests load our layers in QGIS, and run deploy/nginx.conf before two replicas), python3 when
+# ATLAS_NEED_PYTHON=1 (the data rebuild check), PostgreSQL 15 with PostGIS 3 (the PostGIS store's
+# tests start a throw-away cluster of their own; Debian's default cluster is not created), the user
+# atlas-pg when run as root (PostgreSQL refuses to run as root), and rustfmt and clippy. Does nothing
+# when all are present.
 set -euo pipefail
 
 need=()
@@ -13,6 +16,10 @@ if ! pkg-config --exists gdal 2>/dev/null; then need+=(libgdal-dev); fi
 if ! pkg-config --exists sqlite3 2>/dev/null; then need+=(libsqlite3-dev); fi
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
+# The PostGIS store's tests (src/store/postgis/testdb.rs) run initdb and postgres themselves.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || need+=(postgresql-15-postgis-3)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || need+=(python3-qgis qgis-providers)
   # The tile tests' independent readers live in a venv (below), made with the machine's python3.
@@ -56,6 +63,14 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Installing postgresql-15 must not create and start Debian's default cluster: the tests make
+  # their own, and a machine's port 5432 is none of our business.
+  if [[ " ${need[*]} " == *" postgresql-15 "* ]]; then
+    "${sudo[@]}" mkdir -p /etc/postgresql-common
+    if ! grep -qs '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
+      echo "create_main_cluster = false" | "${sudo[@]}" tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+  fi
   # Packages with a daemon (nginx) would start it on install: the tests start their own, so tell
   # invoke-rc.d not to, unless the machine already says so (containers usually do).
   policy=
@@ -69,6 +84,12 @@ if [ ${#need[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" || status=$?
   [ -n "$policy" ] && "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
   [ "$status" -eq 0 ] || exit "$status"
+fi
+
+# PostgreSQL refuses to run as root; as root (CI), the tests run their cluster as atlas-pg.
+if [ "$(id -u)" -eq 0 ] && ! id atlas-pg >/dev/null 2>&1; then
+  echo "setup: creating the system user atlas-pg (runs the tests' PostgreSQL)" >&2
+  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin atlas-pg
 fi
 
 # The vector-tile tests decode tiles and read the PMTiles archive with independent readers from

@@ -1,6 +1,6 @@
 //! The module structure, checked from the source: dependencies point one way (schema, geodesy →
 //! model, index → reference → analysis → catalog → service → api, as `LAYERS` says), and the
-//! domain core uses neither actix-web, GDAL nor SQLite. Test modules (from the first
+//! domain core uses neither actix-web, GDAL, SQLite nor PostgreSQL. Test modules (from the first
 //! `#[cfg(test)]` of a file, or a whole file marked `#![cfg(test)]`) are left out: a test may load
 //! data through `io`.
 
@@ -44,7 +44,7 @@ const CORE: &[&str] = &[
 ];
 
 /// Crates the core must not use.
-const FORBIDDEN_IN_CORE: &[&str] = &["actix_web", "actix_", "gdal", "rusqlite"];
+const FORBIDDEN_IN_CORE: &[&str] = &["actix_web", "actix_", "gdal", "rusqlite", "postgres", "r2d2"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

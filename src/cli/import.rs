@@ -146,7 +146,7 @@ pub(super) fn run(
     }
     eprintln!(
         "stored in {}: {} created, {} updated, {} unchanged ({:.2} s, {:.0} rows/s)",
-        sources.store.display(),
+        tailings_atlas::store::shown_location(&sources.store.to_string_lossy()),
         report.created,
         report.updated,
         report.unchanged,

@@ -42,7 +42,7 @@ pub fn read_layer(spec: &'static LayerSpec, path: &Path) -> Result<RefLayer, Ref
         path: path.to_owned(),
         reason,
     };
-    if !path.is_file() {
+    if !path.is_file() && !crate::reference::is_datasource(&path.to_string_lossy()) {
         return Err(ReferenceError::Io {
             path: path.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),

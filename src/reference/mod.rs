@@ -221,11 +221,24 @@ impl LayerPaths {
                         format!("unknown layer {id:?}; layers are {}", ids.join(", ")),
                     )
                 })?;
-            slot.1 = base.join(file);
+            // A database datasource (GDAL's `PG:dbname=… tables=…`) is not a file next to the
+            // layers file.
+            slot.1 = if is_datasource(&file) {
+                PathBuf::from(file)
+            } else {
+                base.join(file)
+            };
             self.replaced.push(slot.0);
         }
         Ok(self)
     }
+}
+
+/// Whether a layer's source names a database table rather than a file: GDAL's PostgreSQL
+/// datasource, `PG:dbname=atlas host=/run/postgresql tables=rivers` (the first of `tables` is the
+/// layer read). Put the password in `~/.pgpass` or `PGPASSWORD`, not here: messages name the source.
+pub fn is_datasource(source: &str) -> bool {
+    source.starts_with("PG:")
 }
 
 impl ReferenceData {

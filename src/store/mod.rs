@@ -1,7 +1,7 @@
 //! Durable storage of the inventory of record. [`SiteStore`] is the boundary for sites and their
 //! history, [`TokenStore`] for API tokens; [`GpkgStore`] implements both on one GeoPackage file, so
-//! the file itself opens in QGIS and a PostGIS backend can follow without touching the API layer.
-//! [`open`] picks the backend from the store's location.
+//! the file itself opens in QGIS; [`PgStore`] implements both on a PostGIS database, which several
+//! service replicas can share. [`open`] picks the backend from the store's location.
 //!
 //! Every write is one transaction; every change to a site is kept as a [`Version`] (who, when, what
 //! changed, why), so nothing is ever lost: a deleted site stays in its history and can be restored.
@@ -11,8 +11,10 @@
 
 mod gpkg;
 mod gpkg_blob;
+mod postgis;
 
 pub use gpkg::GpkgStore;
+pub use postgis::PgStore;
 
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -65,10 +67,11 @@ pub enum StoreError {
     Abandoned,
 }
 
-/// Opens the store at `location`: a `postgresql://` or `postgres://` URL names a PostGIS database
-/// (not available in this build yet: a clear error), anything else is the path of a GeoPackage,
-/// created and seeded with what `seed` returns if it does not exist (see
-/// [`GpkgStore::open_or_create`]).
+/// Opens the store at `location`: a `postgresql://` or `postgres://` URL (any case) names a
+/// PostGIS database ([`PgStore::open`]: migrated, and seeded with what `seed` returns if it holds no
+/// inventory yet); anything else is the path of a GeoPackage, created and seeded with what `seed`
+/// returns if it does not exist (see [`GpkgStore::open_or_create`]). Messages name the location as
+/// [`shown_location`] does, never with its password.
 pub fn open<F, E>(location: &str, seed: F) -> Result<Arc<dyn Store>, StoreError>
 where
     F: FnOnce() -> Result<Seed, E>,
@@ -78,11 +81,7 @@ where
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("postgresql" | "postgres") => Err(StoreError::Unsupported {
-            // The URL may carry a password: name the kind of store only.
-            location: "PostGIS URL".into(),
-            reason: "PostGIS store not available in this build yet; use a GeoPackage path".into(),
-        }),
+        Some("postgresql" | "postgres") => Ok(Arc::new(PgStore::open(location, seed)?)),
         Some(other)
             if !other.is_empty()
                 && other
@@ -91,7 +90,9 @@ where
         {
             Err(StoreError::Unsupported {
                 location: format!("{other}:// URL"),
-                reason: "not a kind of store this build knows; use a GeoPackage path".into(),
+                reason: "not a kind of store this build knows; use a GeoPackage path or a \
+                         postgresql:// URL"
+                    .into(),
             })
         }
         _ => Ok(Arc::new(GpkgStore::open_or_create(
@@ -99,6 +100,108 @@ where
             seed,
         )?)),
     }
+}
+
+/// A store location as messages and logs may show it: a URL without the password of its user
+/// information (`postgresql://atlas:secret@db/atlas` is shown as `postgresql://atlas@db/atlas`) or
+/// of a `password=` parameter; a path as it is.
+pub fn shown_location(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{user}@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| {
+                    let key = p.split('=').next().unwrap_or("");
+                    !key.eq_ignore_ascii_case("password")
+                })
+                .collect();
+            if kept.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Checks what a change expects against the site's current state (inside the write's transaction).
+pub(crate) fn check_expect(
+    id: &SiteId,
+    current: Option<&Stored>,
+    expect: Expect,
+) -> Result<(), StoreError> {
+    match (expect, current) {
+        (Expect::Any, _) | (Expect::Absent, None) => Ok(()),
+        (Expect::Absent, Some(_)) => Err(StoreError::Exists { id: id.to_string() }),
+        (Expect::Revision(_), None) => Err(StoreError::NotFound { id: id.to_string() }),
+        (Expect::Revision(r), Some(c)) if c.revision != r => Err(StoreError::Conflict {
+            id: id.to_string(),
+            expected: r,
+            actual: c.revision,
+        }),
+        (Expect::Revision(_), Some(_)) => Ok(()),
+    }
+}
+
+/// One stored version as a backend reads it: number, op, time, actor, reason, snapshot (JSON text).
+pub(crate) type VersionRow = (i64, String, String, String, Option<String>, String);
+
+/// A site's history, newest first, from its versions oldest first: what changed is not stored but
+/// is the difference between consecutive snapshots, which keeps each version small (imports write
+/// one per site). `bad_op` makes the error for an unknown operation.
+pub(crate) fn history_from(
+    id: &SiteId,
+    rows: impl IntoIterator<Item = Result<VersionRow, StoreError>>,
+    bad_op: impl Fn(String) -> StoreError,
+) -> Result<Vec<Version>, StoreError> {
+    let object = |text: &str| match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let mut out = Vec::new();
+    let mut previous: Option<Map<String, Value>> = None;
+    for row in rows {
+        let (version, op, at, actor, reason, snapshot) = row?;
+        let op = Op::parse(&op).ok_or_else(|| bad_op(format!("unknown op {op:?}")))?;
+        let properties = object(&snapshot);
+        let changes = match op {
+            Op::Delete => {
+                previous = None;
+                diff_properties(Some(&properties), None)
+            }
+            _ => {
+                let c = diff_properties(previous.as_ref(), Some(&properties));
+                previous = Some(properties.clone());
+                c
+            }
+        };
+        out.push(Version {
+            version,
+            site_id: id.to_string(),
+            op,
+            at,
+            actor,
+            reason,
+            changes,
+            properties,
+        });
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// Tells of changes to a store, from whichever process: an iterator that blocks until the store's
@@ -517,18 +620,16 @@ mod tests {
         assert_eq!(store.load_sites().unwrap().len(), 1);
         assert_eq!(store.seed_origin().unwrap().as_deref(), Some("test"));
         drop(store);
-        for url in [
-            "postgresql://atlas:s3cret@db.example.org/atlas",
-            "postgres://atlas:s3cret@db.example.org/atlas",
-            "PostgreSQL://db/atlas",
-        ] {
-            let e = open(url, || Err::<Seed, _>("must not seed")).err().unwrap();
+        // A PostGIS URL (any case of the scheme) is tried as one: here, a socket directory that
+        // does not exist, so the error is the connection's, and never shows the password.
+        let nowhere = dir.join("no-socket-here");
+        for scheme in ["postgresql", "postgres", "PostgreSQL"] {
+            let url = format!("{scheme}://atlas:s3cret@/atlas?host={}", nowhere.display());
+            let e = open(&url, || Err::<Seed, _>("must not seed")).err().unwrap();
             let text = e.to_string();
-            assert!(matches!(e, StoreError::Unsupported { .. }), "{text}");
-            assert!(
-                text.contains("PostGIS store not available in this build yet"),
-                "{text}"
-            );
+            assert!(matches!(e, StoreError::Backend { .. }), "{text}");
+            assert!(text.contains("cannot connect"), "{text}");
+            assert!(text.contains(&format!("{scheme}://atlas@/atlas")), "{text}");
             assert!(!text.contains("s3cret"), "{text}");
         }
         let e = open("ftp://host/atlas.gpkg", || Err::<Seed, _>("must not seed"))
@@ -537,5 +638,30 @@ mod tests {
         assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
         assert!(!dir.join("ftp:").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn shown_locations_never_carry_a_password() {
+        for (location, shown) in [
+            (
+                "postgresql://atlas:s3cret@db.example.org:5433/atlas",
+                "postgresql://atlas@db.example.org:5433/atlas",
+            ),
+            (
+                "postgres://atlas:p%40ss@db/atlas?sslmode=disable&password=again",
+                "postgres://atlas@db/atlas?sslmode=disable",
+            ),
+            (
+                "postgresql://atlas@/atlas?PASSWORD=x&host=/run/pg",
+                "postgresql://atlas@/atlas?host=/run/pg",
+            ),
+            ("postgresql://a:b:c@h", "postgresql://a@h"),
+            ("postgresql://db/atlas?password=x", "postgresql://db/atlas"),
+            ("postgresql://db/atlas", "postgresql://db/atlas"),
+            ("data/atlas.gpkg", "data/atlas.gpkg"),
+            ("/srv/a:b@c.gpkg", "/srv/a:b@c.gpkg"),
+        ] {
+            assert_eq!(shown_location(location), shown, "{location}");
+        }
     }
 }

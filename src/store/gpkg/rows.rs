@@ -136,17 +136,7 @@ impl GpkgStore {
         current: Option<&Stored>,
         expect: Expect,
     ) -> Result<(), StoreError> {
-        match (expect, current) {
-            (Expect::Any, _) | (Expect::Absent, None) => Ok(()),
-            (Expect::Absent, Some(_)) => Err(StoreError::Exists { id: id.to_string() }),
-            (Expect::Revision(_), None) => Err(StoreError::NotFound { id: id.to_string() }),
-            (Expect::Revision(r), Some(c)) if c.revision != r => Err(StoreError::Conflict {
-                id: id.to_string(),
-                expected: r,
-                actual: c.revision,
-            }),
-            (Expect::Revision(_), Some(_)) => Ok(()),
-        }
+        crate::store::check_expect(id, current, expect)
     }
 
     /// Writes `site` (replacing `current`, if any) and its version; `None` if nothing changed.

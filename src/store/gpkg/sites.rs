@@ -3,13 +3,12 @@
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
-use serde_json::{Map, Value};
 
 use super::{COLUMNS, GpkgStore, META, now};
 use crate::model::SiteId;
 use crate::store::{
-    Abandon, Author, Change, ChangeFeed, NextChunk, Op, SiteStore, StoreError, Stored, Streamed,
-    Version, Written, diff_properties,
+    Abandon, Author, Change, ChangeFeed, NextChunk, SiteStore, StoreError, Stored, Streamed, Version,
+    Written,
 };
 
 impl GpkgStore {
@@ -202,42 +201,8 @@ impl SiteStore for GpkgStore {
                 ))
             })
             .map_err(|e| self.sql(e))?;
-        let object = |text: &str| match serde_json::from_str(text) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        // What changed is not stored: it is the difference between consecutive snapshots, which
-        // keeps each version small (imports write one per site).
-        let mut out = Vec::new();
-        let mut previous: Option<Map<String, Value>> = None;
-        for row in rows {
-            let (version, op, at, actor, reason, snapshot) = row.map_err(|e| self.sql(e))?;
-            let op = Op::parse(&op).ok_or_else(|| self.err(format!("unknown op {op:?}")))?;
-            let properties = object(&snapshot);
-            let changes = match op {
-                Op::Delete => {
-                    previous = None;
-                    diff_properties(Some(&properties), None)
-                }
-                _ => {
-                    let c = diff_properties(previous.as_ref(), Some(&properties));
-                    previous = Some(properties.clone());
-                    c
-                }
-            };
-            out.push(Version {
-                version,
-                site_id: id.to_string(),
-                op,
-                at,
-                actor,
-                reason,
-                changes,
-                properties,
-            });
-        }
-        out.reverse();
-        Ok(out)
+        let rows = rows.map(|row| row.map_err(|e| self.sql(e)));
+        crate::store::history_from(id, rows, |m| self.err(m))
     }
 
     /// Polls the version counter on a connection of its own, so it never waits for this store's

@@ -1,0 +1,438 @@
+//! Single `sites` rows and their versions: the column lists (derived from the schema), reading a row
+//! as a site, checking what a change expects, and applying one change inside a write's transaction.
+
+use std::sync::OnceLock;
+
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row, Statement, Transaction};
+use serde_json::{Map, Value};
+
+use super::PgStore;
+use crate::model::{Site, SiteDraft, SiteId, SiteValue};
+use crate::schema::{FieldDef, FieldType, SITE_FIELDS};
+use crate::store::{Author, Change, Expect, Op, StoreError, Stored, Written, check_expect};
+
+/// The schema fields that are columns of their own (all but the coordinates), in schema order.
+fn column_fields() -> impl Iterator<Item = &'static FieldDef> {
+    SITE_FIELDS
+        .iter()
+        .filter(|f| super::migrations::column_type(f).is_some())
+}
+
+/// A version's time as the stores write it: RFC 3339, UTC, milliseconds.
+pub(super) fn time_text(column: &str) -> String {
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+}
+
+/// What reads of sites select from `sites s`: the columns, the coordinates, then the site's
+/// revision and its time (see [`PgStore::row_to_site`]).
+pub(super) fn select_list() -> &'static str {
+    static LIST: OnceLock<String> = OnceLock::new();
+    LIST.get_or_init(|| {
+        let mut cols: Vec<String> = column_fields()
+            .map(|f| match f.ty {
+                FieldType::Object => format!("s.{}::text", f.name),
+                _ => format!("s.{}", f.name),
+            })
+            .collect();
+        cols.push("ST_X(s.geom)".into());
+        cols.push("ST_Y(s.geom)".into());
+        cols.push("(SELECT max(v.version) FROM site_versions v WHERE v.site_id = s.id)".into());
+        cols.push(format!(
+            "(SELECT {} FROM site_versions v WHERE v.site_id = s.id ORDER BY v.version DESC LIMIT 1)",
+            time_text("v.at")
+        ));
+        cols.join(", ")
+    })
+}
+
+/// `INSERT` of a site: the columns as `$1…`, then the coordinates.
+fn insert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let (names, values) = placeholders();
+        let n = names.len();
+        format!(
+            "INSERT INTO sites ({}, geom) VALUES ({}, ST_SetSRID(ST_MakePoint(${}, ${}), 4326))",
+            names.join(", "),
+            values.join(", "),
+            n + 1,
+            n + 2
+        )
+    })
+}
+
+/// `UPDATE` of a site by its id (`$1`: the id is the schema's first field).
+fn update_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let (names, values) = placeholders();
+        assert_eq!(names[0], "id", "the id is the schema's first field");
+        let n = names.len();
+        let sets: Vec<String> = names
+            .iter()
+            .zip(&values)
+            .skip(1)
+            .map(|(c, v)| format!("{c} = {v}"))
+            .collect();
+        format!(
+            "UPDATE sites SET {}, geom = ST_SetSRID(ST_MakePoint(${}, ${}), 4326) WHERE id = $1",
+            sets.join(", "),
+            n + 1,
+            n + 2
+        )
+    })
+}
+
+fn placeholders() -> (Vec<&'static str>, Vec<String>) {
+    column_fields()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = match f.ty {
+                FieldType::Object => format!("${}::text::json", i + 1),
+                _ => format!("${}", i + 1),
+            };
+            (f.name, p)
+        })
+        .unzip()
+}
+
+/// The parameters of [`insert_sql`] and [`update_sql`] for `site`.
+fn site_params(site: &Site) -> Vec<Box<dyn ToSql + Sync>> {
+    let values = site.values();
+    let mut out: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(values.len());
+    for (f, v) in SITE_FIELDS.iter().zip(values) {
+        if super::migrations::column_type(f).is_none() {
+            continue;
+        }
+        out.push(match (f.ty, v) {
+            (FieldType::Number, SiteValue::Number(x)) => Box::new(Some(x)),
+            (FieldType::Number, _) => Box::new(None::<f64>),
+            (FieldType::TextList, SiteValue::List(items)) => Box::new(items.to_vec()),
+            (FieldType::TextList, _) => Box::new(Vec::<String>::new()),
+            (FieldType::Object, SiteValue::Object(m)) => {
+                Box::new(Value::Object(m.clone()).to_string())
+            }
+            (FieldType::Object, _) => Box::new("{}".to_owned()),
+            (_, SiteValue::Text(t)) => Box::new(Some(t.to_owned())),
+            (_, _) => Box::new(None::<String>),
+        });
+    }
+    out.push(Box::new(site.location.lon()));
+    out.push(Box::new(site.location.lat()));
+    out
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|b| b.as_ref()).collect()
+}
+
+/// The statements one write uses, prepared once for it (an import applies them per row).
+pub(super) struct Statements {
+    get: Statement,
+    has_history: Statement,
+    id_taken: Statement,
+    snapshot: Statement,
+    insert: Statement,
+    update: Statement,
+    delete: Statement,
+    version: Statement,
+}
+
+impl Statements {
+    pub(super) fn prepare(store: &PgStore, tx: &mut Transaction<'_>) -> Result<Self, StoreError> {
+        let mut p = |sql: &str| tx.prepare(sql).map_err(|e| store.sql(e));
+        Ok(Statements {
+            get: p(&format!("SELECT {} FROM sites s WHERE s.id = $1", select_list()))?,
+            has_history: p("SELECT EXISTS (SELECT 1 FROM site_versions WHERE site_id = $1)")?,
+            id_taken: p("SELECT EXISTS (SELECT 1 FROM sites WHERE id = $1) \
+                 OR EXISTS (SELECT 1 FROM site_versions WHERE site_id = $1)")?,
+            snapshot: p(
+                "SELECT snapshot::text FROM site_versions WHERE site_id = $1 AND version = $2",
+            )?,
+            insert: p(insert_sql())?,
+            update: p(update_sql())?,
+            delete: p("DELETE FROM sites WHERE id = $1")?,
+            version: p("INSERT INTO site_versions (site_id, op, at, actor, reason, snapshot) \
+                 VALUES ($1, $2, $3::text::timestamptz, $4, $5, $6::text::json) RETURNING version")?,
+        })
+    }
+}
+
+impl PgStore {
+    /// A row of [`select_list`] as a site; one that fails the model's validation (written by
+    /// another tool past the constraints) is [`StoreError::InvalidRow`].
+    pub(super) fn row_to_site(&self, r: &Row) -> Result<Stored, StoreError> {
+        let bad = |e: postgres::Error| self.err(format!("unreadable site row: {e}"));
+        let mut props = Map::new();
+        let mut i = 0;
+        for f in column_fields() {
+            let value = match f.ty {
+                FieldType::Number => r
+                    .try_get::<_, Option<f64>>(i)
+                    .map_err(bad)?
+                    .map_or(Value::Null, Value::from),
+                FieldType::TextList => Value::from(
+                    r.try_get::<_, Option<Vec<Option<String>>>>(i)
+                        .map_err(bad)?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<String>>(),
+                ),
+                FieldType::Object => match r.try_get::<_, Option<String>>(i).map_err(bad)? {
+                    Some(text) => match serde_json::from_str(&text) {
+                        Ok(Value::Object(m)) => Value::Object(m),
+                        _ => Value::Object(Map::new()),
+                    },
+                    None => Value::Object(Map::new()),
+                },
+                FieldType::Text | FieldType::CountryCode => r
+                    .try_get::<_, Option<String>>(i)
+                    .map_err(bad)?
+                    .map_or(Value::Null, Value::String),
+            };
+            props.insert(f.name.to_owned(), value);
+            i += 1;
+        }
+        for name in ["lon", "lat"] {
+            let v = r.try_get::<_, Option<f64>>(i).map_err(bad)?;
+            props.insert(name.to_owned(), v.map_or(Value::Null, Value::from));
+            i += 1;
+        }
+        let revision = r.try_get::<_, Option<i64>>(i).map_err(bad)?.unwrap_or(0);
+        let updated = r
+            .try_get::<_, Option<String>>(i + 1)
+            .map_err(bad)?
+            .as_deref()
+            .and_then(crate::store::parse_time);
+        let id = props
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let draft: SiteDraft = serde_json::from_value(Value::Object(props))
+            .map_err(|e| self.err(format!("site {id:?}: unreadable row: {e}")))?;
+        let site = Site::try_from(draft).map_err(|source| StoreError::InvalidRow {
+            path: self.shown.clone(),
+            id,
+            source,
+        })?;
+        Ok(Stored {
+            site,
+            revision,
+            updated,
+        })
+    }
+
+    pub(super) fn get_with(
+        &self,
+        client: &mut impl GenericClient,
+        st: Option<&Statements>,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        let row = match st {
+            Some(st) => client.query_opt(&st.get, &[&id]),
+            None => client.query_opt(
+                &format!("SELECT {} FROM sites s WHERE s.id = $1", select_list()),
+                &[&id],
+            ),
+        }
+        .map_err(|e| self.sql(e))?;
+        row.map(|r| self.row_to_site(&r)).transpose()
+    }
+
+    fn exists(
+        &self,
+        tx: &mut Transaction<'_>,
+        st: &Statement,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        tx.query_one(st, &[&id])
+            .map(|r| r.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The site recorded by `version` of `id`.
+    fn snapshot(
+        &self,
+        tx: &mut Transaction<'_>,
+        st: &Statements,
+        id: &SiteId,
+        version: i64,
+    ) -> Result<Site, StoreError> {
+        let text: String = tx
+            .query_opt(&st.snapshot, &[&id.as_str(), &version])
+            .map_err(|e| self.sql(e))?
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::NoSuchVersion {
+                id: id.to_string(),
+                version,
+            })?;
+        let draft: SiteDraft = serde_json::from_str(&text)
+            .map_err(|e| self.err(format!("version {version} of {id}: unreadable: {e}")))?;
+        Site::try_from(draft).map_err(|e| self.err(format!("version {version} of {id}: {e}")))
+    }
+
+    fn insert_version(
+        &self,
+        tx: &mut Transaction<'_>,
+        st: &Statements,
+        id: &SiteId,
+        op: Op,
+        at: &str,
+        author: &Author,
+        snapshot: &Site,
+    ) -> Result<i64, StoreError> {
+        let snapshot = Value::Object(snapshot.properties()).to_string();
+        tx.query_one(
+            &st.version,
+            &[
+                &id.as_str(),
+                &op.as_str(),
+                &at,
+                &author.actor,
+                &author.reason,
+                &snapshot,
+            ],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| self.sql(e))
+    }
+
+    /// Writes `site` (replacing `current`, if any) and its version; `None` if nothing changed.
+    #[allow(clippy::too_many_arguments)]
+    fn put_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        st: &Statements,
+        site: &Site,
+        current: Option<&Stored>,
+        op: Op,
+        at: &str,
+        author: &Author,
+    ) -> Result<Option<i64>, StoreError> {
+        if current.is_some_and(|c| c.site == *site) {
+            return Ok(None);
+        }
+        let params = site_params(site);
+        let statement = if current.is_some() {
+            &st.update
+        } else {
+            &st.insert
+        };
+        tx.execute(statement, &refs(&params))
+            .map_err(|e| self.sql(e))?;
+        self.insert_version(tx, st, &site.id, op, at, author, site)
+            .map(Some)
+    }
+
+    pub(super) fn apply(
+        &self,
+        tx: &mut Transaction<'_>,
+        st: &Statements,
+        change: &Change,
+        at: &str,
+        author: &Author,
+    ) -> Result<Written, StoreError> {
+        match change {
+            Change::Put { site, expect } => {
+                let current = self.get_with(tx, Some(st), site.id.as_str())?;
+                check_expect(&site.id, current.as_ref(), *expect)?;
+                if *expect == Expect::Absent && self.exists(tx, &st.has_history, site.id.as_str())?
+                {
+                    return Err(StoreError::Deleted {
+                        id: site.id.to_string(),
+                    });
+                }
+                let op = if current.is_some() {
+                    Op::Update
+                } else {
+                    Op::Create
+                };
+                let rev = self.put_in(tx, st, site, current.as_ref(), op, at, author)?;
+                Ok(Written {
+                    id: site.id.clone(),
+                    op: rev.map(|_| op),
+                    updated: written_at(rev, at, current.as_ref()),
+                    revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
+                    site: Some(site.clone()),
+                })
+            }
+            Change::Restore {
+                id,
+                version,
+                expect,
+            } => {
+                let current = self.get_with(tx, Some(st), id.as_str())?;
+                check_expect(id, current.as_ref(), *expect)?;
+                let site = self.snapshot(tx, st, id, *version)?;
+                let rev =
+                    self.put_in(tx, st, &site, current.as_ref(), Op::Restore, at, author)?;
+                Ok(Written {
+                    id: id.clone(),
+                    op: rev.map(|_| Op::Restore),
+                    updated: written_at(rev, at, current.as_ref()),
+                    revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
+                    site: Some(site),
+                })
+            }
+            Change::CreateDerived { site } => {
+                // Under the write lock: no other writer can take the id between the look and the
+                // insert.
+                let base = site.id.as_str();
+                let mut n = 1;
+                let id = loop {
+                    let candidate = match n {
+                        1 => base.to_owned(),
+                        n => format!("{base}-{n}"),
+                    };
+                    if !self.exists(tx, &st.id_taken, &candidate)? {
+                        break SiteId::parse(&candidate).map_err(|_| StoreError::Exists {
+                            id: base.to_owned(),
+                        })?;
+                    }
+                    n += 1;
+                };
+                let site = Site { id, ..site.clone() };
+                let rev = self.put_in(tx, st, &site, None, Op::Create, at, author)?;
+                Ok(Written {
+                    id: site.id.clone(),
+                    op: rev.map(|_| Op::Create),
+                    updated: crate::store::parse_time(at),
+                    revision: rev.unwrap_or(0),
+                    site: Some(site),
+                })
+            }
+            Change::Delete { id, expect } => {
+                let current = self.get_with(tx, Some(st), id.as_str())?;
+                let Some(current) = current else {
+                    return Err(StoreError::NotFound { id: id.to_string() });
+                };
+                check_expect(id, Some(&current), *expect)?;
+                tx.execute(&st.delete, &[&id.as_str()])
+                    .map_err(|e| self.sql(e))?;
+                let rev = self.insert_version(tx, st, id, Op::Delete, at, author, &current.site)?;
+                Ok(Written {
+                    id: id.clone(),
+                    op: Some(Op::Delete),
+                    updated: crate::store::parse_time(at),
+                    revision: rev,
+                    site: None,
+                })
+            }
+        }
+    }
+}
+
+/// The time of a write's revision: `at` when it wrote a version, else the current one's.
+fn written_at(
+    rev: Option<i64>,
+    at: &str,
+    current: Option<&Stored>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    match rev {
+        Some(_) => crate::store::parse_time(at),
+        None => current.and_then(|c| c.updated),
+    }
+}

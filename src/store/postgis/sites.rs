@@ -1,0 +1,241 @@
+//! The PostGIS database as a [`SiteStore`].
+
+use std::time::Duration;
+
+use postgres::{Client, IsolationLevel, NoTls};
+use postgres::fallible_iterator::FallibleIterator;
+
+use super::rows::{Statements, select_list, time_text};
+use super::{PgStore, now};
+use crate::model::SiteId;
+use crate::store::{
+    Abandon, Author, Change, ChangeFeed, NextChunk, SiteStore, StoreError, Stored, Streamed,
+    Version, VersionRow, Written, history_from,
+};
+
+/// The latest revision (0 for none).
+const LATEST: &str = "SELECT coalesce(max(version), 0)::bigint FROM site_versions";
+/// How long a change feed waits for a notification before it looks anyway.
+const NOTIFY_SAFETY_NET: Duration = Duration::from_secs(5);
+
+impl SiteStore for PgStore {
+    fn seed_origin(&self) -> Result<Option<String>, StoreError> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT value FROM atlas_meta WHERE key = 'seed_origin'",
+                &[],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn load_sites(&self) -> Result<Vec<Stored>, StoreError> {
+        let rows = self
+            .conn()?
+            .query(
+                &format!("SELECT {} FROM sites s ORDER BY s.id", select_list()),
+                &[],
+            )
+            .map_err(|e| self.sql(e))?;
+        rows.iter().map(|r| self.row_to_site(r)).collect()
+    }
+
+    fn get(&self, id: &SiteId) -> Result<Option<Stored>, StoreError> {
+        self.get_with(&mut *self.conn()?, None, id.as_str())
+    }
+
+    fn write(
+        &self,
+        changes: &[Change],
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Written>, StoreError> {
+        self.in_write(|tx| {
+            let st = Statements::prepare(self, tx)?;
+            let at = now();
+            let mut out = Vec::with_capacity(changes.len());
+            for change in changes {
+                out.push(self.apply(tx, &st, change, &at, author)?);
+                progress();
+            }
+            let newest = out.iter().filter(|w| w.op.is_some()).map(|w| w.revision);
+            self.notify(tx, newest.max())?;
+            Ok(out)
+        })
+    }
+
+    fn write_stream(
+        &self,
+        next_chunk: &mut NextChunk<'_>,
+        author: &Author,
+        progress: &(dyn Fn() + Sync),
+        on_written: &mut dyn FnMut(&[Written]),
+    ) -> Result<Streamed, StoreError> {
+        // Any early return drops the transaction, which rolls back what earlier chunks wrote.
+        self.in_write(|tx| {
+            let st = Statements::prepare(self, tx)?;
+            let at = now();
+            let mut summary = Streamed::default();
+            while let Some(chunk) = next_chunk().map_err(|Abandon| StoreError::Abandoned)? {
+                let mut written = Vec::with_capacity(chunk.len());
+                for change in &chunk {
+                    written.push(self.apply(tx, &st, change, &at, author)?);
+                    progress();
+                }
+                drop(chunk);
+                written.iter().for_each(|w| summary.count(w));
+                if !written.is_empty() {
+                    on_written(&written);
+                }
+            }
+            self.notify(tx, summary.revisions.map(|(_, hi)| hi))?;
+            Ok(summary)
+        })
+    }
+
+    /// Reads through a cursor in one read-only REPEATABLE READ transaction (one snapshot of the
+    /// database) on a pooled connection, so `f` may use the store (on others) while it reads.
+    fn for_each_site_chunk(
+        &self,
+        chunk: usize,
+        f: &mut dyn FnMut(Vec<Stored>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let chunk = chunk.max(1);
+        let mut conn = self.conn()?;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| self.sql(e))?;
+        let stmt = tx
+            .prepare(&format!("SELECT {} FROM sites s ORDER BY s.id", select_list()))
+            .map_err(|e| self.sql(e))?;
+        let portal = tx.bind(&stmt, &[]).map_err(|e| self.sql(e))?;
+        let fetch = i32::try_from(chunk).unwrap_or(i32::MAX);
+        loop {
+            let rows = tx
+                .query_portal(&portal, fetch)
+                .map_err(|e| self.sql(e))?;
+            if rows.is_empty() {
+                break;
+            }
+            let sites = rows
+                .iter()
+                .map(|r| self.row_to_site(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            drop(rows);
+            // Fewer than asked: the cursor is done (no need for another round trip).
+            let last = sites.len() < chunk;
+            f(sites)?;
+            if last {
+                break;
+            }
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    fn history(&self, id: &SiteId) -> Result<Vec<Version>, StoreError> {
+        let rows = self
+            .conn()?
+            .query(
+                &format!(
+                    "SELECT version, op, {}, actor, reason, snapshot::text FROM site_versions \
+                     WHERE site_id = $1 ORDER BY version",
+                    time_text("at")
+                ),
+                &[&id.as_str()],
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = rows.iter().map(|r| -> Result<VersionRow, StoreError> {
+            Ok((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        });
+        history_from(id, rows, |m| self.err(m))
+    }
+
+    /// Waits for `NOTIFY atlas_changes` on a connection of its own (`LISTEN`), then reads the
+    /// latest revision; also looks every few seconds, in case a notification is lost. If the
+    /// listening connection cannot be made or fails, it polls every `interval` instead.
+    fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError> {
+        let pool = self.pool.clone();
+        let shown = self.shown.clone();
+        let latest = move || {
+            let mut conn = pool.get().map_err(|e| StoreError::Backend {
+                path: shown.clone(),
+                message: format!("no database connection: {e}"),
+            })?;
+            conn.query_one(LATEST, &[])
+                .map(|r| r.get::<_, i64>(0))
+                .map_err(|e| super::sql_error(&shown, &e))
+        };
+        // Connected by the feed's first `next`, on the thread that reads the feed: the sync
+        // driver must not block an async runtime's thread, which may be the caller's.
+        let config = self.config.clone();
+        let mut listener: Option<Client> = None;
+        let mut connected = false;
+        let mut seen = since;
+        Ok(ChangeFeed::new(move || {
+            if !connected {
+                connected = true;
+                listener = match config.connect(NoTls).and_then(|mut c| {
+                    c.batch_execute(&format!("LISTEN {}", super::CHANNEL))?;
+                    Ok(c)
+                }) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %super::describe(&e), "cannot LISTEN for changes; polling instead");
+                        None
+                    }
+                };
+            }
+            loop {
+                // Looked at after the LISTEN: what was written before it is not missed.
+                let now = latest()?;
+                if now > seen {
+                    seen = now;
+                    return Ok(now);
+                }
+                match listener.as_mut() {
+                    Some(client) => {
+                        let waited = client
+                            .notifications()
+                            .timeout_iter(NOTIFY_SAFETY_NET)
+                            .next();
+                        if let Err(e) = waited {
+                            tracing::warn!(error = %e, "change notifications failed; polling instead");
+                            listener = None;
+                        }
+                    }
+                    None => std::thread::sleep(interval),
+                }
+            }
+        }))
+    }
+
+    fn latest_revision(&self) -> Result<i64, StoreError> {
+        self.conn()?
+            .query_one(LATEST, &[])
+            .map(|r| r.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
+    fn changed_since(&self, revision: i64) -> Result<Vec<(SiteId, i64)>, StoreError> {
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT site_id, max(version) FROM site_versions WHERE version > $1 \
+                 GROUP BY site_id",
+                &[&revision],
+            )
+            .map_err(|e| self.sql(e))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                SiteId::parse(&id)
+                    .map(|id| (id, r.get(1)))
+                    .map_err(|e| self.err(e.to_string()))
+            })
+            .collect()
+    }
+}
