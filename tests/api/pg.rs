@@ -26,7 +26,7 @@ fn serve(store: &str) -> Server {
             .args(["--store", store])
             .arg("--data")
             .arg(repo_path("data"))
-            .stderr(Stdio::inherit()),
+            .stderr(Stdio::null()),
     )
 }
 
