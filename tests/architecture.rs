@@ -44,7 +44,14 @@ const CORE: &[&str] = &[
 ];
 
 /// Crates the core must not use.
-const FORBIDDEN_IN_CORE: &[&str] = &["actix_web", "actix_", "gdal", "rusqlite", "postgres", "r2d2"];
+const FORBIDDEN_IN_CORE: &[&str] = &[
+    "actix_web",
+    "actix_",
+    "gdal",
+    "rusqlite",
+    "postgres",
+    "r2d2",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -210,6 +210,15 @@ impl From<StoreError> for ApiError {
             StoreError::Busy { .. } => {
                 ApiError::busy("the store is busy (another process is writing); try again")
             }
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::with(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "StoreUnavailable",
+                    "the inventory's database cannot be reached; nothing was changed. Reads are \
+                     served from the last published state; try the change again shortly",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store write failed");
                 ApiError::internal()
@@ -350,6 +359,9 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"tailings-atlas\"",
             ));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            builder.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        }
         builder.content_type("application/json").body(self.body())
     }
 }
@@ -385,6 +397,10 @@ mod tests {
             StoreError::Busy {
                 path: "/srv/atlas.gpkg".into(),
             },
+            StoreError::Unavailable {
+                path: "postgresql://atlas@db/atlas".into(),
+                reason: "connection refused".into(),
+            },
         ]
     }
 
@@ -396,7 +412,8 @@ mod tests {
             assert!(!e.description.contains("/srv"), "{}", e.description);
         }
         let statuses: Vec<u16> = ours.iter().map(|e| e.status.as_u16()).collect();
-        assert_eq!(statuses, [500, 500, 412, 404, 409, 409, 404, 503]);
+        assert_eq!(statuses, [500, 500, 412, 404, 409, 409, 404, 503, 503]);
+        assert!(!ours[8].description.contains("refused"));
         // Internal causes stay in the log.
         assert!(!ours[0].description.contains("disk"));
     }

@@ -425,7 +425,23 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 }
             }
         });
-        let ready = store.as_ref().is_none_or(|s| s["reachable"] == true);
+        // With a read store, how far behind the primary it is (the primary answered above).
+        let read_store = st.service.store.as_ref().and_then(|s| s.read_lag()).map(|lag| match lag {
+            Ok(lag) => {
+                let mut v = serde_json::to_value(&lag).unwrap_or_default();
+                v["reachable"] = true.into();
+                v
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "health: the read store or the primary cannot be reached");
+                json!({
+                    "reachable": false,
+                    "error": "the read store, or the primary it is measured against, cannot be reached",
+                })
+            }
+        });
+        let ready = store.as_ref().is_none_or(|s| s["reachable"] == true)
+            && read_store.as_ref().is_none_or(|s| s["reachable"] == true);
         let live = st.service.live();
         let counts: serde_json::Map<String, Value> = live
             .catalog
@@ -448,6 +464,9 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         });
         if let Some(store) = store {
             doc["store"] = store;
+        }
+        if let Some(read_store) = read_store {
+            doc["read_store"] = read_store;
         }
         (ready, doc.to_string())
     })

@@ -111,7 +111,16 @@ fn schemas() -> Value {
                 "store": { "type": "object", "properties": {
                     "reachable": { "type": "boolean" }, "revision": { "type": "integer" },
                     "published_revision": { "type": "integer" },
-                    "behind": { "type": "integer", "minimum": 0 }, "error": { "type": "string" } } } } },
+                    "behind": { "type": "integer", "minimum": 0 }, "error": { "type": "string" } } },
+                "read_store": { "type": "object", "description":
+                    "With serve --read-store: how far the read store (a hot standby) is behind the primary",
+                    "properties": {
+                    "reachable": { "type": "boolean" }, "location": { "type": "string" },
+                    "standby": { "type": "boolean" },
+                    "lag_bytes": { "type": "integer", "minimum": 0 },
+                    "lag_s": { "type": "number", "minimum": 0 },
+                    "revisions_behind": { "type": "integer", "minimum": 0 },
+                    "error": { "type": "string" } } } } },
     })
 }
 

@@ -11,7 +11,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::filter::{ColumnRef, Columns as FilterColumns, FilterRecord, FilterValue, NULL_CODE, QueryableType};
+use crate::filter::{
+    ColumnRef, Columns as FilterColumns, FilterRecord, FilterValue, NULL_CODE, QueryableType,
+};
 
 use super::SiteRecord;
 use super::queryables::{site_value, sites};

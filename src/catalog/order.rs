@@ -357,7 +357,10 @@ fn sites_by_order(
     let Some(matched) = matched else {
         let start = offset.min(n);
         let end = start.saturating_add(limit).min(n);
-        return Ok(Some((n, order[start..end].iter().map(|&i| i as usize).collect())));
+        return Ok(Some((
+            n,
+            order[start..end].iter().map(|&i| i as usize).collect(),
+        )));
     };
     let mut selected = vec![false; n];
     for &i in &matched {
@@ -829,7 +832,8 @@ mod tests {
             keys.iter()
                 .enumerate()
                 .map(|(j, k)| {
-                    from_json(props[a][j].as_ref()).cmp_for(&from_json(props[b][j].as_ref()), k.descending)
+                    from_json(props[a][j].as_ref())
+                        .cmp_for(&from_json(props[b][j].as_ref()), k.descending)
                 })
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
@@ -863,10 +867,17 @@ mod tests {
         assert!(n_kgz >= c.len() / 16 && n_kgz < c.len(), "{n_kgz}");
         assert!(c.select(&few).len() < c.len() / 16);
         let check = |c: &Collection| {
-            for sortby in ["-risk_score", "volume_m3", "-volume_m3,name", "name,id", "-hazard_score"] {
+            for sortby in [
+                "-risk_score",
+                "volume_m3",
+                "-volume_m3,name",
+                "name,id",
+                "-hazard_score",
+            ] {
                 let keys = parse_sortby(sortby).unwrap();
                 for sel in [&all, &kgz, &few] {
-                    for (offset, limit) in [(0, 10), (37, 100), (0, usize::MAX), (c.len() - 5, 10)] {
+                    for (offset, limit) in [(0, 10), (37, 100), (0, usize::MAX), (c.len() - 5, 10)]
+                    {
                         let got = c.page_sorted(sel, &keys, None, offset, limit).unwrap();
                         let want = reference_page(c, sel, &keys, offset, limit);
                         assert_eq!(got, want, "{sortby} {sel:?} {offset} {limit}");

@@ -31,7 +31,8 @@ pub struct Cli {
 /// The flags every subcommand that reads the store or the data takes.
 #[derive(Args)]
 struct Sources {
-    /// GeoPackage holding the inventory; created and seeded from --data on first start.
+    /// The inventory: a GeoPackage path (created and seeded from --data on first start) or a
+    /// postgresql:// URL (a PostGIS database, migrated and seeded on first start).
     #[arg(long, default_value = "atlas.gpkg", global = true)]
     store: PathBuf,
     /// Directory with the reference layers and the seed inventory.
@@ -132,6 +133,10 @@ enum Command {
         /// Directory whose files (PMTiles archives) `/tiles/{file}` serves.
         #[arg(long, default_value = "tiles")]
         tiles_dir: PathBuf,
+        /// A hot standby of the PostgreSQL --store to read the inventory from
+        /// (postgresql://…); writes still go to --store. Its lag is reported on /health.
+        #[arg(long)]
+        read_store: Option<String>,
         #[command(flatten)]
         analysis: AnalysisArgs,
         #[command(flatten)]
@@ -291,6 +296,7 @@ pub fn run(cli: Cli) -> ExitCode {
             max_import_rows,
             page_cache_mb,
             tiles_dir,
+            read_store,
             analysis,
             sources,
         } => serve::run(
@@ -303,6 +309,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 max_import_rows: max_import_rows as usize,
                 page_cache_bytes: (page_cache_mb * 1024 * 1024) as usize,
                 tiles_dir,
+                read_store,
             },
             &analysis,
             &sources,

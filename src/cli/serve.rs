@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{AnalysisArgs, Sources, fail};
 use tailings_atlas::api::{self, AppState};
-use tailings_atlas::service::load_with;
+use tailings_atlas::service::load_reading_from;
 
 pub(super) struct ServeLimits {
     pub max_body_bytes: usize,
@@ -13,6 +13,7 @@ pub(super) struct ServeLimits {
     pub max_import_rows: usize,
     pub page_cache_bytes: usize,
     pub tiles_dir: std::path::PathBuf,
+    pub read_store: Option<String>,
 }
 
 /// Parsing the reference GeoJSON peaks well above what the catalog keeps; glibc holds on to those
@@ -65,7 +66,12 @@ pub(super) fn run(
         Ok(l) => l,
         Err(e) => return fail(format!("--bind {bind}: cannot listen: {e}")),
     };
-    let atlas = match load_with(&sources.store, &sources.data, &config) {
+    let atlas = match load_reading_from(
+        &sources.store,
+        limits.read_store.as_deref(),
+        &sources.data,
+        &config,
+    ) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

@@ -22,7 +22,10 @@ pub enum ColumnRef<'a> {
     /// Numbers, NaN for null.
     Num(&'a [f64]),
     /// Codes into `values`; [`NULL_CODE`] for null.
-    Text { codes: &'a [u32], values: &'a [String] },
+    Text {
+        codes: &'a [u32],
+        values: &'a [String],
+    },
     /// Milliseconds since the epoch.
     Time(&'a [Option<i64>]),
 }

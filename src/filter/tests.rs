@@ -456,15 +456,13 @@ impl CorpusColumns {
                     let codes = records
                         .iter()
                         .map(|r| match r.value(f) {
-                            FilterValue::Str(t) => {
-                                match values.iter().position(|v| *v == *t) {
-                                    Some(c) => c as u32,
-                                    None => {
-                                        values.push(t.into_owned());
-                                        values.len() as u32 - 1
-                                    }
+                            FilterValue::Str(t) => match values.iter().position(|v| *v == *t) {
+                                Some(c) => c as u32,
+                                None => {
+                                    values.push(t.into_owned());
+                                    values.len() as u32 - 1
                                 }
-                            }
+                            },
                             _ => NULL_CODE,
                         })
                         .collect();
@@ -515,7 +513,13 @@ fn filters_run_on_columns_as_row_by_row() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
     for r in &raw {
         let mut m = r.clone();
-        for k in ["intfield", "floatfield", "textfield", "datefield", "ts_start"] {
+        for k in [
+            "intfield",
+            "floatfield",
+            "textfield",
+            "datefield",
+            "ts_start",
+        ] {
             if rng.random_bool(0.4) {
                 m.insert(k.into(), Value::Null);
             }
@@ -569,9 +573,15 @@ fn filters_run_on_columns_as_row_by_row() {
         }
         // A column shorter than the rows asked for is not read past its end.
         if !filter.properties().is_empty() {
-            assert!(filter.eval_columns(&columns, records.len() + 1).is_none(), "{query}");
+            assert!(
+                filter.eval_columns(&columns, records.len() + 1).is_none(),
+                "{query}"
+            );
         }
     }
-    assert!(batched >= 50, "only {batched} ran on columns ({row_only} did not)");
+    assert!(
+        batched >= 50,
+        "only {batched} ran on columns ({row_only} did not)"
+    );
     eprintln!("{batched} filters ran on columns, {row_only} row by row only");
 }

@@ -17,4 +17,7 @@ pub mod transfer;
 
 pub use analyze::{AnalyzeError, Progress, analyze_file};
 pub use live::{Live, Service, Update, follow_store};
-pub use startup::{AnalysisConfig, Atlas, StartupError, analyzer_for, load, load_with, open_store};
+pub use startup::{
+    AnalysisConfig, Atlas, StartupError, analyzer_for, load, load_reading_from, load_with,
+    open_store, open_store_reading_from,
+};

@@ -144,17 +144,32 @@ pub fn check_store_location(store: &Path) -> Result<(), StartupError> {
 /// Opens (and on first use creates and seeds) the store at location `store` (a GeoPackage path; see
 /// [`crate::store::open`]), with the seed file of `data`.
 pub fn open_store(store: &Path, data: &Path) -> Result<Arc<dyn Store>, StartupError> {
+    open_store_reading_from(store, None, data)
+}
+
+/// [`open_store`], reading in bulk from `read_store` if given (a hot standby of the PostgreSQL
+/// `store`: see [`crate::store::ReadSplit`]).
+pub fn open_store_reading_from(
+    store: &Path,
+    read_store: Option<&str>,
+    data: &Path,
+) -> Result<Arc<dyn Store>, StartupError> {
     if !data.is_dir() {
         return Err(StartupError::DataDir(data.to_owned()));
     }
     let seed_file = data.join(SITES_SPEC.file);
     let current_origin = seed_origin(&seed_file);
-    let store = crate::store::open(&store.to_string_lossy(), || {
+    let seed = || {
         Ok::<_, ReferenceError>(Seed {
             sites: read_seed_sites(&seed_file)?,
             origin: current_origin.clone().unwrap_or_default(),
         })
-    })?;
+    };
+    let location = store.to_string_lossy();
+    let store = match read_store {
+        Some(read) => crate::store::open_with_read_store(&location, read, seed)?,
+        None => crate::store::open(&location, seed)?,
+    };
     if let (Some(stored), Some(current)) = (store.seed_origin()?, &current_origin)
         && stored != *current
     {
@@ -174,10 +189,20 @@ pub fn load_with(
     data: &Path,
     config: &AnalysisConfig,
 ) -> Result<Atlas, StartupError> {
+    load_reading_from(store, None, data, config)
+}
+
+/// [`load_with`], reading the inventory from `read_store` if given ([`open_store_reading_from`]).
+pub fn load_reading_from(
+    store: &Path,
+    read_store: Option<&str>,
+    data: &Path,
+    config: &AnalysisConfig,
+) -> Result<Atlas, StartupError> {
     let layer_paths = config.layer_paths(data)?;
     let t0 = Instant::now();
     let (store, reference) = rayon::join(
-        || open_store(store, data),
+        || open_store_reading_from(store, read_store, data),
         || load_reference(&layer_paths, data),
     );
     let store = store?;

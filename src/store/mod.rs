@@ -14,7 +14,7 @@ mod gpkg_blob;
 mod postgis;
 
 pub use gpkg::GpkgStore;
-pub use postgis::PgStore;
+pub use postgis::{PgStore, ReadSplit};
 
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -59,6 +59,10 @@ pub enum StoreError {
     /// Another process held the store's write lock for too long.
     #[error("store {path} is busy (another process is writing); try again")]
     Busy { path: String },
+    /// The database cannot be reached (down, restarting, or cut off by the network): nothing was
+    /// written; the same call may succeed once it is back.
+    #[error("store {path} is unavailable: {reason}")]
+    Unavailable { path: String, reason: String },
     /// The location names a kind of store this build cannot open.
     #[error("store {location}: {reason}")]
     Unsupported { location: String, reason: String },
@@ -100,6 +104,39 @@ where
             seed,
         )?)),
     }
+}
+
+/// [`open`], reading in bulk from the database at `read` ([`ReadSplit`]): `location` and `read`
+/// must both be PostgreSQL URLs, `read` typically a hot standby of `location`.
+pub fn open_with_read_store<F, E>(
+    location: &str,
+    read: &str,
+    seed: F,
+) -> Result<Arc<dyn Store>, StoreError>
+where
+    F: FnOnce() -> Result<Seed, E>,
+    E: std::fmt::Display,
+{
+    let is_pg = |l: &str| {
+        l.split_once("://").is_some_and(|(s, _)| {
+            s.eq_ignore_ascii_case("postgresql") || s.eq_ignore_ascii_case("postgres")
+        })
+    };
+    if !is_pg(location) {
+        return Err(StoreError::Unsupported {
+            location: shown_location(location),
+            reason: "a read store needs a postgresql:// store to write to (its primary)".into(),
+        });
+    }
+    if !is_pg(read) {
+        return Err(StoreError::Unsupported {
+            location: shown_location(read),
+            reason: "a read store must be a postgresql:// URL (a standby of the store)".into(),
+        });
+    }
+    let primary = PgStore::open(location, seed)?;
+    let read = PgStore::open_read_only(read)?;
+    Ok(Arc::new(ReadSplit::new(primary, read)))
 }
 
 /// A store location as messages and logs may show it: a URL without the password of its user
@@ -499,6 +536,30 @@ pub trait SiteStore: Send + Sync {
     /// nothing written in between is missed), by this process or another; `interval` is how often a
     /// backend that must poll looks (the GeoPackage does, on a connection of its own).
     fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError>;
+
+    /// How far the store's reads are behind its writes, for a store that reads from a replica
+    /// ([`ReadSplit`]); `None` for one that reads where it writes.
+    fn read_lag(&self) -> Option<Result<ReadLag, StoreError>> {
+        None
+    }
+}
+
+/// How far a read store is behind its primary, as [`SiteStore::read_lag`] measures it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadLag {
+    /// The read store's location (as [`shown_location`] shows it).
+    pub location: String,
+    /// Whether it is a standby in recovery.
+    pub standby: bool,
+    /// WAL the read store has still to replay.
+    #[serde(rename = "lag_bytes")]
+    pub bytes: i64,
+    /// Seconds since the last transaction it replayed, while it has WAL to replay; else 0.
+    #[serde(rename = "lag_s")]
+    pub seconds: f64,
+    /// Revisions the primary has that the read store has not.
+    #[serde(rename = "revisions_behind")]
+    pub revisions: i64,
 }
 
 /// What a token may do.
@@ -625,9 +686,11 @@ mod tests {
         let nowhere = dir.join("no-socket-here");
         for scheme in ["postgresql", "postgres", "PostgreSQL"] {
             let url = format!("{scheme}://atlas:s3cret@/atlas?host={}", nowhere.display());
-            let e = open(&url, || Err::<Seed, _>("must not seed")).err().unwrap();
+            let e = open(&url, || Err::<Seed, _>("must not seed"))
+                .err()
+                .unwrap();
             let text = e.to_string();
-            assert!(matches!(e, StoreError::Backend { .. }), "{text}");
+            assert!(matches!(e, StoreError::Unavailable { .. }), "{text}");
             assert!(text.contains("cannot connect"), "{text}");
             assert!(text.contains(&format!("{scheme}://atlas@/atlas")), "{text}");
             assert!(!text.contains("s3cret"), "{text}");

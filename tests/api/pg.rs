@@ -69,7 +69,10 @@ fn http(
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -108,7 +111,13 @@ fn features(addr: &str) -> Vec<Value> {
 
 /// A site's feature with only its own (writable) fields, renamed.
 fn renamed(addr: &str, id: &str, name: &str) -> (String, String) {
-    let (status, head, body) = http(addr, "GET", &format!("/collections/sites/items/{id}"), &[], "");
+    let (status, head, body) = http(
+        addr,
+        "GET",
+        &format!("/collections/sites/items/{id}"),
+        &[],
+        "",
+    );
     assert_eq!(status, 200, "{body}");
     let etag = header(&head, "ETag").expect("an ETag");
     let f: Value = serde_json::from_str(&body).unwrap();
@@ -168,7 +177,13 @@ fn serve_on_postgis_answers_with_the_seed_and_keeps_an_edit_across_a_restart() {
     assert_eq!(status, 200, "{text}");
     drop(server);
     let server = serve(&store);
-    let (status, _, body) = http(server.addr(), "GET", &format!("/collections/sites/items/{id}"), &[], "");
+    let (status, _, body) = http(
+        server.addr(),
+        "GET",
+        &format!("/collections/sites/items/{id}"),
+        &[],
+        "",
+    );
     assert_eq!(status, 200);
     let f: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(f["properties"]["name"], "Renamed on PostGIS");
@@ -242,7 +257,13 @@ fn import_then_export_on_postgis_gives_what_a_geopackage_gives() {
         assert!(!text.contains("s3cret"), "{text}");
         let file = dir.join(format!("export-{}.geojson", exports.len()));
         ok(&cli(
-            &["export", "--format", "geojson", "--out", file.to_str().unwrap()],
+            &[
+                "export",
+                "--format",
+                "geojson",
+                "--out",
+                file.to_str().unwrap(),
+            ],
             store,
         ));
         exports.push(exported(&file));
@@ -257,7 +278,14 @@ fn tokens_are_created_listed_and_revoked_on_postgis() {
     let store = testdb::database("api_tokens");
     let out = ok(&cli(
         &[
-            "token", "create", "--role", "editor", "--countries", "KGZ,tjk", "--name", "Ainura",
+            "token",
+            "create",
+            "--role",
+            "editor",
+            "--countries",
+            "KGZ,tjk",
+            "--name",
+            "Ainura",
         ],
         &store,
     ));
@@ -313,7 +341,14 @@ fn a_reference_layer_can_be_a_postgis_table() {
     let dir = temp_dir("pg-layers");
     let fixture = repo_path("tests/fixtures/hydrorivers");
     let url = testdb::database("layers");
-    let db = url.split('/').nth(3).unwrap().split('?').next().unwrap().to_owned();
+    let db = url
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let pg = format!(
         "PG:dbname={db} host={} user={}",
         testdb::cluster().socket_dir().display(),
@@ -325,7 +360,11 @@ fn a_reference_layer_can_be_a_postgis_table() {
         .args(["-nln", "rivers", "-lco", "LAUNDER=NO"])
         .output()
         .expect("ogr2ogr runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut layers: serde_json::Map<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(fixture.join("layers.json")).unwrap())
             .unwrap();

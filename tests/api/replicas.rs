@@ -114,7 +114,11 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
                 .position(|w| w == b"\r\n")
                 .ok_or_else(|| bad("bad chunk"))?;
             let size = usize::from_str_radix(
-                String::from_utf8_lossy(&rest[..nl]).split(';').next().unwrap().trim(),
+                String::from_utf8_lossy(&rest[..nl])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
                 16,
             )
             .map_err(|_| bad("bad chunk size"))?;
@@ -240,7 +244,14 @@ pub fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
 /// An admin token made with the CLI on `store`.
 pub fn admin_token(store: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
-        .args(["token", "create", "--role", "admin", "--name", "replica-test"])
+        .args([
+            "token",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "replica-test",
+        ])
         .args(["--store", store])
         .arg("--data")
         .arg(repo_path("data"))
@@ -256,19 +267,30 @@ pub fn admin_token(store: &str) -> String {
 
 fn get(to: &Target, path: &str) -> Response {
     let r = request(to, "GET", path, &[], b"").unwrap();
-    assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     r
 }
 
 /// What two replicas must agree on: each resource's ETag, and its body where it has no time stamp.
 const AGREED: &[(&str, bool)] = &[
     ("/collections/sites/items/kgz_sumsar", true),
-    ("/collections/sites/items?limit=50&sortby=-risk_score", false),
+    (
+        "/collections/sites/items?limit=50&sortby=-risk_score",
+        false,
+    ),
     ("/collections/risk-reaches/items?limit=20", false),
     ("/collections/country-summary/items", false),
     ("/map/style.json", true),
     ("/collections/sites/tiles/WebMercatorQuad/6/44/23", true),
-    ("/collections/risk-reaches/tiles/WebMercatorQuad/6/44/23", true),
+    (
+        "/collections/risk-reaches/tiles/WebMercatorQuad/6/44/23",
+        true,
+    ),
     ("/maps/basin-risk.png?width=256", true),
 ];
 
@@ -282,7 +304,10 @@ fn assert_agree(a: &Target, b: &Target, context: &str) {
             "{context}: {path}: the replicas' ETags differ"
         );
         if same_body {
-            assert!(x.body == y.body, "{context}: {path}: the replicas' bodies differ");
+            assert!(
+                x.body == y.body,
+                "{context}: {path}: the replicas' bodies differ"
+            );
         }
     }
 }
@@ -337,7 +362,13 @@ pub fn replicas_behind_nginx(dir: &Path, store: &str) {
     assert_eq!(get(&ta, item).header("etag"), Some(e0.as_str()));
 
     // An edit through the balancer reaches both replicas, with its re-analysis and risk layers.
-    let w = rename(&lb, &token, "kgz_sumsar", &e0, "Sumsar (renamed through nginx)");
+    let w = rename(
+        &lb,
+        &token,
+        "kgz_sumsar",
+        &e0,
+        "Sumsar (renamed through nginx)",
+    );
     assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     let e1 = w.header("etag").unwrap().to_owned();
     assert_ne!(e1, e0);
@@ -348,23 +379,38 @@ pub fn replicas_behind_nginx(dir: &Path, store: &str) {
     let t0 = Instant::now();
     loop {
         let same = AGREED.iter().all(|&(p, _)| {
-            get(&ta, p).header("etag").map(str::to_owned) == get(&tb, p).header("etag").map(str::to_owned)
+            get(&ta, p).header("etag").map(str::to_owned)
+                == get(&tb, p).header("etag").map(str::to_owned)
         });
         if same {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "the replicas never agreed after an edit");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the replicas never agreed after an edit"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_agree(&ta, &tb, "after an edit");
 
     // A client that reads from A and writes to B gets no spurious 412; a stale ETag is refused.
     let read = get(&ta, item).header("etag").unwrap().to_owned();
-    let w = rename(&tb, &token, "kgz_sumsar", &read, "Sumsar (read on A, written on B)");
+    let w = rename(
+        &tb,
+        &token,
+        "kgz_sumsar",
+        &read,
+        "Sumsar (read on A, written on B)",
+    );
     assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     let e2 = w.header("etag").unwrap().to_owned();
     let stale = rename(&lb, &token, "kgz_sumsar", &e1, "stale");
-    assert_eq!(stale.status, 412, "{}", String::from_utf8_lossy(&stale.body));
+    assert_eq!(
+        stale.status,
+        412,
+        "{}",
+        String::from_utf8_lossy(&stale.body)
+    );
     await_etag(&ta, item, &e2, Duration::from_secs(10));
 
     // kill -9 one replica under read load through the balancer: no client sees an error.
@@ -374,7 +420,10 @@ pub fn replicas_behind_nginx(dir: &Path, store: &str) {
         .map(|k| {
             let (lb, stop, ok, failed) = (lb.clone(), stop.clone(), ok.clone(), failed.clone());
             std::thread::spawn(move || {
-                let paths = ["/collections/sites/items?limit=10", "/collections/sites/items/kgz_sumsar"];
+                let paths = [
+                    "/collections/sites/items?limit=10",
+                    "/collections/sites/items/kgz_sumsar",
+                ];
                 let mut i = k;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
@@ -397,9 +446,13 @@ pub fn replicas_behind_nginx(dir: &Path, store: &str) {
         r.join().unwrap();
     }
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    assert!(before_kill > 0 && ok > before_kill, "{before_kill} then {ok}");
+    assert!(
+        before_kill > 0 && ok > before_kill,
+        "{before_kill} then {ok}"
+    );
     assert_eq!(
-        failed, 0,
+        failed,
+        0,
         "{failed} of {} reads failed through nginx after a replica was killed",
         ok + failed
     );
@@ -411,7 +464,13 @@ pub fn replicas_behind_nginx(dir: &Path, store: &str) {
     let other = "/collections/sites/items/tjk_taboshar";
     let r = get(&lb, other);
     let eo = r.header("etag").unwrap().to_owned();
-    let w = rename(&lb, &token, "tjk_taboshar", &eo, "Taboshar (while A was down)");
+    let w = rename(
+        &lb,
+        &token,
+        "tjk_taboshar",
+        &eo,
+        "Taboshar (while A was down)",
+    );
     assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     // ...are all there on a restarted A, which agrees with B on every validator (B has published
     // many changes since it started, the new A none).
@@ -424,18 +483,25 @@ pub fn replicas_behind_nginx(dir: &Path, store: &str) {
     );
     let t0 = Instant::now();
     while get(&tb, other).header("etag") != get(&ta2, other).header("etag") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "B never saw its own write");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "B never saw its own write"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let t0 = Instant::now();
     loop {
         let same = AGREED.iter().all(|&(p, _)| {
-            get(&ta2, p).header("etag").map(str::to_owned) == get(&tb, p).header("etag").map(str::to_owned)
+            get(&ta2, p).header("etag").map(str::to_owned)
+                == get(&tb, p).header("etag").map(str::to_owned)
         });
         if same {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "a restarted replica disagrees");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "a restarted replica disagrees"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_agree(&ta2, &tb, "after a restart");

@@ -7,8 +7,8 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 use super::{COLUMNS, GpkgStore, META, now};
 use crate::model::SiteId;
 use crate::store::{
-    Abandon, Author, Change, ChangeFeed, NextChunk, SiteStore, StoreError, Stored, Streamed, Version,
-    Written,
+    Abandon, Author, Change, ChangeFeed, NextChunk, SiteStore, StoreError, Stored, Streamed,
+    Version, Written,
 };
 
 impl GpkgStore {

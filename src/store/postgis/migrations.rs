@@ -24,6 +24,11 @@ pub enum MigrationError {
          use a newer tailings-atlas"
     )]
     Newer { found: i32, known: i32 },
+    #[error(
+        "the read store's schema is at version {found}, this build needs {known}: start the \
+         service on the primary first (it migrates the schema, and replication brings it here)"
+    )]
+    NotMigrated { found: i32, known: i32 },
     #[error("another process held the migration lock for too long; try again")]
     Busy,
     #[error("migration {version} failed: {message}")]
@@ -45,7 +50,10 @@ pub fn vocabulary(field: &str) -> Option<Vec<&'static str>> {
     Some(match field {
         "kind" => SiteKind::ALL.iter().map(|v| v.as_str()).collect(),
         "status" => SiteStatus::ALL.iter().map(|v| v.as_str()).collect(),
-        "precision" => CoordinatePrecision::ALL.iter().map(|v| v.as_str()).collect(),
+        "precision" => CoordinatePrecision::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .collect(),
         _ => return None,
     })
 }
@@ -200,15 +208,45 @@ pub fn migrate(client: &mut Client) -> Result<(), MigrationError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .map_err(|e| match e.code() {
-            Some(c) if *c == postgres::error::SqlState::LOCK_NOT_AVAILABLE => {
-                MigrationError::Busy
-            }
+            Some(c) if *c == postgres::error::SqlState::LOCK_NOT_AVAILABLE => MigrationError::Busy,
             _ => read(e),
         })?;
     let result = migrate_locked(client);
     // Also released when the connection closes, which the caller does next.
     let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
     result
+}
+
+/// Checks, without writing, that the database's schema is the one this build writes (for a read
+/// store, which cannot be migrated).
+pub fn check_current(client: &mut Client) -> Result<(), MigrationError> {
+    let read = |e: postgres::Error| MigrationError::Read(super::describe(&e));
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('atlas_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .map_err(read)?
+        .get(0);
+    let found: i32 = if exists {
+        client
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM atlas_schema_migrations",
+                &[],
+            )
+            .map_err(read)?
+            .get(0)
+    } else {
+        0
+    };
+    let known = migrations().len() as i32;
+    if found > known {
+        return Err(MigrationError::Newer { found, known });
+    }
+    if found < known {
+        return Err(MigrationError::NotMigrated { found, known });
+    }
+    Ok(())
 }
 
 fn migrate_locked(client: &mut Client) -> Result<(), MigrationError> {

@@ -19,7 +19,10 @@
 mod migrations;
 mod rows;
 mod sites;
+mod split;
 mod tokens;
+
+pub use split::ReadSplit;
 
 #[cfg(test)]
 pub mod testdb;
@@ -39,6 +42,10 @@ pub(crate) const WRITE_LOCK: i64 = 0x6174_6c61_7301; // "atlas" 1
 pub(crate) const MIGRATION_LOCK: i64 = 0x6174_6c61_7302;
 /// How long a writer waits for another one before giving up with [`StoreError::Busy`].
 const LOCK_TIMEOUT: &str = "30s";
+/// How long a connection may take to make, and a call may wait for a pooled one, unless the URL
+/// says otherwise (`?connect_timeout=<seconds>`): while the database is away, calls fail with
+/// [`StoreError::Unavailable`] after this long instead of hanging.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The channel each committing write notifies, with its highest revision as the payload.
 pub(crate) const CHANNEL: &str = "atlas_changes";
 
@@ -52,6 +59,8 @@ pub struct PgStore {
     pool: Pool<Manager>,
     /// How long a writer waits for the write lock (a PostgreSQL interval).
     lock_timeout: String,
+    /// Opened on a hot standby ([`PgStore::open_read_only`]).
+    standby: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -60,6 +69,35 @@ impl std::fmt::Debug for PgStore {
             .field("location", &self.shown)
             .finish_non_exhaustive()
     }
+}
+
+/// The URL as shown, and as the driver's configuration, with our defaults (application name,
+/// [`DEFAULT_TIMEOUT`]).
+fn parse(url: &str) -> Result<(String, Config), StoreError> {
+    let shown = shown_location(url);
+    // The driver knows the scheme in lower case only.
+    let url = match url.split_once("://") {
+        Some((_, rest)) => format!("postgresql://{rest}"),
+        None => url.to_owned(),
+    };
+    let mut config = Config::from_str(&url).map_err(|e| StoreError::Backend {
+        path: shown.clone(),
+        message: format!("not a PostgreSQL URL this build can use: {e}"),
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name("tailings-atlas");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_TIMEOUT);
+    }
+    Ok((shown, config))
+}
+
+fn connect(shown: &str, config: &Config) -> Result<postgres::Client, StoreError> {
+    config.connect(NoTls).map_err(|e| StoreError::Unavailable {
+        path: shown.to_owned(),
+        reason: format!("cannot connect: {}", describe(&e)),
+    })
 }
 
 fn now() -> String {
@@ -77,48 +115,67 @@ impl PgStore {
         F: FnOnce() -> Result<Seed, E>,
         E: std::fmt::Display,
     {
-        let shown = shown_location(url);
-        let err = |message: String| StoreError::Backend {
-            path: shown.clone(),
-            message,
-        };
-        // The driver knows the scheme in lower case only.
-        let url = match url.split_once("://") {
-            Some((_, rest)) => format!("postgresql://{rest}"),
-            None => url.to_owned(),
-        };
-        let mut config = Config::from_str(&url)
-            .map_err(|e| err(format!("not a PostgreSQL URL this build can use: {e}")))?;
-        if config.get_application_name().is_none() {
-            config.application_name("tailings-atlas");
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| err(format!("cannot connect: {}", describe(&e))))?;
+        let (shown, config) = parse(url)?;
+        let mut client = connect(&shown, &config)?;
         migrations::migrate(&mut client).map_err(|e| match e {
             migrations::MigrationError::Busy => StoreError::Busy {
                 path: shown.clone(),
             },
-            other => err(other.to_string()),
+            other => StoreError::Backend {
+                path: shown.clone(),
+                message: other.to_string(),
+            },
         })?;
         drop(client);
+        let store = PgStore::pooled(shown, config, false);
+        store.seed_if_empty(seed)?;
+        Ok(store)
+    }
+
+    /// Opens the database at `url` to read only, as the read store of a primary ([`ReadSplit`]):
+    /// typically a hot standby of it. Nothing is migrated or seeded; its schema must already be the
+    /// one this build writes (the primary's service migrates it, and replication brings it here).
+    pub fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let (shown, config) = parse(url)?;
+        let mut client = connect(&shown, &config)?;
+        migrations::check_current(&mut client).map_err(|e| StoreError::Backend {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        let standby: bool = client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .map_err(|e| sql_error(&shown, &e))?
+            .get(0);
+        drop(client);
+        Ok(PgStore::pooled(shown, config, standby))
+    }
+
+    /// Whether this database is a standby (in recovery): it cannot be written to, nor LISTEN for
+    /// its primary's notifications.
+    pub fn is_standby(&self) -> bool {
+        self.standby
+    }
+
+    fn pooled(shown: String, config: Config, standby: bool) -> Self {
+        // The longest any call waits for a connection: the URL's connect_timeout.
+        let timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_TIMEOUT)
+            .max(Duration::from_millis(250));
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = Pool::builder()
             .max_size(8)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(30))
+            .connection_timeout(timeout)
             .build_unchecked(manager);
-        let store = PgStore {
+        PgStore {
             shown,
             config,
             pool,
             lock_timeout: LOCK_TIMEOUT.to_owned(),
-        };
-        store.seed_if_empty(seed)?;
-        Ok(store)
+            standby,
+        }
     }
 
     fn seed_if_empty<F, E>(&self, seed: F) -> Result<(), StoreError>
@@ -151,7 +208,11 @@ impl PgStore {
             .collect();
         let seeded = self.in_write(|tx| {
             // Another process may have seeded while `seed` ran: look again under the write lock.
-            if !tx.query_one(EMPTY, &[]).map_err(|e| self.sql(e))?.get::<_, bool>(0) {
+            if !tx
+                .query_one(EMPTY, &[])
+                .map_err(|e| self.sql(e))?
+                .get::<_, bool>(0)
+            {
                 return Ok(false);
             }
             tx.execute(
@@ -176,9 +237,10 @@ impl PgStore {
 
     /// A pooled connection.
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| self.err(format!("no database connection: {e}")))
+        self.pool.get().map_err(|e| StoreError::Unavailable {
+            path: self.shown.clone(),
+            reason: format!("no database connection: {e}"),
+        })
     }
 
     /// Runs `f` in one transaction holding the write lock, and commits if it succeeds; any error
@@ -189,8 +251,11 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(|e| self.sql(e))?;
-        tx.execute("SELECT set_config('lock_timeout', $1, true)", &[&self.lock_timeout])
-            .map_err(|e| self.sql(e))?;
+        tx.execute(
+            "SELECT set_config('lock_timeout', $1, true)",
+            &[&self.lock_timeout],
+        )
+        .map_err(|e| self.sql(e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
             .map_err(|e| self.sql(e))?;
         let out = f(&mut tx)?;
@@ -219,7 +284,8 @@ impl PgStore {
     }
 }
 
-/// A database error as a store error: a lock wait that timed out is [`StoreError::Busy`].
+/// A database error as a store error: a lock wait that timed out is [`StoreError::Busy`]; a lost
+/// connection or a server shutting down is [`StoreError::Unavailable`].
 pub(crate) fn sql_error(shown: &str, e: &postgres::Error) -> StoreError {
     use postgres::error::SqlState;
     match e.code() {
@@ -228,11 +294,35 @@ pub(crate) fn sql_error(shown: &str, e: &postgres::Error) -> StoreError {
                 path: shown.to_owned(),
             }
         }
+        _ if connection_lost(e) => StoreError::Unavailable {
+            path: shown.to_owned(),
+            reason: describe(e),
+        },
         _ => StoreError::Backend {
             path: shown.to_owned(),
             message: describe(e),
         },
     }
+}
+
+/// Whether `e` says the database went away (rather than refusing a statement).
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let c = code.code();
+        // Class 08: connection exception; 57P01–57P03: shutting down, crashed, starting up.
+        return c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// A database error's message (and, for a server error, its constraint), without the rows it

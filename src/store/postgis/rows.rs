@@ -143,7 +143,10 @@ impl Statements {
     pub(super) fn prepare(store: &PgStore, tx: &mut Transaction<'_>) -> Result<Self, StoreError> {
         let mut p = |sql: &str| tx.prepare(sql).map_err(|e| store.sql(e));
         Ok(Statements {
-            get: p(&format!("SELECT {} FROM sites s WHERE s.id = $1", select_list()))?,
+            get: p(&format!(
+                "SELECT {} FROM sites s WHERE s.id = $1",
+                select_list()
+            ))?,
             has_history: p("SELECT EXISTS (SELECT 1 FROM site_versions WHERE site_id = $1)")?,
             id_taken: p("SELECT EXISTS (SELECT 1 FROM sites WHERE id = $1) \
                  OR EXISTS (SELECT 1 FROM site_versions WHERE site_id = $1)")?,
@@ -153,8 +156,10 @@ impl Statements {
             insert: p(insert_sql())?,
             update: p(update_sql())?,
             delete: p("DELETE FROM sites WHERE id = $1")?,
-            version: p("INSERT INTO site_versions (site_id, op, at, actor, reason, snapshot) \
-                 VALUES ($1, $2, $3::text::timestamptz, $4, $5, $6::text::json) RETURNING version")?,
+            version: p(
+                "INSERT INTO site_versions (site_id, op, at, actor, reason, snapshot) \
+                 VALUES ($1, $2, $3::text::timestamptz, $4, $5, $6::text::json) RETURNING version",
+            )?,
         })
     }
 }
@@ -274,6 +279,7 @@ impl PgStore {
         Site::try_from(draft).map_err(|e| self.err(format!("version {version} of {id}: {e}")))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn insert_version(
         &self,
         tx: &mut Transaction<'_>,
@@ -339,7 +345,8 @@ impl PgStore {
             Change::Put { site, expect } => {
                 let current = self.get_with(tx, Some(st), site.id.as_str())?;
                 check_expect(&site.id, current.as_ref(), *expect)?;
-                if *expect == Expect::Absent && self.exists(tx, &st.has_history, site.id.as_str())?
+                if *expect == Expect::Absent
+                    && self.exists(tx, &st.has_history, site.id.as_str())?
                 {
                     return Err(StoreError::Deleted {
                         id: site.id.to_string(),
@@ -367,8 +374,7 @@ impl PgStore {
                 let current = self.get_with(tx, Some(st), id.as_str())?;
                 check_expect(id, current.as_ref(), *expect)?;
                 let site = self.snapshot(tx, st, id, *version)?;
-                let rev =
-                    self.put_in(tx, st, &site, current.as_ref(), Op::Restore, at, author)?;
+                let rev = self.put_in(tx, st, &site, current.as_ref(), Op::Restore, at, author)?;
                 Ok(Written {
                     id: id.clone(),
                     op: rev.map(|_| Op::Restore),

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use postgres::{Client, IsolationLevel, NoTls};
 use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, IsolationLevel, NoTls};
 
 use super::rows::{Statements, select_list, time_text};
 use super::{PgStore, now};
@@ -17,6 +17,8 @@ use crate::store::{
 const LATEST: &str = "SELECT coalesce(max(version), 0)::bigint FROM site_versions";
 /// How long a change feed waits for a notification before it looks anyway.
 const NOTIFY_SAFETY_NET: Duration = Duration::from_secs(5);
+/// How often a feed that lost its listening connection tries to make it again.
+const RELISTEN: Duration = Duration::from_secs(5);
 
 impl SiteStore for PgStore {
     fn seed_origin(&self) -> Result<Option<String>, StoreError> {
@@ -110,14 +112,15 @@ impl SiteStore for PgStore {
             .start()
             .map_err(|e| self.sql(e))?;
         let stmt = tx
-            .prepare(&format!("SELECT {} FROM sites s ORDER BY s.id", select_list()))
+            .prepare(&format!(
+                "SELECT {} FROM sites s ORDER BY s.id",
+                select_list()
+            ))
             .map_err(|e| self.sql(e))?;
         let portal = tx.bind(&stmt, &[]).map_err(|e| self.sql(e))?;
         let fetch = i32::try_from(chunk).unwrap_or(i32::MAX);
         loop {
-            let rows = tx
-                .query_portal(&portal, fetch)
-                .map_err(|e| self.sql(e))?;
+            let rows = tx.query_portal(&portal, fetch).map_err(|e| self.sql(e))?;
             if rows.is_empty() {
                 break;
             }
@@ -154,63 +157,9 @@ impl SiteStore for PgStore {
         history_from(id, rows, |m| self.err(m))
     }
 
-    /// Waits for `NOTIFY atlas_changes` on a connection of its own (`LISTEN`), then reads the
-    /// latest revision; also looks every few seconds, in case a notification is lost. If the
-    /// listening connection cannot be made or fails, it polls every `interval` instead.
+    /// See [`PgStore::feed`]: it listens unless this is a standby.
     fn changes(&self, since: i64, interval: Duration) -> Result<ChangeFeed, StoreError> {
-        let pool = self.pool.clone();
-        let shown = self.shown.clone();
-        let latest = move || {
-            let mut conn = pool.get().map_err(|e| StoreError::Backend {
-                path: shown.clone(),
-                message: format!("no database connection: {e}"),
-            })?;
-            conn.query_one(LATEST, &[])
-                .map(|r| r.get::<_, i64>(0))
-                .map_err(|e| super::sql_error(&shown, &e))
-        };
-        // Connected by the feed's first `next`, on the thread that reads the feed: the sync
-        // driver must not block an async runtime's thread, which may be the caller's.
-        let config = self.config.clone();
-        let mut listener: Option<Client> = None;
-        let mut connected = false;
-        let mut seen = since;
-        Ok(ChangeFeed::new(move || {
-            if !connected {
-                connected = true;
-                listener = match config.connect(NoTls).and_then(|mut c| {
-                    c.batch_execute(&format!("LISTEN {}", super::CHANNEL))?;
-                    Ok(c)
-                }) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!(error = %super::describe(&e), "cannot LISTEN for changes; polling instead");
-                        None
-                    }
-                };
-            }
-            loop {
-                // Looked at after the LISTEN: what was written before it is not missed.
-                let now = latest()?;
-                if now > seen {
-                    seen = now;
-                    return Ok(now);
-                }
-                match listener.as_mut() {
-                    Some(client) => {
-                        let waited = client
-                            .notifications()
-                            .timeout_iter(NOTIFY_SAFETY_NET)
-                            .next();
-                        if let Err(e) = waited {
-                            tracing::warn!(error = %e, "change notifications failed; polling instead");
-                            listener = None;
-                        }
-                    }
-                    None => std::thread::sleep(interval),
-                }
-            }
-        }))
+        Ok(self.feed(since, interval, !self.standby))
     }
 
     fn latest_revision(&self) -> Result<i64, StoreError> {
@@ -237,5 +186,94 @@ impl SiteStore for PgStore {
                     .map_err(|e| self.err(e.to_string()))
             })
             .collect()
+    }
+}
+
+impl PgStore {
+    /// A feed of the changes after `since`. With `listen`, it waits for `NOTIFY atlas_changes` on
+    /// a connection of its own (`LISTEN`), then reads the latest revision, and also looks every few
+    /// seconds in case a notification is lost; without it (a standby, which never receives its
+    /// primary's notifications), or while the listening connection cannot be made, it polls every
+    /// `interval`. While the database is away the feed reports the outage once and waits for it
+    /// to come back, listening again once it can.
+    pub(crate) fn feed(&self, since: i64, interval: Duration, listen: bool) -> ChangeFeed {
+        let pool = self.pool.clone();
+        let shown = self.shown.clone();
+        let latest = move || {
+            let mut conn = pool.get().map_err(|e| StoreError::Unavailable {
+                path: shown.clone(),
+                reason: format!("no database connection: {e}"),
+            })?;
+            conn.query_one(LATEST, &[])
+                .map(|r| r.get::<_, i64>(0))
+                .map_err(|e| super::sql_error(&shown, &e))
+        };
+        // Connected on the thread that reads the feed (the sync driver must not block an async
+        // runtime's thread, which may be the caller's), and again after it is lost, at most every
+        // RELISTEN; polling every `interval` meanwhile.
+        let config = self.config.clone();
+        let mut listener: Option<Client> = None;
+        let mut tried: Option<std::time::Instant> = None;
+        let mut failing = false;
+        let mut seen = since;
+        ChangeFeed::new(move || {
+            loop {
+                if listen && listener.is_none() && tried.is_none_or(|t| t.elapsed() >= RELISTEN) {
+                    let first = tried.is_none();
+                    tried = Some(std::time::Instant::now());
+                    listener = match config.connect(NoTls).and_then(|mut c| {
+                        c.batch_execute(&format!("LISTEN {}", super::CHANNEL))?;
+                        Ok(c)
+                    }) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            if first {
+                                tracing::warn!(error = %super::describe(&e), "cannot LISTEN for changes; polling instead");
+                            }
+                            None
+                        }
+                    };
+                }
+                {
+                    // Looked at after the LISTEN: what was written before it is not missed.
+                    let now = match latest() {
+                        Ok(now) => {
+                            if failing {
+                                tracing::info!("the store is reachable again");
+                                failing = false;
+                            }
+                            now
+                        }
+                        Err(e) => {
+                            // Told once per outage; the caller is not woken in a busy loop.
+                            listener = None;
+                            if !failing {
+                                failing = true;
+                                return Err(e);
+                            }
+                            std::thread::sleep(interval.max(Duration::from_millis(250)));
+                            continue;
+                        }
+                    };
+                    if now > seen {
+                        seen = now;
+                        return Ok(now);
+                    }
+                    match listener.as_mut() {
+                        Some(client) => {
+                            let waited = client
+                                .notifications()
+                                .timeout_iter(NOTIFY_SAFETY_NET)
+                                .next();
+                            if let Err(e) = waited {
+                                tracing::warn!(error = %e, "change notifications failed; polling until listening again");
+                                listener = None;
+                            }
+                        }
+                        None => std::thread::sleep(interval),
+                    }
+                }
+            }
+        })
     }
 }

@@ -95,9 +95,7 @@ impl Cluster {
         let template = if postgis { TEMPLATE } else { "template0" };
         let mut admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
         admin
-            .batch_execute(&format!(
-                "CREATE DATABASE \"{name}\" TEMPLATE {template}"
-            ))
+            .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE {template}"))
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     }
 }
@@ -182,8 +180,7 @@ extern "C" fn stop_at_exit() {
             libc::kill(pid, libc::SIGQUIT); // immediate shutdown
             let deadline = Instant::now() + Duration::from_secs(5);
             let mut status = 0;
-            while libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 && Instant::now() < deadline
-            {
+            while libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
             libc::kill(pid, libc::SIGKILL);
@@ -299,4 +296,171 @@ fn start() -> Result<Cluster, String> {
         dir,
         admin: Mutex::new(admin),
     })
+}
+
+/// A cluster of one test's own, which it may stop and start again (fault tests), or make a hot
+/// standby of (streaming replication): in a directory of its own, on a unix socket only, with
+/// PostgreSQL's durability settings left as they are. Stopped and removed when dropped.
+pub struct OwnCluster {
+    dir: PathBuf,
+    owner: Option<(u32, u32)>,
+    child: Option<std::process::Child>,
+}
+
+impl OwnCluster {
+    /// A new cluster with PostGIS in database `atlas`, started.
+    pub fn new(tag: &str) -> OwnCluster {
+        let c = OwnCluster::empty(tag);
+        let out = command("initdb", c.owner)
+            .current_dir(&c.dir)
+            .args(["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
+            .arg(format!("--username={USER}"))
+            .arg("-D")
+            .arg(c.data())
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut c = c;
+        c.start();
+        let mut admin = c.connect("postgres");
+        admin.batch_execute("CREATE DATABASE atlas").unwrap();
+        c.connect("atlas")
+            .batch_execute("CREATE EXTENSION postgis")
+            .unwrap();
+        c
+    }
+
+    /// A hot standby of `primary`, streaming from it (`pg_basebackup -R`), started.
+    pub fn standby_of(primary: &OwnCluster, tag: &str) -> OwnCluster {
+        let mut c = OwnCluster::empty(tag);
+        let out = command("pg_basebackup", c.owner)
+            .current_dir(&c.dir)
+            .arg("-D")
+            .arg(c.data())
+            .args(["-R", "-X", "stream", "--no-sync", "-U", USER, "-h"])
+            .arg(&primary.dir)
+            .output()
+            .expect("pg_basebackup runs");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c.start();
+        c
+    }
+
+    fn empty(tag: &str) -> OwnCluster {
+        let owner = owner().unwrap_or_else(|e| panic!("{e}"));
+        let dir = std::env::temp_dir().join(format!(
+            "{PREFIX}{}-own-{tag}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        }
+        OwnCluster {
+            dir,
+            owner,
+            child: None,
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The URL of database `db` over the socket.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://{USER}@/{db}?host={}", self.dir.display())
+    }
+
+    pub fn connect(&self, db: &str) -> postgres::Client {
+        postgres::Client::connect(&self.url(db), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {db}: {e}"))
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = self.dir.join("log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        if let Some((uid, gid)) = self.owner {
+            let _ = std::os::unix::fs::chown(&log, Some(uid), Some(gid));
+        }
+        let child = command("postgres", self.owner)
+            .current_dir(&self.dir)
+            .arg("-D")
+            .arg(self.data())
+            .arg("-k")
+            .arg(&self.dir)
+            .args(["-c", "listen_addresses=", "-c", "max_connections=100"])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("postgres starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = command("pg_isready", None)
+                .arg("-h")
+                .arg(&self.dir)
+                .args(["-U", USER, "-d", "postgres", "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "postgres exited ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not get ready in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server: `fast` (SIGINT: connections cut, a clean shutdown) or, if not,
+    /// immediate (SIGQUIT: as close to pulling the plug as a test gets; recovery on restart).
+    pub fn stop(&mut self, fast: bool) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let signal = if fast { libc::SIGINT } else { libc::SIGQUIT };
+        // SAFETY: a plain signal to our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.stop(false);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

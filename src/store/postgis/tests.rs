@@ -71,7 +71,10 @@ fn the_column_types_and_checks_come_from_the_schema() {
         }
         if !conditions.is_empty() {
             assert!(
-                sql.contains(&format!("CONSTRAINT sites_{}_valid CHECK ({conditions})", f.name)),
+                sql.contains(&format!(
+                    "CONSTRAINT sites_{}_valid CHECK ({conditions})",
+                    f.name
+                )),
                 "{}",
                 f.name
             );
@@ -90,8 +93,13 @@ fn a_fresh_database_is_migrated_seeded_once_and_reopened_without_change() {
     assert_eq!(store.seed_origin().unwrap().as_deref(), Some("test"));
     let ids: Vec<String> = sites_of(&store).iter().map(|s| s.id.to_string()).collect();
     assert_eq!(ids, ["a", "b"]);
-    let h = store.history(&crate::model::SiteId::parse("a").unwrap()).unwrap();
-    assert_eq!((h.len(), h[0].op, h[0].actor.as_str()), (1, Op::Create, "seed"));
+    let h = store
+        .history(&crate::model::SiteId::parse("a").unwrap())
+        .unwrap();
+    assert_eq!(
+        (h.len(), h[0].op, h[0].actor.as_str()),
+        (1, Op::Create, "seed")
+    );
     let revision = store.latest_revision().unwrap();
     // Reopening neither migrates nor seeds again.
     let again = PgStore::open(&url, || Err::<Seed, _>("must not seed")).unwrap();
@@ -99,7 +107,10 @@ fn a_fresh_database_is_migrated_seeded_once_and_reopened_without_change() {
     assert_eq!(sites_of(&again).len(), 2);
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let versions: Vec<i32> = c
-        .query("SELECT version FROM atlas_schema_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM atlas_schema_migrations ORDER BY version",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -131,7 +142,10 @@ fn two_processes_opening_a_fresh_database_at_once_migrate_and_seed_it_once() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
     });
     for store in &stores {
         assert_eq!(sites_of(store).len(), 2);
@@ -163,13 +177,19 @@ fn a_database_with_a_newer_schema_is_refused() {
     let text = e.to_string();
     assert!(matches!(e, StoreError::Backend { .. }), "{text}");
     assert!(
-        text.contains(&format!("schema is at version {newer}, newer than this build knows")),
+        text.contains(&format!(
+            "schema is at version {newer}, newer than this build knows"
+        )),
         "{text}"
     );
 }
 
 /// Raw SQL that puts a row into `sites` with `column = value` and everything else valid.
-fn insert_with(c: &mut impl postgres::GenericClient, id: &str, set: &str) -> Result<u64, postgres::Error> {
+fn insert_with(
+    c: &mut impl postgres::GenericClient,
+    id: &str,
+    set: &str,
+) -> Result<u64, postgres::Error> {
     c.execute(
         &format!(
             "INSERT INTO sites (id, name, kind, activity, country, status, precision, sources, geom) \
@@ -192,10 +212,20 @@ fn the_database_refuses_rows_the_model_refuses() {
     tx.rollback().unwrap();
     let long = |n: usize| format!("'{}'", "x".repeat(n));
     let mut bad: Vec<(String, &str)> = vec![
-        ("geom = ST_SetSRID(ST_MakePoint(181, 41), 4326)".into(), "sites_lon_valid"),
-        ("geom = ST_SetSRID(ST_MakePoint(71, -90.5), 4326)".into(), "sites_lat_valid"),
+        (
+            "geom = ST_SetSRID(ST_MakePoint(181, 41), 4326)".into(),
+            "sites_lon_valid",
+        ),
+        (
+            "geom = ST_SetSRID(ST_MakePoint(71, -90.5), 4326)".into(),
+            "sites_lat_valid",
+        ),
         ("geom = ST_SetSRID(ST_MakePoint(71, 41), 3857)".into(), ""),
-        ("geom = ST_SetSRID(ST_MakeLine(ST_MakePoint(71, 41), ST_MakePoint(72, 41)), 4326)".into(), ""),
+        (
+            "geom = ST_SetSRID(ST_MakeLine(ST_MakePoint(71, 41), ST_MakePoint(72, 41)), 4326)"
+                .into(),
+            "",
+        ),
         ("id = 'Upper Case'".into(), "sites_id_valid"),
         (format!("id = {}", long(129)), "sites_id_valid"),
         ("kind = 'mine'".into(), "sites_kind_valid"),
@@ -208,7 +238,10 @@ fn the_database_refuses_rows_the_model_refuses() {
         ("tonnage_t = 'NaN'".into(), "sites_tonnage_t_valid"),
         ("area_m2 = 'Infinity'".into(), "sites_area_m2_valid"),
         ("sources = '{}'".into(), "sites_sources_valid"),
-        ("sources = ARRAY[NULL]::text[]".into(), "sites_sources_valid"),
+        (
+            "sources = ARRAY[NULL]::text[]".into(),
+            "sites_sources_valid",
+        ),
         ("attributes = '[1]'".into(), "sites_attributes_valid"),
     ];
     for f in &SITE_FIELDS {
@@ -226,8 +259,7 @@ fn the_database_refuses_rows_the_model_refuses() {
     }
     for (i, (set, constraint)) in bad.iter().enumerate() {
         let mut tx = c.transaction().unwrap();
-        let e = insert_with(&mut tx, &format!("r{i}"), set)
-            .expect_err(&format!("accepted {set}"));
+        let e = insert_with(&mut tx, &format!("r{i}"), set).expect_err(&format!("accepted {set}"));
         let db = e.as_db_error().unwrap_or_else(|| panic!("{set}: {e}"));
         assert!(
             db.constraint().unwrap_or("").contains(constraint)
@@ -259,7 +291,11 @@ fn the_database_refuses_rows_the_model_refuses() {
         volume_m3: Some(0.0),
         substances: (0..10)
             .map(|i| {
-                let n = if i < 9 { item("substances") } else { max("substances") - 31 - 9 * item("substances") };
+                let n = if i < 9 {
+                    item("substances")
+                } else {
+                    max("substances") - 31 - 9 * item("substances")
+                };
                 "u".repeat(n)
             })
             .collect(),
@@ -315,7 +351,8 @@ fn attributes_keep_their_order_and_the_table_is_plain_postgis() {
     let url = testdb::database("order");
     let mut s = site("a", 71.25);
     for k in ["zeta", "alpha", "mid"] {
-        s.attributes.insert(k.into(), serde_json::json!({"z": 1, "a": [2, 3]}));
+        s.attributes
+            .insert(k.into(), serde_json::json!({"z": 1, "a": [2, 3]}));
     }
     let store = seeded(&url, vec![s.clone()]);
     let back = store.get(&s.id).unwrap().unwrap().site;
@@ -409,15 +446,20 @@ fn connection_failures_are_clear_and_never_show_the_password() {
     let url = format!("postgresql://atlas:s3cret@/atlas?host={}", dir.display());
     let e = PgStore::open(&url, || Err::<Seed, _>("must not seed")).unwrap_err();
     let text = e.to_string();
-    assert!(matches!(e, StoreError::Backend { .. }), "{text}");
+    assert!(matches!(e, StoreError::Unavailable { .. }), "{text}");
     assert!(text.contains("cannot connect"), "{text}");
     assert!(text.contains("postgresql://atlas@/atlas"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
     // A database that does not exist.
-    let url = testdb::cluster().url("no_such_db").replace("atlas-pg@", "atlas-pg:pw0rd@");
+    let url = testdb::cluster()
+        .url("no_such_db")
+        .replace("atlas-pg@", "atlas-pg:pw0rd@");
     let e = PgStore::open(&url, || Err::<Seed, _>("must not seed")).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("no_such_db") && text.contains("does not exist"), "{text}");
+    assert!(
+        text.contains("no_such_db") && text.contains("does not exist"),
+        "{text}"
+    );
     assert!(!text.contains("pw0rd"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -448,7 +490,10 @@ fn the_change_feed_listens_and_sees_writes_of_another_process() {
             if listening == 1 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the feed never listened");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the feed never listened"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         other

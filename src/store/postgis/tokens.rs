@@ -37,7 +37,9 @@ impl TokenStore for PgStore {
         let countries: Vec<&str> = t.countries.iter().map(Iso3::as_str).collect();
         self.conn()?
             .execute(
-                &format!("INSERT INTO atlas_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &format!(
+                    "INSERT INTO atlas_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
                 &[
                     &t.token_id,
                     &t.name,
