@@ -25,18 +25,7 @@ work=$(mktemp -d)
 trap 'if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 export RUST_LOG=warn
 
-python3 - "$work/sites.csv" "$rows" <<'EOF'
-import random, sys
-path, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(42)
-countries = ["KAZ", "KGZ", "TJK", "UZB"]
-with open(path, "w") as f:
-    f.write("id,name,kind,activity,country,status,lon,lat,precision,volume_m3,dam_height_m,substances,sources\n")
-    for i in range(n):
-        f.write(f"bench_{i:07d},Synthetic site {i},tailings,benchmark,{rng.choice(countries)},legacy,"
-                f"{rng.uniform(60, 78):.5f},{rng.uniform(38, 47):.5f},site,{rng.uniform(1e4, 1e7):.0f},"
-                f"{rng.uniform(2, 60):.1f},\"[\"\"U\"\",\"\"Ra-226\"\"]\",seeded synthetic benchmark data\n")
-EOF
+python3 bench/synthetic_sites.py "$work/sites.csv" "$rows"
 ogr2ogr -q -f GPKG "$work/sites.gpkg" "$work/sites.csv" -nln sites \
   -oo X_POSSIBLE_NAMES=lon -oo Y_POSSIBLE_NAMES=lat -oo KEEP_GEOM_COLUMNS=NO -a_srs EPSG:4326
 
