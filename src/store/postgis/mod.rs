@@ -94,10 +94,36 @@ fn parse(url: &str) -> Result<(String, Config), StoreError> {
 }
 
 fn connect(shown: &str, config: &Config) -> Result<postgres::Client, StoreError> {
-    config.connect(NoTls).map_err(|e| StoreError::Unavailable {
+    connect_within(config).map_err(|reason| StoreError::Unavailable {
         path: shown.to_owned(),
-        reason: format!("cannot connect: {}", describe(&e)),
+        reason: format!("cannot connect: {reason}"),
     })
+}
+
+/// Connects, waiting at most the URL's `connect_timeout` for the whole of it. The driver's own
+/// timeout bounds only the TCP connect, so a server that accepts and never answers (another
+/// service on that port, a wedged PostgreSQL) would hang the caller: the handshake runs on a
+/// thread of its own, which is left to finish or fail by itself when the wait is over.
+pub(crate) fn connect_within(config: &Config) -> Result<postgres::Client, String> {
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("pg-connect".into())
+        .spawn(move || {
+            let _ = tx.send(config.connect(NoTls).map_err(|e| describe(&e)));
+        })
+        .map_err(|e| format!("cannot start a thread to connect: {e}"))?;
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "no answer from the server within {} s (connect_timeout)",
+            timeout.as_secs_f64()
+        )),
+    }
 }
 
 fn now() -> String {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, IsolationLevel};
 
 use super::rows::{Statements, select_list, time_text};
 use super::{PgStore, now};
@@ -221,14 +221,15 @@ impl PgStore {
                 if listen && listener.is_none() && tried.is_none_or(|t| t.elapsed() >= RELISTEN) {
                     let first = tried.is_none();
                     tried = Some(std::time::Instant::now());
-                    listener = match config.connect(NoTls).and_then(|mut c| {
-                        c.batch_execute(&format!("LISTEN {}", super::CHANNEL))?;
+                    listener = match super::connect_within(&config).and_then(|mut c| {
+                        c.batch_execute(&format!("LISTEN {}", super::CHANNEL))
+                            .map_err(|e| super::describe(&e))?;
                         Ok(c)
                     }) {
                         Ok(c) => Some(c),
                         Err(e) => {
                             if first {
-                                tracing::warn!(error = %super::describe(&e), "cannot LISTEN for changes; polling instead");
+                                tracing::warn!(error = %e, "cannot LISTEN for changes; polling instead");
                             }
                             None
                         }
