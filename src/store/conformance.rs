@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             edits_are_versioned_checked_and_restorable,
             stale_and_impossible_changes_are_refused,
             a_failed_change_rolls_back_the_whole_write,
+            a_batch_of_puts_writes_what_the_puts_one_at_a_time_write,
             history_and_change_tracking,
             tokens_are_added_listed_read_and_revoked,
             derived_ids_are_picked_inside_the_write,
@@ -284,6 +285,92 @@ pub fn a_failed_change_rolls_back_the_whole_write(factory: &Factory) {
     assert!(matches!(err, StoreError::Exists { .. }), "{err}");
     assert_eq!(sites_of(store).len(), 1);
     assert_eq!(store.latest_revision().unwrap(), before);
+}
+
+/// Many puts in one write (an import's chunk) give each what it gives alone: a create, an update
+/// with the right revision, an unchanged site (no new version), in order, with increasing
+/// revisions and one version each; and a refusal anywhere in the batch (a stale revision, a create
+/// of a deleted id) writes none of it.
+pub fn a_batch_of_puts_writes_what_the_puts_one_at_a_time_write(factory: &Factory) {
+    let fresh = factory(
+        "batch",
+        vec![site("a", 71.0), site("b", 72.0), site("gone", 73.0)],
+    );
+    let store = &*fresh.store;
+    let ra = store.get(&sid("a")).unwrap().unwrap().revision;
+    let rb = store.get(&sid("b")).unwrap().unwrap().revision;
+    let rg = store.get(&sid("gone")).unwrap().unwrap().revision;
+    store
+        .write(
+            &[Change::Delete {
+                id: sid("gone"),
+                expect: Expect::Revision(rg),
+            }],
+            &author("x"),
+            &|| {},
+        )
+        .unwrap();
+    let mut a = site("a", 71.5);
+    a.name = "Renamed in a batch".into();
+    let batch = |more: Vec<Change>| {
+        let mut changes = vec![
+            put(site("c", 70.0), Expect::Absent),
+            put(a.clone(), Expect::Revision(ra)),
+            put(site("b", 72.0), Expect::Any),
+            put(site("d", 69.0), Expect::Any),
+        ];
+        changes.extend(more);
+        changes
+    };
+
+    // Refused part-way: nothing of the batch is written.
+    let before = store.latest_revision().unwrap();
+    for (bad, what) in [
+        (put(site("b", 60.0), Expect::Revision(rb + 100)), "stale"),
+        (put(site("gone", 60.0), Expect::Absent), "deleted"),
+        (put(site("e", 60.0), Expect::Revision(1)), "missing"),
+    ] {
+        let mut changes = batch(vec![]);
+        changes.insert(2, bad);
+        changes.remove(3); // b appears once
+        let err = store.write(&changes, &author("x"), &|| {}).unwrap_err();
+        match what {
+            "stale" => assert!(matches!(err, StoreError::Conflict { .. }), "{err}"),
+            "deleted" => assert!(matches!(err, StoreError::Deleted { .. }), "{err}"),
+            _ => assert!(matches!(err, StoreError::NotFound { .. }), "{err}"),
+        }
+        assert_eq!(store.latest_revision().unwrap(), before, "{what}");
+        assert!(store.get(&sid("c")).unwrap().is_none(), "{what}");
+    }
+
+    let w = store
+        .write(&batch(vec![]), &author("importer"), &|| {})
+        .unwrap();
+    let ids: Vec<&str> = w.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["c", "a", "b", "d"]);
+    let ops: Vec<Option<Op>> = w.iter().map(|w| w.op).collect();
+    assert_eq!(
+        ops,
+        [Some(Op::Create), Some(Op::Update), None, Some(Op::Create)]
+    );
+    assert_eq!(w[2].revision, rb, "an unchanged site keeps its revision");
+    assert!(w[0].revision > before);
+    assert!(w[0].revision < w[1].revision && w[1].revision < w[3].revision);
+    for written in &w {
+        let now = store.get(&written.id).unwrap().unwrap();
+        assert_eq!(now.revision, written.revision, "{}", written.id);
+        assert_eq!(now.updated, written.updated, "{}", written.id);
+        assert_eq!(Some(&now.site), written.site.as_ref(), "{}", written.id);
+    }
+    assert_eq!(store.get(&sid("a")).unwrap().unwrap().site, a);
+    let versions = |id: &str| store.history(&sid(id)).unwrap();
+    assert_eq!(versions("c").len(), 1);
+    assert_eq!(versions("b").len(), 1);
+    let ha = versions("a");
+    assert_eq!(ha.len(), 2);
+    assert_eq!(ha[0].actor, "importer");
+    assert_eq!(ha[0].changes["name"]["new"], "Renamed in a batch");
+    assert_eq!(store.latest_revision().unwrap(), w[3].revision);
 }
 
 /// The version counter, the changes since a revision, the history's order and differences, and the

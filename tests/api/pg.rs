@@ -6,6 +6,8 @@
 #[path = "../../src/store/postgis/testdb.rs"]
 mod testdb;
 
+mod faults;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

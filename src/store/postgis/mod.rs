@@ -16,6 +16,7 @@
 //! schema; [`rows`] reads and writes single site rows and their versions; [`sites`] is the
 //! [`SiteStore`] and [`tokens`] the [`TokenStore`].
 
+mod batch;
 mod migrations;
 mod rows;
 mod sites;

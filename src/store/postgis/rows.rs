@@ -84,21 +84,28 @@ fn update_sql() -> &'static str {
     })
 }
 
-fn placeholders() -> (Vec<&'static str>, Vec<String>) {
+/// The columns an insert names (all but `geom`) and the cast each one's parameter takes.
+pub(super) fn insert_columns() -> (Vec<&'static str>, Vec<&'static str>) {
     column_fields()
-        .enumerate()
-        .map(|(i, f)| {
-            let p = match f.ty {
-                FieldType::Object => format!("${}::text::json", i + 1),
-                _ => format!("${}", i + 1),
-            };
-            (f.name, p)
+        .map(|f| match f.ty {
+            FieldType::Object => (f.name, "::text::json"),
+            _ => (f.name, ""),
         })
         .unzip()
 }
 
+fn placeholders() -> (Vec<&'static str>, Vec<String>) {
+    let (names, casts) = insert_columns();
+    let values = casts
+        .iter()
+        .enumerate()
+        .map(|(i, cast)| format!("${}{cast}", i + 1))
+        .collect();
+    (names, values)
+}
+
 /// The parameters of [`insert_sql`] and [`update_sql`] for `site`.
-fn site_params(site: &Site) -> Vec<Box<dyn ToSql + Sync>> {
+pub(super) fn site_params(site: &Site) -> Vec<Box<dyn ToSql + Sync>> {
     let values = site.values();
     let mut out: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(values.len());
     for (f, v) in SITE_FIELDS.iter().zip(values) {
@@ -134,7 +141,7 @@ pub(super) struct Statements {
     id_taken: Statement,
     snapshot: Statement,
     insert: Statement,
-    update: Statement,
+    pub(super) update: Statement,
     delete: Statement,
     version: Statement,
 }

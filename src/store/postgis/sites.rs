@@ -56,11 +56,8 @@ impl SiteStore for PgStore {
         self.in_write(|tx| {
             let st = Statements::prepare(self, tx)?;
             let at = now();
-            let mut out = Vec::with_capacity(changes.len());
-            for change in changes {
-                out.push(self.apply(tx, &st, change, &at, author)?);
-                progress();
-            }
+            let out = self.apply_chunk(tx, &st, changes, &at, author)?;
+            changes.iter().for_each(|_| progress());
             let newest = out.iter().filter(|w| w.op.is_some()).map(|w| w.revision);
             self.notify(tx, newest.max())?;
             Ok(out)
@@ -80,11 +77,8 @@ impl SiteStore for PgStore {
             let at = now();
             let mut summary = Streamed::default();
             while let Some(chunk) = next_chunk().map_err(|Abandon| StoreError::Abandoned)? {
-                let mut written = Vec::with_capacity(chunk.len());
-                for change in &chunk {
-                    written.push(self.apply(tx, &st, change, &at, author)?);
-                    progress();
-                }
+                let written = self.apply_chunk(tx, &st, &chunk, &at, author)?;
+                chunk.iter().for_each(|_| progress());
                 drop(chunk);
                 written.iter().for_each(|w| summary.count(w));
                 if !written.is_empty() {
