@@ -1,7 +1,7 @@
 //! The real binary on a PostGIS store (`--store postgresql://…`), on a throw-away cluster of the
 //! test process's own (`src/store/postgis/testdb.rs`, included here): serving the seed and keeping
 //! an edit across a restart, two servers on one database refusing a lost update, import and export
-//! giving what they give on a GeoPackage, tokens.
+//! giving what they give on a GeoPackage, tokens, replicas behind nginx; faults in `pg/faults.rs`.
 
 #[path = "../../src/store/postgis/testdb.rs"]
 mod testdb;
@@ -221,6 +221,15 @@ fn two_servers_on_one_database_let_exactly_one_of_two_racing_edits_through() {
     });
     statuses.sort();
     assert_eq!(statuses, [200, 412]);
+}
+
+/// The nginx scenario of `replicas.rs` (edits through the balancer reach both replicas, reads on
+/// one and writes on the other, `kill -9` of one under read load, a restarted one catching up) on
+/// one PostGIS database, where changes travel by LISTEN/NOTIFY.
+#[test]
+fn replicas_on_one_postgis_database_behind_nginx() {
+    let dir = temp_dir("replicas-pg");
+    crate::replicas::replicas_behind_nginx(&dir, &testdb::database("api_replicas"));
 }
 
 /// A GeoJSON export's features by id, without what tells when they were written.

@@ -8,13 +8,30 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use postgres::Transaction;
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::ToSql;
+use postgres::types::Type;
 use serde_json::Value;
 
 use super::PgStore;
 use super::rows::{Statements, insert_columns, select_list, site_params};
 use crate::model::Site;
+use crate::schema::FieldType;
 use crate::store::{Author, Change, Expect, Op, StoreError, Stored, Written, check_expect};
+
+/// The type of each staged column, as [`site_params`] binds it: what the column holds, but text
+/// for `json` (cast when inserted).
+fn staged_types() -> Vec<Type> {
+    crate::schema::SITE_FIELDS
+        .iter()
+        .filter_map(|f| super::migrations::column_type(f).map(|_| f.ty))
+        .map(|ty| match ty {
+            FieldType::Number => Type::FLOAT8,
+            FieldType::TextList => Type::TEXT_ARRAY,
+            _ => Type::TEXT,
+        })
+        .collect()
+}
 
 /// Rows per multi-row statement: well under PostgreSQL's 65,535 parameters for a site's ~30.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -103,8 +120,8 @@ impl PgStore {
                 _ => None,
             })
             .collect();
-        for part in inserts.chunks(ROWS_PER_STATEMENT) {
-            self.insert_sites(tx, part)?;
+        if !inserts.is_empty() {
+            self.insert_sites(tx, &inserts)?;
         }
         for plan in &plans {
             if let Plan::Update(site) = plan {
@@ -155,34 +172,47 @@ impl PgStore {
             .collect())
     }
 
-    /// One multi-row `INSERT` of `sites`.
+    /// The new `sites` of a chunk: binary `COPY` into a staging table of the transaction's own, then
+    /// one `INSERT … SELECT` with the casts and the point (a multi-row `VALUES` with ~30 parameters
+    /// a row costs the server far more to parse and plan).
     fn insert_sites(&self, tx: &mut Transaction<'_>, sites: &[&Site]) -> Result<(), StoreError> {
         let (names, casts) = insert_columns();
-        let per_row = casts.len() + 2;
-        let mut values = Vec::with_capacity(sites.len());
-        for i in 0..sites.len() {
-            let base = i * per_row;
-            let mut cols: Vec<String> = casts
-                .iter()
-                .enumerate()
-                .map(|(j, cast)| format!("${}{cast}", base + j + 1))
-                .collect();
-            cols.push(format!(
-                "ST_SetSRID(ST_MakePoint(${}, ${}), 4326)",
-                base + casts.len() + 1,
-                base + casts.len() + 2
-            ));
-            values.push(format!("({})", cols.join(", ")));
+        let types = staged_types();
+        let staged: Vec<String> = names
+            .iter()
+            .zip(&types)
+            .map(|(n, t)| format!("{n} {}", t.name()))
+            .collect();
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS atlas_staged_sites ({}, lon float8, lat float8) \
+             ON COMMIT DROP; TRUNCATE atlas_staged_sites",
+            staged.join(", ")
+        ))
+        .map_err(|e| self.sql(e))?;
+        let sink = tx
+            .copy_in("COPY atlas_staged_sites FROM STDIN (FORMAT binary)")
+            .map_err(|e| self.sql(e))?;
+        let mut all_types = types.clone();
+        all_types.extend([Type::FLOAT8, Type::FLOAT8]);
+        let mut rows = BinaryCopyInWriter::new(sink, &all_types);
+        for site in sites {
+            let params = site_params(site);
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
+            rows.write(&refs).map_err(|e| self.sql(e))?;
         }
-        let sql = format!(
-            "INSERT INTO sites ({}, geom) VALUES {}",
+        rows.finish().map_err(|e| self.sql(e))?;
+        let select: Vec<String> = names
+            .iter()
+            .zip(&casts)
+            .map(|(n, cast)| format!("{n}{cast}"))
+            .collect();
+        tx.batch_execute(&format!(
+            "INSERT INTO sites ({}, geom) SELECT {}, ST_SetSRID(ST_MakePoint(lon, lat), 4326) \
+             FROM atlas_staged_sites",
             names.join(", "),
-            values.join(", ")
-        );
-        let params: Vec<Box<dyn ToSql + Sync>> =
-            sites.iter().flat_map(|s| site_params(s)).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
-        tx.execute(&sql, &refs).map_err(|e| self.sql(e))?;
+            select.join(", ")
+        ))
+        .map_err(|e| self.sql(e))?;
         Ok(())
     }
 
