@@ -16,8 +16,11 @@
 # reference, one replica on core 0 is also measured without nginx, wrk on core 1 (**direct**).
 # Target: two / one >= 1.6x (req/s) per path and variant -> PASS/FAIL lines.
 # Prints Markdown and writes it to bench/last_replicas.md.
+# A heavier read, where a replica's own work outweighs nginx's and wrk's: ROWS=N imports N seeded
+# synthetic sites (bench/synthetic_sites.py) into each store first; PATHS (space-separated) replaces
+# the two paths; SERVE_ARGS are added to every `serve` (e.g. "--page-cache-mb 0").
 # Usage: [ATLAS_BIN=path (else built here)] [BACKENDS="gpkg pg"] [VARIANTS="shared core1"]
-#        [CONNS=16] [THREADS=2] bench/replicas.sh [duration=15]
+#        [CONNS=16] [THREADS=2] [ROWS=N] [PATHS="..."] [SERVE_ARGS="..."] [OUT=bench/last_replicas.md] bench/replicas.sh [duration=15]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bench_name=replicas
@@ -26,6 +29,8 @@ conns=${CONNS:-16}
 threads=${THREADS:-2}
 read -ra backends <<<"${BACKENDS:-gpkg pg}"
 read -ra variants <<<"${VARIANTS:-shared core1}"
+read -ra serve_args <<<"${SERVE_ARGS:-}"
+rows=${ROWS:-}
 source bench/pg/common.sh
 source bench/pg/cluster.sh
 ATLAS_NEED_QGIS=${ATLAS_NEED_QGIS:-0} ./scripts/setup.sh || die "scripts/setup.sh failed"
@@ -57,6 +62,11 @@ for b in "${backends[@]}"; do
   esac
   "$bin" token list --store "${store[$b]}" --data "$data" >"$work/seed.log" 2>&1 ||
     die "cannot seed ${label[$b]}: $(tail -c 300 "$work/seed.log")"
+  if [ -n "$rows" ]; then
+    [ -f "$work/sites.csv" ] || python3 bench/synthetic_sites.py "$work/sites.csv" "$rows"
+    "$bin" import "$work/sites.csv" --store "${store[$b]}" --data "$data" >"$work/import.$b.log" 2>&1 ||
+      die "cannot import into ${label[$b]}: $(tail -c 300 "$work/import.$b.log")"
+  fi
 done
 
 # nginx CPUS UPSTREAM...: (re)starts nginx on a free port; sets nginx_port, nginx_pid.
@@ -101,6 +111,7 @@ hz=$(getconf CLK_TCK)
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
 
 paths=("/collections/sites/items?limit=10" "/collections/sites/items/kgz_sumsar")
+[ -n "${PATHS:-}" ] && read -ra paths <<<"$PATHS"
 results=$work/results.tsv
 : >"$results"
 # measure BACKEND VARIANT REPLICAS WRK_CPUS PORT PID_A PID_B PID_NGINX (- for none): wrk on each path.
@@ -139,7 +150,7 @@ measure() {
 
 for b in "${backends[@]}"; do
   note "${label[$b]}: one replica (core 0) without nginx, wrk on core 1"
-  serve a "${store[$b]}" taskset -c 0 -- --workers 1
+  serve a "${store[$b]}" taskset -c 0 -- --workers 1 "${serve_args[@]}"
   measure "$b" direct 1 1 "$port_a" "$pid_a" - -
   stop_pid "$pid_a"
   for v in "${variants[@]}"; do
@@ -149,11 +160,11 @@ for b in "${backends[@]}"; do
       *) die "unknown variant $v (shared, core1)" ;;
     esac
     note "${label[$b]}, $v: one replica (core 0), nginx+wrk on cores $ncpus"
-    serve a "${store[$b]}" taskset -c 0 -- --workers 1
+    serve a "${store[$b]}" taskset -c 0 -- --workers 1 "${serve_args[@]}"
     nginx "$ncpus" "127.0.0.1:$port_a"
     measure "$b" "$v" 1 "$ncpus" "$nginx_port" "$pid_a" - "$nginx_pid"
     note "${label[$b]}, $v: two replicas (cores 0 and 1), nginx+wrk on cores $ncpus"
-    serve b "${store[$b]}" taskset -c 1 -- --workers 1
+    serve b "${store[$b]}" taskset -c 1 -- --workers 1 "${serve_args[@]}"
     nginx "$ncpus" "127.0.0.1:$port_a" "127.0.0.1:$port_b"
     measure "$b" "$v" 2 "$ncpus" "$nginx_port" "$pid_a" "$pid_b" "$nginx_pid"
     stop_pid "$nginx_pid"; nginx_pid=
@@ -169,7 +180,7 @@ cat <<MD
 ### Read throughput behind nginx, one replica against two (\`bench/replicas.sh $dur\`)
 
 Measured $started on $(machine), release build, one run; load average (1/5/15 min) before
-$load_before, after $load_after. Each replica \`serve --workers 1\` (default data, page cache on),
+$load_before, after $load_after. Each replica \`serve --workers 1${SERVE_ARGS:+ $SERVE_ARGS}\` (default data${rows:+ and $rows synthetic sites}),
 replica A pinned with \`taskset -c 0\`, B with \`taskset -c 1\`; nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///')
 running deploy/nginx.conf (upstream and listen rewritten; one process, master_process off; access
 log off); wrk -t$threads -c$conns -d${dur}s through nginx over TCP after a 2 s warm-up.
@@ -207,5 +218,5 @@ while IFS=$'\t' read -r b v n i rps p50 p99 ca cb cn cw mach; do
   echo "| ${label[$b]} | $v | $n | \`${paths[$i]}\` | $rps | $p50 ms | $p99 ms | $ca | $cb | $cn | $cw | $total | ${mach% *} | ${mach#* } |"
 done <"$results"
 } >"$out"
-cp "$out" bench/last_replicas.md
+cp "$out" "${OUT:-bench/last_replicas.md}"
 cat "$out"
