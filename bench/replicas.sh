@@ -180,7 +180,7 @@ cat <<MD
 ### Read throughput behind nginx, one replica against two (\`bench/replicas.sh $dur\`)
 
 Measured $started on $(machine), release build, one run; load average (1/5/15 min) before
-$load_before, after $load_after. Each replica \`serve --workers 1${SERVE_ARGS:+ $SERVE_ARGS}\` (default data${rows:+ and $rows synthetic sites}),
+$load_before, after $load_after. Each replica \`serve --workers 1${SERVE_ARGS:+ $SERVE_ARGS}\` (default data${rows:+ and $rows synthetic sites}${SERVE_ARGS:-, page cache on}),
 replica A pinned with \`taskset -c 0\`, B with \`taskset -c 1\`; nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///')
 running deploy/nginx.conf (upstream and listen rewritten; one process, master_process off; access
 log off); wrk -t$threads -c$conns -d${dur}s through nginx over TCP after a 2 s warm-up.
