@@ -31,6 +31,8 @@ read -ra backends <<<"${BACKENDS:-gpkg pg}"
 read -ra variants <<<"${VARIANTS:-shared core1}"
 read -ra serve_args <<<"${SERVE_ARGS:-}"
 rows=${ROWS:-}
+cache_note=
+[ -z "${SERVE_ARGS:-}" ] && cache_note=", page cache on"
 source bench/pg/common.sh
 source bench/pg/cluster.sh
 ATLAS_NEED_QGIS=${ATLAS_NEED_QGIS:-0} ./scripts/setup.sh || die "scripts/setup.sh failed"
@@ -180,7 +182,7 @@ cat <<MD
 ### Read throughput behind nginx, one replica against two (\`bench/replicas.sh $dur\`)
 
 Measured $started on $(machine), release build, one run; load average (1/5/15 min) before
-$load_before, after $load_after. Each replica \`serve --workers 1${SERVE_ARGS:+ $SERVE_ARGS}\` (default data${rows:+ and $rows synthetic sites}${SERVE_ARGS:-, page cache on}),
+$load_before, after $load_after. Each replica \`serve --workers 1${SERVE_ARGS:+ $SERVE_ARGS}\` (default data${rows:+ and $rows synthetic sites}${cache_note}),
 replica A pinned with \`taskset -c 0\`, B with \`taskset -c 1\`; nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///')
 running deploy/nginx.conf (upstream and listen rewritten; one process, master_process off; access
 log off); wrk -t$threads -c$conns -d${dur}s through nginx over TCP after a 2 s warm-up.
