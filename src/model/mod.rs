@@ -562,6 +562,47 @@ impl Site {
     }
 }
 
+/// One value of a draft's field, owned: what a reader of a store row or a file sets, by the field's
+/// [`crate::schema::FieldType`] (text and country codes as `Text`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DraftValue {
+    Text(Option<String>),
+    Number(Option<f64>),
+    List(Vec<String>),
+    Object(Map<String, Value>),
+}
+
+impl SiteDraft {
+    /// Sets field `i` of [`crate::schema::SITE_FIELDS`] (the order of [`Site::value`]). A value
+    /// of another type than the field's is a bug of the caller, which reads by the schema's types:
+    /// it panics in debug builds and leaves the field as it was otherwise.
+    pub fn set(&mut self, i: usize, value: DraftValue) {
+        use DraftValue::{List, Number, Object, Text};
+        match (i, value) {
+            (0, Text(v)) => self.id = v,
+            (1, Text(v)) => self.name = v,
+            (2, Text(v)) => self.local_name = v,
+            (3, Text(v)) => self.kind = v,
+            (4, Text(v)) => self.activity = v,
+            (5, Text(v)) => self.country = v,
+            (6, Text(v)) => self.status = v,
+            (7, Text(v)) => self.status_note = v,
+            (8, Text(v)) => self.precision = v,
+            (9, Number(v)) => self.lon = v,
+            (10, Number(v)) => self.lat = v,
+            (11, Number(v)) => self.volume_m3 = v,
+            (12, Number(v)) => self.tonnage_t = v,
+            (13, Number(v)) => self.dam_height_m = v,
+            (14, Number(v)) => self.area_m2 = v,
+            (15, List(v)) => self.substances = v,
+            (16, Text(v)) => self.receiving_river = v,
+            (17, List(v)) => self.sources = v,
+            (18, Object(v)) => self.attributes = v,
+            (i, v) => debug_assert!(false, "site field {i} cannot take {v:?}"),
+        }
+    }
+}
+
 /// One value of a site's fields, borrowed: what GeoJSON, HTML, CSV and the filters are written from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SiteValue<'a> {
@@ -603,6 +644,41 @@ mod tests {
             sources: vec!["https://example.org/report".into()],
             ..SiteDraft::default()
         }
+    }
+
+    /// A draft set field by field from a site's values, by the schema's types, is that site.
+    #[test]
+    fn set_takes_each_field_where_value_reads_it() {
+        use crate::schema::{FieldType, SITE_FIELDS};
+        let mut full = draft();
+        full.local_name = Some("Тест".into());
+        full.status_note = Some("note".into());
+        full.volume_m3 = Some(1.5);
+        full.tonnage_t = Some(2.5);
+        full.dam_height_m = Some(3.5);
+        full.area_m2 = Some(4.5);
+        full.substances = vec!["uranium".into(), "arsenic".into()];
+        full.receiving_river = Some("Mailuu-Suu".into());
+        full.attributes = serde_json::json!({"k": 1}).as_object().unwrap().clone();
+        let site = Site::try_from(full).unwrap();
+        let mut copy = SiteDraft::default();
+        for (i, f) in SITE_FIELDS.iter().enumerate() {
+            let v = site.value(i);
+            assert_ne!(v, SiteValue::Null, "{} is set in the test site", f.name);
+            copy.set(
+                i,
+                match (f.ty, v) {
+                    (FieldType::Number, SiteValue::Number(x)) => DraftValue::Number(Some(x)),
+                    (FieldType::TextList, SiteValue::List(l)) => DraftValue::List(l.to_vec()),
+                    (FieldType::Object, SiteValue::Object(m)) => DraftValue::Object(m.clone()),
+                    (FieldType::Text | FieldType::CountryCode, SiteValue::Text(t)) => {
+                        DraftValue::Text(Some(t.to_owned()))
+                    }
+                    (ty, v) => panic!("{}: {v:?} is not a {ty:?}", f.name),
+                },
+            );
+        }
+        assert_eq!(Site::try_from(copy).unwrap(), site);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!
 //! [`conformance`] holds the tests every backend must pass.
 
+mod apply;
 mod gpkg;
 mod gpkg_blob;
 mod postgis;
@@ -173,6 +174,11 @@ pub fn shown_location(location: &str) -> String {
         None => tail.to_owned(),
     };
     format!("{scheme}://{authority}{tail}")
+}
+
+/// The time of a write, as every backend records it (RFC 3339, UTC, milliseconds).
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Checks what a change expects against the site's current state (inside the write's transaction).

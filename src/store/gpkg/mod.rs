@@ -16,13 +16,13 @@ mod sites;
 mod tokens;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::gpkg_blob;
-use super::{Author, Change, Expect, Op, Seed, SiteStore, StoreError};
+use super::{Author, Change, Expect, Op, Seed, SiteStore, StoreError, now};
 use crate::schema::FieldType;
 use layers::create_layers;
 use rows::insert_version;
@@ -48,10 +48,48 @@ fn real_fields() -> impl Iterator<Item = &'static str> {
         .map(|f| f.name)
 }
 
-/// The `sites` columns we read and write, geometry first: the persisted layout, which rows are read
-/// back by position in; a test checks it is the schema's text then real columns.
-const COLUMNS: &str = "geom, id, name, local_name, kind, activity, country, status, status_note, \
-    precision, substances, receiving_river, sources, attributes, volume_m3, tonnage_t, dam_height_m, area_m2";
+/// The schema fields that are columns of `sites`, as positions in [`crate::schema::SITE_FIELDS`],
+/// in the persisted layout's order (rows are read back by position in it): the text columns, then
+/// the real ones; the coordinates are the geometry.
+fn column_fields() -> &'static [usize] {
+    static FIELDS: OnceLock<Vec<usize>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let position = |name: &str| {
+            crate::schema::SITE_FIELDS
+                .iter()
+                .position(|f| f.name == name)
+        };
+        text_fields()
+            .chain(real_fields())
+            .filter_map(position)
+            .collect()
+    })
+}
+
+/// The `sites` columns we read and write, geometry first, as a select list.
+fn columns() -> &'static str {
+    static COLUMNS: OnceLock<String> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        let names = column_fields()
+            .iter()
+            .map(|&i| crate::schema::SITE_FIELDS[i].name);
+        std::iter::once("geom")
+            .chain(names)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// A query of the sites' [`columns`], then each one's revision and the time it was written, with
+/// `tail` (`WHERE …`, `ORDER BY …`): what [`GpkgStore::row_to_site`] reads.
+fn select_sites(tail: &str) -> String {
+    format!(
+        "SELECT {}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id), \
+         (SELECT at FROM site_versions v WHERE v.site_id = sites.id ORDER BY version DESC LIMIT 1) \
+         FROM sites {tail}",
+        columns()
+    )
+}
 
 /// Tables added next to the GDAL-made layers; `CREATE … IF NOT EXISTS`, so stores made by earlier
 /// versions gain them on open. Registered in `gpkg_contents` as attribute tables, as GeoPackage asks.
@@ -93,10 +131,6 @@ pub struct GpkgStore {
     /// Reads outside writes: in WAL mode they go on while a write (ours or another process's) runs,
     /// so a long import does not stall token checks, history or refreshes.
     reader: Mutex<Connection>,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl GpkgStore {
@@ -217,7 +251,8 @@ impl GpkgStore {
         let unversioned = {
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT {COLUMNS}, 0, NULL FROM sites WHERE id NOT IN (SELECT site_id FROM site_versions) ORDER BY id"
+                    "SELECT {}, 0, NULL FROM sites WHERE id NOT IN (SELECT site_id FROM site_versions) ORDER BY id",
+                    columns()
                 ))
                 .map_err(|e| self.sql(e))?;
             let rows = stmt
@@ -278,14 +313,15 @@ impl GpkgStore {
 #[cfg(test)]
 mod tests {
 
+    /// The columns come from the schema, in the layout stores written by earlier versions have.
     #[test]
-    fn the_columns_are_the_schemas() {
-        let derived: Vec<&str> = std::iter::once("geom")
-            .chain(text_fields())
-            .chain(real_fields())
-            .collect();
-        let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
-        assert_eq!(columns, derived);
+    fn the_columns_are_the_schemas_in_the_persisted_layout() {
+        assert_eq!(
+            columns(),
+            "geom, id, name, local_name, kind, activity, country, status, status_note, precision, \
+             substances, receiving_river, sources, attributes, volume_m3, tonnage_t, dam_height_m, area_m2"
+        );
+        assert_eq!(column_fields().len(), crate::schema::SITE_FIELDS.len() - 2);
     }
 
     use super::*;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{COLUMNS, GpkgStore, META, now};
+use super::{GpkgStore, META, now, select_sites};
 use crate::model::SiteId;
 use crate::store::{
     Abandon, Author, Change, ChangeFeed, NextChunk, SiteStore, StoreError, Stored, Streamed,
@@ -51,11 +51,7 @@ impl SiteStore for GpkgStore {
     fn load_sites(&self) -> Result<Vec<Stored>, StoreError> {
         let conn = self.read();
         let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id), \
-                 (SELECT at FROM site_versions v WHERE v.site_id = sites.id ORDER BY version DESC LIMIT 1) \
-                 FROM sites ORDER BY id"
-            ))
+            .prepare(&select_sites("ORDER BY id"))
             .map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map([], |r| Ok(self.row_to_site(r)))
@@ -151,11 +147,7 @@ impl SiteStore for GpkgStore {
             .map_err(|e| self.sql(e))?;
         let tx = conn.transaction().map_err(|e| self.sql(e))?;
         let mut stmt = tx
-            .prepare(&format!(
-                "SELECT {COLUMNS}, (SELECT MAX(version) FROM site_versions v WHERE v.site_id = sites.id), \
-                 (SELECT at FROM site_versions v WHERE v.site_id = sites.id ORDER BY version DESC LIMIT 1) \
-                 FROM sites ORDER BY id"
-            ))
+            .prepare(&select_sites("ORDER BY id"))
             .map_err(|e| self.sql(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
         let mut sites: Vec<Stored> = Vec::with_capacity(chunk.min(10_000));

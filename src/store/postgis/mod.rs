@@ -35,7 +35,7 @@ use postgres::{Config, NoTls, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{Author, Change, Expect, Seed, StoreError, shown_location};
+use super::{Author, Change, Expect, Seed, StoreError, now, shown_location};
 
 /// The advisory lock every write takes for its transaction.
 pub(crate) const WRITE_LOCK: i64 = 0x6174_6c61_7301; // "atlas" 1
@@ -125,10 +125,6 @@ pub(crate) fn connect_within(config: &Config) -> Result<postgres::Client, String
             timeout.as_secs_f64()
         )),
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl PgStore {

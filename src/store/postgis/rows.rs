@@ -1,5 +1,6 @@
 //! Single `sites` rows and their versions: the column lists (derived from the schema), reading a row
-//! as a site, checking what a change expects, and applying one change inside a write's transaction.
+//! as a site, and the row operations a change is applied with inside a write's transaction
+//! ([`PgTx`]).
 
 use std::sync::OnceLock;
 
@@ -10,7 +11,8 @@ use serde_json::{Map, Value};
 use super::PgStore;
 use crate::model::{Site, SiteDraft, SiteId, SiteValue};
 use crate::schema::{FieldDef, FieldType, SITE_FIELDS};
-use crate::store::{Author, Change, Expect, Op, StoreError, Stored, Written, check_expect};
+use crate::store::apply::WriteTx;
+use crate::store::{Author, Change, Op, StoreError, Stored, Written};
 
 /// The schema fields that are columns of their own (all but the coordinates), in schema order.
 fn column_fields() -> impl Iterator<Item = &'static FieldDef> {
@@ -254,92 +256,7 @@ impl PgStore {
         row.map(|r| self.row_to_site(&r)).transpose()
     }
 
-    fn exists(
-        &self,
-        tx: &mut Transaction<'_>,
-        st: &Statement,
-        id: &str,
-    ) -> Result<bool, StoreError> {
-        tx.query_one(st, &[&id])
-            .map(|r| r.get(0))
-            .map_err(|e| self.sql(e))
-    }
-
-    /// The site recorded by `version` of `id`.
-    fn snapshot(
-        &self,
-        tx: &mut Transaction<'_>,
-        st: &Statements,
-        id: &SiteId,
-        version: i64,
-    ) -> Result<Site, StoreError> {
-        let text: String = tx
-            .query_opt(&st.snapshot, &[&id.as_str(), &version])
-            .map_err(|e| self.sql(e))?
-            .map(|r| r.get(0))
-            .ok_or_else(|| StoreError::NoSuchVersion {
-                id: id.to_string(),
-                version,
-            })?;
-        let draft: SiteDraft = serde_json::from_str(&text)
-            .map_err(|e| self.err(format!("version {version} of {id}: unreadable: {e}")))?;
-        Site::try_from(draft).map_err(|e| self.err(format!("version {version} of {id}: {e}")))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn insert_version(
-        &self,
-        tx: &mut Transaction<'_>,
-        st: &Statements,
-        id: &SiteId,
-        op: Op,
-        at: &str,
-        author: &Author,
-        snapshot: &Site,
-    ) -> Result<i64, StoreError> {
-        let snapshot = Value::Object(snapshot.properties()).to_string();
-        tx.query_one(
-            &st.version,
-            &[
-                &id.as_str(),
-                &op.as_str(),
-                &at,
-                &author.actor,
-                &author.reason,
-                &snapshot,
-            ],
-        )
-        .map(|r| r.get(0))
-        .map_err(|e| self.sql(e))
-    }
-
-    /// Writes `site` (replacing `current`, if any) and its version; `None` if nothing changed.
-    #[allow(clippy::too_many_arguments)]
-    fn put_in(
-        &self,
-        tx: &mut Transaction<'_>,
-        st: &Statements,
-        site: &Site,
-        current: Option<&Stored>,
-        op: Op,
-        at: &str,
-        author: &Author,
-    ) -> Result<Option<i64>, StoreError> {
-        if current.is_some_and(|c| c.site == *site) {
-            return Ok(None);
-        }
-        let params = site_params(site);
-        let statement = if current.is_some() {
-            &st.update
-        } else {
-            &st.insert
-        };
-        tx.execute(statement, &refs(&params))
-            .map_err(|e| self.sql(e))?;
-        self.insert_version(tx, st, &site.id, op, at, author, site)
-            .map(Some)
-    }
-
+    /// Applies one change inside the write transaction `tx`, with `st` prepared in it.
     pub(super) fn apply(
         &self,
         tx: &mut Transaction<'_>,
@@ -348,104 +265,103 @@ impl PgStore {
         at: &str,
         author: &Author,
     ) -> Result<Written, StoreError> {
-        match change {
-            Change::Put { site, expect } => {
-                let current = self.get_with(tx, Some(st), site.id.as_str())?;
-                check_expect(&site.id, current.as_ref(), *expect)?;
-                if *expect == Expect::Absent
-                    && self.exists(tx, &st.has_history, site.id.as_str())?
-                {
-                    return Err(StoreError::Deleted {
-                        id: site.id.to_string(),
-                    });
-                }
-                let op = if current.is_some() {
-                    Op::Update
-                } else {
-                    Op::Create
-                };
-                let rev = self.put_in(tx, st, site, current.as_ref(), op, at, author)?;
-                Ok(Written {
-                    id: site.id.clone(),
-                    op: rev.map(|_| op),
-                    updated: written_at(rev, at, current.as_ref()),
-                    revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
-                    site: Some(site.clone()),
-                })
-            }
-            Change::Restore {
-                id,
-                version,
-                expect,
-            } => {
-                let current = self.get_with(tx, Some(st), id.as_str())?;
-                check_expect(id, current.as_ref(), *expect)?;
-                let site = self.snapshot(tx, st, id, *version)?;
-                let rev = self.put_in(tx, st, &site, current.as_ref(), Op::Restore, at, author)?;
-                Ok(Written {
-                    id: id.clone(),
-                    op: rev.map(|_| Op::Restore),
-                    updated: written_at(rev, at, current.as_ref()),
-                    revision: rev.or(current.map(|c| c.revision)).unwrap_or(0),
-                    site: Some(site),
-                })
-            }
-            Change::CreateDerived { site } => {
-                // Under the write lock: no other writer can take the id between the look and the
-                // insert.
-                let base = site.id.as_str();
-                let mut n = 1;
-                let id = loop {
-                    let candidate = match n {
-                        1 => base.to_owned(),
-                        n => format!("{base}-{n}"),
-                    };
-                    if !self.exists(tx, &st.id_taken, &candidate)? {
-                        break SiteId::parse(&candidate).map_err(|_| StoreError::Exists {
-                            id: base.to_owned(),
-                        })?;
-                    }
-                    n += 1;
-                };
-                let site = Site { id, ..site.clone() };
-                let rev = self.put_in(tx, st, &site, None, Op::Create, at, author)?;
-                Ok(Written {
-                    id: site.id.clone(),
-                    op: rev.map(|_| Op::Create),
-                    updated: crate::store::parse_time(at),
-                    revision: rev.unwrap_or(0),
-                    site: Some(site),
-                })
-            }
-            Change::Delete { id, expect } => {
-                let current = self.get_with(tx, Some(st), id.as_str())?;
-                let Some(current) = current else {
-                    return Err(StoreError::NotFound { id: id.to_string() });
-                };
-                check_expect(id, Some(&current), *expect)?;
-                tx.execute(&st.delete, &[&id.as_str()])
-                    .map_err(|e| self.sql(e))?;
-                let rev = self.insert_version(tx, st, id, Op::Delete, at, author, &current.site)?;
-                Ok(Written {
-                    id: id.clone(),
-                    op: Some(Op::Delete),
-                    updated: crate::store::parse_time(at),
-                    revision: rev,
-                    site: None,
-                })
-            }
-        }
+        crate::store::apply::apply(
+            &mut PgTx {
+                store: self,
+                tx,
+                st,
+            },
+            change,
+            at,
+            author,
+        )
     }
 }
 
-/// The time of a write's revision: `at` when it wrote a version, else the current one's.
-fn written_at(
-    rev: Option<i64>,
-    at: &str,
-    current: Option<&Stored>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
-    match rev {
-        Some(_) => crate::store::parse_time(at),
-        None => current.and_then(|c| c.updated),
+/// A write transaction of the PostGIS store, for [`apply`](crate::store::apply::apply).
+struct PgTx<'a, 't> {
+    store: &'a PgStore,
+    tx: &'a mut Transaction<'t>,
+    st: &'a Statements,
+}
+
+impl PgTx<'_, '_> {
+    fn exists(&mut self, st: &Statement, id: &str) -> Result<bool, StoreError> {
+        self.tx
+            .query_one(st, &[&id])
+            .map(|r| r.get(0))
+            .map_err(|e| self.store.sql(e))
+    }
+}
+
+impl WriteTx for PgTx<'_, '_> {
+    fn current(&mut self, id: &str) -> Result<Option<Stored>, StoreError> {
+        self.store.get_with(&mut *self.tx, Some(self.st), id)
+    }
+
+    fn has_history(&mut self, id: &str) -> Result<bool, StoreError> {
+        let st = self.st;
+        self.exists(&st.has_history, id)
+    }
+
+    fn id_taken(&mut self, id: &str) -> Result<bool, StoreError> {
+        let st = self.st;
+        self.exists(&st.id_taken, id)
+    }
+
+    fn snapshot_text(&mut self, id: &SiteId, version: i64) -> Result<Option<String>, StoreError> {
+        self.tx
+            .query_opt(&self.st.snapshot, &[&id.as_str(), &version])
+            .map(|row| row.map(|r| r.get(0)))
+            .map_err(|e| self.store.sql(e))
+    }
+
+    fn write_row(&mut self, site: &Site, replace: bool) -> Result<(), StoreError> {
+        let params = site_params(site);
+        let statement = if replace {
+            &self.st.update
+        } else {
+            &self.st.insert
+        };
+        self.tx
+            .execute(statement, &refs(&params))
+            .map(drop)
+            .map_err(|e| self.store.sql(e))
+    }
+
+    fn delete_row(&mut self, id: &SiteId) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.st.delete, &[&id.as_str()])
+            .map(drop)
+            .map_err(|e| self.store.sql(e))
+    }
+
+    fn insert_version(
+        &mut self,
+        id: &SiteId,
+        op: Op,
+        at: &str,
+        author: &Author,
+        snapshot: &Site,
+    ) -> Result<i64, StoreError> {
+        let snapshot = Value::Object(snapshot.properties()).to_string();
+        self.tx
+            .query_one(
+                &self.st.version,
+                &[
+                    &id.as_str(),
+                    &op.as_str(),
+                    &at,
+                    &author.actor,
+                    &author.reason,
+                    &snapshot,
+                ],
+            )
+            .map(|r| r.get(0))
+            .map_err(|e| self.store.sql(e))
+    }
+
+    fn error(&self, message: String) -> StoreError {
+        self.store.err(message)
     }
 }
