@@ -3,14 +3,16 @@
 //! catalog, and renders JSON or HTML; failures are [`ApiError`]s.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::html::{self, esc};
+use super::html::{self, Page};
 use super::params::{self, CRS84, Format};
 use super::respond::{self, GEOJSON, HTML, JSON, OPENAPI, Tagged};
 use crate::catalog::{Catalog, Collection};
+use crate::service::Live;
 
 /// The conformance classes we implement.
 pub const CONFORMANCE: &[&str] = &[
@@ -92,15 +94,11 @@ pub async fn landing(
     Ok(match respond::negotiate(&req, f) {
         Format::Json => respond::send(&req, JSON, doc.to_string()),
         Format::Html => {
-            let body = format!(
-                "<p>{}</p><ul><li><a href=\"/collections\">Collections</a></li>\
-                 <li><a href=\"/conformance\">Conformance</a></li>\
-                 <li><a href=\"/api\">API definition (OpenAPI 3.0)</a></li>\
-                 <li><a href=\"/attribution\">Data sources and licences</a></li>\
-                 <li><a href=\"/health\">Health</a></li></ul>",
-                esc(doc["description"].as_str().unwrap_or_default())
-            );
-            respond::send(&req, HTML, html::page(TITLE, &[], &body, "/?f=json"))
+            let page = Landing {
+                page: Page::new(TITLE, Vec::new(), "/?f=json"),
+                description: doc["description"].as_str().unwrap_or_default(),
+            };
+            respond::send(&req, HTML, html::render(&page)?)
         }
     })
 }
@@ -111,21 +109,11 @@ pub async fn conformance(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Ok(match respond::negotiate(&req, f) {
         Format::Json => respond::send(&req, JSON, json!({ "conformsTo": CONFORMANCE }).to_string()),
         Format::Html => {
-            let items: String = CONFORMANCE
-                .iter()
-                .map(|c| format!("<li>{}</li>", esc(c)))
-                .collect();
-            let trail = [("/".to_owned(), "Home".to_owned())];
-            respond::send(
-                &req,
-                HTML,
-                html::page(
-                    "Conformance",
-                    &trail,
-                    &format!("<ul>{items}</ul>"),
-                    "/conformance?f=json",
-                ),
-            )
+            let page = ConformancePage {
+                page: Page::new("Conformance", html::home(), "/conformance?f=json"),
+                classes: CONFORMANCE,
+            };
+            respond::send(&req, HTML, html::render(&page)?)
         }
     })
 }
@@ -137,22 +125,20 @@ pub async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         Format::Json => respond::send(&req, OPENAPI, state.openapi.clone()),
         Format::Html => {
             let doc: Value = serde_json::from_str(&state.openapi)?;
-            let mut rows = String::new();
-            if let Some(paths) = doc["paths"].as_object() {
-                for (path, ops) in paths {
+            let operations = doc["paths"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(path, ops)| {
                     let summary = ops["get"]["summary"].as_str().unwrap_or_default();
-                    rows.push_str(&format!(
-                        "<tr><td><code>GET {}</code></td><td>{}</td></tr>",
-                        esc(path),
-                        esc(summary)
-                    ));
-                }
-            }
-            let trail = [("/".to_owned(), "Home".to_owned())];
-            let body = format!(
-                "<p>The machine-readable definition is <a href=\"/api?f=json\">OpenAPI 3.0 JSON</a>.</p><table>{rows}</table>"
-            );
-            respond::send(&req, HTML, html::page("API", &trail, &body, "/api?f=json"))
+                    (path.clone(), summary.to_owned())
+                })
+                .collect();
+            let page = ApiPage {
+                page: Page::new("API", html::home(), "/api?f=json"),
+                operations,
+            };
+            respond::send(&req, HTML, html::render(&page)?)
         }
     })
 }
@@ -272,36 +258,65 @@ fn collection_doc(base: &str, c: &Collection) -> Value {
     })
 }
 
-fn collection_html(c: &Collection) -> String {
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing<'a> {
+    page: Page,
+    description: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "conformance.html")]
+struct ConformancePage {
+    page: Page,
+    classes: &'static [&'static str],
+}
+
+#[derive(Template)]
+#[template(path = "api.html")]
+struct ApiPage {
+    page: Page,
+    /// (path, summary) of each GET.
+    operations: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "collections.html")]
+struct CollectionsPage<'a> {
+    page: Page,
+    collections: &'a [Collection],
+}
+
+#[derive(Template)]
+#[template(path = "collection.html")]
+struct CollectionPage<'a> {
+    page: Page,
+    description: &'a str,
+    id: &'a str,
+    features: usize,
+    extent: String,
+    queryables: String,
+    /// The terms of a layer the operator supplied, instead of the shipped attributions.
+    user_terms: Option<String>,
+    attributions: &'static [crate::reference::Attribution],
+}
+
+fn collection_html(c: &Collection, page: Page) -> Result<String, ApiError> {
     let spec = c.spec;
-    let mut terms: String = attributions(c)
-        .iter()
-        .map(|a| {
-            format!(
-                "<li>{} — <a href=\"{}\">{}</a></li>",
-                esc(a.text),
-                esc(a.license_url),
-                esc(a.license)
-            )
-        })
-        .collect();
-    if c.user_source.is_some() {
-        terms = format!("<li>{}</li>", esc(&self::terms(c).0));
-    }
     let extent = c
         .extent
         .map(|e| format!("{:.4}, {:.4}, {:.4}, {:.4}", e[0], e[1], e[2], e[3]))
         .unwrap_or_else(|| "empty".into());
-    format!(
-        "<p>{}</p><p><a href=\"/collections/{id}/items?f=html\">Browse the {n} features</a> · \
-         <a href=\"/collections/{id}/items?f=json\">GeoJSON</a></p>\
-         <p>Extent (W, S, E, N): {extent}</p><p>Filter by: {q} · \
-         <a href=\"/collections/{id}/queryables?f=html\">every queryable (CQL2 filter)</a></p><h2>Attribution and licence</h2><ul>{terms}</ul>",
-        esc(spec.description),
-        id = c.id(),
-        n = c.len(),
-        q = esc(&spec.queryables.join(", ")),
-    )
+    html::render(&CollectionPage {
+        page,
+        description: spec.description,
+        id: c.id(),
+        features: c.len(),
+        extent,
+        queryables: spec.queryables.join(", "),
+        user_terms: c.user_source.is_some().then(|| self::terms(c).0),
+        attributions: attributions(c),
+    })
 }
 
 /// `GET /collections`
@@ -309,20 +324,14 @@ pub async fn collections(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = params::format_only(req.query_string())?;
-    let base = state.base_url(&req);
-    let format = respond::negotiate(&req, f);
-    let st = state.clone();
-    // The published state's lock can wait for a bulk publish: read it on the blocking pool.
-    let body = web::block(move || {
-        let live = st.service.live();
-        match format {
+    with_live(req, state, |live, format, base| {
+        Ok(match format {
             Format::Json => {
                 let docs: Vec<Value> = live
                     .catalog
                     .collections
                     .iter()
-                    .map(|c| collection_doc(&base, c))
+                    .map(|c| collection_doc(base, c))
                     .collect();
                 let doc = json!({
                     "links": [
@@ -334,32 +343,15 @@ pub async fn collections(
                 respond::tagged(JSON, doc.to_string())
             }
             Format::Html => {
-                let rows: String = live
-                    .catalog
-                    .collections
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{}</td><td>{}</td></tr>",
-                            esc(c.spec.title),
-                            c.len(),
-                            id = c.id()
-                        )
-                    })
-                    .collect();
-                let trail = [("/".to_owned(), "Home".to_owned())];
-                let body = format!(
-                    "<table><tr><th>id</th><th>title</th><th>features</th></tr>{rows}</table>"
-                );
-                respond::tagged(
-                    HTML,
-                    html::page("Collections", &trail, &body, "/collections?f=json"),
-                )
+                let page = CollectionsPage {
+                    page: Page::new("Collections", html::home(), "/collections?f=json"),
+                    collections: &live.catalog.collections,
+                };
+                respond::tagged(HTML, html::render(&page)?)
             }
-        }
+        })
     })
-    .await?;
-    Ok(body.send(&req))
+    .await
 }
 
 /// `GET /collections/{id}`
@@ -368,31 +360,45 @@ pub async fn collection(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = params::format_only(req.query_string())?;
-    let base = state.base_url(&req);
-    let format = respond::negotiate(&req, f);
-    let id = path.into_inner();
-    let st = state.clone();
-    let body = web::block(move || -> Result<Tagged, ApiError> {
-        let live = st.service.live();
-        let c = collection_or_404(&live.catalog, &id)?;
+    with_collection(req, state, path.into_inner(), |c, format, base| {
         Ok(match format {
-            Format::Json => respond::tagged(JSON, collection_doc(&base, c).to_string()),
+            Format::Json => respond::tagged(JSON, collection_doc(base, c).to_string()),
             Format::Html => {
-                let trail = [
-                    ("/".to_owned(), "Home".to_owned()),
-                    ("/collections?f=html".to_owned(), "Collections".to_owned()),
-                ];
                 let json_href = format!("/collections/{}?f=json", c.id());
-                respond::tagged(
-                    HTML,
-                    html::page(c.spec.title, &trail, &collection_html(c), &json_href),
-                )
+                let page = Page::new(c.spec.title, html::collections_trail(), json_href);
+                respond::tagged(HTML, collection_html(c, page)?)
             }
         })
     })
-    .await??;
+    .await
+}
+
+/// A GET that takes only `f` and answers from the published state: `answer` runs on the blocking
+/// pool (the state's lock can wait for a bulk publish) with the format asked for and the base URL.
+async fn with_live(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    answer: impl FnOnce(&Live, Format, &str) -> Result<Tagged, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let f = params::format_only(req.query_string())?;
+    let base = state.base_url(&req);
+    let format = respond::negotiate(&req, f);
+    let st = state.clone();
+    let body = web::block(move || answer(&st.service.live(), format, &base)).await??;
     Ok(body.send(&req))
+}
+
+/// As [`with_live`], for a resource of collection `id` (404 if there is none).
+pub(super) async fn with_collection(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: String,
+    answer: impl FnOnce(&Collection, Format, &str) -> Result<Tagged, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    with_live(req, state, move |live, format, base| {
+        answer(collection_or_404(&live.catalog, &id)?, format, base)
+    })
+    .await
 }
 
 /// `GET /health`: the indexes are built before the server binds, so answering at all means the

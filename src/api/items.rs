@@ -14,11 +14,13 @@ use super::cache::CachedPage;
 use super::crs::{self, Crs};
 use super::error::ApiError;
 use super::handlers::{collection_or_404, link};
-use super::html::{self, esc};
+use askama::Template;
+
+use super::html::{self, Cell};
 use super::params::{self, Format, ItemsParams};
 use super::respond::{self, GEOJSON, GEOJSON_SEQ, HTML, JSON, Tagged};
+use crate::catalog::Collection;
 use crate::catalog::write::{PropertySelection, Reproject, WriteOptions};
-use crate::catalog::{Collection, FeatureRef};
 
 /// The parameters that change how features are written, not which: what the HTML pages leave out
 /// of the GeoJSON their map loads.
@@ -218,7 +220,7 @@ pub async fn items(
         let made = Arc::new(match p.format.unwrap_or(accepted) {
             Format::Json => items_json(&base, &page, &options, p.crs)?,
             Format::Html => {
-                let t = items_html(&page);
+                let t = items_html(&page)?;
                 CachedPage {
                     content_type: t.content_type,
                     tag: t.tag,
@@ -341,44 +343,85 @@ fn items_json(
     })
 }
 
-fn items_html(page: &Page) -> Tagged {
+/// A column head of the items table; `about` from the schema, for the sites.
+struct Head<'a> {
+    name: &'a str,
+    about: Option<String>,
+}
+
+struct Row {
+    href: String,
+    id: String,
+    cells: Vec<Cell>,
+}
+
+#[derive(Template)]
+#[template(path = "pager.html")]
+struct Pager {
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "items.html")]
+struct ItemsPage<'a> {
+    page: html::Page,
+    shown: usize,
+    matched: usize,
+    offset: usize,
+    map: html::FeatureMap,
+    pager: Pager,
+    heads: Vec<Head<'a>>,
+    rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "item.html")]
+struct ItemPage {
+    page: html::Page,
+    geometry: String,
+    map: html::FeatureMap,
+    /// Whether the properties have their unit and meaning (from the schema: the sites).
+    described: bool,
+    properties: Vec<PropertyRow>,
+}
+
+struct PropertyRow {
+    name: String,
+    cell: Cell,
+    about: Option<String>,
+}
+
+/// A property's unit and meaning, where the collection's fields are the schema's (the sites).
+fn about(c: &Collection, name: &str) -> Option<String> {
+    (c.id() == crate::reference::SITES)
+        .then(|| crate::schema::field(name).map(html::about))
+        .flatten()
+}
+
+fn items_html(page: &Page) -> Result<Tagged, ApiError> {
     let c = page.collection;
     let title_key = c.title_key();
-    let cell = |f: &FeatureRef<'_>, key: &str| html::cell(&f.property(key).unwrap_or(Value::Null));
-    let rows: String = page
+    let columns: Vec<&str> = std::iter::once(title_key)
+        .chain(c.spec.queryables.iter().copied())
+        .collect();
+    let rows = page
         .rows
         .iter()
         .filter_map(|&i| c.get(i))
-        .map(|f| {
-            let cols: String = c.spec.queryables.iter().map(|q| format!("<td>{}</td>", cell(&f, q))).collect();
-            format!(
-                "<tr><td><a href=\"/collections/{cid}/items/{seg}?f=html\">{id}</a></td><td>{}</td>{cols}</tr>",
-                cell(&f, title_key),
-                cid = c.id(),
-                seg = esc(&respond::segment(f.id())),
-                id = esc(f.id()),
-            )
+        .map(|f| Row {
+            href: format!(
+                "/collections/{}/items/{}?f=html",
+                c.id(),
+                respond::segment(f.id())
+            ),
+            id: f.id().to_owned(),
+            cells: columns
+                .iter()
+                .map(|key| Cell::of(&f.property(key).unwrap_or(Value::Null)))
+                .collect(),
         })
         .collect();
-    let heads: String = c
-        .spec
-        .queryables
-        .iter()
-        .map(|q| format!("<th>{}</th>", esc(q)))
-        .collect();
-    let mut nav = String::new();
-    if let Some(pv) = &page.prev {
-        nav.push_str(&format!(
-            "<a href=\"{}\">« previous</a> ",
-            esc(&page.href("html", pv))
-        ));
-    }
-    if let Some(n) = &page.next {
-        nav.push_str(&format!(
-            "<a href=\"{}\">next »</a>",
-            esc(&page.href("html", n))
-        ));
-    }
     // The map wants CRS84 geometries with their properties, whatever this page was asked with.
     let map_pairs: Vec<(String, String)> = page
         .pairs
@@ -391,24 +434,26 @@ fn items_html(page: &Page) -> Tagged {
         c.id(),
         query_with(&map_pairs, &[("f", "json".into())])
     );
-    let body = format!(
-        "<p>{} of {} matching features, from offset {}.</p>{map}<p>{nav}</p>\
-         <table><tr><th>id</th><th>{}</th>{heads}</tr>{rows}</table><p>{nav}</p>",
-        page.rows.len(),
-        page.matched,
-        page.offset,
-        esc(title_key),
-        map = super::webmap::feature_map(&json_href),
-    );
-    let trail = [
-        ("/".to_owned(), "Home".to_owned()),
-        ("/collections?f=html".to_owned(), "Collections".to_owned()),
-        (
-            format!("/collections/{}?f=html", c.id()),
-            c.spec.title.to_owned(),
-        ),
-    ];
-    respond::tagged(HTML, html::page("Features", &trail, &body, &json_href))
+    let body = ItemsPage {
+        shown: page.rows.len(),
+        matched: page.matched,
+        offset: page.offset,
+        map: super::webmap::feature_map(&json_href),
+        pager: Pager {
+            prev: page.prev.as_ref().map(|p| page.href("html", p)),
+            next: page.next.as_ref().map(|n| page.href("html", n)),
+        },
+        heads: columns
+            .iter()
+            .map(|name| Head {
+                name,
+                about: about(c, name),
+            })
+            .collect(),
+        rows,
+        page: html::Page::new("Features", html::collection_trail(c), json_href),
+    };
+    Ok(respond::tagged(HTML, html::render(&body)?))
 }
 
 /// `GET /collections/{id}/items/{fid}`
@@ -494,33 +539,36 @@ fn item_body(
                     geo::CoordsIter::coords_count(g)
                 ),
             };
-            let trail = [
-                ("/".to_owned(), "Home".to_owned()),
-                ("/collections?f=html".to_owned(), "Collections".to_owned()),
-                (
-                    format!("/collections/{cid}?f=html"),
-                    c.spec.title.to_owned(),
-                ),
-                (
-                    format!("/collections/{cid}/items?f=html"),
-                    "Features".to_owned(),
-                ),
-            ];
+            let mut trail = html::collection_trail(c);
+            trail.push((
+                format!("/collections/{cid}/items?f=html"),
+                "Features".to_owned(),
+            ));
             let json_href = format!(
                 "/collections/{cid}/items/{}?f=json",
                 respond::segment(feature.id())
-            );
-            let body = format!(
-                "<p>Geometry: {}</p>{}{}",
-                esc(&geom),
-                super::webmap::feature_map(&json_href),
-                html::properties_table(&feature.properties())
             );
             let title = match feature.property("name") {
                 Some(Value::String(name)) => name,
                 _ => feature.id().to_owned(),
             };
-            respond::tagged(HTML, html::page(&title, &trail, &body, &json_href))
+            let properties = feature
+                .properties()
+                .iter()
+                .map(|(name, v)| PropertyRow {
+                    name: name.clone(),
+                    cell: Cell::of(v),
+                    about: about(c, name),
+                })
+                .collect();
+            let body = ItemPage {
+                geometry: geom,
+                map: super::webmap::feature_map(&json_href),
+                described: c.id() == crate::reference::SITES,
+                properties,
+                page: html::Page::new(title, trail, json_href),
+            };
+            respond::tagged(HTML, html::render(&body)?)
         }
     })
 }

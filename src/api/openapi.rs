@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::catalog::{Catalog, Collection};
+use crate::schema::{FieldType, SITE_FIELDS, is_analysis_field};
 
 const OPENAPI_MEDIA: &str = "application/vnd.oai.openapi+json;version=3.0";
 
@@ -59,12 +60,48 @@ fn queryable_type(c: &Collection, property: &str) -> &'static str {
     }
 }
 
+/// A site's properties, from the one schema ([`crate::schema`]): each field's type, description and
+/// unit (`x-ogc-unit`, as in the queryables). None is listed as required: `properties=` selects.
+fn site_properties() -> Value {
+    let fields = SITE_FIELDS.iter().chain(crate::schema::computed_fields());
+    let properties: Map<String, Value> = fields
+        .map(|f| {
+            let mut description = f.description.to_owned();
+            if let Some(n) = f.max_bytes {
+                description.push_str(&format!(" At most {n} bytes of UTF-8."));
+            }
+            if is_analysis_field(f.name) {
+                description.push_str(" Computed by the service; read-only.");
+            }
+            let mut schema = json!({ "type": f.ty.json_type(), "description": description });
+            if !f.required {
+                schema["nullable"] = true.into();
+            }
+            if f.ty == FieldType::TextList {
+                schema["items"] = json!({ "type": "string" });
+            }
+            if let Some(unit) = f.unit {
+                schema["x-ogc-unit"] = unit.into();
+            }
+            (f.name.to_owned(), schema)
+        })
+        .collect();
+    json!({ "type": "object", "properties": properties })
+}
+
 fn schemas() -> Value {
     let link = json!({ "$ref": "#/components/schemas/link" });
     let links = json!({ "type": "array", "items": link });
     let position =
         json!({ "type": "array", "minItems": 2, "maxItems": 3, "items": { "type": "number" } });
     json!({
+        "siteProperties": site_properties(),
+        "siteFeature": { "allOf": [{ "$ref": "#/components/schemas/featureGeoJSON" },
+            { "type": "object", "properties": {
+                "properties": { "$ref": "#/components/schemas/siteProperties" } } }] },
+        "siteFeatureCollection": { "allOf": [{ "$ref": "#/components/schemas/featureCollectionGeoJSON" },
+            { "type": "object", "properties": {
+                "features": { "type": "array", "items": { "$ref": "#/components/schemas/siteFeature" } } } }] },
         "exception": { "type": "object", "required": ["code"],
             "properties": { "code": { "type": "string" }, "description": { "type": "string" } } },
         "link": { "type": "object", "required": ["href"],
@@ -127,9 +164,10 @@ fn schemas() -> Value {
 /// Part 4 on the sites, the history, restore, import and the file exports.
 fn add_edit_paths(paths: &mut Map<String, Value>) {
     let auth = json!([{ "bearer": [] }]);
+    let site = json!({ "$ref": "#/components/schemas/siteFeature" });
     let feature_body = json!({ "required": true, "content": {
-        "application/geo+json": { "schema": { "type": "object" } },
-        "application/json": { "schema": { "type": "object" } } } });
+        "application/geo+json": { "schema": site },
+        "application/json": { "schema": site } } });
     let errors = json!({
         "400": error_response("Malformed JSON or GeoJSON, or a bad field; the description names it."),
         "401": error_response("No bearer token, or not a valid one."),
@@ -328,10 +366,15 @@ pub fn document(catalog: &Catalog) -> Value {
                 true,
             ),
         );
+        let sites = id == crate::reference::SITES;
         let mut page = ok(
             "A page of features, in `crs`",
             "application/geo+json",
-            "featureCollectionGeoJSON",
+            if sites {
+                "siteFeatureCollection"
+            } else {
+                "featureCollectionGeoJSON"
+            },
         );
         page["content"][super::respond::GEOJSON_SEQ] = json!({ "schema": { "type": "string",
             "description": "GeoJSON Text Sequences (RFC 8142): each feature of the page, preceded by 0x1E and followed by a line feed (f=geojsonseq, or Accept: application/geo+json-seq)" } });
@@ -343,7 +386,11 @@ pub fn document(catalog: &Catalog) -> Value {
         let mut one = ok(
             "A feature, in `crs`",
             "application/geo+json",
-            "featureGeoJSON",
+            if sites {
+                "siteFeature"
+            } else {
+                "featureGeoJSON"
+            },
         );
         one["headers"] = content_crs.clone();
         paths.insert(

@@ -7,10 +7,12 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::handlers::collection_or_404;
-use super::html::{self, esc};
-use super::params::{self, Format};
-use super::respond::{self, HTML, Tagged};
+use askama::Template;
+
+use super::handlers::with_collection;
+use super::html::{self, Page};
+use super::params::Format;
+use super::respond::{self, HTML};
 use crate::catalog::Collection;
 use crate::filter::QueryableType;
 
@@ -64,9 +66,25 @@ pub fn schema(base: &str, c: &Collection) -> Value {
     })
 }
 
-fn table(c: &Collection) -> String {
-    let rows: String = c
-        .queryables()
+/// A queryable as a row of the HTML table.
+struct Row<'a> {
+    name: &'a str,
+    ty: String,
+    unit: &'a str,
+    description: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "queryables.html")]
+struct QueryablesPage<'a> {
+    page: Page,
+    id: &'a str,
+    rows: Vec<Row<'a>>,
+}
+
+fn table(c: &Collection) -> Result<String, ApiError> {
+    let queryables = c.queryables();
+    let rows = queryables
         .iter()
         .map(|q| {
             let (ty, format) = q.ty.json_schema();
@@ -75,21 +93,20 @@ fn table(c: &Collection) -> String {
                 (_, Some(f)) => format!("{ty} ({f})"),
                 (_, None) => ty.to_owned(),
             };
-            format!(
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&q.name),
-                esc(&ty),
-                esc(q.unit.as_deref().unwrap_or("")),
-                esc(&q.description)
-            )
+            Row {
+                name: &q.name,
+                ty,
+                unit: q.unit.as_deref().unwrap_or(""),
+                description: &q.description,
+            }
         })
         .collect();
-    format!(
-        "<p>The properties a <code>filter</code> on this collection may name, in CQL2 text or \
-         JSON; for example <code>/collections/{id}/items?filter=…&amp;filter-lang=cql2-text</code>.</p>\
-         <table><tr><th>name</th><th>type</th><th>unit</th><th>description</th></tr>{rows}</table>",
-        id = esc(c.id()),
-    )
+    let json_href = format!("/collections/{}/queryables?f=json", c.id());
+    html::render(&QueryablesPage {
+        page: Page::new("Queryables", html::collection_trail(c), json_href),
+        id: c.id(),
+        rows,
+    })
 }
 
 /// `GET /collections/{id}/queryables`
@@ -98,33 +115,11 @@ pub async fn queryables(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = params::format_only(req.query_string())?;
-    let base = state.base_url(&req);
-    let format = respond::negotiate(&req, f);
-    let id = path.into_inner();
-    let st = state.clone();
-    let body = web::block(move || -> Result<Tagged, ApiError> {
-        let live = st.service.live();
-        let c = collection_or_404(&live.catalog, &id)?;
+    with_collection(req, state, path.into_inner(), |c, format, base| {
         Ok(match format {
-            Format::Json => respond::tagged(SCHEMA_JSON, schema(&base, c).to_string()),
-            Format::Html => {
-                let trail = [
-                    ("/".to_owned(), "Home".to_owned()),
-                    ("/collections?f=html".to_owned(), "Collections".to_owned()),
-                    (
-                        format!("/collections/{}?f=html", c.id()),
-                        c.spec.title.to_owned(),
-                    ),
-                ];
-                let json_href = format!("/collections/{}/queryables?f=json", c.id());
-                respond::tagged(
-                    HTML,
-                    html::page("Queryables", &trail, &table(c), &json_href),
-                )
-            }
+            Format::Json => respond::tagged(SCHEMA_JSON, schema(base, c).to_string()),
+            Format::Html => respond::tagged(HTML, table(c)?),
         })
     })
-    .await??;
-    Ok(body.send(&req))
+    .await
 }

@@ -15,25 +15,32 @@ pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 /// GeoJSON Text Sequences (RFC 8142).
 pub const GEOJSON_SEQ: &str = "application/geo+json-seq";
 
-/// The format to answer in: `f` wins; otherwise the `Accept` header, where HTML must be preferred
-/// (higher q) over every JSON type for a browser to get HTML. Without a preference, JSON.
-pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
-    if let Some(f) = f {
-        return f;
-    }
+/// The media ranges of the `Accept` header, lower-cased, each with its q (1 by default).
+fn accepted(req: &HttpRequest) -> impl Iterator<Item = (String, f32)> + '_ {
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let (mut html, mut json) = (0.0f32, 0.0f32);
-    for range in accept.split(',') {
+    accept.split(',').map(|range| {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
+        (media, q)
+    })
+}
+
+/// The format to answer in: `f` wins; otherwise the `Accept` header, where HTML must be preferred
+/// (higher q) over every JSON type for a browser to get HTML. Without a preference, JSON.
+pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
+    if let Some(f) = f {
+        return f;
+    }
+    let (mut html, mut json) = (0.0f32, 0.0f32);
+    for (media, q) in accepted(req) {
         match media.as_str() {
             "text/html" | "application/xhtml+xml" => html = html.max(q),
             "application/json" | "application/geo+json" => json = json.max(q),
@@ -51,19 +58,8 @@ pub fn negotiate(req: &HttpRequest, f: Option<Format>) -> Format {
 /// Whether the `Accept` header prefers GeoJSON Text Sequences (`application/geo+json-seq`, or
 /// `application/json-seq`) to both JSON and HTML (strictly higher q).
 pub fn prefers_seq(req: &HttpRequest) -> bool {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
     let (mut seq, mut other) = (0.0f32, 0.0f32);
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+    for (media, q) in accepted(req) {
         match media.as_str() {
             "application/geo+json-seq" | "application/json-seq" => seq = seq.max(q),
             "text/html" | "application/xhtml+xml" | "application/json" | "application/geo+json" => {

@@ -64,21 +64,28 @@ fn parse_tile(z: &str, x: &str, y: &str) -> Result<TileId, ApiError> {
     TileId::new(z, x, y).map_err(tile_error)
 }
 
-/// A tile request takes no parameters but `f=mvt`.
-fn tile_query(query: &str) -> Result<(), ApiError> {
+/// A query of no parameter but `f`, and `f` (if given) only `only`: `why` says what is offered.
+fn only_f(query: &str, only: &str, why: &str) -> Result<(), ApiError> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k != "f" {
             return Err(ApiError::unknown_parameter(k, &["f"]));
         }
-        if v != "mvt" {
-            return Err(ApiError::bad_parameter(
-                "f",
-                format!("{v:?}: tiles are served as mvt only"),
-            ));
+        if v != only {
+            return Err(ApiError::bad_parameter("f", format!("{v:?}: {why}")));
         }
     }
     Ok(())
+}
+
+/// A metadata request takes no parameters but `f=json`.
+fn json_only(req: &HttpRequest) -> Result<(), ApiError> {
+    only_f(req.query_string(), "json", "only json is offered here")
+}
+
+/// A tile request takes no parameters but `f=mvt`.
+fn tile_query(query: &str) -> Result<(), ApiError> {
+    only_f(query, "mvt", "tiles are served as mvt only")
 }
 
 /// Whether an `If-None-Match` header holds `tag` (weak comparison, as for every ETag here).
@@ -208,22 +215,6 @@ pub async fn map_tile(
     Ok(send_tile(&req, served))
 }
 
-fn only_f(req: &HttpRequest) -> Result<(), ApiError> {
-    for pair in req.query_string().split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k != "f" {
-            return Err(ApiError::unknown_parameter(k, &["f"]));
-        }
-        if v != "json" {
-            return Err(ApiError::bad_parameter(
-                "f",
-                format!("{v:?}: only json is offered here"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Reads the published catalog on the blocking pool and renders a JSON document from it.
 async fn from_catalog(
     req: &HttpRequest,
@@ -231,7 +222,7 @@ async fn from_catalog(
     content_type: &'static str,
     render: impl FnOnce(&Catalog, &str) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    only_f(req)?;
+    json_only(req)?;
     let base = state.base_url(req);
     let st = state.clone();
     let body = web::block(move || -> Result<String, ApiError> {
@@ -472,7 +463,7 @@ pub async fn tile_matrix_sets(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    only_f(&req)?;
+    json_only(&req)?;
     let base = state.base_url(&req);
     let doc = json!({
         "links": [link(format!("{base}/tileMatrixSets"), "self", JSON, "Tile matrix sets")],
@@ -490,7 +481,7 @@ pub async fn tile_matrix_set(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    only_f(&req)?;
+    json_only(&req)?;
     tms_or_404(&path.into_inner())?;
     let base = state.base_url(&req);
     Ok(respond::send(

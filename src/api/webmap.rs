@@ -105,18 +105,15 @@ pub(super) fn asset(name: &str) -> String {
     format!("/map/static/{name}?v={}", assets_version())
 }
 
-/// The HTML that puts a small map of the page's own features (read from `json_href`, the page's
-/// GeoJSON twin) into an items or feature page.
-pub(super) fn feature_map(json_href: &str) -> String {
-    format!(
-        "<link rel=\"stylesheet\" href=\"{css}\"><div id=\"feature-map\" data-src=\"{src}\" \
-         style=\"height:22rem;max-width:48rem;border:1px solid #ccc;margin:.5rem 0 1rem\"></div>\
-         <script src=\"{ml}\"></script><script src=\"{fm}\"></script>",
-        css = asset("maplibre-gl.css"),
-        src = super::html::esc(json_href),
-        ml = asset("maplibre-gl-csp.js"),
-        fm = asset("feature-map.js"),
-    )
+/// The small map of the page's own features (read from `json_href`, the page's GeoJSON twin) that
+/// an items or feature page shows.
+pub(super) fn feature_map(json_href: &str) -> super::html::FeatureMap {
+    super::html::FeatureMap {
+        css: asset("maplibre-gl.css"),
+        src: json_href.to_owned(),
+        maplibre: asset("maplibre-gl-csp.js"),
+        script: asset("feature-map.js"),
+    }
 }
 
 /// `GET /map`
@@ -348,7 +345,7 @@ fn attribution(base: &str, id: &str) -> String {
     // MapLibre shows attributions as HTML; the base comes from the request's Host.
     format!(
         "<a href=\"{}/attribution\">{text}</a>",
-        super::html::esc(base)
+        super::html::escape(base)
     )
 }
 
@@ -808,8 +805,9 @@ mod tests {
         assert_eq!(v.len(), 12);
         assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(asset("map.js"), format!("/map/static/map.js?v={v}"));
-        let html = feature_map("/collections/x/items?a=1&b=\"<script>");
-        assert!(html.contains("data-src=\"/collections/x/items?a=1&amp;b=&quot;&lt;script&gt;\""));
+        let html = askama::Template::render(&feature_map("/collections/x/items?a=1&b=\"<script>"))
+            .unwrap();
+        assert!(html.contains("data-src=\"/collections/x/items?a=1&#38;b=&#34;&#60;script&#62;\""));
         // Every file the HTML names is embedded.
         for name in ["maplibre-gl.css", "maplibre-gl-csp.js", "feature-map.js"] {
             assert!(STATIC.iter().any(|(n, ..)| *n == name));

@@ -15,6 +15,7 @@ mod pg;
 mod properties;
 mod replicas;
 mod risk;
+mod schema_docs;
 mod sortby;
 mod tiles;
 mod transfer;

@@ -321,7 +321,7 @@ async fn html_item_pages_carry_a_small_map_of_their_features() {
     assert!(page.contains("id=\"feature-map\""), "{page}");
     // Its data is the page's own GeoJSON twin, with the same filters (escaped for the attribute).
     assert!(
-        page.contains("data-src=\"/collections/sites/items?country=KGZ&amp;limit=5&amp;f=json\""),
+        page.contains("data-src=\"/collections/sites/items?country=KGZ&#38;limit=5&#38;f=json\""),
         "{page}"
     );
     for url in static_urls(&page) {
