@@ -20,13 +20,15 @@
 //! - [`catalog`]: the published collections, serialised and indexed; sorting and time selection.
 //! - [`tiles`]: vector tiles (WebMercatorQuad, MVT), the tile cache and the PMTiles archive.
 //! - [`store`]: the [`store::SiteStore`] and [`store::TokenStore`] boundaries, [`store::open`] by
-//!   location, the change feed, and the GeoPackage backend (a conformance suite every backend runs).
+//!   location, the change feed, one way of applying a change over each backend's row operations,
+//!   and the GeoPackage and PostGIS backends (a conformance suite every backend runs).
 //! - [`auth`]: API tokens and the policy: who may change which site.
 //! - [`io`]: everything through GDAL: reference layers, points to analyse, result files, site files
 //!   in and out.
 //! - [`service`]: start-up, the live published state, edits, queries, imports and exports, bulk
 //!   analysis: the typed functions the HTTP API and the CLI both call.
-//! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]).
+//! - [`api`]: actix-web handlers; the one place HTTP statuses are chosen ([`api::error`]); HTML
+//!   pages from the askama templates in `templates/`.
 //!
 //! The core (`schema`, `geodesy`, `model`, `index`, `reference`, `analysis`, `risk`, `filter`, `catalog`,
 //! `tiles`, `render`) uses

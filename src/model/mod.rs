@@ -478,19 +478,7 @@ impl TryFrom<SiteDraft> for Site {
         let status_note = optional_text(d.status_note);
         let receiving_river = optional_text(d.receiving_river);
         let substances = text_list(d.substances);
-        for (field, text) in [
-            ("name", Some(name.as_str())),
-            ("local_name", local_name.as_deref()),
-            ("activity", Some(activity.as_str())),
-            ("status_note", status_note.as_deref()),
-            ("receiving_river", receiving_river.as_deref()),
-        ] {
-            check_text(field, text)?;
-        }
-        check_list("substances", &substances)?;
-        check_list("sources", &sources)?;
-        check_json("attributes", &d.attributes)?;
-        Ok(Site {
+        let site = Site {
             id,
             name,
             local_name,
@@ -506,7 +494,17 @@ impl TryFrom<SiteDraft> for Site {
             receiving_river,
             sources,
             attributes: d.attributes,
-        })
+        };
+        // Every text, list and object against its limit in the schema.
+        for (f, v) in crate::schema::SITE_FIELDS.iter().zip(site.values()) {
+            match v {
+                SiteValue::Text(t) => check_text(f.name, Some(t))?,
+                SiteValue::List(items) => check_list(f.name, items)?,
+                SiteValue::Object(m) => check_json(f.name, m)?,
+                SiteValue::Null | SiteValue::Number(_) => {}
+            }
+        }
+        Ok(site)
     }
 }
 

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use super::dbf::{DBF_NAME_MAX, short_name, truncate_bytes};
 use super::mapping::mapping_err;
 use crate::io::IoError;
+use crate::schema::SITE_FIELDS;
 
 /// What a site field holds, for converting source values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,118 +16,83 @@ pub(super) enum FieldKind {
     Object,
 }
 
-/// A field of [`SiteDraft`], as mapping files name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-pub(super) enum SiteField {
-    #[serde(rename = "id")]
-    Id,
-    #[serde(rename = "name")]
-    Name,
-    #[serde(rename = "local_name")]
-    LocalName,
-    #[serde(rename = "kind")]
-    Kind,
-    #[serde(rename = "activity")]
-    Activity,
-    #[serde(rename = "country")]
-    Country,
-    #[serde(rename = "status")]
-    Status,
-    #[serde(rename = "status_note")]
-    StatusNote,
-    #[serde(rename = "lon")]
-    Lon,
-    #[serde(rename = "lat")]
-    Lat,
-    #[serde(rename = "precision")]
-    Precision,
-    #[serde(rename = "volume_m3")]
-    VolumeM3,
-    #[serde(rename = "tonnage_t")]
-    TonnageT,
-    #[serde(rename = "dam_height_m")]
-    DamHeightM,
-    #[serde(rename = "area_m2")]
-    AreaM2,
-    #[serde(rename = "substances")]
-    Substances,
-    #[serde(rename = "receiving_river")]
-    ReceivingRiver,
-    #[serde(rename = "sources")]
-    Sources,
-    #[serde(rename = "attributes")]
-    Attributes,
+/// A site field, as mapping files and column names know it: its position in
+/// [`crate::schema::SITE_FIELDS`], so the fields are the schema's, every one, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct SiteField(usize);
+
+/// The position of `name` in the schema's site fields (a build error in a constant if it is none).
+const fn position(name: &str) -> usize {
+    let mut i = 0;
+    while i < SITE_FIELDS.len() {
+        let (a, b) = (SITE_FIELDS[i].name.as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut k = 0;
+            while k < a.len() && a[k] == b[k] {
+                k += 1;
+            }
+            if k == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a site field")
 }
 
 impl SiteField {
-    pub(super) const ALL: [SiteField; 19] = [
-        SiteField::Id,
-        SiteField::Name,
-        SiteField::LocalName,
-        SiteField::Kind,
-        SiteField::Activity,
-        SiteField::Country,
-        SiteField::Status,
-        SiteField::StatusNote,
-        SiteField::Lon,
-        SiteField::Lat,
-        SiteField::Precision,
-        SiteField::VolumeM3,
-        SiteField::TonnageT,
-        SiteField::DamHeightM,
-        SiteField::AreaM2,
-        SiteField::Substances,
-        SiteField::ReceivingRiver,
-        SiteField::Sources,
-        SiteField::Attributes,
-    ];
+    /// The fields the import treats specially: the id (derived when absent), the coordinates (read
+    /// from the geometry when there is one) and the closed vocabularies.
+    pub(super) const ID: SiteField = SiteField(position("id"));
+    pub(super) const KIND: SiteField = SiteField(position("kind"));
+    pub(super) const COUNTRY: SiteField = SiteField(position("country"));
+    pub(super) const STATUS: SiteField = SiteField(position("status"));
+    pub(super) const PRECISION: SiteField = SiteField(position("precision"));
+    pub(super) const LON: SiteField = SiteField(position("lon"));
+    pub(super) const LAT: SiteField = SiteField(position("lat"));
+
+    /// Every site field, in the schema's order.
+    pub(super) fn all() -> impl Iterator<Item = SiteField> {
+        (0..SITE_FIELDS.len()).map(SiteField)
+    }
+
+    /// Its position in [`crate::schema::SITE_FIELDS`] (what [`crate::model::SiteDraft::set`] takes).
+    pub(super) fn index(self) -> usize {
+        self.0
+    }
 
     pub(super) fn name(self) -> &'static str {
-        match self {
-            SiteField::Id => "id",
-            SiteField::Name => "name",
-            SiteField::LocalName => "local_name",
-            SiteField::Kind => "kind",
-            SiteField::Activity => "activity",
-            SiteField::Country => "country",
-            SiteField::Status => "status",
-            SiteField::StatusNote => "status_note",
-            SiteField::Lon => "lon",
-            SiteField::Lat => "lat",
-            SiteField::Precision => "precision",
-            SiteField::VolumeM3 => "volume_m3",
-            SiteField::TonnageT => "tonnage_t",
-            SiteField::DamHeightM => "dam_height_m",
-            SiteField::AreaM2 => "area_m2",
-            SiteField::Substances => "substances",
-            SiteField::ReceivingRiver => "receiving_river",
-            SiteField::Sources => "sources",
-            SiteField::Attributes => "attributes",
-        }
+        SITE_FIELDS[self.0].name
     }
 
     pub(super) fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
+        SITE_FIELDS
+            .iter()
+            .position(|f| f.name == name)
+            .map(SiteField)
     }
 
     pub(super) fn parse(name: &str) -> Result<Self, IoError> {
-        Self::from_name(name.trim()).ok_or_else(|| {
-            mapping_err(format!(
-                "unknown site field `{}`; expected one of: {}",
-                name.trim(),
-                Self::ALL.map(|f| f.name()).join(", ")
-            ))
-        })
+        Self::from_name(name.trim()).ok_or_else(|| mapping_err(Self::unknown(name)))
+    }
+
+    fn unknown(name: &str) -> String {
+        let names: Vec<&str> = Self::all().map(Self::name).collect();
+        format!(
+            "unknown site field `{}`; expected one of: {}",
+            name.trim(),
+            names.join(", ")
+        )
     }
 
     /// What the field holds, as the schema defines it.
     pub(super) fn kind(self) -> FieldKind {
         use crate::schema::FieldType;
-        match crate::schema::field(self.name()).map(|f| f.ty) {
-            Some(FieldType::Number) => FieldKind::Number,
-            Some(FieldType::TextList) => FieldKind::List,
-            Some(FieldType::Object) => FieldKind::Object,
-            Some(FieldType::Text | FieldType::CountryCode) | None => FieldKind::Text,
+        match SITE_FIELDS[self.0].ty {
+            FieldType::Number => FieldKind::Number,
+            FieldType::TextList => FieldKind::List,
+            FieldType::Object => FieldKind::Object,
+            FieldType::Text | FieldType::CountryCode => FieldKind::Text,
         }
     }
 
@@ -143,6 +109,15 @@ impl SiteField {
     }
 }
 
+/// As a mapping file names it: an unknown field is an error that lists the known ones.
+impl<'de> Deserialize<'de> for SiteField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        SiteField::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(SiteField::unknown(&name)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +125,7 @@ mod tests {
     /// The typed keys a mapping names are the schema's site fields, every one.
     #[test]
     fn the_keys_are_the_schemas_site_fields() {
-        let mut keys: Vec<&str> = SiteField::ALL.iter().map(|f| f.name()).collect();
+        let mut keys: Vec<&str> = SiteField::all().map(|f| f.name()).collect();
         let mut fields: Vec<&str> = crate::schema::SITE_FIELDS.iter().map(|f| f.name).collect();
         keys.sort_unstable();
         fields.sort_unstable();

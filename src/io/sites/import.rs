@@ -289,9 +289,9 @@ pub fn read_sites_chunked<E: From<IoError>>(
     let transform = crate::io::to_wgs84(layer.spatial_ref()).map_err(&file_err)?;
     let reprojected_from = crs.filter(|_| transform.is_some());
 
-    let mut sources = Vec::with_capacity(SiteField::ALL.len());
+    let mut sources = Vec::with_capacity(crate::schema::SITE_FIELDS.len());
     let mut used: HashSet<usize> = HashSet::new();
-    for field in SiteField::ALL {
+    for field in SiteField::all() {
         let source = resolve(field, mapping, &columns, has_geometry).map_err(&file_err)?;
         match &source {
             Source::Columns(idx) => used.extend(idx),
@@ -390,8 +390,8 @@ pub(super) fn open_options(extension: &str, mapping: &Mapping) -> Vec<String> {
                 names.join(",")
             };
             vec![
-                format!("X_POSSIBLE_NAMES={}", names(CSV_X_NAMES, SiteField::Lon)),
-                format!("Y_POSSIBLE_NAMES={}", names(CSV_Y_NAMES, SiteField::Lat)),
+                format!("X_POSSIBLE_NAMES={}", names(CSV_X_NAMES, SiteField::LON)),
+                format!("Y_POSSIBLE_NAMES={}", names(CSV_Y_NAMES, SiteField::LAT)),
                 format!("GEOM_POSSIBLE_NAMES={}", CSV_GEOM_NAMES.join(",")),
                 // The lon/lat columns stay readable for rows GDAL could not make a point of.
                 "KEEP_GEOM_COLUMNS=YES".into(),
@@ -460,13 +460,13 @@ pub(super) fn resolve(
         return match columns.find(column) {
             Some(idx) => Ok(Source::Columns(columns.with_parts(idx))),
             // A geometry makes lon/lat columns unnecessary.
-            None if has_geometry && matches!(field, SiteField::Lon | SiteField::Lat) => {
+            None if has_geometry && matches!(field, SiteField::LON | SiteField::LAT) => {
                 Ok(Source::Absent)
             }
             None => Err(missing_column(column, field, columns)),
         };
     }
-    if field == SiteField::Id
+    if field == SiteField::ID
         && let Some(rule) = &mapping.id
     {
         let idx = rule
@@ -482,7 +482,7 @@ pub(super) fn resolve(
             .collect::<Result<_, _>>()?;
         return Ok(Source::DerivedId(idx, rule.prefix.clone()));
     }
-    let absent = if field == SiteField::Id {
+    let absent = if field == SiteField::ID {
         Source::NameCountry
     } else {
         Source::Absent
@@ -639,9 +639,9 @@ pub(super) fn draft_of(
     };
     for (field, source) in sources {
         let vocabulary = mapping.values.get(field);
-        match (field, point) {
-            (SiteField::Lon, Some((x, _))) => draft.lon = Some(x),
-            (SiteField::Lat, Some((_, y))) => draft.lat = Some(y),
+        match (*field, point) {
+            (SiteField::LON, Some((x, _))) => draft.lon = Some(x),
+            (SiteField::LAT, Some((_, y))) => draft.lat = Some(y),
             _ => match source {
                 Source::Absent | Source::NameCountry => {}
                 // Constants are already in our vocabulary.

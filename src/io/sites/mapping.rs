@@ -126,7 +126,7 @@ impl TryFrom<MappingFile> for Mapping {
             m.values.insert(field, normalised);
         }
         if let Some(rule) = file.id {
-            if m.columns.contains_key(&SiteField::Id) || m.constants.contains_key(&SiteField::Id) {
+            if m.columns.contains_key(&SiteField::ID) || m.constants.contains_key(&SiteField::ID) {
                 return Err("`id` is derived and also a column or constant; keep one".into());
             }
             let columns = rule.from.columns();
@@ -155,13 +155,13 @@ pub(super) fn check_constant(field: SiteField, cell: &Cell) -> Result<(), String
     assign(&mut d, field, cell.clone(), None).map_err(|e| e.to_string())?;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let checked = match field {
-        SiteField::Id => SiteId::parse(&text(&d.id)).map(|_| ()),
-        SiteField::Kind => text(&d.kind).parse::<SiteKind>().map(|_| ()),
-        SiteField::Status => text(&d.status).parse::<SiteStatus>().map(|_| ()),
-        SiteField::Precision => text(&d.precision)
+        SiteField::ID => SiteId::parse(&text(&d.id)).map(|_| ()),
+        SiteField::KIND => text(&d.kind).parse::<SiteKind>().map(|_| ()),
+        SiteField::STATUS => text(&d.status).parse::<SiteStatus>().map(|_| ()),
+        SiteField::PRECISION => text(&d.precision)
             .parse::<CoordinatePrecision>()
             .map(|_| ()),
-        SiteField::Country => Iso3::parse(&text(&d.country), "country").map(|_| ()),
+        SiteField::COUNTRY => Iso3::parse(&text(&d.country), "country").map(|_| ()),
         _ => Ok(()),
     };
     checked.map_err(|e| e.to_string())
@@ -196,7 +196,7 @@ impl Mapping {
             return Err(mapping_err(format!("`{}`: empty column name", f.name())));
         }
         self.constants.remove(&f);
-        if f == SiteField::Id {
+        if f == SiteField::ID {
             self.id = None;
         }
         self.columns.insert(f, column.to_owned());
@@ -210,7 +210,7 @@ impl Mapping {
         let cell = Cell::Text(value.to_owned());
         check_constant(f, &cell).map_err(|e| mapping_err(format!("`{}`: {e}", f.name())))?;
         self.columns.remove(&f);
-        if f == SiteField::Id {
+        if f == SiteField::ID {
             self.id = None;
         }
         self.constants.insert(f, cell);

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::fields::{FieldKind, SiteField};
 use super::import::ImportRow;
 use super::mapping::vocabulary_key;
-use crate::model::{CoordinatePrecision, ModelError, SiteDraft, SiteKind, SiteStatus};
+use crate::model::{CoordinatePrecision, DraftValue, ModelError, SiteDraft, SiteKind, SiteStatus};
 
 /// A source value, whatever the field type it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,28 +85,16 @@ pub(super) fn assign(
             if let Some(t) = text.as_mut() {
                 let lower = t.to_ascii_lowercase();
                 let known = match field {
-                    SiteField::Kind => lower.parse::<SiteKind>().is_ok(),
-                    SiteField::Status => lower.parse::<SiteStatus>().is_ok(),
-                    SiteField::Precision => lower.parse::<CoordinatePrecision>().is_ok(),
+                    SiteField::KIND => lower.parse::<SiteKind>().is_ok(),
+                    SiteField::STATUS => lower.parse::<SiteStatus>().is_ok(),
+                    SiteField::PRECISION => lower.parse::<CoordinatePrecision>().is_ok(),
                     _ => false,
                 };
                 if known {
                     *t = lower;
                 }
             }
-            let slot = match field {
-                SiteField::Id => &mut draft.id,
-                SiteField::Name => &mut draft.name,
-                SiteField::LocalName => &mut draft.local_name,
-                SiteField::Kind => &mut draft.kind,
-                SiteField::Activity => &mut draft.activity,
-                SiteField::Country => &mut draft.country,
-                SiteField::Status => &mut draft.status,
-                SiteField::StatusNote => &mut draft.status_note,
-                SiteField::Precision => &mut draft.precision,
-                _ => &mut draft.receiving_river,
-            };
-            *slot = text;
+            draft.set(field.index(), DraftValue::Text(text));
         }
         FieldKind::Number => {
             let value = match cell {
@@ -119,15 +107,7 @@ pub(super) fn assign(
                     ),
                 },
             };
-            let slot = match field {
-                SiteField::Lon => &mut draft.lon,
-                SiteField::Lat => &mut draft.lat,
-                SiteField::VolumeM3 => &mut draft.volume_m3,
-                SiteField::TonnageT => &mut draft.tonnage_t,
-                SiteField::DamHeightM => &mut draft.dam_height_m,
-                _ => &mut draft.area_m2,
-            };
-            *slot = value;
+            draft.set(field.index(), DraftValue::Number(value));
         }
         FieldKind::List => {
             let items: Vec<String> = match cell {
@@ -150,14 +130,10 @@ pub(super) fn assign(
                 .map(|i| translate(i, vocabulary))
                 .filter(|i| !i.is_empty())
                 .collect();
-            if field == SiteField::Substances {
-                draft.substances = items;
-            } else {
-                draft.sources = items;
-            }
+            draft.set(field.index(), DraftValue::List(items));
         }
         FieldKind::Object => {
-            draft.attributes = match cell {
+            let object = match cell {
                 Cell::Null => Map::new(),
                 Cell::Text(t) if t.trim().is_empty() => Map::new(),
                 Cell::Text(t) => serde_json::from_str::<Map<String, Value>>(t.trim())
@@ -165,6 +141,7 @@ pub(super) fn assign(
                 Cell::Number(n) => return Err(invalid(field, n.to_string(), "not a JSON object")),
                 Cell::List(l) => return Err(invalid(field, l.join("; "), "not a JSON object")),
             };
+            draft.set(field.index(), DraftValue::Object(object));
         }
     }
     Ok(())
