@@ -7,6 +7,11 @@
 // the page also works from a static host), ?source=geojson (the collections' GeoJSON items, for a
 // service without tiles), ?style=URL (another copy of the style). Only same-origin URLs are used.
 //
+// A service whose reads are private (serve --private-reads) asks for a token: give it in the page's
+// fragment (/map#token=ta_…; a fragment is never sent to the server, and the page takes it out of
+// the address bar) or in the form the page shows. It is kept for this tab only (sessionStorage) and
+// sent, as a bearer token, only to this page's origin.
+//
 // Everything taken from data goes into the page as text (textContent), never as HTML.
 (function () {
   'use strict';
@@ -45,6 +50,61 @@
     }
   }
 
+  const TOKEN_KEY = 'tailings-atlas:token';
+  (function takeToken() {
+    const h = new URLSearchParams(location.hash.slice(1));
+    const t = (h.get('token') || '').trim();
+    if (!t) return;
+    sessionStorage.setItem(TOKEN_KEY, t);
+    h.delete('token');
+    const rest = h.toString();
+    history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+  }());
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  // Headers for a request to this origin: `extra`, and the token if there is one.
+  function headers(extra) {
+    const h = Object.assign({}, extra || {});
+    const t = token();
+    if (t) h.Authorization = 'Bearer ' + t;
+    return h;
+  }
+
+  // A GET of this origin's `url`, with the token.
+  const get = (url, accept) => fetch(url, { headers: headers(accept ? { Accept: accept } : {}) });
+
+  // A download of a file of this origin with the token (a plain link cannot carry it).
+  async function download(url) {
+    const res = await get(url);
+    if (!res.ok) throw new Error('download: HTTP ' + res.status);
+    const disposition = res.headers.get('Content-Disposition') || '';
+    const named = /filename="?([^";]+)"?/.exec(disposition);
+    const a = el('a', { href: URL.createObjectURL(await res.blob()),
+      download: named ? named[1] : new URL(url).pathname.split('/').pop() });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+  }
+
+  // The service wants a token and the page has none (or a refused one): ask for it.
+  function askToken(refused) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    const input = el('input', { id: 'token-input', type: 'password', autocomplete: 'off', required: '', size: '40' });
+    const form = el('form', {
+      id: 'token-form',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+        location.reload();
+      },
+    },
+    el('p', {}, refused ? 'That token was refused. ' : '', 'This service needs a token to read (any role).'),
+    el('label', {}, 'Token ', input), ' ', el('button', { type: 'submit' }, 'Open the map'));
+    statusEl.replaceChildren(form);
+    input.focus();
+  }
+
   const km = (m) => (typeof m === 'number' ? (m / 1000).toFixed(m < 10000 ? 2 : 1) + ' km' : '—');
   const text = (v) => (v === null || v === undefined || v === '' ? '—'
     : typeof v === 'object' ? JSON.stringify(v) : String(v));
@@ -62,6 +122,8 @@
       const archive = sameOrigin(params.get('archive') || 'tiles/syr-darya.pmtiles');
       if (!archive) throw new Error('archive must be a URL of this site');
       const protocol = new pmtiles.Protocol();
+      // The archive's range requests carry the token too.
+      protocol.add(new pmtiles.PMTiles(new pmtiles.FetchSource(archive.href, new Headers(headers()))));
       maplibregl.addProtocol('pmtiles', protocol.tile);
       const attribution = [...new Set(vector.map((id) => style.sources[id].attribution).filter(Boolean))];
       for (const id of vector) delete style.sources[id];
@@ -112,7 +174,15 @@
       const li = el('li', {}, c.title + ':');
       for (const d of c.downloads || []) {
         const href = sameOrigin(d.href);
-        if (href) li.append(el('a', { href: href.href, download: '' }, d.label));
+        if (!href) continue;
+        const a = el('a', { href: href.href, download: '' }, d.label);
+        if (token()) {
+          a.addEventListener('click', (ev) => {
+            ev.preventDefault();
+            download(href.href).catch(report);
+          });
+        }
+        li.append(a);
       }
       list.append(li);
     }
@@ -188,7 +258,7 @@
     if (v.country) q.set('country', v.country);
     if (v.kind) q.set('kind', v.kind);
     const seq = ++nearSeq;
-    const res = await fetch(state.apiBase + '/analysis/near-border?' + q, { headers: { Accept: 'application/geo+json' } });
+    const res = await get(state.apiBase + '/analysis/near-border?' + q, 'application/geo+json');
     if (!res.ok) throw new Error('near-border: HTTP ' + res.status);
     const fc = await res.json();
     if (seq !== nearSeq) return;
@@ -280,7 +350,7 @@
       popup.setDOMContent(siteContent(id, tileProps || {}, false));
       return;
     }
-    const res = await fetch(state.apiBase + '/collections/sites/items/' + encodeURIComponent(id), { headers: { Accept: 'application/geo+json' } });
+    const res = await get(state.apiBase + '/collections/sites/items/' + encodeURIComponent(id), 'application/geo+json');
     if (!res.ok) throw new Error('site ' + id + ': HTTP ' + res.status);
     const feature = await res.json();
     if (state.popup === popup) {
@@ -309,7 +379,7 @@
   async function showDownstream(id, button) {
     button.disabled = true;
     button.textContent = 'Loading path…';
-    const res = await fetch(state.apiBase + '/collections/sites/items/' + encodeURIComponent(id) + '/downstream', { headers: { Accept: 'application/geo+json' } });
+    const res = await get(state.apiBase + '/collections/sites/items/' + encodeURIComponent(id) + '/downstream', 'application/geo+json');
     if (!res.ok) {
       button.textContent = 'No downstream path';
       throw new Error('downstream of ' + id + ': HTTP ' + res.status);
@@ -348,7 +418,11 @@
   async function start() {
     const styleUrl = sameOrigin(params.get('style') || 'map/style.json');
     if (!styleUrl) throw new Error('style must be a URL of this site');
-    const res = await fetch(styleUrl.href);
+    const res = await get(styleUrl.href, 'application/json');
+    if (res.status === 401) {
+      askToken(!!token());
+      return;
+    }
     if (!res.ok) throw new Error('style: HTTP ' + res.status);
     const style = adapt(await res.json());
     state.meta = style.metadata || {};
@@ -365,6 +439,11 @@
       fitBoundsOptions: { padding: { top: 100, bottom: 30, left: 20, right: 20 } },
       attributionControl: { compact: false },
       maxZoom: 14,
+      // Tiles, GeoJSON sources and the style's other requests carry the token, to this origin only.
+      transformRequest: (url) => {
+        const t = token();
+        return t && sameOrigin(url) ? { url, headers: { Authorization: 'Bearer ' + t } } : { url };
+      },
     });
     state.map = map;
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-left');

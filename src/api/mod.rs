@@ -374,12 +374,18 @@ pub fn app_with(
             }
         })
         // Reads need a token only when the operator said so; the landing page, conformance, API
-        // definition and health stay open so clients can discover the service.
+        // definition and health stay open so clients can discover the service, and so do the web
+        // map's page and its static files (no data: the page asks for a token and sends it with
+        // every request for data).
         .wrap_fn(|req, srv| {
             let check = req.app_data::<web::Data<AppState>>().and_then(|state| {
                 let open = state.public_reads
                     || !matches!(*req.method(), Method::GET | Method::HEAD)
-                    || matches!(req.path(), "/" | "/conformance" | "/api" | "/health");
+                    || matches!(
+                        req.path(),
+                        "/" | "/conformance" | "/api" | "/health" | "/map"
+                    )
+                    || req.path().starts_with("/map/static/");
                 // The token is checked on the blocking pool (argon2, a store lookup).
                 (!open).then(|| edit::grant(req.request(), state))
             });

@@ -9,7 +9,8 @@ use actix_web::test as atest;
 use serde_json::Value;
 
 use crate::common::{
-    Server, default_state, get, random_sites, random_state, repo_path, spawn_server, temp_dir,
+    Server, default_state, get, random_sites, random_state, repo_path, spawn_server, status_of,
+    temp_dir,
 };
 
 /// Every `"map/static/…"` (or `/map/static/…`) URL a page names.
@@ -345,7 +346,11 @@ async fn html_item_pages_carry_a_small_map_of_their_features() {
 /// Serves a fresh store in a directory of its own, whose `tiles/` holds the PMTiles archive of
 /// every layer (z0–z8), written first by `tailings-atlas tiles`.
 fn serve(tag: &str) -> Server {
-    let dir = temp_dir(tag);
+    serve_with(&temp_dir(tag), &[])
+}
+
+/// As [`serve`], in `dir`, with `extra` flags for `serve`.
+fn serve_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
         .args([
             "tiles",
@@ -369,6 +374,7 @@ fn serve(tag: &str) -> Server {
     spawn_server(
         Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
             .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(extra)
             .arg("--store")
             .arg(dir.join("atlas.gpkg"))
             .arg("--data")
@@ -380,6 +386,11 @@ fn serve(tag: &str) -> Server {
 
 /// `node tests/web/map_e2e.mjs BASE OUTDIR QUERY`; panics with its report unless every check passed.
 fn run_e2e(base: &str, out: &std::path::Path, query: &str) -> Value {
+    run_e2e_with(base, out, query, None)
+}
+
+/// As [`run_e2e`], with `token` for a service whose reads are private (`ATLAS_TOKEN`).
+fn run_e2e_with(base: &str, out: &std::path::Path, query: &str, token: Option<&str>) -> Value {
     let web = repo_path("tests/web");
     assert!(
         web.join("node_modules/playwright-core").is_dir(),
@@ -395,6 +406,7 @@ fn run_e2e(base: &str, out: &std::path::Path, query: &str) -> Value {
         .arg(base)
         .arg(out)
         .arg(query)
+        .env("ATLAS_TOKEN", token.unwrap_or(""))
         .output()
         .expect("node runs (scripts/setup.sh installs it)");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -437,4 +449,64 @@ fn web_map_works_in_headless_chromium() {
     );
     assert!(pm["layers"]["rendered"]["rivers"].as_u64().unwrap() > 0);
     run_e2e(&server.base, &out.join("geojson"), "?source=geojson");
+}
+
+/// Under `serve --private-reads` the map's page and its files are open, nothing else is; the page
+/// asks for a token, then sends it with every request for data (style, tiles, the archive's
+/// ranges, popups, paths, the near-border tool), and the map works as it does on a public service.
+#[test]
+fn web_map_works_under_private_reads_with_a_token() {
+    let dir = temp_dir("webmap-private");
+    let made = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+        .args([
+            "token",
+            "create",
+            "--role",
+            "reader",
+            "--name",
+            "map viewer",
+        ])
+        .arg("--store")
+        .arg(dir.join("atlas.gpkg"))
+        .arg("--data")
+        .arg(repo_path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let server = serve_with(&dir, &["--private-reads"]);
+    let bearer = format!("Bearer {token}");
+    let status = |path: &str, token: bool| {
+        let auth = [("Authorization", bearer.as_str())];
+        status_of(server.addr(), path, if token { &auth } else { &[] })
+    };
+    for open in ["/map", "/map/static/map.js"] {
+        assert_eq!(status(open, false), 200, "{open} is open");
+    }
+    for closed in [
+        "/map/style.json",
+        "/collections/sites/items",
+        "/collections/sites/tiles/WebMercatorQuad/5/22/11",
+        "/tiles/syr-darya.pmtiles",
+    ] {
+        assert_eq!(status(closed, false), 401, "{closed} needs a token");
+        let with = status(closed, true);
+        assert!(
+            (200..300).contains(&with),
+            "{closed} with the token: {with}"
+        );
+    }
+    let out = repo_path("target/webmap-e2e-private");
+    let report = run_e2e_with(&server.base, &out, "", Some(&token));
+    assert!(report["path"]["rendered"].as_u64().unwrap() > 0);
+    run_e2e_with(
+        &server.base,
+        &out.join("pmtiles"),
+        "?source=pmtiles&archive=/tiles/syr-darya.pmtiles",
+        Some(&token),
+    );
 }

@@ -7,6 +7,11 @@
 // popup with its risk breakdown, distances, first crossing and country sequence; "show downstream
 // path" draws the path; the country filter and the near-border tool work; the HTML items page shows
 // its small map. Saves screenshots into OUTDIR. Prints a JSON summary; exits 1 on any failure.
+//
+// With ATLAS_TOKEN set (a service run with --private-reads), the page gets the token in its
+// fragment (/map#token=…) and must send it itself: the browser adds nothing. Before that, a page
+// without a token must ask for one, and a token typed into its form must open the map. The HTML
+// items page is not checked then (a browser cannot send a bearer token when it navigates).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +25,9 @@ if (!base || !outDir) {
 fs.mkdirSync(outDir, { recursive: true });
 const origin = new URL(base).origin;
 const TIMEOUT = 90_000;
+const token = process.env.ATLAS_TOKEN || '';
+// What this script's own requests (run in the page) send: the page's requests must send it too.
+const auth = token ? { Authorization: 'Bearer ' + token } : {};
 
 const problems = [];
 const summary = { base, query, checks: [] };
@@ -56,17 +64,32 @@ function watch(page) {
 }
 
 try {
+  if (token) {
+    // Without a token the page asks for one (its request for the style is refused: not watched),
+    // and the token typed into the form opens the map.
+    const ask = await context.newPage();
+    await ask.goto(base + '/map' + query, { waitUntil: 'load', timeout: TIMEOUT });
+    await ask.locator('#token-form').waitFor({ timeout: TIMEOUT });
+    check(await ask.locator('#token-input').isVisible(), 'a page without a token asks for one');
+    await ask.fill('#token-input', token);
+    await Promise.all([ask.waitForNavigation({ timeout: TIMEOUT }), ask.click('#token-form button')]);
+    await ask.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: TIMEOUT });
+    check(await ask.evaluate(() => window.atlas.map.queryRenderedFeatures({ layers: window.atlas.siteLayers }).length > 0),
+      'the token typed into the form opens the map with its sites');
+    await ask.close();
+  }
   const page = context.pages()[0] || await context.newPage();
   watch(page);
   const t0 = Date.now();
-  await page.goto(base + '/map' + query, { waitUntil: 'load', timeout: TIMEOUT });
+  await page.goto(base + '/map' + query + (token ? '#token=' + encodeURIComponent(token) : ''), { waitUntil: 'load', timeout: TIMEOUT });
+  if (token) check(!page.url().includes('token='), 'the page takes the token out of the address bar');
   await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: TIMEOUT });
   await page.waitForFunction(() => window.atlas.map.loaded() && window.atlas.map.areTilesLoaded(), null, { timeout: TIMEOUT });
   summary.load_ms = Date.now() - t0;
 
   // The layer switcher: only collections /collections lists, and each drawn collection has layers.
-  const layers = await page.evaluate(async () => {
-    const listed = (await (await fetch('/collections', { headers: { Accept: 'application/json' } })).json())
+  const layers = await page.evaluate(async (auth) => {
+    const listed = (await (await fetch('/collections', { headers: { Accept: 'application/json', ...auth } })).json())
       .collections.map((c) => c.id);
     const shown = [...document.querySelectorAll('#layers > li')].map((li) => li.dataset.collection);
     const drawn = {};
@@ -78,7 +101,7 @@ try {
       rendered[c.id] = window.atlas.map.queryRenderedFeatures({ layers: c.layers.filter((id) => window.atlas.map.getLayoutProperty(id, 'visibility') !== 'none') }).length;
     }
     return { listed, shown, drawn, rendered };
-  });
+  }, auth);
   summary.layers = layers;
   check(layers.shown.length > 0, 'the layer switcher lists collections');
   check(layers.shown.every((id) => layers.listed.includes(id)), 'the layer switcher lists only collections of /collections');
@@ -89,7 +112,7 @@ try {
   await page.screenshot({ path: path.join(outDir, 'map.png') });
 
   // A site that stands apart from the others on screen and is not under a panel, with a path.
-  const target = await page.evaluate(async () => {
+  const target = await page.evaluate(async (auth) => {
     const map = window.atlas.map;
     const feats = map.queryRenderedFeatures({ layers: window.atlas.siteLayers });
     const seen = new Map();
@@ -102,13 +125,13 @@ try {
       const x = canvas.left + a.p.x;
       const y = canvas.top + a.p.y;
       if (document.elementFromPoint(x, y) !== map.getCanvas()) continue;
-      const res = await fetch('/collections/sites/items/' + encodeURIComponent(a.id), { headers: { Accept: 'application/geo+json' } });
+      const res = await fetch('/collections/sites/items/' + encodeURIComponent(a.id), { headers: { Accept: 'application/geo+json', ...auth } });
       const props = (await res.json()).properties;
       if (props.downstream_status !== 'ok' || !props.first_crossing_from) continue;
       if (!best || gap > best.gap) best = { id: a.id, x, y, gap, props };
     }
     return best;
-  });
+  }, auth);
   check(target && target.gap > 10, 'a site stands apart on screen to click');
   if (target) {
     summary.clicked = { id: target.id, gap_px: Math.round(target.gap) };
@@ -150,7 +173,7 @@ try {
     s.value = '40';
     s.dispatchEvent(new Event('input'));
   });
-  const expected = await page.evaluate(async () => (await (await fetch('/analysis/near-border?within_km=40')).json()).features.map((f) => f.properties.id));
+  const expected = await page.evaluate(async (auth) => (await (await fetch('/analysis/near-border?within_km=40', { headers: auth })).json()).features.map((f) => f.properties.id), auth);
   await page.waitForFunction((n) => document.querySelectorAll('#near-list li').length === n &&
     document.getElementById('near-summary').textContent.includes('within 40 km'), expected.length, { timeout: TIMEOUT });
   const listed = await page.evaluate(() => [...document.querySelectorAll('#near-list li')].map((li) => li.dataset.site));
@@ -166,13 +189,15 @@ try {
   await page.selectOption('#filter-country', '');
 
   // The HTML items page shows its features on a small map.
-  const items = await context.newPage();
-  watch(items);
-  await items.goto(base + '/collections/sites/items?f=html', { waitUntil: 'load', timeout: TIMEOUT });
-  await items.waitForFunction(() => window.featureMap && window.featureMap.loaded() && window.featureMap.areTilesLoaded(), null, { timeout: TIMEOUT });
-  const onItems = await items.evaluate(() => window.featureMap.queryRenderedFeatures({ layers: ['page-point'] }).length);
-  check(onItems > 0, 'the items page draws its sites on a small map');
-  await items.screenshot({ path: path.join(outDir, 'items.png') });
+  if (!token) {
+    const items = await context.newPage();
+    watch(items);
+    await items.goto(base + '/collections/sites/items?f=html', { waitUntil: 'load', timeout: TIMEOUT });
+    await items.waitForFunction(() => window.featureMap && window.featureMap.loaded() && window.featureMap.areTilesLoaded(), null, { timeout: TIMEOUT });
+    const onItems = await items.evaluate(() => window.featureMap.queryRenderedFeatures({ layers: ['page-point'] }).length);
+    check(onItems > 0, 'the items page draws its sites on a small map');
+    await items.screenshot({ path: path.join(outDir, 'items.png') });
+  }
 } catch (e) {
   problems.push('exception: ' + (e && e.stack ? e.stack : e));
 } finally {
