@@ -376,6 +376,17 @@ impl SiteTable {
                     (None, None) => f.matches(&super::queryables::SiteRow(&self.records[i])),
                 })
         };
+        // Every site and the filter alone, decided on the columns: the count and the page come
+        // straight from its bits.
+        if let (Some(truth), Candidates::All(_), true, true) = (
+            &truth,
+            &candidates,
+            compiled.coded.is_empty(),
+            compiled.other.is_empty(),
+        ) {
+            let page = truth.true_rows().skip(offset).take(limit).collect();
+            return (truth.count_true(), page);
+        }
         let costly = (filter.is_some() && truth.is_none()) || !compiled.other.is_empty();
         if !costly || n < PARALLEL_SCAN_MIN {
             return page_of(candidates.iter().filter(|&i| ok(i)), offset, limit);
