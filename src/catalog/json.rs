@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::analysis::Field;
 use crate::model::SiteValue;
+use crate::risk::score::RiskValue;
 use crate::schema::{ANALYSIS_FIELDS, RISK_FIELDS, SITE_FIELDS};
 
 use super::sites::SiteRecord;
@@ -68,9 +69,16 @@ pub fn write_properties(out: &mut Vec<u8>, record: &SiteRecord) {
         key(out, f.name);
         field_value(out, &v);
     }
-    for (f, v) in RISK_FIELDS.iter().zip(record.risk_values()) {
+    for (f, v) in RISK_FIELDS
+        .iter()
+        .zip(record.risk.typed_values(site, &record.analysis))
+    {
         key(out, f.name);
-        put(out, &v);
+        match v {
+            RiskValue::Number(n) => number(out, n),
+            RiskValue::Text(t) => put(out, t),
+            RiskValue::Factors(factors) => put(out, &factors),
+        }
     }
     out.push(b'}');
 }

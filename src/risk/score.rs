@@ -1,7 +1,8 @@
 //! One site's risk: the points of each factor (to 0.1, kept as integer tenths so they add up to the
 //! score exactly), its class, and what each factor was computed from.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::model::{RiskClass, RiskModel, Toxicity};
 use crate::analysis::{AnalysisRecord, DrainageConfidence, runout::ReachesBorder};
@@ -177,70 +178,192 @@ impl SiteRisk {
     /// `risk_factors`: for each factor, its points, the value it was computed from and whether that
     /// value was assumed.
     pub fn factors(&self, site: &Site, analysis: &AnalysisRecord) -> Map<String, Value> {
-        let d = analysis.downstream.as_deref();
-        let values: [Value; 7] = [
-            json!({ "value": site.kind.as_str(), "activity": site.activity }),
-            json!({
-                "value": self.toxicity.as_str(),
-                "matched": self.matched.as_deref(),
-            }),
-            json!({
-                "value": self.quantity_m3.round(),
-                "unit": "m3",
-                "from": match self.quantity_basis {
-                    QuantityBasis::Volume => "volume_m3",
-                    QuantityBasis::Tonnage => "tonnage_t",
-                    QuantityBasis::Assumed => "default",
-                },
-            }),
-            json!({ "value": site.status.as_str() }),
-            json!({
-                "value": analysis.river.as_ref().map(|r| round1(r.distance_m / 1000.0)),
-                "unit": "km",
-                "drainage_confidence": d.map(|d| d.drainage_confidence.as_str()),
-            }),
-            json!({
-                "value": match self.border_basis {
-                    BorderBasis::AlongRiver => d.and_then(|d| d.downstream_border_km).map(round1),
-                    BorderBasis::StraightLine => analysis.border.as_ref().map(|b| round1(b.distance_m / 1000.0)),
-                    BorderBasis::NoCrossing | BorderBasis::None => None,
-                },
-                "unit": "km",
-                "basis": match self.border_basis {
-                    BorderBasis::AlongRiver => "along_river",
-                    BorderBasis::NoCrossing => "no_crossing_downstream",
-                    BorderBasis::StraightLine => "straight_line",
-                    BorderBasis::None => "no_border_data",
-                },
-            }),
-            json!({ "value": analysis.runout.reaches_border.as_str() }),
-        ];
-        FACTORS
-            .iter()
-            .zip(values)
-            .enumerate()
-            .map(|(i, (name, v))| {
-                let mut f = Map::new();
-                f.insert("points".into(), Value::from(self.points(i)));
-                if let Value::Object(m) = v {
-                    f.extend(m);
-                }
-                f.insert("assumed".into(), Value::Bool(self.is_assumed(i)));
-                ((*name).to_owned(), Value::Object(f))
-            })
-            .collect()
+        match serde_json::to_value(self.factor_view(site, analysis)) {
+            Ok(Value::Object(m)) => m,
+            // Plain data always serialises; never a broken record.
+            _ => Map::new(),
+        }
     }
+
+    /// `risk_factors` as typed data, written without building a map (the GeoJSON writers);
+    /// [`SiteRisk::factors`] is the same as a map.
+    pub fn factor_view<'a>(&'a self, site: &'a Site, analysis: &'a AnalysisRecord) -> Factors<'a> {
+        let d = analysis.downstream.as_deref();
+        let km = |m: f64| round1(m / 1000.0);
+        let factor = |i: usize| (self.points(i), self.is_assumed(i));
+        Factors {
+            kind: Factor::new(
+                factor(0),
+                KindFrom {
+                    value: site.kind.as_str(),
+                    activity: &site.activity,
+                },
+            ),
+            toxicity: Factor::new(
+                factor(1),
+                ToxicityFrom {
+                    value: self.toxicity.as_str(),
+                    matched: self.matched.as_deref(),
+                },
+            ),
+            quantity: Factor::new(
+                factor(2),
+                QuantityFrom {
+                    value: self.quantity_m3.round(),
+                    unit: "m3",
+                    from: match self.quantity_basis {
+                        QuantityBasis::Volume => "volume_m3",
+                        QuantityBasis::Tonnage => "tonnage_t",
+                        QuantityBasis::Assumed => "default",
+                    },
+                },
+            ),
+            status: Factor::new(
+                factor(3),
+                ValueFrom {
+                    value: site.status.as_str(),
+                },
+            ),
+            river: Factor::new(
+                factor(4),
+                RiverFrom {
+                    value: analysis.river.as_ref().map(|r| km(r.distance_m)),
+                    unit: "km",
+                    drainage_confidence: d.map(|d| d.drainage_confidence.as_str()),
+                },
+            ),
+            border: Factor::new(
+                factor(5),
+                BorderFrom {
+                    value: match self.border_basis {
+                        BorderBasis::AlongRiver => {
+                            d.and_then(|d| d.downstream_border_km).map(round1)
+                        }
+                        BorderBasis::StraightLine => {
+                            analysis.border.as_ref().map(|b| km(b.distance_m))
+                        }
+                        BorderBasis::NoCrossing | BorderBasis::None => None,
+                    },
+                    unit: "km",
+                    basis: match self.border_basis {
+                        BorderBasis::AlongRiver => "along_river",
+                        BorderBasis::NoCrossing => "no_crossing_downstream",
+                        BorderBasis::StraightLine => "straight_line",
+                        BorderBasis::None => "no_border_data",
+                    },
+                },
+            ),
+            runout: Factor::new(
+                factor(6),
+                ValueFrom {
+                    value: analysis.runout.reaches_border.as_str(),
+                },
+            ),
+        }
+    }
+}
+
+/// `risk_factors` as written: each of [`FACTORS`], in that order (the field names are its names).
+#[derive(Debug, Serialize)]
+pub struct Factors<'a> {
+    kind: Factor<KindFrom<'a>>,
+    toxicity: Factor<ToxicityFrom<'a>>,
+    quantity: Factor<QuantityFrom>,
+    status: Factor<ValueFrom<'a>>,
+    river: Factor<RiverFrom>,
+    border: Factor<BorderFrom>,
+    runout: Factor<ValueFrom<'a>>,
+}
+
+/// One factor: its points, what it was computed from (`E`'s fields), whether that was assumed.
+#[derive(Debug, Serialize)]
+struct Factor<E> {
+    points: f64,
+    #[serde(flatten)]
+    from: E,
+    assumed: bool,
+}
+
+impl<E> Factor<E> {
+    fn new((points, assumed): (f64, bool), from: E) -> Self {
+        Factor {
+            points,
+            from,
+            assumed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct KindFrom<'a> {
+    value: &'a str,
+    activity: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct ToxicityFrom<'a> {
+    value: &'a str,
+    matched: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct QuantityFrom {
+    value: f64,
+    unit: &'static str,
+    from: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ValueFrom<'a> {
+    value: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct RiverFrom {
+    value: Option<f64>,
+    unit: &'static str,
+    drainage_confidence: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct BorderFrom {
+    value: Option<f64>,
+    unit: &'static str,
+    basis: &'static str,
+}
+
+/// One risk field's value, borrowed: what the writers write.
+// The five values of a site are made on the stack and written at once; boxing the factors would
+// cost an allocation per feature written.
+#[allow(clippy::large_enum_variant)]
+pub enum RiskValue<'a> {
+    Number(f64),
+    Text(&'static str),
+    Factors(Factors<'a>),
 }
 
 impl SiteRisk {
     /// The risk fields' values, in [`crate::schema::RISK_FIELDS`] order.
     pub fn values(&self, site: &Site, analysis: &AnalysisRecord) -> [Value; 5] {
+        self.typed_values(site, analysis).map(|v| match v {
+            RiskValue::Number(n) => Value::from(n),
+            RiskValue::Text(t) => Value::from(t),
+            RiskValue::Factors(f) => serde_json::to_value(f).unwrap_or_else(|_| Map::new().into()),
+        })
+    }
+
+    /// The risk fields' values as typed data, in [`crate::schema::RISK_FIELDS`] order.
+    pub fn typed_values<'a>(
+        &'a self,
+        site: &'a Site,
+        analysis: &'a AnalysisRecord,
+    ) -> [RiskValue<'a>; 5] {
         [
-            Value::from(self.hazard()),
-            Value::from(self.score()),
-            Value::from(self.class.as_str()),
-            Value::from(self.toxicity.as_str()),
-            Value::Object(self.factors(site, analysis)),
+            RiskValue::Number(self.hazard()),
+            RiskValue::Number(self.score()),
+            RiskValue::Text(self.class.as_str()),
+            RiskValue::Text(self.toxicity.as_str()),
+            RiskValue::Factors(self.factor_view(site, analysis)),
         ]
     }
 }

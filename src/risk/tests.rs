@@ -111,6 +111,19 @@ fn factors_add_up_and_missing_values_are_assumed_not_zero() {
         assert_eq!(r.class, m.class_of(r.score()));
         let f = r.factors(&site, &a);
         assert_eq!(f.len(), 7);
+        // In FACTORS order, each with its points first and `assumed` last, as the writers write
+        // them straight from the typed factors.
+        let names: Vec<&str> = f.keys().map(String::as_str).collect();
+        assert_eq!(names, FACTORS);
+        for v in f.values() {
+            let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+            assert_eq!(keys.first().map(|k| k.as_str()), Some("points"));
+            assert_eq!(keys.last().map(|k| k.as_str()), Some("assumed"));
+        }
+        assert_eq!(
+            serde_json::to_string(&r.factor_view(&site, &a)).unwrap(),
+            serde_json::Value::Object(f.clone()).to_string()
+        );
         for (i, name) in FACTORS.iter().enumerate() {
             assert_eq!(f[*name]["points"], r.points(i), "{} {name}", site.id);
             if r.is_assumed(i) {
