@@ -363,7 +363,7 @@ fn serve_with(dir: &std::path::Path, extra: &[&str]) -> Server {
         .arg(dir.join("atlas.gpkg"))
         .arg("--data")
         .arg(repo_path("data"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(
@@ -379,7 +379,7 @@ fn serve_with(dir: &std::path::Path, extra: &[&str]) -> Server {
             .arg(dir.join("atlas.gpkg"))
             .arg("--data")
             .arg(repo_path("data"))
-            .current_dir(&dir)
+            .current_dir(dir)
             .stderr(Stdio::null()),
     )
 }
