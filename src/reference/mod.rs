@@ -70,7 +70,13 @@ pub const SITES_SPEC: LayerSpec = LayerSpec {
     title: "Tailings facilities and hazardous sites",
     description: "Inventory of tailings storage facilities and other hazardous sites in the Syr Darya basin \
         (Kazakhstan, Kyrgyzstan, Tajikistan, Uzbekistan), each with its coordinate precision \
-        (site, site_approx or town) and its public sources.",
+        (site, site_approx or town) and its public sources. Each site also carries what the service \
+        computes for it: its transboundary exposure (nearest river and international border in geodesic \
+        metres, the path downstream with its first border crossing, a runout screening) and an explainable \
+        risk index: risk_score (0-100) is hazard_score (kind, toxicity, quantity, status) plus the exposure \
+        (river, border, runout), risk_class follows the model's thresholds, and risk_factors gives each \
+        factor's points, the value it came from and whether that value was assumed (the model: \
+        config/risk-model.toml, or serve --risk-model). See /collections/sites/queryables for every field.",
     attribution: &[
         Attribution {
             text: "Compiled from public sources, row by row; each site lists its own in the `sources` property. \
