@@ -79,8 +79,9 @@
     if (!res.ok) throw new Error('download: HTTP ' + res.status);
     const disposition = res.headers.get('Content-Disposition') || '';
     const named = /filename="?([^";]+)"?/.exec(disposition);
+    const last = new URL(url).pathname.split('/').pop();
     const a = el('a', { href: URL.createObjectURL(await res.blob()),
-      download: named ? named[1] : new URL(url).pathname.split('/').pop() });
+      download: named ? named[1] : last.includes('.') ? last : last + '.geojson' });
     document.body.append(a);
     a.click();
     a.remove();
@@ -333,7 +334,12 @@
         button.title = 'No downstream path: ' + text(p.downstream_status);
       }
       button.addEventListener('click', () => showDownstream(id, button).catch(report));
-      box.append(button, ' ', el('a', { href: state.apiBase + '/collections/sites/items/' + encodeURIComponent(id) + '?f=html' }, 'full record'));
+      const item = state.apiBase + '/collections/sites/items/' + encodeURIComponent(id);
+      // A browser cannot open the HTML page with a token: then the record comes as a GeoJSON file.
+      const record = token()
+        ? el('a', { href: item + '?f=json', onclick: (ev) => { ev.preventDefault(); download(item + '?f=json').catch(report); } }, 'full record (GeoJSON)')
+        : el('a', { href: item + '?f=html' }, 'full record');
+      box.append(button, ' ', record);
     } else if (!full) {
       box.append(el('p', { class: 'note' }, 'Full record not available here.'));
     }

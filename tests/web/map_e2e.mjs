@@ -155,6 +155,16 @@ try {
       check(popupText.includes('No risk score published'), 'the popup says the site has no risk score yet');
     }
     await page.screenshot({ path: path.join(outDir, 'map-popup.png') });
+    if (token) {
+      // The full record comes as a file the page fetched with the token.
+      const [dl] = await Promise.all([
+        page.waitForEvent('download', { timeout: TIMEOUT }),
+        popup.locator('a', { hasText: 'full record' }).click(),
+      ]);
+      const record = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
+      check(record.id === target.id && dl.suggestedFilename().endsWith('.geojson'),
+        'the full record downloads with the token: ' + dl.suggestedFilename());
+    }
     await popup.locator('button.downstream').click();
     await page.waitForFunction((id) => document.body.dataset.downstream === id, target.id, { timeout: TIMEOUT });
     const drawnPath = await page.evaluate(() => ({
