@@ -408,3 +408,29 @@ fn a_reference_layer_can_be_a_postgis_table() {
     assert_eq!(results[0], results[1]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// SIGTERM stops a server on PostGIS as it stops one on a GeoPackage: exit 0, with nothing on
+/// stderr but log lines (its connections are closed outside the async runtime).
+#[test]
+fn sigterm_stops_a_server_on_postgis_with_exit_0() {
+    let store = testdb::database("api_sigterm");
+    let mut server = spawn_server(
+        Command::new(BIN)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(["--store", &store])
+            .arg("--data")
+            .arg(repo_path("data"))
+            .stderr(Stdio::piped()),
+    );
+    assert_eq!(features(server.addr()).len(), SEED_SITES);
+    let pid = server.child.id() as i32;
+    // SAFETY: a plain signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = server.child.wait().unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = server.child.stderr.take() {
+        e.read_to_string(&mut stderr).unwrap();
+    }
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
