@@ -15,6 +15,8 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets
 cargo test --locked --doc
+echo "== the in-process edit suite again, on PostGIS (each test on a database of its own)"
+ATLAS_TEST_STORE=postgis cargo test --locked --test api -- edit::
 
 if [ -d "$shared" ]; then
   echo "== data/ equals a fresh rebuild from $shared"

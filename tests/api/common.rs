@@ -1,7 +1,7 @@
 //! Shared helpers: building the app on the default data or on seeded random sites, and calling it.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -46,26 +46,58 @@ pub const KINDS: &[&str] = &["tailings", "hazardous_site"];
 
 /// `n` sites scattered over the globe from a fixed seed; a fifth sit on whole degrees so that box edges
 /// are exercised.
-/// A service on a fresh store of its own (in `temp_dir(tag)`, seeded from `data/`), with a token made
-/// for each `(name, role, countries)`, in order, and `tune` applied: the store directory, the state
-/// and the tokens' texts.
+/// The backend the in-process edit suite runs on: with `ATLAS_TEST_STORE=postgis` (as
+/// `scripts/test.sh` runs it a second time) each test's store is a fresh database of the tests' own
+/// PostgreSQL cluster; otherwise a GeoPackage in the test's directory.
+pub fn test_store(dir: &Path, tag: &str) -> PathBuf {
+    match std::env::var("ATLAS_TEST_STORE").as_deref() {
+        Ok("postgis") => PathBuf::from(crate::pg::testdb::database(tag)),
+        Ok("gpkg") | Ok("") | Err(_) => dir.join("atlas.gpkg"),
+        Ok(other) => panic!("ATLAS_TEST_STORE={other}: expected gpkg or postgis"),
+    }
+}
+
+/// Runs `f` on a thread of its own: what a test calls of a store from its async body. PostgreSQL's
+/// blocking client cannot run in an async runtime (the service calls it on its blocking pool).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("the store call returns"))
+}
+
+/// The states of the tests on PostGIS, kept to the end of the process: dropping a pool of
+/// PostgreSQL's blocking clients inside a test's async runtime would panic.
+static KEPT: Mutex<Vec<web::Data<AppState>>> = Mutex::new(Vec::new());
+
+/// A service on a fresh store of its own ([`test_store`] for `temp_dir(tag)`, seeded from
+/// `data/`), with a token made for each `(name, role, countries)`, in order, and `tune` applied:
+/// the directory, the store's location, the state and the tokens' texts.
 pub fn seeded_with_tokens(
     tag: &str,
     tokens: &[(&str, tailings_atlas::store::Role, &[&str])],
     tune: impl FnOnce(AppState) -> AppState,
-) -> (PathBuf, web::Data<AppState>, Vec<String>) {
+) -> (PathBuf, PathBuf, web::Data<AppState>, Vec<String>) {
     let dir = temp_dir(tag);
-    let atlas = tailings_atlas::service::load(&dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
-    let store = atlas.store.clone().unwrap();
-    let texts = tokens
-        .iter()
-        .map(|(name, role, countries)| {
-            let (record, text) = tailings_atlas::auth::new_token(name, *role, countries).unwrap();
-            store.add_token(&record).unwrap();
-            text
-        })
-        .collect();
-    (dir, web::Data::new(tune(AppState::new(atlas))), texts)
+    let (location, atlas, texts) = off_runtime(|| {
+        let location = test_store(&dir, tag);
+        let atlas = tailings_atlas::service::load(&location, &repo_path("data")).unwrap();
+        let store = atlas.store.clone().unwrap();
+        let texts: Vec<String> = tokens
+            .iter()
+            .map(|(name, role, countries)| {
+                let (record, text) =
+                    tailings_atlas::auth::new_token(name, *role, countries).unwrap();
+                store.add_token(&record).unwrap();
+                text
+            })
+            .collect();
+        (location, atlas, texts)
+    });
+    let state = web::Data::new(tune(AppState::new(atlas)));
+    if location.to_string_lossy().starts_with("postgresql://") {
+        KEPT.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(state.clone());
+    }
+    (dir, location, state, texts)
 }
 
 pub fn random_sites(seed: u64, n: usize) -> Vec<Site> {

@@ -4,7 +4,7 @@
 //! giving what they give on a GeoPackage, tokens, replicas behind nginx; faults in `pg/faults.rs`.
 
 #[path = "../../src/store/postgis/testdb.rs"]
-mod testdb;
+pub(crate) mod testdb;
 
 mod faults;
 

@@ -101,7 +101,7 @@ async fn tiles_answer_with_etags_204_404_and_400() {
 
 #[actix_web::test]
 async fn the_etag_follows_the_published_inventory() {
-    let (_dir, state, tokens) =
+    let (_dir, _store, state, tokens) =
         seeded_with_tokens("tiles-etag", &[("Admin", Role::Admin, &[])], |s| s);
     let before = get(&state, &tile_uri("sites", FERGANA_Z7)).await;
     let map_before = get(&state, "/map/tiles/7/89/47").await;
@@ -290,7 +290,7 @@ async fn files_of_the_tiles_directory_by_range() {
     std::fs::write(files.join("a.pmtiles"), &data).unwrap();
     std::fs::write(files.parent().unwrap().join("secret.txt"), "no").unwrap();
     let dir = files.clone();
-    let (_d, state, _) =
+    let (_d, _store, state, _) =
         seeded_with_tokens("tiles-files-state", &[], move |s| s.with_tiles_dir(dir));
     let ranged = |range: &'static str| {
         atest::TestRequest::get()

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tailings_atlas::api::AppState;
 use tailings_atlas::store::Role;
 
-use crate::common::{Reply, call, get, repo_path, seeded_with_tokens};
+use crate::common::{Reply, call, get, off_runtime, repo_path, seeded_with_tokens};
 
 struct Env {
     state: web::Data<AppState>,
@@ -22,6 +22,8 @@ struct Env {
     kgz: String,
     reader: String,
     dir: std::path::PathBuf,
+    /// The store's location: a GeoPackage in `dir`, or a PostGIS database ([`crate::common::test_store`]).
+    store: std::path::PathBuf,
 }
 
 fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
@@ -30,7 +32,7 @@ fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
         ("Ainura", Role::Editor, &["KGZ"]),
         ("Reader", Role::Reader, &[]),
     ];
-    let (dir, state, texts) = seeded_with_tokens(tag, tokens, tune);
+    let (dir, store, state, texts) = seeded_with_tokens(tag, tokens, tune);
     let [admin, kgz, reader] = <[String; 3]>::try_from(texts).unwrap();
     Env {
         state,
@@ -38,6 +40,7 @@ fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
         kgz,
         reader,
         dir,
+        store,
     }
 }
 
@@ -350,8 +353,6 @@ async fn create_replace_patch_delete_restore_with_history() {
 async fn changes_by_another_process_are_published_without_restart() {
     let e = env("edit-other");
     // A second connection to the same file stands in for a CLI import running beside the service.
-    let other =
-        tailings_atlas::service::open_store(&e.dir.join("atlas.gpkg"), &repo_path("data")).unwrap();
     let site = tailings_atlas::model::Site::try_from(tailings_atlas::model::SiteDraft {
         id: Some("kaz_other_process".into()),
         name: Some("Written elsewhere".into()),
@@ -365,26 +366,30 @@ async fn changes_by_another_process_are_published_without_restart() {
         ..Default::default()
     })
     .unwrap();
-    other
-        .write(
-            &[tailings_atlas::store::Change::Put {
-                site,
-                expect: tailings_atlas::store::Expect::Absent,
-            }],
-            &tailings_atlas::store::Author {
-                actor: "cli".into(),
-                reason: None,
-            },
-            &|| {},
-        )
-        .unwrap();
+    // Opened, written and closed off the test's runtime (a PostGIS store's client blocks).
+    off_runtime(|| {
+        tailings_atlas::service::open_store(&e.store, &repo_path("data"))
+            .unwrap()
+            .write(
+                &[tailings_atlas::store::Change::Put {
+                    site,
+                    expect: tailings_atlas::store::Expect::Absent,
+                }],
+                &tailings_atlas::store::Author {
+                    actor: "cli".into(),
+                    reason: None,
+                },
+                &|| {},
+            )
+            .unwrap();
+    });
     assert_eq!(
         get(&e.state, "/collections/sites/items/kaz_other_process")
             .await
             .status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(e.state.service.refresh().unwrap(), 1);
+    assert_eq!(off_runtime(|| e.state.service.refresh().unwrap()), 1);
     let r = get(&e.state, "/collections/sites/items/kaz_other_process").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["properties"]["downstream_countries"], "KAZ");

@@ -330,7 +330,7 @@ fn env_limited(tag: &str, max_body_bytes: usize) -> Env {
 fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
     let tokens: &[(&str, Role, &[&str])] =
         &[("t", Role::Admin, &[]), ("t", Role::Editor, &["KGZ"])];
-    let (dir, state, texts) = seeded_with_tokens(tag, tokens, tune);
+    let (dir, _store, state, texts) = seeded_with_tokens(tag, tokens, tune);
     let [admin, editor] = <[String; 2]>::try_from(texts).unwrap();
     Env {
         state,
