@@ -15,8 +15,9 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets
 cargo test --locked --doc
-echo "== the in-process edit suite again, on PostGIS (each test on a database of its own)"
-ATLAS_TEST_STORE=postgis cargo test --locked --test api -- edit::
+echo "== the in-process edit, upload and tile-cache suites again, on PostGIS (a database each)"
+ATLAS_TEST_STORE=postgis cargo test --locked --test api -- edit:: transfer::upload:: \
+  transfer::limits:: tiles::the_etag_follows_the_published_inventory tiles::files_of_the_tiles_directory
 
 if [ -d "$shared" ]; then
   echo "== data/ equals a fresh rebuild from $shared"

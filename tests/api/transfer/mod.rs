@@ -24,7 +24,7 @@ use serde_json::Value;
 use tailings_atlas::api::AppState;
 use tailings_atlas::store::Role;
 
-use crate::common::{call, get, repo_path, seeded_with_tokens, temp_dir};
+use crate::common::{call, get, off_runtime, repo_path, seeded_with_tokens, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tailings-atlas");
 const SEED_SITES: usize = 27;
