@@ -351,25 +351,15 @@ fn serve(tag: &str) -> Server {
 
 /// As [`serve`], in `dir`, with `extra` flags for `serve`.
 fn serve_with(dir: &std::path::Path, extra: &[&str]) -> Server {
-    let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
-        .args([
+    cli(
+        dir,
+        &[
             "tiles",
             "--out",
             "tiles/syr-darya.pmtiles",
             "--maxzoom",
             "8",
-        ])
-        .arg("--store")
-        .arg(dir.join("atlas.gpkg"))
-        .arg("--data")
-        .arg(repo_path("data"))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tiles: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     spawn_server(
         Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
@@ -382,6 +372,26 @@ fn serve_with(dir: &std::path::Path, extra: &[&str]) -> Server {
             .current_dir(dir)
             .stderr(Stdio::null()),
     )
+}
+
+/// `tailings-atlas ARGS --store DIR/atlas.gpkg --data data` run in `dir`; panics unless it succeeds.
+fn cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+        .args(args)
+        .arg("--store")
+        .arg(dir.join("atlas.gpkg"))
+        .arg("--data")
+        .arg(repo_path("data"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// `node tests/web/map_e2e.mjs BASE OUTDIR QUERY`; panics with its report unless every check passed.
@@ -457,25 +467,16 @@ fn web_map_works_in_headless_chromium() {
 #[test]
 fn web_map_works_under_private_reads_with_a_token() {
     let dir = temp_dir("webmap-private");
-    let made = Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
-        .args([
+    let made = cli(
+        &dir,
+        &[
             "token",
             "create",
             "--role",
             "reader",
             "--name",
             "map viewer",
-        ])
-        .arg("--store")
-        .arg(dir.join("atlas.gpkg"))
-        .arg("--data")
-        .arg(repo_path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+        ],
     );
     let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
     let server = serve_with(&dir, &["--private-reads"]);
