@@ -2,82 +2,91 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use super::ReferenceError;
-use crate::model::{Site, SiteDraft};
+use crate::model::{DraftValue, Site, SiteDraft};
+use crate::schema::{FieldType, SITE_FIELDS};
 
-/// A CSV row as written by `scripts/build_data.py`; lists are joined text there.
-#[derive(Debug, Deserialize)]
-struct Row {
-    id: Option<String>,
-    name: Option<String>,
-    local_name: Option<String>,
-    kind: Option<String>,
-    activity: Option<String>,
-    country: Option<String>,
-    status: Option<String>,
-    status_note: Option<String>,
-    lon: Option<f64>,
-    lat: Option<f64>,
-    precision: Option<String>,
-    volume_m3: Option<f64>,
-    tonnage_t: Option<f64>,
-    dam_height_m: Option<f64>,
-    area_m2: Option<f64>,
-    substances: Option<String>,
-    receiving_river: Option<String>,
-    sources: Option<String>,
-    attributes_json: Option<String>,
+/// The column of site field `name` in the file as `scripts/build_data.py` writes it: the field's
+/// own name, but `attributes_json` for the free attributes.
+fn column_of(name: &str) -> String {
+    match name {
+        "attributes" => "attributes_json".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
-fn split(list: Option<String>, sep: &str) -> Vec<String> {
-    list.map(|s| s.split(sep).map(str::to_owned).collect())
-        .unwrap_or_default()
+/// How the file joins a list field's items.
+fn separator_of(name: &str) -> &'static str {
+    match name {
+        "sources" => " | ",
+        _ => "; ",
+    }
 }
 
 /// Reads and validates every row; the first bad row fails the whole file, naming its line and field.
+/// The columns are the schema's site fields ([`SITE_FIELDS`]), each read by its type; a column the
+/// file lacks is empty in every row.
 pub fn read_seed_sites(path: &Path) -> Result<Vec<Site>, ReferenceError> {
     let invalid = |reason: String| ReferenceError::Invalid {
         path: path.to_owned(),
         reason,
     };
     let mut reader = csv::Reader::from_path(path).map_err(|e| invalid(e.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| invalid(e.to_string()))?
+        .clone();
+    // (schema position, column) of every field the file has.
+    let columns: Vec<(usize, usize)> = SITE_FIELDS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let name = column_of(f.name);
+            headers.iter().position(|h| h == name).map(|c| (i, c))
+        })
+        .collect();
     let mut sites = Vec::new();
-    for (n, row) in reader.deserialize::<Row>().enumerate() {
+    for (n, record) in reader.records().enumerate() {
         // Line 1 is the header.
         let line = n + 2;
-        let row = row.map_err(|e| invalid(format!("line {line}: {e}")))?;
-        let attributes: Map<String, Value> = match row.attributes_json.as_deref() {
-            None | Some("") => Map::new(),
-            Some(text) => serde_json::from_str(text).map_err(|e| {
-                invalid(format!(
-                    "line {line}: field `attributes_json`: not a JSON object: {e}"
-                ))
-            })?,
-        };
-        let draft = SiteDraft {
-            id: row.id,
-            name: row.name,
-            local_name: row.local_name,
-            kind: row.kind,
-            activity: row.activity,
-            country: row.country,
-            status: row.status,
-            status_note: row.status_note,
-            lon: row.lon,
-            lat: row.lat,
-            precision: row.precision,
-            volume_m3: row.volume_m3,
-            tonnage_t: row.tonnage_t,
-            dam_height_m: row.dam_height_m,
-            area_m2: row.area_m2,
-            substances: split(row.substances, "; "),
-            receiving_river: row.receiving_river,
-            sources: split(row.sources, " | "),
-            attributes,
-        };
+        let record = record.map_err(|e| invalid(format!("line {line}: {e}")))?;
+        let mut draft = SiteDraft::default();
+        for &(i, c) in &columns {
+            let f = &SITE_FIELDS[i];
+            let text = record.get(c).filter(|t| !t.is_empty());
+            let value = match f.ty {
+                FieldType::Number => DraftValue::Number(
+                    text.map(|t| {
+                        t.trim().parse::<f64>().map_err(|_| {
+                            invalid(format!(
+                                "line {line}: field `{}`: {t:?} is not a number",
+                                f.name
+                            ))
+                        })
+                    })
+                    .transpose()?,
+                ),
+                FieldType::TextList => DraftValue::List(
+                    text.map(|t| t.split(separator_of(f.name)).map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                ),
+                FieldType::Object => DraftValue::Object(match text {
+                    None => Map::new(),
+                    Some(t) => serde_json::from_str(t).map_err(|e| {
+                        invalid(format!(
+                            "line {line}: field `{}`: not a JSON object: {e}",
+                            column_of(f.name)
+                        ))
+                    })?,
+                }),
+                FieldType::Text | FieldType::CountryCode => {
+                    DraftValue::Text(text.map(str::to_owned))
+                }
+            };
+            draft.set(i, value);
+        }
         sites.push(Site::try_from(draft).map_err(|e| invalid(format!("line {line}: {e}")))?);
     }
     Ok(sites)
@@ -102,6 +111,30 @@ mod tests {
         let err = read_seed_sites(&path).unwrap_err().to_string();
         assert!(
             err.contains("line 3") && err.contains("`lat`") && err.contains("95"),
+            "{err}"
+        );
+        // Columns by the schema's names, in any order; a column the schema lacks is ignored, one
+        // the file lacks is empty; a value that is not of its field's type names the field.
+        std::fs::write(
+            &path,
+            "note,lat,lon,id,name,kind,activity,country,precision,sources,substances,volume_m3\n\
+             x,41.2,72.1,a,A,tailings,uranium,KGZ,site,https://x.org | https://y.org,uranium; arsenic,1e6\n",
+        )
+        .unwrap();
+        let sites = read_seed_sites(&path).unwrap();
+        assert_eq!(sites[0].sources, ["https://x.org", "https://y.org"]);
+        assert_eq!(sites[0].substances, ["uranium", "arsenic"]);
+        assert_eq!(sites[0].quantities.volume_m3, Some(1e6));
+        assert_eq!(sites[0].local_name, None);
+        std::fs::write(
+            &path,
+            "id,name,kind,activity,country,precision,sources,lon,lat,volume_m3\n\
+             a,A,tailings,uranium,KGZ,site,https://x.org,72.1,41.2,lots\n",
+        )
+        .unwrap();
+        let err = read_seed_sites(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("`volume_m3`") && err.contains("lots"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
