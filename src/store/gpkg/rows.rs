@@ -181,13 +181,20 @@ impl WriteTx for GpkgTx<'_> {
     }
 }
 
+/// JSON text of a list or map field (plain data, which always serialises).
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
 /// A site value as its column holds it: lists and the free attributes as JSON text.
 fn sql_value(v: SiteValue<'_>) -> SqlValue {
     match v {
         SiteValue::Null => SqlValue::Null,
         SiteValue::Text(t) => SqlValue::Text(t.to_owned()),
         SiteValue::Number(x) => SqlValue::Real(x),
-        SiteValue::List(_) | SiteValue::Object(_) => SqlValue::Text(v.to_value().to_string()),
+        // Written straight from the borrowed data, not through a copy as a JSON value.
+        SiteValue::List(items) => SqlValue::Text(json(items)),
+        SiteValue::Object(m) => SqlValue::Text(json(m)),
     }
 }
 
