@@ -42,6 +42,7 @@ pub mod filter;
 pub mod geodesy;
 pub mod index;
 pub mod io;
+pub mod metrics;
 pub mod model;
 pub mod reference;
 pub mod render;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("schema", 0),
     ("geodesy", 0),
+    ("metrics", 0),
     ("model", 1),
     ("index", 1),
     ("reference", 2),

@@ -3,6 +3,7 @@
 //! script paging through) are then sent without selecting or formatting again.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The default budget: 64 MiB of page text.
@@ -43,6 +44,8 @@ struct Inner {
 pub struct PageCache {
     budget: usize,
     inner: Mutex<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl PageCache {
@@ -51,7 +54,17 @@ impl PageCache {
         PageCache {
             budget,
             inner: Mutex::new(Inner::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
+    }
+
+    /// (hits, misses) of [`PageCache::get`] so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -60,11 +73,19 @@ impl PageCache {
 
     /// The page cached under `key` for the published state `generation`.
     pub fn get(&self, generation: u64, key: &str) -> Option<Arc<CachedPage>> {
-        let inner = self.lock();
-        if inner.generation != generation {
-            return None;
-        }
-        inner.pages.get(key).cloned()
+        let page = {
+            let inner = self.lock();
+            (inner.generation == generation)
+                .then(|| inner.pages.get(key).cloned())
+                .flatten()
+        };
+        let counter = if page.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        page
     }
 
     /// Caches `page` under `key` for `generation`; pages of an older state are dropped first. A

@@ -6,7 +6,7 @@
 //! The handlers read the request (headers, body) and call one function of [`crate::service::edits`]
 //! on the blocking pool, which does the checks and the write.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -62,10 +62,25 @@ pub fn grant(
     state: &web::Data<AppState>,
 ) -> impl std::future::Future<Output = Result<Grant, ApiError>> + use<> {
     let token = bearer(req, state);
+    let peer = req.peer_addr().map(|a| a.ip());
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
     let st = state.clone();
     async move {
         let token = token?;
-        web::block(move || check_token(&st, &token)).await?
+        // A token not verified before costs an argon2 hash: those are limited per address.
+        if st.auth.as_ref().is_some_and(|a| !a.is_verified(&token)) {
+            st.throttle.token_check(peer).inspect_err(|_| {
+                st.service.metrics.refused("token_checks_per_address");
+            })?;
+        }
+        let checker = st.clone();
+        let grant = web::block(move || check_token(&checker, &token)).await??;
+        if writes {
+            st.throttle.write(&grant.token_id).inspect_err(|_| {
+                st.service.metrics.refused("writes_per_token");
+            })?;
+        }
+        Ok(grant)
     }
 }
 

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub description: String,
     /// The methods the resource supports, sent with a 405.
     pub allow: &'static str,
+    /// Seconds a client should wait before trying again, sent as `Retry-After` with a 429 or 503.
+    pub retry_after_s: u64,
 }
 
 impl Default for ApiError {
@@ -37,6 +39,7 @@ impl ApiError {
             code: "InvalidParameterValue",
             description: format!("parameter `{param}`: {reason}"),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -50,6 +53,7 @@ impl ApiError {
                 allowed.join(", ")
             ),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -60,6 +64,7 @@ impl ApiError {
             code: "NotFound",
             description: description.into(),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -70,6 +75,7 @@ impl ApiError {
             code: "MethodNotAllowed",
             description: format!("{method} is not supported on {path}; use GET"),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -79,6 +85,7 @@ impl ApiError {
             code,
             description: description.into(),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -143,6 +150,18 @@ impl ApiError {
         ApiError::with(StatusCode::SERVICE_UNAVAILABLE, "Busy", description)
     }
 
+    /// 429: too many requests of a kind from this client; try again after `retry_after_s`.
+    pub fn too_many(description: impl Into<String>, retry_after_s: u64) -> Self {
+        ApiError {
+            retry_after_s: retry_after_s.max(1),
+            ..ApiError::with(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                description,
+            )
+        }
+    }
+
     /// 405 on a resource that supports `allow`.
     pub fn method_not_allowed_on(method: &str, path: &str, allow: &'static str) -> Self {
         ApiError {
@@ -166,6 +185,7 @@ impl ApiError {
             406 => "NotAcceptable",
             413 => "PayloadTooLarge",
             415 => "UnsupportedMediaType",
+            429 => "TooManyRequests",
             500..=599 => "ServerError",
             _ => "BadRequest",
         };
@@ -174,6 +194,7 @@ impl ApiError {
             code,
             description: description.into(),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -184,6 +205,7 @@ impl ApiError {
             code: "ServerError",
             description: "internal server error; the event was logged".into(),
             allow: "GET, HEAD",
+            retry_after_s: 5,
         }
     }
 
@@ -359,10 +381,19 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"tailings-atlas\"",
             ));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            builder.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            builder.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                self.retry_after_s.to_string(),
+            ));
         }
-        builder.content_type("application/json").body(self.body())
+        let mut response = builder.content_type("application/json").body(self.body());
+        // An error that leaves the middleware as an error is answered from here: it gets the same
+        // security headers as every other response.
+        super::ops::security_headers(self.status, response.headers_mut());
+        response
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Page {
     pub title: String,
     pub trail: Vec<(String, String)>,
     pub json_href: String,
+    /// The pages' style sheet (a file: the Content-Security-Policy allows no inline style).
+    pub css: String,
 }
 
 impl Page {
@@ -27,6 +29,7 @@ impl Page {
             title: title.into(),
             trail,
             json_href: json_href.into(),
+            css: super::webmap::asset("pages.css"),
         }
     }
 }

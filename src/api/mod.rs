@@ -12,10 +12,12 @@ mod html;
 mod items;
 mod maps;
 mod openapi;
+mod ops;
 pub mod params;
 mod queryables;
 mod respond;
 mod seq;
+pub mod throttle;
 pub mod tiles;
 mod transfer;
 mod webmap;
@@ -60,6 +62,8 @@ pub struct AppState {
     tiles: crate::tiles::TileCache,
     /// The directory `/tiles/{file}` serves (`serve --tiles-dir`).
     tiles_dir: std::path::PathBuf,
+    /// Token checks per address and writes per token.
+    throttle: throttle::Throttle,
 }
 
 /// The default request body limit: 20 MB.
@@ -79,11 +83,12 @@ impl AppState {
     /// Wraps a built atlas for serving.
     pub fn new(atlas: Atlas) -> Self {
         let openapi = openapi::document(&atlas.catalog).to_string();
-        let auth = atlas.store.clone().map(|s| {
+        let service = AtlasService::new(atlas);
+        // Token lookups go through the service's (timed) store.
+        let auth = service.store.clone().map(|s| {
             let tokens: Arc<dyn crate::store::TokenStore> = s;
             Authenticator::new(tokens)
         });
-        let service = AtlasService::new(atlas);
         AppState {
             service,
             openapi,
@@ -95,7 +100,19 @@ impl AppState {
             pages: cache::PageCache::new(cache::DEFAULT_BUDGET_BYTES),
             tiles: crate::tiles::TileCache::new(crate::tiles::cache::DEFAULT_BUDGET_BYTES),
             tiles_dir: tiles::default_tiles_dir().to_owned(),
+            throttle: throttle::Throttle::default(),
         }
+    }
+
+    /// Sets the rate limits: token verifications a minute per client address, writes a minute per
+    /// token (0: no limit).
+    pub fn with_rate_limits(
+        mut self,
+        token_checks_per_minute: u32,
+        writes_per_minute: u32,
+    ) -> Self {
+        self.throttle = throttle::Throttle::new(token_checks_per_minute, writes_per_minute);
+        self
     }
 
     /// Sets the directory whose files `/tiles/{file}` serves (`serve --tiles-dir`).
@@ -287,6 +304,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(not_allowed("POST")),
         )
         .service(get_resource("/health", handlers::health))
+        .service(get_resource("/health/live", ops::live))
+        .service(get_resource("/health/ready", ops::ready))
+        .service(get_resource("/metrics", ops::metrics))
         .service(get_resource("/attribution", handlers::attribution))
         .service(get_resource("/analysis/proximity", analysis::proximity))
         .service(get_resource("/analysis/near-border", analysis::near_border))
@@ -383,7 +403,13 @@ pub fn app_with(
                     || !matches!(*req.method(), Method::GET | Method::HEAD)
                     || matches!(
                         req.path(),
-                        "/" | "/conformance" | "/api" | "/health" | "/map"
+                        "/" | "/conformance"
+                            | "/api"
+                            | "/health"
+                            | "/health/live"
+                            | "/health/ready"
+                            | "/metrics"
+                            | "/map"
                     )
                     || req.path().starts_with("/map/static/");
                 // The token is checked on the blocking pool (argon2, a store lookup).
@@ -440,22 +466,46 @@ pub fn app_with(
                 Ok(ServiceResponse::new(req, out).map_into_boxed_body())
             }
         })
+        // Outermost: every response (CORS preflights and errors too) gets the security headers,
+        // and is logged and counted.
         .wrap_fn(|req, srv| {
             let start = Instant::now();
             let method = req.method().to_string();
             let path = req.path().to_owned();
             let query = req.query_string().to_owned();
+            let peer = req.peer_addr();
+            let metrics = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.service.metrics.clone());
             let fut = srv.call(req);
             async move {
-                let res = fut.await;
-                let status = match &res {
-                    Ok(r) => r.status().as_u16(),
-                    Err(e) => e.as_response_error().status_code().as_u16(),
+                let mut res = fut.await;
+                let (status, route) = match &mut res {
+                    Ok(r) => {
+                        let status = r.status();
+                        ops::security_headers(status, r.headers_mut());
+                        (r.status().as_u16(), r.request().match_pattern())
+                    }
+                    Err(e) => (e.as_response_error().status_code().as_u16(), None),
                 };
+                let elapsed = start.elapsed();
+                if let Some(m) = metrics {
+                    m.request(route.as_deref(), &method, status, elapsed);
+                }
+                // Every refused authorization (no or a bad token, no right, over a limit).
+                if matches!(status, 401 | 403 | 429) {
+                    tracing::warn!(
+                        target: "tailings_atlas::audit",
+                        event = "refused",
+                        %method, %path, status,
+                        peer = %peer.map_or_else(|| "-".to_owned(), |p| p.ip().to_string()),
+                        "authorization refused"
+                    );
+                }
                 tracing::info!(
                     target: "tailings_atlas::http",
                     %method, %path, %query, status,
-                    elapsed_us = start.elapsed().as_micros() as u64,
+                    elapsed_us = elapsed.as_micros() as u64,
                     "request"
                 );
                 res

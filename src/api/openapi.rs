@@ -174,6 +174,7 @@ fn add_edit_paths(paths: &mut Map<String, Value>) {
         "403": error_response("The token lacks the role or the country."),
         "413": error_response("The body is over the limit (serve --max-body-mb, default 20 MB)."),
         "415": error_response("A Content-Type this operation does not take."),
+        "429": error_response("Too many token checks from this address, or writes with this token (serve --token-checks-per-minute, --writes-per-minute); `Retry-After` says when to try again."),
     });
     let with = |extra: Value| {
         let mut m = errors.as_object().cloned().unwrap_or_default();
@@ -436,6 +437,31 @@ pub fn document(catalog: &Catalog) -> Value {
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } },
                 "503": { "description": "Unready: the store cannot be reached (the published inventory is still served)",
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/health" } } } } } } }),
+    );
+    paths.insert(
+        "/health/live".into(),
+        json!({ "get": { "summary": "Liveness: 200 while the process answers (nothing is read)",
+            "responses": { "200": { "description": "`{\"status\": \"live\"}`",
+                "content": { "application/json": { "schema": { "type": "object", "required": ["status"],
+                    "properties": { "status": { "type": "string", "enum": ["live"] } } } } } } } } }),
+    );
+    let ready_schema = json!({ "type": "object", "required": ["status"], "properties": {
+        "status": { "type": "string", "enum": ["ready", "unready"] },
+        "reason": { "type": "string" } } });
+    paths.insert(
+        "/health/ready".into(),
+        json!({ "get": { "summary": "Readiness: 200 while the store answers (within 2 s) and no bulk publish is rebuilding the site index",
+            "responses": {
+                "200": { "description": "Ready", "content": { "application/json": { "schema": ready_schema } } },
+                "503": { "description": "Not ready, with the reason; `Retry-After` says when to ask again",
+                    "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+                    "content": { "application/json": { "schema": ready_schema } } } } } }),
+    );
+    paths.insert(
+        "/metrics".into(),
+        json!({ "get": { "summary": "Prometheus metrics (OpenMetrics text): requests by route and status, latency histograms, store operation latencies, publish and risk recompute times, tile and page cache hits and misses, sites and store versions",
+            "responses": { "200": { "description": "OpenMetrics text",
+                "content": { crate::metrics::CONTENT_TYPE: { "schema": { "type": "string" } } } } } } }),
     );
     for (ext, media) in [("png", "image/png"), ("svg", "image/svg+xml")] {
         paths.insert(

@@ -30,6 +30,7 @@ const MAP_HTML: &str = include_str!("../../web/map.html");
 const STATIC: &[(&str, &str, &[u8])] = &[
     ("map.js", JS, include_bytes!("../../web/map.js")),
     ("map.css", CSS, include_bytes!("../../web/map.css")),
+    ("pages.css", CSS, include_bytes!("../../web/pages.css")),
     (
         "feature-map.js",
         JS,

@@ -167,6 +167,23 @@ impl Authenticator {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// Whether `token` was verified before (its check is then a store lookup, not an argon2 hash).
+    pub fn is_verified(&self, token: &str) -> bool {
+        let token = token.trim();
+        let Some((id, _)) = token
+            .strip_prefix("ta_")
+            .and_then(|rest| rest.split_once('_'))
+        else {
+            return false;
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .is_some_and(|known| bool::from(known.ct_eq(&digest)))
+    }
+
     /// The grant of `token` (the text after `Bearer `).
     pub fn authenticate(&self, token: &str) -> Result<Grant, AuthError> {
         let token = token.trim();

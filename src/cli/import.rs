@@ -99,6 +99,9 @@ pub(super) fn run(
                     worker.send(written.iter().filter_map(|w| w.site.clone()).collect());
                 });
                 committed = Some(t0.elapsed());
+                if let Ok(s) = &streamed {
+                    tailings_atlas::service::audit::streamed(&author, s);
+                }
                 streamed
             },
         );

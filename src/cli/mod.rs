@@ -133,6 +133,13 @@ enum Command {
         /// Directory whose files (PMTiles archives) `/tiles/{file}` serves.
         #[arg(long, default_value = "tiles")]
         tiles_dir: PathBuf,
+        /// Token verifications a minute per client address, past which 429 (a token once
+        /// accepted is not verified again; 0: no limit).
+        #[arg(long, default_value_t = tailings_atlas::api::throttle::DEFAULT_TOKEN_CHECKS_PER_MINUTE)]
+        token_checks_per_minute: u32,
+        /// Writes (edits, restores, imports) a minute per token, past which 429 (0: no limit).
+        #[arg(long, default_value_t = tailings_atlas::api::throttle::DEFAULT_WRITES_PER_MINUTE)]
+        writes_per_minute: u32,
         /// A hot standby of the PostgreSQL --store to read the inventory from
         /// (postgresql://…); writes still go to --store. Its lag is reported on /health.
         #[arg(long)]
@@ -296,6 +303,8 @@ pub fn run(cli: Cli) -> ExitCode {
             max_import_rows,
             page_cache_mb,
             tiles_dir,
+            token_checks_per_minute,
+            writes_per_minute,
             read_store,
             analysis,
             sources,
@@ -309,6 +318,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 max_import_rows: max_import_rows as usize,
                 page_cache_bytes: (page_cache_mb * 1024 * 1024) as usize,
                 tiles_dir,
+                token_checks_per_minute,
+                writes_per_minute,
                 read_store,
             },
             &analysis,

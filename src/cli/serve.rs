@@ -13,6 +13,8 @@ pub(super) struct ServeLimits {
     pub max_import_rows: usize,
     pub page_cache_bytes: usize,
     pub tiles_dir: std::path::PathBuf,
+    pub token_checks_per_minute: u32,
+    pub writes_per_minute: u32,
     pub read_store: Option<String>,
 }
 
@@ -79,7 +81,8 @@ pub(super) fn run(
         .with_max_body_bytes(limits.max_body_bytes)
         .with_max_import_rows(limits.max_import_rows)
         .with_page_cache_bytes(limits.page_cache_bytes)
-        .with_tiles_dir(limits.tiles_dir.clone());
+        .with_tiles_dir(limits.tiles_dir.clone())
+        .with_rate_limits(limits.token_checks_per_minute, limits.writes_per_minute);
     if limits.private_reads {
         state = state.with_private_reads();
     }

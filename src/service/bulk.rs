@@ -47,6 +47,7 @@ impl Service {
         let streamed = store.write_stream(next_chunk, author, progress, &mut |written| {
             keep_within_budget(&mut kept, written, budget);
         })?;
+        super::audit::streamed(author, &streamed);
         // Committed: only now may readers see the sites.
         match (kept, streamed.revisions) {
             (_, None) => {}

@@ -2,14 +2,17 @@
 //! this process's edits or from other processes' writes to the store.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Instant;
 
 use crate::analysis::Analyzer;
 use crate::catalog::{Catalog, Collection, SiteRecord, SiteTable};
+use crate::metrics::Metrics;
 use crate::model::{Interner, Site, SiteId};
 use crate::reference::RefLayer;
 use crate::risk::{RiskModel, SiteRisk};
-use crate::store::{Author, Change, Store, StoreError, Written};
+use crate::store::{Author, Change, Store, StoreError, Timed, Written};
 
 use super::startup::Atlas;
 
@@ -104,6 +107,26 @@ pub struct Service {
     countries: RefLayer,
     /// One recompute of the risk layers at a time.
     risk_lock: Mutex<()>,
+    /// What the service counts and times (the store's operations among them).
+    pub metrics: Arc<Metrics>,
+    /// Publishes of many changes at once under way: the site index is being rebuilt.
+    rebuilding: AtomicUsize,
+}
+
+/// Marks a bulk publish under way for as long as it lives.
+struct Rebuilding<'a>(&'a AtomicUsize);
+
+impl<'a> Rebuilding<'a> {
+    fn start(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Rebuilding(n)
+    }
+}
+
+impl Drop for Rebuilding<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Service {
@@ -114,15 +137,27 @@ impl std::fmt::Debug for Service {
 
 impl Service {
     pub fn new(atlas: Atlas) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let store = atlas
+            .store
+            .map(|s| Arc::new(Timed::new(s, metrics.clone())) as Arc<dyn Store>);
         Service {
             live: RwLock::new(Live::new(atlas.catalog, atlas.revision)),
             analyzer: atlas.analyzer,
-            store: atlas.store,
+            store,
             interner: atlas.interner,
             risk: atlas.risk,
             countries: atlas.countries,
             risk_lock: Mutex::new(()),
+            metrics,
+            rebuilding: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether many changes are being published at once (the site index is rebuilt for them):
+    /// reads still answer, from the state before, but a replica in this state is not ready.
+    pub fn rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::SeqCst) > 0
     }
 
     /// The published state, to read.
@@ -153,6 +188,7 @@ impl Service {
     /// the last one reflects every change published before it.
     pub fn recompute_risk(&self) {
         let _one = self.risk_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let start = Instant::now();
         let (basis, layers) = {
             let live = self.live();
             let Some(table) = live.sites() else {
@@ -169,6 +205,8 @@ impl Service {
                 super::risk::install(&mut live.catalog, layers);
                 live.risk_basis = basis;
                 live.generation += 1;
+                drop(live);
+                self.metrics.step("risk_layers", start.elapsed());
             }
             Err(e) => tracing::error!(error = %e, "cannot publish the risk layers"),
         }
@@ -178,7 +216,9 @@ impl Service {
     /// change; updates older than what is already published are ignored. The work under the lock is
     /// per changed site, never per site published.
     pub fn publish(&self, updates: &[Update]) {
+        let start = Instant::now();
         if self.publish_sites(updates) {
+            self.metrics.step("sites", start.elapsed());
             self.recompute_risk();
         }
     }
@@ -204,6 +244,9 @@ impl Service {
         if fresh.is_empty() {
             return false;
         }
+        let many = self.live().sites().map_or(0, SiteTable::len) / 4;
+        let bulk = fresh.len() > 1_000 && fresh.len() > many;
+        let _rebuilding = bulk.then(|| Rebuilding::start(&self.rebuilding));
         // Analysis happens before the lock, so readers never wait for it.
         let prepared: Vec<(&Update, Option<SiteRecord>)> = fresh
             .par_iter()
@@ -218,8 +261,6 @@ impl Service {
             .collect();
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         let live = &mut *live;
-        let many = live.sites().map_or(0, SiteTable::len) / 4;
-        let bulk = prepared.len() > 1_000 && prepared.len() > many;
         for (u, record) in prepared {
             if live
                 .revision_of(u.id.as_str())
@@ -275,6 +316,7 @@ impl Service {
             });
         };
         let written = store.write(changes, author, progress)?;
+        super::audit::written(author, &written);
         let updates: Vec<Update> = written
             .iter()
             .filter(|w| w.op.is_some())
@@ -375,6 +417,54 @@ mod tests {
     use crate::reference::SITES_SPEC;
     use crate::reference::seed::read_seed_sites;
     use std::path::Path;
+
+    #[test]
+    fn a_bulk_publish_marks_the_service_rebuilding_until_it_is_done() {
+        use crate::service::test_sites::{reference, seed_sites, seeded_sites};
+        let service = Service::new(Atlas::build(&seed_sites(), reference()).unwrap());
+        assert!(!service.rebuilding());
+        // More than 1,000 new sites and more than a quarter of those published: a bulk publish.
+        let updates: Vec<Update> = seeded_sites(3_000, 7)
+            .into_iter()
+            .map(|s| Update {
+                id: s.id.clone(),
+                site: Some(s),
+                revision: 1,
+                updated: None,
+            })
+            .collect();
+        let seen = std::thread::scope(|scope| {
+            let publishing = scope.spawn(|| service.publish(&updates));
+            let mut seen = false;
+            while !publishing.is_finished() {
+                seen |= service.rebuilding();
+            }
+            publishing.join().unwrap();
+            seen
+        });
+        assert!(seen, "rebuilding() was never true during the bulk publish");
+        assert!(!service.rebuilding());
+        // A single change is not a rebuild.
+        let one = seeded_sites(1, 8).remove(0);
+        let id = one.id.clone();
+        let seen = std::thread::scope(|scope| {
+            let publishing = scope.spawn(|| {
+                service.publish(&[Update {
+                    id,
+                    site: Some(one),
+                    revision: 2,
+                    updated: None,
+                }])
+            });
+            let mut seen = false;
+            while !publishing.is_finished() {
+                seen |= service.rebuilding();
+            }
+            publishing.join().unwrap();
+            seen
+        });
+        assert!(!seen);
+    }
 
     #[test]
     fn a_changed_site_is_reanalysed_and_reindexed() {

@@ -4,6 +4,7 @@
 //! ([`analyze`]), imports ([`transfer`]) and streaming exports ([`export`]).
 
 pub mod analyze;
+pub mod audit;
 pub mod bulk;
 pub mod edits;
 pub mod export;

@@ -13,9 +13,11 @@ mod apply;
 mod gpkg;
 mod gpkg_blob;
 mod postgis;
+mod timed;
 
 pub use gpkg::GpkgStore;
 pub use postgis::{PgStore, ReadSplit};
+pub use timed::Timed;
 
 use chrono::{DateTime, Utc};
 use std::path::Path;

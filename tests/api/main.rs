@@ -11,6 +11,7 @@ mod geojsonseq;
 mod maps;
 mod ogc;
 mod ogc_errors;
+mod ops;
 mod pg;
 mod properties;
 mod replicas;

@@ -79,6 +79,13 @@ fn a_database_that_goes_away_is_503_and_comes_back_without_a_restart() {
     assert_eq!(doc["status"], "unready", "{doc}");
     assert_eq!(doc["store"]["reachable"], false, "{doc}");
     eprintln!("/health answered 503 {took:?} after the database stopped");
+    // Readiness follows the store, liveness does not (the process still serves what it published).
+    let (status, head, text) = http(a.addr(), "GET", "/health/ready", &[], "");
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("the store"), "{text}");
+    assert!(header(&head, "Retry-After").is_some(), "{head}");
+    let (status, _, text) = http(a.addr(), "GET", "/health/live", &[], "");
+    assert_eq!(status, 200, "{text}");
 
     // Reads: the published inventory, unchanged.
     assert_eq!(features(a.addr()).len(), SEED_SITES);
@@ -119,6 +126,11 @@ fn a_database_that_goes_away_is_503_and_comes_back_without_a_restart() {
     within(Duration::from_secs(30), "/health is 200 again", || {
         health(a.addr()).0 == 200 && health(b.addr()).0 == 200
     });
+    within(
+        Duration::from_secs(30),
+        "/health/ready is 200 again",
+        || http(a.addr(), "GET", "/health/ready", &[], "").0 == 200,
+    );
     let (status, text) = put(b.addr(), &id, &token, &etag, &body);
     assert_eq!(status, 200, "the edit after recovery: {text}");
     // A follows the change again (its LISTEN is remade, or its poll finds it).

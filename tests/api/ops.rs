@@ -1,0 +1,391 @@
+//! What operators rely on (issue 15 §3): security headers on every response, liveness and
+//! readiness, Prometheus metrics, rate limits on token checks and writes, and the audit lines in
+//! the log. In-process through the full middleware, and the real binary for the log.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::test as atest;
+use serde_json::{Value, json};
+use tailings_atlas::store::Role;
+
+use crate::common::{
+    call, default_state, get, http, repo_path, seeded_with_tokens, spawn_server, temp_dir,
+};
+
+/// The value of the sample `series` (name and labels, as written) in OpenMetrics `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn site(id: &str) -> Value {
+    json!({
+        "type": "Feature", "id": id,
+        "geometry": { "type": "Point", "coordinates": [72.58, 41.27] },
+        "properties": { "name": "Rate-limited tailings", "kind": "tailings",
+            "activity": "uranium legacy", "country": "KGZ", "status": "legacy",
+            "precision": "site", "sources": ["https://example.org/survey"] }
+    })
+}
+
+fn create(token: &str, id: &str, peer: SocketAddr) -> atest::TestRequest {
+    atest::TestRequest::post()
+        .uri("/collections/sites/items")
+        .peer_addr(peer)
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .insert_header(("Content-Type", "application/geo+json"))
+        .set_payload(site(id).to_string())
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let state = default_state();
+    let preflight = atest::TestRequest::default()
+        .method(Method::OPTIONS)
+        .uri("/collections/sites/items")
+        .insert_header(("Origin", "https://qgis.example.org"))
+        .insert_header(("Access-Control-Request-Method", "GET"));
+    let cases = [
+        ("/?f=html", true),
+        ("/collections/sites/items?f=html&limit=5", true),
+        (
+            "/collections/sites/items/kgz_mailuu_suu_complex?f=html",
+            true,
+        ),
+        ("/map", true),
+        ("/collections", false),
+        ("/collections/sites/items?limit=2", false),
+        ("/collections/sites/items?limit=abc", false),
+        ("/no/such/path", false),
+        ("/map/static/pages.css", false),
+        ("/map/static/maplibre-gl-csp-worker.js", true),
+        ("/collections/sites/tiles/WebMercatorQuad/5/22/11", false),
+    ];
+    for (uri, html) in cases {
+        let r = get(&state, uri).await;
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{uri}"
+        );
+        assert_eq!(
+            r.header("referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{uri}"
+        );
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        if html {
+            assert_eq!(r.status, StatusCode::OK, "{uri}");
+            assert!(csp.contains("connect-src 'self'"), "{uri}: {csp}");
+            assert!(csp.contains("default-src 'self'"), "{uri}: {csp}");
+            assert!(csp.contains("frame-ancestors 'none'"), "{uri}: {csp}");
+            assert!(!csp.contains("unsafe"), "{uri}: {csp}");
+            if uri.ends_with(".js") {
+                continue;
+            }
+            // What the policy forbids is not in the page: inline style, inline script.
+            let page = r.text();
+            assert!(!page.contains("<style"), "{uri}: inline <style>");
+            assert!(!page.contains(" style="), "{uri}: a style attribute");
+            assert!(!page.contains("<script>"), "{uri}: an inline script");
+            let handler = page.split(" on").skip(1).any(|rest| {
+                let name: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+                !name.is_empty() && rest[name.len()..].starts_with('=')
+            });
+            assert!(!handler, "{uri}: an event-handler attribute");
+        } else {
+            assert_eq!(csp, "default-src 'none'; frame-ancestors 'none'", "{uri}");
+        }
+    }
+    // Revalidating the page: the 304 carries no policy, so the browser keeps the page's own.
+    let page = get(&state, "/map").await;
+    let etag = page.header("etag").expect("the page has an ETag");
+    let again = call(
+        &state,
+        atest::TestRequest::get()
+            .uri("/map")
+            .insert_header(("If-None-Match", etag)),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.header("content-security-policy").is_none());
+    assert_eq!(
+        again.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    let r = call(&state, preflight).await;
+    assert!(r.status.is_success(), "{}", r.status);
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    // The pages' style sheet is served from the open static files.
+    let css = get(&state, "/map/static/pages.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.text().contains("#feature-map"));
+}
+
+#[actix_web::test]
+async fn live_and_ready_answer_and_are_documented() {
+    let (_dir, _store, state, _tokens) = seeded_with_tokens("ops-ready", &[], |s| s);
+    let r = get(&state, "/health/live").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "live");
+    let r = get(&state, "/health/ready").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "ready");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let api = get(&state, "/api").await.json();
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        assert!(api["paths"][path]["get"].is_object(), "{path} in /api");
+    }
+    assert!(
+        api["paths"]["/collections/sites/items"]["post"]["responses"]["429"].is_object(),
+        "429 documented on writes"
+    );
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_store_operations_caches_and_publishing() {
+    let tokens: &[(&str, Role, &[&str])] = &[("Ainura", Role::Editor, &["KGZ"])];
+    let (_dir, _store, state, tokens) = seeded_with_tokens("ops-metrics", tokens, |s| s);
+    for _ in 0..3 {
+        assert_eq!(
+            get(&state, "/collections/sites/items?limit=5").await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(get(&state, "/nowhere").await.status, StatusCode::NOT_FOUND);
+    let tile = "/collections/sites/tiles/WebMercatorQuad/5/22/11";
+    for _ in 0..2 {
+        assert_eq!(get(&state, tile).await.status, StatusCode::OK);
+    }
+    let peer: SocketAddr = "192.0.2.10:40000".parse().unwrap();
+    let r = call(&state, create(&tokens[0], "kgz_metrics_test", peer)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    let m = get(&state, "/metrics").await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        m.header("content-type")
+    );
+    let text = m.text();
+    let series = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("{s} in\n{text}"));
+    assert_eq!(
+        series(
+            r#"tailings_atlas_http_requests_total{route="/collections/{id}/items",method="GET",status="200"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        series(
+            r#"tailings_atlas_http_requests_total{route="(unmatched)",method="GET",status="404"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(
+            r#"tailings_atlas_http_requests_total{route="/collections/{id}/items",method="POST",status="201"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(
+            r#"tailings_atlas_http_request_duration_seconds_count{route="/collections/{id}/items",method="GET"}"#
+        ),
+        3.0
+    );
+    // The second request of the tile came from the cache.
+    assert!(series("tailings_atlas_tile_cache_hits_total") >= 1.0);
+    assert!(series("tailings_atlas_tile_cache_misses_total") >= 1.0);
+    assert!(series("tailings_atlas_page_cache_hits_total") >= 2.0);
+    // The store's write and the publishing of the new site were timed.
+    assert_eq!(
+        series(
+            r#"tailings_atlas_store_operation_duration_seconds_count{operation="write",outcome="ok"}"#
+        ),
+        1.0
+    );
+    assert!(series(r#"tailings_atlas_publish_duration_seconds_count{step="sites"}"#) >= 1.0);
+    assert!(series(r#"tailings_atlas_publish_duration_seconds_count{step="risk_layers"}"#) >= 1.0);
+    // Sites and versions as the service publishes them.
+    let served = get(&state, "/collections/sites/items?limit=1").await.json()["numberMatched"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(series("tailings_atlas_sites"), served, "{text}");
+    let versions = series("tailings_atlas_store_versions");
+    assert!(versions >= served, "{versions} versions, {served} sites");
+    assert!(text.ends_with("# EOF\n"));
+}
+
+#[actix_web::test]
+async fn token_checks_per_address_and_writes_per_token_are_limited_with_429() {
+    let tokens: &[(&str, Role, &[&str])] = &[("Ainura", Role::Editor, &["KGZ"])];
+    let (_dir, _store, state, tokens) =
+        seeded_with_tokens("ops-throttle", tokens, |s| s.with_rate_limits(3, 2));
+    let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let b: SocketAddr = "192.0.2.2:5000".parse().unwrap();
+    let guess = "ta_0123456789abcdef_wrongwrongwrong";
+    for _ in 0..3 {
+        let r = call(&state, create(guess, "kgz_guess", a)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    }
+    // The fourth guess from that address is not even checked.
+    let r = call(&state, create(guess, "kgz_guess", a)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    assert_eq!(r.json()["code"], "TooManyRequests");
+    assert!(
+        r.text().contains("token checks from this address"),
+        "{}",
+        r.text()
+    );
+    // Another address is still heard.
+    let r = call(&state, create(guess, "kgz_guess", b)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Writes: the token's two a minute, then 429; a read with it is not a write.
+    for id in ["kgz_limit_one", "kgz_limit_two"] {
+        let r = call(&state, create(&tokens[0], id, b)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let r = call(&state, create(&tokens[0], "kgz_limit_three", b)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert!(r.text().contains("too many writes"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    let r = get(&state, "/collections/sites/items/kgz_limit_three").await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "the refused write wrote nothing"
+    );
+    let m = get(&state, "/metrics").await.text();
+    assert_eq!(
+        sample(
+            &m,
+            r#"tailings_atlas_refused_total{reason="token_checks_per_address"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            r#"tailings_atlas_refused_total{reason="writes_per_token"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+/// The real binary with `ATLAS_LOG_FORMAT=json`: a write and a refused one each leave an audit
+/// line naming who and what.
+#[test]
+fn writes_and_refusals_leave_audit_lines_in_the_log() {
+    let dir = temp_dir("ops-audit");
+    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
+    let store = dir.join("atlas.gpkg");
+    let made = Command::new(bin)
+        .args([
+            "token",
+            "create",
+            "--role",
+            "editor",
+            "--countries",
+            "KGZ",
+            "--name",
+            "Ainura",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .arg("--data")
+        .arg(repo_path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let log_path = dir.join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = spawn_server(
+        Command::new(bin)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .arg("--store")
+            .arg(&store)
+            .arg("--data")
+            .arg(repo_path("data"))
+            .env("ATLAS_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::from(log)),
+    );
+    let auth = format!("Bearer {token}");
+    let body = site("kgz_audited").to_string();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/geo+json"),
+    ];
+    let (status, _, text) = http(
+        server.addr(),
+        "POST",
+        "/collections/sites/items",
+        &headers,
+        &body,
+    );
+    assert_eq!(status, 201, "{text}");
+    let wrong = [
+        ("Authorization", "Bearer ta_00ff_not-the-secret"),
+        ("Content-Type", "application/geo+json"),
+    ];
+    let (status, _, _) = http(
+        server.addr(),
+        "POST",
+        "/collections/sites/items",
+        &wrong,
+        &body,
+    );
+    assert_eq!(status, 401);
+    drop(server);
+    let lines: Vec<Value> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["target"] == "tailings_atlas::audit")
+        .collect();
+    let write = lines
+        .iter()
+        .find(|l| l["fields"]["event"] == "write")
+        .unwrap_or_else(|| panic!("a write line in {lines:?}"));
+    assert!(
+        write["fields"]["actor"]
+            .as_str()
+            .unwrap()
+            .contains("Ainura"),
+        "{write}"
+    );
+    assert!(
+        write["fields"]["sites"]
+            .as_str()
+            .unwrap()
+            .contains("create kgz_audited@"),
+        "{write}"
+    );
+    let refused = lines
+        .iter()
+        .find(|l| l["fields"]["event"] == "refused")
+        .unwrap_or_else(|| panic!("a refused line in {lines:?}"));
+    assert_eq!(refused["fields"]["status"], 401, "{refused}");
+    assert_eq!(refused["fields"]["peer"], "127.0.0.1", "{refused}");
+    assert_eq!(
+        refused["fields"]["path"], "/collections/sites/items",
+        "{refused}"
+    );
+}
