@@ -66,6 +66,9 @@ pub struct AppState {
     throttle: throttle::Throttle,
 }
 
+/// How long requests in flight may take to finish once the server is told to stop, in seconds.
+pub const SHUTDOWN_GRACE_S: u64 = 30;
+
 /// The default request body limit: 20 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
@@ -532,7 +535,10 @@ pub fn server(
     // each connection's stream goes through a `HeadGuard`: actix answers a request line or head too
     // long to parse with an empty 400 or 431 before any middleware, and the guard answers those
     // with an OGC exception instead.
-    let mut builder = actix_server::Server::build();
+    // On SIGTERM or SIGINT: stop accepting at once, let requests in flight (a large export among
+    // them) finish for up to the grace period, then stop the workers; the store closes as the
+    // state is dropped, and the process exits 0.
+    let mut builder = actix_server::Server::build().shutdown_timeout(SHUTDOWN_GRACE_S);
     if let Some(n) = workers {
         builder = builder.workers(n);
     }

@@ -318,7 +318,7 @@ pub fn http(
     (status, head.to_owned(), body)
 }
 
-fn dechunk(mut b: &str) -> String {
+pub fn dechunk(mut b: &str) -> String {
     let mut out = String::new();
     loop {
         let (size, rest) = b.split_once("\r\n").unwrap();

@@ -389,3 +389,313 @@ fn writes_and_refusals_leave_audit_lines_in_the_log() {
         "{refused}"
     );
 }
+
+/// SIGTERM in the middle of a large export: the server stops accepting at once, the export in
+/// flight arrives whole (every site, valid JSON), and the process exits 0 within the grace period.
+#[test]
+fn sigterm_during_a_large_export_lets_it_arrive_whole() {
+    use std::io::{Read, Write};
+    const ROWS: usize = 20_000;
+    let dir = temp_dir("ops-sigterm");
+    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
+    let store = dir.join("atlas.gpkg");
+    let csv = dir.join("sites.csv");
+    crate::transfer::synthetic_csv(&csv, ROWS, 15);
+    let imported = Command::new(bin)
+        .arg("import")
+        .arg(&csv)
+        .arg("--store")
+        .arg(&store)
+        .arg("--data")
+        .arg(repo_path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let mut server = spawn_server(
+        Command::new(bin)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .arg("--store")
+            .arg(&store)
+            .arg("--data")
+            .arg(repo_path("data"))
+            .stderr(Stdio::null()),
+    );
+    let addr = server.addr().to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "GET /collections/sites/items?f=geojson HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // The first bytes are here: the export is under way.
+    let mut raw = vec![0u8; 16 * 1024];
+    let mut got = 0;
+    while got < 16 * 1024 {
+        let n = s.read(&mut raw[got..]).unwrap();
+        assert!(n > 0, "the export ended after {got} bytes");
+        got += n;
+    }
+    raw.truncate(got);
+    let pid = server.child.id() as i32;
+    // SAFETY: a plain signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // No new connection is taken once the signal is handled.
+    let refused = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(&addr).is_err()
+    });
+    assert!(
+        refused,
+        "the server still accepts connections after SIGTERM"
+    );
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        crate::common::dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    let doc: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("the export is not whole JSON ({e}), {} bytes", body.len()));
+    assert_eq!(doc["features"].as_array().unwrap().len(), ROWS + 27);
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Hundreds of clients that send half a request head and wait: a normal request is still answered
+/// while they hang (before their client timeout of 5 s), and every one of them is closed within
+/// 10 s.
+#[test]
+fn half_sent_requests_neither_starve_others_nor_stay_open() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    const SLOW: usize = 300;
+    let dir = temp_dir("ops-slow");
+    let server = spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .arg("--store")
+            .arg(dir.join("atlas.gpkg"))
+            .arg("--data")
+            .arg(repo_path("data"))
+            .stderr(Stdio::null()),
+    );
+    let addr = server.addr().to_owned();
+    let opened = Instant::now();
+    let mut slow: Vec<std::net::TcpStream> = (0..SLOW)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "GET /collections/sites/items?limit={i} HTTP/1.1\r\nHost: {addr}\r\nX-Slow: "
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let asked = Instant::now();
+    let (status, _, body) = http(&addr, "GET", "/collections/sites/items?limit=5", &[], "");
+    let took = asked.elapsed();
+    assert_eq!(status, 200, "{body}");
+    eprintln!("a normal request beside {SLOW} half-sent ones answered in {took:?}");
+    assert!(
+        opened.elapsed() < Duration::from_secs(5),
+        "answered only after the half-sent requests timed out ({took:?})"
+    );
+    // Each half-sent connection is answered (408) and closed by the server.
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest)
+            .expect("the server closes a half-sent request");
+    }
+    let closed = opened.elapsed();
+    eprintln!("{SLOW} half-sent connections closed {closed:?} after they opened");
+    assert!(closed <= Duration::from_secs(10), "{closed:?}");
+}
+
+/// 50 editors (five tokens, ten clients each) on the same 10 sites for `ATLAS_EDIT_STORM_S`
+/// seconds (default 30) through the real binary: each reads a site and renames it with
+/// `If-Match`; a write is either accepted (200) or refused as stale (412), never anything else.
+/// Afterwards every accepted write is in its site's history with its name, the history has no
+/// write that was not accepted, each site's last accepted name is its current one, and the
+/// versions made in that time run without a gap.
+#[test]
+fn fifty_concurrent_editors_lose_no_write() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    const EDITORS: usize = 50;
+    const TOKENS: usize = 5;
+    let seconds: u64 = std::env::var("ATLAS_EDIT_STORM_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let dir = temp_dir("ops-storm");
+    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
+    let store = dir.join("atlas.gpkg");
+    let tokens: Vec<String> = (0..TOKENS)
+        .map(|i| {
+            let out = Command::new(bin)
+                .args([
+                    "token",
+                    "create",
+                    "--role",
+                    "editor",
+                    "--countries",
+                    "KAZ,KGZ,TJK,UZB",
+                ])
+                .args(["--name", &format!("Editor {i}")])
+                .arg("--store")
+                .arg(&store)
+                .arg("--data")
+                .arg(repo_path("data"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .collect();
+    let server = spawn_server(
+        Command::new(bin)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(["--writes-per-minute", "0"])
+            .arg("--store")
+            .arg(&store)
+            .arg("--data")
+            .arg(repo_path("data"))
+            .stderr(Stdio::null()),
+    );
+    let addr = server.addr().to_owned();
+    let (status, _, body) = http(&addr, "GET", "/collections/sites/items?limit=10", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    let revision = |addr: &str| -> i64 {
+        let (_, _, body) = http(addr, "GET", "/health", &[], "");
+        serde_json::from_str::<Value>(&body).unwrap()["store"]["revision"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = revision(&addr);
+    // (site, version) → name, of every accepted write.
+    let accepted: Mutex<BTreeMap<(String, i64), String>> = Mutex::new(BTreeMap::new());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for editor in 0..EDITORS {
+            let (addr, ids, tokens, accepted, refused) =
+                (&addr, &ids, &tokens, &accepted, &refused);
+            scope.spawn(move || {
+                let mut rng = StdRng::seed_from_u64(editor as u64);
+                let auth = format!("Bearer {}", tokens[editor % TOKENS]);
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let id = &ids[rng.random_range(0..ids.len())];
+                    let path = format!("/collections/sites/items/{id}");
+                    let (status, head, body) = http(addr, "GET", &path, &[], "");
+                    assert_eq!(status, 200, "{body}");
+                    let etag = crate::common::header(&head, "ETag").unwrap();
+                    n += 1;
+                    let name = format!("Storm: editor {editor}, write {n}");
+                    let patch = json!({ "properties": { "name": name } }).to_string();
+                    let headers = [
+                        ("Authorization", auth.as_str()),
+                        ("If-Match", etag.as_str()),
+                        ("Content-Type", "application/merge-patch+json"),
+                    ];
+                    let (status, head, body) = http(addr, "PATCH", &path, &headers, &patch);
+                    match status {
+                        200 => {
+                            let v: i64 = crate::common::header(&head, "ETag")
+                                .unwrap()
+                                .trim_matches(|c| c == '"' || c == 'W' || c == '/')
+                                .parse()
+                                .unwrap();
+                            accepted.lock().unwrap().insert((id.clone(), v), name);
+                        }
+                        412 => {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        other => panic!("PATCH {path}: {other} {body}"),
+                    }
+                }
+            });
+        }
+    });
+    let accepted = accepted.into_inner().unwrap();
+    let after = revision(&addr);
+    eprintln!(
+        "{} writes accepted, {} refused as stale, versions {before}..{after}",
+        accepted.len(),
+        refused.into_inner()
+    );
+    assert!(accepted.len() >= 10, "too few writes to tell anything");
+    let mut made = Vec::new();
+    for id in &ids {
+        let path = format!("/collections/sites/items/{id}/history");
+        let (status, _, body) = http(&addr, "GET", &path, &[], "");
+        assert_eq!(status, 200, "{body}");
+        let versions: Vec<(i64, String)> =
+            serde_json::from_str::<Value>(&body).unwrap()["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["version"].as_i64().unwrap() > before)
+                .map(|v| {
+                    (
+                        v["version"].as_i64().unwrap(),
+                        v["properties"]["name"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+        let mine: Vec<(i64, String)> = accepted
+            .iter()
+            .filter(|((site, _), _)| site == id)
+            .map(|((_, v), name)| (*v, name.clone()))
+            .collect();
+        let mut history = versions.clone();
+        history.sort();
+        assert_eq!(
+            history, mine,
+            "{id}: the history is exactly the accepted writes"
+        );
+        if let Some((_, last)) = mine.last() {
+            let (_, _, body) = http(
+                &addr,
+                "GET",
+                &format!("/collections/sites/items/{id}"),
+                &[],
+                "",
+            );
+            let f: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(f["properties"]["name"], last.as_str(), "{id}");
+        }
+        made.extend(versions.into_iter().map(|(v, _)| v));
+    }
+    made.sort_unstable();
+    let expected: Vec<i64> = (before + 1..=after).collect();
+    assert_eq!(made, expected, "the versions made run without a gap");
+}
