@@ -154,6 +154,12 @@ pub fn compile(
             reason: "the filter is empty".into(),
         });
     }
+    if lang == FilterLang::Cql2Text {
+        let levels = super::depth::nesting(src);
+        if levels > super::MAX_NESTING {
+            return Err(FilterError::TooDeep(levels));
+        }
+    }
     let expr = match lang {
         FilterLang::Cql2Text => cql2::parse_text(src).map_err(|e| text_error(src, e))?,
         FilterLang::Cql2Json => cql2::parse_json(src).map_err(|e| FilterError::Syntax {

@@ -23,6 +23,7 @@
 
 mod batch;
 mod compile;
+mod depth;
 mod eval;
 pub mod spatial;
 
@@ -34,6 +35,7 @@ use crate::index::BBox;
 
 pub use batch::{ColumnRef, Columns, NULL_CODE, Truth};
 pub use compile::compile;
+pub use depth::MAX_NESTING;
 
 /// The longest filter accepted, bytes.
 pub const MAX_FILTER_BYTES: usize = 16 * 1024;
@@ -125,6 +127,11 @@ pub type ToCrs84<'a> = &'a dyn Fn(geo::Coord<f64>) -> Result<geo::Coord<f64>, St
 pub enum FilterError {
     #[error("the filter is {0} bytes; at most {MAX_FILTER_BYTES} are accepted")]
     TooLong(usize),
+    #[error(
+        "the filter nests {0} levels deep (parentheses, NOT and arithmetic operators each count); \
+         at most {MAX_NESTING} are accepted"
+    )]
+    TooDeep(usize),
     #[error("does not parse{at}: {reason}", at = at(*.position))]
     Syntax {
         /// Character offset (0-based) where the parser stopped, if it says.

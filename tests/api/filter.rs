@@ -543,3 +543,44 @@ async fn filter_crs_reprojects_the_literals() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("filter-crs"), "{}", r.text());
 }
+
+/// Filters that nest deeper than a parser's stack can follow (each within the 16 KiB): a 400 that
+/// says so, never a crash; the service answers on.
+#[actix_web::test]
+async fn deeply_nested_filters_are_400s_not_crashes() {
+    let state = default_state();
+    let fill = |unit: &str, head: &str, tail_unit: &str, core: &str| {
+        let n = (16 * 1024 - head.len() - core.len() - 2) / (unit.len() + tail_unit.len());
+        format!("{head}{}{core}{}", unit.repeat(n), tail_unit.repeat(n))
+    };
+    let shapes = [
+        fill("NOT ", "", "", "country = 'KGZ'"),
+        fill("NOT (", "", ")", "country = 'KGZ'"),
+        fill("(", "", ")", "country = 'KGZ'"),
+        fill("1+", "river_distance_m < ", "", "1"),
+        fill("-", "river_distance_m < ", "", "1"),
+        fill("1 -", "river_distance_m < ", "", "1"),
+        fill("(", "A_CONTAINS(sources, ", ")", "'x')"),
+    ];
+    for filter in shapes {
+        assert!(filter.len() <= 16 * 1024, "{}", filter.len());
+        let r = get(
+            &state,
+            &format!("/collections/sites/items?{}", enc(&filter)),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {}",
+            &filter[..40],
+            r.text()
+        );
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains("nests") && d.contains("64"), "{d}");
+    }
+    // 64 levels still parse.
+    let ok = format!("{}country = 'KGZ'{}", "NOT (".repeat(32), ")".repeat(32));
+    let r = get(&state, &format!("/collections/sites/items?{}", enc(&ok))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
