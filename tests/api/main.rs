@@ -6,6 +6,7 @@ mod common;
 mod crs;
 mod edit;
 mod filter;
+mod fuzz;
 mod geojson_rules;
 mod geojsonseq;
 mod maps;

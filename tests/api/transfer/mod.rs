@@ -340,7 +340,7 @@ fn env_with(tag: &str, tune: impl FnOnce(AppState) -> AppState) -> Env {
     }
 }
 
-fn multipart(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+pub fn multipart(parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "atlas-test-boundary-7f3a";
     let mut body = Vec::new();
     for (name, filename, data) in parts {
