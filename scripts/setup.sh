@@ -108,6 +108,18 @@ if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
   fi
 fi
 
+# Schemathesis, which the API test runs against /api on the real binary, in a venv of its own
+# (its dependencies are not the tile readers').
+if [ "${ATLAS_NEED_QGIS:-0}" = 1 ]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  st="$root/.venv-schemathesis"
+  if ! "$st/bin/schemathesis" --version 2>/dev/null | grep -q '4.32.5'; then
+    echo "setup: installing schemathesis 4.32.5 into $st" >&2
+    [ -x "$st/bin/python" ] || python3 -m venv "$st"
+    "$st/bin/python" -m pip install -q 'schemathesis==4.32.5'
+  fi
+fi
+
 # playwright-core for the web map's end-to-end test, at the version tests/web/package-lock.json pins.
 if [ "${ATLAS_NEED_QGIS:-0}" = 1 ] || [ "${ATLAS_NEED_WEB:-0}" = 1 ]; then
   web="$(cd "$(dirname "$0")/.." && pwd)/tests/web"

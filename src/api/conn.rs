@@ -71,10 +71,13 @@ impl Refusal {
         let body = e.body();
         format!(
             "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             x-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\n\
+             content-security-policy: {}\r\n\
              connection: close\r\ndate: {}\r\n\r\n{body}",
             e.status.as_u16(),
             e.status.canonical_reason().unwrap_or(""),
             body.len(),
+            super::ops::DATA_CSP,
             chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT"),
         )
         .into_bytes()
@@ -536,6 +539,14 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
         assert!(head.contains("content-type: application/json\r\n"));
         assert!(head.contains(&format!("content-length: {}\r\n", body.len())));
+        assert!(
+            head.contains("x-content-type-options: nosniff\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("content-security-policy: default-src 'none'"),
+            "{head}"
+        );
         let doc: serde_json::Value = serde_json::from_str(body).unwrap();
         assert!(doc["description"].as_str().unwrap().contains("64 KiB"));
         assert!(!doc["code"].as_str().unwrap().is_empty());

@@ -131,7 +131,8 @@ fn schemas() -> Value {
             "properties": {
                 "type": { "type": "string", "enum": ["Feature"] },
                 "id": { "oneOf": [{ "type": "string" }, { "type": "integer" }] },
-                "geometry": { "$ref": "#/components/schemas/geometryGeoJSON" },
+                // null with `skipGeometry=true` (RFC 7946 §3.2: an unlocated feature).
+                "geometry": { "nullable": true, "allOf": [{ "$ref": "#/components/schemas/geometryGeoJSON" }] },
                 "properties": { "type": "object", "nullable": true },
                 "links": links } },
         "featureCollectionGeoJSON": { "type": "object", "required": ["type", "features"],
@@ -192,6 +193,14 @@ fn add_edit_paths(paths: &mut Map<String, Value>) {
             params.retain(|p| p["$ref"] != "#/components/parameters/f-items");
             params.push(export_f);
         }
+        // The files, each as its format's media type.
+        if let Some(content) = items["get"]["responses"]["200"]["content"].as_object_mut() {
+            for f in crate::io::sites::ExportFormat::ALL {
+                content.entry(f.media_type()).or_insert_with(
+                    || json!({ "schema": { "type": "string", "format": "binary" } }),
+                );
+            }
+        }
         items["post"] = json!({ "summary": "Create a site (OGC API - Features Part 4); 201 with Location and ETag",
             "security": auth, "requestBody": feature_body,
             "responses": with(json!({ "201": { "description": "Created; the body is the site with its analysis" },
@@ -233,7 +242,8 @@ fn add_edit_paths(paths: &mut Map<String, Value>) {
         "/collections/sites/items/{featureId}/restore".into(),
         json!({ "post": { "summary": "Put back an earlier version (body {\"version\": n}; default: the state before the last change or delete)",
             "security": auth, "parameters": [id],
-            "responses": with(json!({ "200": { "description": "The restored site" } })) } }),
+            "responses": with(json!({ "200": { "description": "The restored site" },
+                "404": error_response("No such site, or no such version of it.") })) } }),
     );
     paths.insert(
         "/import".into(),
@@ -527,8 +537,10 @@ pub fn document(catalog: &Catalog) -> Value {
                     "description": "On `sites`: the time each site's current version was written in the store. An RFC 3339 instant, a date (the whole UTC day) or an interval `start/end`, both ends included (`..` or empty for an open end); empty is no filter, as if absent. Other collections have no time: every feature matches.",
                     "schema": { "type": "string" } },
                 "limit": { "name": "limit", "in": "query", "required": false,
-                    "description": format!("Page size; larger values are served {MAX_LIMIT}."),
-                    "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT } },
+                    // No `maximum`: OGC API – Features (7.15.3) wants a larger value served as the
+                    // maximum, not refused, and a schema maximum would say it is refused.
+                    "description": format!("Page size, at most {MAX_LIMIT}: larger values are not an error, they are served {MAX_LIMIT}."),
+                    "schema": { "type": "integer", "minimum": 1, "default": DEFAULT_LIMIT } },
                 "offset": { "name": "offset", "in": "query", "required": false,
                     "schema": { "type": "integer", "minimum": 0, "default": 0 } },
                 "sortby": { "name": "sortby", "in": "query", "required": false, "style": "form", "explode": false,

@@ -4,7 +4,7 @@
 use crate::catalog::order::{SortKey, parse_sortby};
 use crate::catalog::time::TimeRange;
 use crate::catalog::{PropertyFilter, Selection};
-use crate::filter::{FilterLang, Queryable};
+use crate::filter::{FilterLang, Queryable, QueryableType};
 use crate::index::BBox;
 
 use super::crs::Crs;
@@ -68,6 +68,29 @@ impl ItemsParams {
     /// Compiles the `filter` against the collection's `queryables` into the selection; geometry
     /// literals in another `filter-crs` are reprojected to CRS84 first.
     pub fn compile_filter(&mut self, queryables: &[Queryable]) -> Result<(), ApiError> {
+        // An equality filter's value must be of its queryable's type (`level=false` on a number
+        // is a mistake, not a query that matches nothing).
+        for pf in &self.selection.filters {
+            let Some(q) = queryables.iter().find(|q| q.name == pf.property) else {
+                continue;
+            };
+            let v = pf.value.trim();
+            let ok = match q.ty {
+                // Compared as numbers: `3.0` finds 3.
+                QueryableType::Number | QueryableType::Integer => {
+                    v.parse::<f64>().is_ok_and(f64::is_finite)
+                }
+                QueryableType::Boolean => matches!(v, "true" | "false"),
+                _ => true,
+            };
+            if !ok {
+                let (ty, _) = q.ty.json_schema();
+                return Err(ApiError::bad_parameter(
+                    &pf.property,
+                    format!("{:?} is not a {ty}", pf.value),
+                ));
+            }
+        }
         if let Some(f) = &self.filter {
             let crs = f.crs;
             let to_crs84 = move |c| super::crs::to_crs84(crs, c);
