@@ -64,10 +64,15 @@ pub struct AppState {
     tiles_dir: std::path::PathBuf,
     /// Token checks per address and writes per token.
     throttle: throttle::Throttle,
+    /// How long a read may take to answer (`serve --time-budget-s`).
+    time_budget: std::time::Duration,
 }
 
 /// How long requests in flight may take to finish once the server is told to stop, in seconds.
 pub const SHUTDOWN_GRACE_S: u64 = 30;
+
+/// How long a read may take to answer by default, in seconds (`serve --time-budget-s`).
+pub const DEFAULT_TIME_BUDGET_S: u64 = 30;
 
 /// The default request body limit: 20 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
@@ -104,7 +109,14 @@ impl AppState {
             tiles: crate::tiles::TileCache::new(crate::tiles::cache::DEFAULT_BUDGET_BYTES),
             tiles_dir: tiles::default_tiles_dir().to_owned(),
             throttle: throttle::Throttle::default(),
+            time_budget: std::time::Duration::from_secs(DEFAULT_TIME_BUDGET_S),
         }
+    }
+
+    /// Sets how long a read may take to answer before it is a 503.
+    pub fn with_time_budget(mut self, budget: std::time::Duration) -> Self {
+        self.time_budget = budget;
+        self
     }
 
     /// Sets the rate limits: token verifications a minute per client address, writes a minute per
@@ -381,6 +393,40 @@ pub fn app_with(
         .configure(routes)
         .configure(extra)
         .default_service(web::to(handlers::not_found))
+        // A read that takes longer than the budget to answer is a 503 with `Retry-After`, not a
+        // client left waiting (its work on the blocking pool runs out; a stream, once its head is
+        // sent, is not cut). Writes are never cut short: their outcome must be known.
+        .wrap_fn(|req, srv| {
+            let budget = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.time_budget)
+                .filter(|_| matches!(*req.method(), Method::GET | Method::HEAD));
+            let metrics = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.service.metrics.clone());
+            let path = req.path().to_owned();
+            let fut = srv.call(req);
+            async move {
+                let Some(budget) = budget else {
+                    return fut.await;
+                };
+                match actix_web::rt::time::timeout(budget, fut).await {
+                    Ok(res) => res,
+                    Err(_) => {
+                        tracing::warn!(%path, budget_ms = budget.as_millis() as u64, "over the time budget");
+                        if let Some(m) = metrics {
+                            m.refused("time_budget");
+                        }
+                        Err(ApiError::busy(format!(
+                            "the answer took longer than this service's time budget of {} ms; \
+                             try again, or ask for less (a smaller bbox, page or map)",
+                            budget.as_millis()
+                        ))
+                        .into())
+                    }
+                }
+            }
+        })
         // A panic must not drop the connection or leak its message: answer a plain 500 and log it.
         .wrap_fn(|req, srv| {
             // Only the path is kept: a clone of the request would stop the router from matching it.

@@ -140,6 +140,11 @@ enum Command {
         /// Writes (edits, restores, imports) a minute per token, past which 429 (0: no limit).
         #[arg(long, default_value_t = tailings_atlas::api::throttle::DEFAULT_WRITES_PER_MINUTE)]
         writes_per_minute: u32,
+        /// Seconds a read may take to answer before it is a 503 with Retry-After (writes are
+        /// never cut short).
+        #[arg(long, default_value_t = tailings_atlas::api::DEFAULT_TIME_BUDGET_S,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        time_budget_s: u64,
         /// A hot standby of the PostgreSQL --store to read the inventory from
         /// (postgresql://…); writes still go to --store. Its lag is reported on /health.
         #[arg(long)]
@@ -305,6 +310,7 @@ pub fn run(cli: Cli) -> ExitCode {
             tiles_dir,
             token_checks_per_minute,
             writes_per_minute,
+            time_budget_s,
             read_store,
             analysis,
             sources,
@@ -320,6 +326,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 tiles_dir,
                 token_checks_per_minute,
                 writes_per_minute,
+                time_budget: std::time::Duration::from_secs(time_budget_s),
                 read_store,
             },
             &analysis,

@@ -15,6 +15,7 @@ pub(super) struct ServeLimits {
     pub tiles_dir: std::path::PathBuf,
     pub token_checks_per_minute: u32,
     pub writes_per_minute: u32,
+    pub time_budget: std::time::Duration,
     pub read_store: Option<String>,
 }
 
@@ -82,7 +83,8 @@ pub(super) fn run(
         .with_max_import_rows(limits.max_import_rows)
         .with_page_cache_bytes(limits.page_cache_bytes)
         .with_tiles_dir(limits.tiles_dir.clone())
-        .with_rate_limits(limits.token_checks_per_minute, limits.writes_per_minute);
+        .with_rate_limits(limits.token_checks_per_minute, limits.writes_per_minute)
+        .with_time_budget(limits.time_budget);
     if limits.private_reads {
         state = state.with_private_reads();
     }

@@ -815,3 +815,28 @@ fn schemathesis_finds_no_server_error_or_undocumented_response() {
     );
     assert!(text.contains(" passed"), "{text}");
 }
+
+/// A read over the time budget is a 503 with `Retry-After` that says so; a quick read is not; a
+/// write is never cut short (its outcome must be known), however long it takes.
+#[actix_web::test]
+async fn reads_over_the_time_budget_are_503_and_writes_are_not_cut() {
+    let tokens: &[(&str, Role, &[&str])] = &[("Ainura", Role::Editor, &["KGZ"])];
+    let (_dir, _store, state, tokens) = seeded_with_tokens("ops-budget", tokens, |s| {
+        s.with_time_budget(std::time::Duration::from_millis(1))
+    });
+    let r = get(&state, "/maps/basin-risk.png?width=2400").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert!(r.text().contains("time budget of 1 ms"), "{}", r.text());
+    assert_eq!(get(&state, "/health/live").await.status, StatusCode::OK);
+    let peer: SocketAddr = "192.0.2.20:4000".parse().unwrap();
+    let r = call(&state, create(&tokens[0], "kgz_budget_write", peer)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // Read from the registry itself: `/metrics` is a read under the same 1 ms budget.
+    let m = state.service.metrics.encode(Vec::new());
+    assert!(
+        sample(&m, r#"tailings_atlas_refused_total{reason="time_budget"}"#)
+            .is_some_and(|n| n >= 1.0),
+        "{m}"
+    );
+}
