@@ -14,6 +14,49 @@ use crate::common::{
     call, default_state, get, http, repo_path, seeded_with_tokens, spawn_server, temp_dir,
 };
 
+const BIN: &str = env!("CARGO_BIN_EXE_tailings-atlas");
+
+/// `tailings-atlas ARGS --store STORE --data data`, which must succeed; its standard output.
+fn cli(store: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .arg("--data")
+        .arg(repo_path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A new token for `store` (`role`, `countries` as `--countries` takes them or empty).
+fn token(store: &std::path::Path, role: &str, countries: &str, name: &str) -> String {
+    let mut args = vec!["token", "create", "--role", role, "--name", name];
+    if !countries.is_empty() {
+        args.extend(["--countries", countries]);
+    }
+    cli(store, &args).trim().to_owned()
+}
+
+/// The binary serving `store` on port 0 with two workers, `extra` flags, and `stderr`.
+fn serve(store: &std::path::Path, extra: &[&str], stderr: Stdio) -> crate::common::Server {
+    spawn_server(
+        Command::new(BIN)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(extra)
+            .arg("--store")
+            .arg(store)
+            .arg("--data")
+            .arg(repo_path("data"))
+            .stderr(stderr),
+    )
+}
+
 /// The value of the sample `series` (name and labels, as written) in OpenMetrics `text`.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -289,35 +332,12 @@ async fn token_checks_per_address_and_writes_per_token_are_limited_with_429() {
 #[test]
 fn writes_and_refusals_leave_audit_lines_in_the_log() {
     let dir = temp_dir("ops-audit");
-    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
     let store = dir.join("atlas.gpkg");
-    let made = Command::new(bin)
-        .args([
-            "token",
-            "create",
-            "--role",
-            "editor",
-            "--countries",
-            "KGZ",
-            "--name",
-            "Ainura",
-        ])
-        .arg("--store")
-        .arg(&store)
-        .arg("--data")
-        .arg(repo_path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let token = token(&store, "editor", "KGZ", "Ainura");
     let log_path = dir.join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let server = spawn_server(
-        Command::new(bin)
+        Command::new(BIN)
             .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
             .arg("--store")
             .arg(&store)
@@ -397,33 +417,11 @@ fn sigterm_during_a_large_export_lets_it_arrive_whole() {
     use std::io::{Read, Write};
     const ROWS: usize = 20_000;
     let dir = temp_dir("ops-sigterm");
-    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
     let store = dir.join("atlas.gpkg");
     let csv = dir.join("sites.csv");
     crate::transfer::synthetic_csv(&csv, ROWS, 15);
-    let imported = Command::new(bin)
-        .arg("import")
-        .arg(&csv)
-        .arg("--store")
-        .arg(&store)
-        .arg("--data")
-        .arg(repo_path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
-    let mut server = spawn_server(
-        Command::new(bin)
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .arg("--store")
-            .arg(&store)
-            .arg("--data")
-            .arg(repo_path("data"))
-            .stderr(Stdio::null()),
-    );
+    cli(&store, &["import", csv.to_str().unwrap()]);
+    let mut server = serve(&store, &[], Stdio::null());
     let addr = server.addr().to_owned();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
@@ -482,15 +480,7 @@ fn half_sent_requests_neither_starve_others_nor_stay_open() {
     use std::time::{Duration, Instant};
     const SLOW: usize = 300;
     let dir = temp_dir("ops-slow");
-    let server = spawn_server(
-        Command::new(env!("CARGO_BIN_EXE_tailings-atlas"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .arg("--store")
-            .arg(dir.join("atlas.gpkg"))
-            .arg("--data")
-            .arg(repo_path("data"))
-            .stderr(Stdio::null()),
-    );
+    let server = serve(&dir.join("atlas.gpkg"), &[], Stdio::null());
     let addr = server.addr().to_owned();
     let opened = Instant::now();
     let mut slow: Vec<std::net::TcpStream> = (0..SLOW)
@@ -545,44 +535,11 @@ fn fifty_concurrent_editors_lose_no_write() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let dir = temp_dir("ops-storm");
-    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
     let store = dir.join("atlas.gpkg");
     let tokens: Vec<String> = (0..TOKENS)
-        .map(|i| {
-            let out = Command::new(bin)
-                .args([
-                    "token",
-                    "create",
-                    "--role",
-                    "editor",
-                    "--countries",
-                    "KAZ,KGZ,TJK,UZB",
-                ])
-                .args(["--name", &format!("Editor {i}")])
-                .arg("--store")
-                .arg(&store)
-                .arg("--data")
-                .arg(repo_path("data"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        })
+        .map(|i| token(&store, "editor", "KAZ,KGZ,TJK,UZB", &format!("Editor {i}")))
         .collect();
-    let server = spawn_server(
-        Command::new(bin)
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .args(["--writes-per-minute", "0"])
-            .arg("--store")
-            .arg(&store)
-            .arg("--data")
-            .arg(repo_path("data"))
-            .stderr(Stdio::null()),
-    );
+    let server = serve(&store, &["--writes-per-minute", "0"], Stdio::null());
     let addr = server.addr().to_owned();
     let (status, _, body) = http(&addr, "GET", "/collections/sites/items?limit=10", &[], "");
     assert_eq!(status, 200, "{body}");
@@ -764,39 +721,9 @@ fn schemathesis_finds_no_server_error_or_undocumented_response() {
         st.display()
     );
     let dir = temp_dir("ops-schemathesis");
-    let bin = env!("CARGO_BIN_EXE_tailings-atlas");
     let store = dir.join("atlas.gpkg");
-    let made = Command::new(bin)
-        .args([
-            "token",
-            "create",
-            "--role",
-            "admin",
-            "--name",
-            "schemathesis",
-        ])
-        .arg("--store")
-        .arg(&store)
-        .arg("--data")
-        .arg(repo_path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
-    let server = spawn_server(
-        Command::new(bin)
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .args(["--writes-per-minute", "0"])
-            .arg("--store")
-            .arg(&store)
-            .arg("--data")
-            .arg(repo_path("data"))
-            .stderr(Stdio::null()),
-    );
+    let token = token(&store, "admin", "", "schemathesis");
+    let server = serve(&store, &["--writes-per-minute", "0"], Stdio::null());
     let out = Command::new(&st)
         .arg("run")
         .arg(format!("{}/api", server.base))
