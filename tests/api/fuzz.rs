@@ -138,6 +138,7 @@ const ITEMS_KEYS: &[&str] = &[
     "country",
     "kind",
     "risk_score",
+    "resolution",
     "nosuch",
 ];
 
