@@ -481,6 +481,9 @@ pub fn app_with(
             async move {
                 let res = match fut.await {
                     Ok(res) => res,
+                    // Ours already (a 429 or 503 from the middleware): kept as it is, with its
+                    // code and Retry-After.
+                    Err(e) if e.as_error::<ApiError>().is_some() => return Err(e),
                     Err(e) => {
                         let status = e.as_response_error().status_code();
                         return Err(ApiError::from_status(status, e.to_string()).into());

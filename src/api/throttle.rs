@@ -74,7 +74,15 @@ impl Throttle {
         let (Some(limiter), Some(peer)) = (&self.token_checks, peer) else {
             return Ok(());
         };
-        take(limiter, &peer).map_err(|wait| {
+        // An IPv6 client usually holds a whole /64: one quota for it, not one per address.
+        let key = match peer {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+            v4 => v4,
+        };
+        take(limiter, &key).map_err(|wait| {
             ApiError::too_many(
                 format!(
                     "too many token checks from this address: {} a minute are allowed \
@@ -124,6 +132,15 @@ mod tests {
         assert!(e.description.contains("3 a minute"), "{}", e.description);
         // Another address has its own quota; so does a request without one.
         t.token_check(Some(b)).unwrap();
+        // Addresses of one IPv6 /64 share a quota.
+        for i in 1..=3 {
+            let v6: IpAddr = format!("2001:db8:1:2::{i}").parse().unwrap();
+            t.token_check(Some(v6)).unwrap();
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(t.token_check(Some(same_64)).is_err());
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        t.token_check(Some(other_64)).unwrap();
         for _ in 0..10 {
             t.token_check(None).unwrap();
         }

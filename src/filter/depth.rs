@@ -21,12 +21,16 @@ const GEOMETRY_WORDS: [&str; 9] = [
     "ENVELOPE",
 ];
 
-/// The levels of `src`: its deepest parenthesis plus its `NOT`s and arithmetic operators outside
+/// The levels of `src`: its deepest parenthesis plus its `NOT`s and arithmetic operators plus its
+/// longest run of comparisons not separated by `AND`, `OR`, a comma or a parenthesis, outside
 /// string literals and quoted names. A sign that belongs to a number (`-71.5` after `(`, `,` or a
 /// comparison, an exponent's `1e-5`, any inside a geometry literal) is not an operator.
 pub fn nesting(src: &str) -> usize {
     let chars: Vec<char> = src.chars().collect();
     let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    // Comparisons (`=`, `<`, `LIKE`…) bind to the right: `1=1=1=…` recurses once each. A run of
+    // them between two `AND`/`OR`s, commas or parentheses is what nests; the longest run counts.
+    let (mut run, mut longest_run) = (0usize, 0usize);
     // Inside a geometry literal (`POLYGON((-1 -1, …))`) from this depth on: a sign there is a
     // coordinate's.
     let mut geometry_at: Option<usize> = None;
@@ -51,8 +55,16 @@ pub fn nesting(src: &str) -> usize {
             '(' | '[' => {
                 depth += 1;
                 deepest = deepest.max(depth);
+                run = 0;
+            }
+            ',' => run = 0,
+            // `<=`, `<>`, `>=`, `!=` are one comparison.
+            '=' | '<' | '>' | '!' if !matches!(chars.get(i + 1), Some('=' | '>')) => {
+                run += 1;
+                longest_run = longest_run.max(run);
             }
             ')' | ']' => {
+                run = 0;
                 depth = depth.saturating_sub(1);
                 if geometry_at.is_some_and(|at| depth <= at) {
                     geometry_at = None;
@@ -69,10 +81,18 @@ pub fn nesting(src: &str) -> usize {
                     i += 1;
                 }
                 let word: String = chars[start..=i].iter().collect();
-                if word.eq_ignore_ascii_case("not") || word.eq_ignore_ascii_case("div") {
+                let is = |w: &str| word.eq_ignore_ascii_case(w);
+                if is("not") || is("div") {
                     operators += 1;
+                } else if is("and") || is("or") {
+                    run = 0;
+                } else if is("like") || is("in") || is("between") || is("is") {
+                    run += 1;
+                    longest_run = longest_run.max(run);
                 } else if geometry_at.is_none()
-                    && GEOMETRY_WORDS.iter().any(|g| word.eq_ignore_ascii_case(g))
+                    && GEOMETRY_WORDS.iter().any(|g| is(g))
+                    // A geometry literal only where the word opens one: `point = 1` is a name.
+                    && chars[i + 1..].iter().find(|c| !c.is_whitespace()) == Some(&'(')
                 {
                     geometry_at = Some(depth);
                 }
@@ -81,7 +101,7 @@ pub fn nesting(src: &str) -> usize {
         }
         i += 1;
     }
-    deepest + operators
+    deepest + operators + longest_run
 }
 
 /// Whether the `+` or `-` at `i` is the sign of a number: a digit or `.` follows, and before it
@@ -94,7 +114,14 @@ fn is_sign_of_number(chars: &[char], i: usize) -> bool {
         return false;
     }
     if i >= 2 && matches!(chars[i - 1], 'e' | 'E') && chars[i - 2].is_ascii_digit() {
-        return true;
+        // An exponent only if those digits start a number, not end a name (`a1e-1`).
+        let mut j = i - 2;
+        while j > 0 && (chars[j - 1].is_ascii_digit() || chars[j - 1] == '.') {
+            j -= 1;
+        }
+        if j == 0 || !(chars[j - 1].is_ascii_alphanumeric() || chars[j - 1] == '_') {
+            return true;
+        }
     }
     let before = chars[..i].iter().rev().find(|c| !c.is_whitespace());
     matches!(before, None | Some('(' | ',' | '<' | '>' | '=' | '['))
@@ -106,27 +133,35 @@ mod tests {
 
     #[test]
     fn levels_are_counted_outside_literals_and_signs_are_not_operators() {
-        assert_eq!(nesting("country = 'KGZ'"), 0);
-        assert_eq!(nesting("NOT (a = 1)"), 2);
-        assert_eq!(nesting("a = 1 AND (b = 2 OR (c = 3))"), 2);
-        assert_eq!(nesting("d < 1 + 2 * 3"), 2);
-        assert_eq!(nesting("d < -5 AND e > 1e-5"), 0);
+        assert_eq!(nesting("country = 'KGZ'"), 1);
+        assert_eq!(nesting("NOT (a = 1)"), 3);
+        assert_eq!(nesting("a = 1 AND (b = 2 OR (c = 3))"), 3);
+        assert_eq!(nesting("d < 1 + 2 * 3"), 3);
+        assert_eq!(nesting("d < -5 AND e >= 1e-5"), 1);
         assert_eq!(
             nesting("S_INTERSECTS(geometry, POLYGON((-1 -1, 2 -1, 2 2, -1 -1)))"),
             3
         );
         // Quoted text and names are not read: 'not (' inside a string is text.
-        assert_eq!(nesting("name = 'not ((( -- it''s + text'"), 0);
-        assert_eq!(nesting("\"NOT (x\" = 1"), 0);
+        assert_eq!(nesting("name = 'not ((( -- it''s + text'"), 1);
+        assert_eq!(nesting("\"NOT (x\" = 1"), 1);
         assert_eq!(nesting("a - - - 1"), 3);
         // Outside a geometry, `1 -1 -1` is arithmetic.
-        assert_eq!(nesting("d < 1 -1 -1"), 2);
+        assert_eq!(nesting("d < 1 -1 -1"), 3);
         assert_eq!(
             nesting("S_INTERSECTS(geometry, POINT(-1 -1)) AND d < 1 -1"),
-            3
+            4
         );
-        assert_eq!(nesting("NOTE = 1 AND notes = 2"), 0);
+        assert_eq!(nesting("NOTE = 1 AND notes = 2"), 1);
         let deep = format!("{}a = 1{}", "NOT (".repeat(40), ")".repeat(40));
-        assert_eq!(nesting(&deep), 80);
+        assert_eq!(nesting(&deep), 81);
+        // Comparisons chained without AND/OR nest; with them they do not.
+        assert_eq!(nesting("1=1=1=1"), 3);
+        assert_eq!(nesting("'a' LIKE 'b' LIKE 'c'"), 2);
+        assert_eq!(nesting(&vec!["a = 1"; 500].join(" AND ")), 1);
+        // A geometry word used as a name opens no literal: the signs after it count.
+        assert_eq!(nesting("point = 1 AND x = ---1"), 4);
+        // Digits that end a name are not a number's exponent.
+        assert_eq!(nesting("a1e-1"), 1);
     }
 }

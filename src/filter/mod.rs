@@ -128,8 +128,8 @@ pub enum FilterError {
     #[error("the filter is {0} bytes; at most {MAX_FILTER_BYTES} are accepted")]
     TooLong(usize),
     #[error(
-        "the filter nests {0} levels deep (parentheses, NOT and arithmetic operators each count); \
-         at most {MAX_NESTING} are accepted"
+        "the filter nests {0} levels deep (parentheses, NOT, arithmetic operators and comparisons \
+         chained without AND/OR each count); at most {MAX_NESTING} are accepted"
     )]
     TooDeep(usize),
     #[error("does not parse{at}: {reason}", at = at(*.position))]

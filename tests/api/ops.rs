@@ -767,3 +767,25 @@ async fn reads_over_the_time_budget_are_503_and_writes_are_not_cut() {
         "{m}"
     );
 }
+
+/// Under `--private-reads` the token is checked in the middleware: its 429 keeps its code and its
+/// own `Retry-After` (found in review: it was re-expressed as a 5 s `ServerError`-style answer).
+#[actix_web::test]
+async fn a_middleware_429_keeps_its_code_and_wait() {
+    let (_dir, _store, state, _tokens) = seeded_with_tokens("ops-private-429", &[], |s| {
+        s.with_private_reads().with_rate_limits(1, 0)
+    });
+    let peer: SocketAddr = "192.0.2.30:4000".parse().unwrap();
+    let read = || {
+        atest::TestRequest::get()
+            .uri("/collections")
+            .peer_addr(peer)
+            .insert_header(("Authorization", "Bearer ta_00aa_guess"))
+    };
+    assert_eq!(call(&state, read()).await.status, StatusCode::UNAUTHORIZED);
+    let r = call(&state, read()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert_eq!(r.json()["code"], "TooManyRequests", "{}", r.text());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait > 5, "a minute's single cell: {wait} s");
+}
