@@ -397,26 +397,21 @@ pub fn app_with(
         // client left waiting (its work on the blocking pool runs out; a stream, once its head is
         // sent, is not cut). Writes are never cut short: their outcome must be known.
         .wrap_fn(|req, srv| {
-            let budget = req
+            let limited = req
                 .app_data::<web::Data<AppState>>()
-                .map(|s| s.time_budget)
-                .filter(|_| matches!(*req.method(), Method::GET | Method::HEAD));
-            let metrics = req
-                .app_data::<web::Data<AppState>>()
-                .map(|s| s.service.metrics.clone());
+                .filter(|_| matches!(*req.method(), Method::GET | Method::HEAD))
+                .map(|s| (s.time_budget, s.service.metrics.clone()));
             let path = req.path().to_owned();
             let fut = srv.call(req);
             async move {
-                let Some(budget) = budget else {
+                let Some((budget, metrics)) = limited else {
                     return fut.await;
                 };
                 match actix_web::rt::time::timeout(budget, fut).await {
                     Ok(res) => res,
                     Err(_) => {
                         tracing::warn!(%path, budget_ms = budget.as_millis() as u64, "over the time budget");
-                        if let Some(m) = metrics {
-                            m.refused("time_budget");
-                        }
+                        metrics.refused("time_budget");
                         Err(ApiError::busy(format!(
                             "the answer took longer than this service's time budget of {} ms; \
                              try again, or ask for less (a smaller bbox, page or map)",

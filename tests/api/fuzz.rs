@@ -142,6 +142,19 @@ const ITEMS_KEYS: &[&str] = &[
     "nosuch",
 ];
 
+/// GETs of any of `paths` with any query of `keys` on the default data.
+fn fuzz_queries(target: &str, paths: &'static [&'static str], keys: &'static [&'static str]) {
+    fuzz(
+        target,
+        default_state(),
+        (prop::sample::select(paths), query(keys)),
+        |(path, pairs)| {
+            let uri = format!("{path}?{}", encode(pairs));
+            (uri.clone(), atest::TestRequest::get().uri(&uri))
+        },
+    );
+}
+
 #[test]
 fn items_and_feature_query_parameters() {
     let paths: &'static [&'static str] = &[
@@ -151,15 +164,7 @@ fn items_and_feature_query_parameters() {
         "/collections/sites/items/kgz_mailuu_suu_complex",
         "/collections/nosuch/items",
     ];
-    fuzz(
-        "items",
-        default_state(),
-        (prop::sample::select(paths), query(ITEMS_KEYS)),
-        |(path, pairs)| {
-            let uri = format!("{path}?{}", encode(pairs));
-            (uri.clone(), atest::TestRequest::get().uri(&uri))
-        },
-    );
+    fuzz_queries("items", paths, ITEMS_KEYS);
 }
 
 #[test]
@@ -186,15 +191,7 @@ fn analysis_query_parameters() {
         "resolution",
         "nosuch",
     ];
-    fuzz(
-        "analysis",
-        default_state(),
-        (prop::sample::select(paths), query(keys)),
-        |(path, pairs)| {
-            let uri = format!("{path}?{}", encode(pairs));
-            (uri.clone(), atest::TestRequest::get().uri(&uri))
-        },
-    );
+    fuzz_queries("analysis", paths, keys);
 }
 
 #[test]

@@ -18,14 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tailings-atlas");
 
 /// `tailings-atlas ARGS --store STORE --data data`, which must succeed; its standard output.
 fn cli(store: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .arg("--data")
-        .arg(repo_path("data"))
-        .output()
-        .unwrap();
+    let out = crate::transfer::cli(args, store);
     assert!(
         out.status.success(),
         "{args:?}: {}",

@@ -49,7 +49,7 @@ pub fn synthetic_csv(path: &Path, n: usize, seed: u64) {
     std::fs::write(path, out).unwrap();
 }
 
-fn cli(args: &[&str], store: &Path) -> std::process::Output {
+pub fn cli(args: &[&str], store: &Path) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .arg("--store")
